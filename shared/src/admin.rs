@@ -1,0 +1,161 @@
+//! Operator tasks behind `grants-admin`: create the table from template.yaml, issue keys, provision
+//! entitlements, seed the demo tenant.
+use crate::api::body::JsonBody;
+use crate::api::paygentic::{entitlement_json, parse_new_entitlement};
+use crate::api::ApiRequest;
+use crate::domain::auth::generate_key;
+use crate::domain::entitlements::{self, EntitlementView};
+use crate::domain::model::Role;
+use crate::domain::{Clock, SystemClock, TenantId};
+use crate::store::dynamo::DynamoStore;
+use crate::store::Store;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use serde_yaml::Value;
+use std::path::Path;
+
+/// Where `make dev` writes the local stack's endpoints, so tools run from the repo root find it.
+pub const LOCAL_STACK_ENV: &str = ".local/stack.env";
+
+/// Loads `KEY=VALUE` lines from the local stack file into the environment, without overriding
+/// variables already set. Returns whether the file was found.
+pub fn load_local_stack_env(root: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(root.join(LOCAL_STACK_ENV)) else {
+        return false;
+    };
+    for line in text.lines() {
+        if let Some((k, v)) = line.trim().split_once('=') {
+            if !k.starts_with('#') && std::env::var_os(k).is_none() {
+                std::env::set_var(k, v);
+            }
+        }
+    }
+    true
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("template: {0}")]
+    Template(String),
+    #[error("dynamodb: {0}")]
+    Dynamo(String),
+    #[error("invalid input: {0}")]
+    Input(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+fn field<'a>(v: &'a Value, k: &str) -> Result<&'a Value, AdminError> {
+    v.get(k).ok_or_else(|| AdminError::Template(format!("missing {k}")))
+}
+fn text<'a>(v: &'a Value, k: &str) -> Result<&'a str, AdminError> {
+    field(v, k)?.as_str().ok_or_else(|| AdminError::Template(format!("{k} is not a string")))
+}
+fn list<'a>(v: &'a Value, k: &str) -> Result<&'a Vec<Value>, AdminError> {
+    field(v, k)?.as_sequence().ok_or_else(|| AdminError::Template(format!("{k} is not a list")))
+}
+
+fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, AdminError> {
+    list(v, "KeySchema")?
+        .iter()
+        .map(|k| {
+            KeySchemaElement::builder()
+                .attribute_name(text(k, "AttributeName")?)
+                .key_type(KeyType::from(text(k, "KeyType")?))
+                .build()
+                .map_err(|e| AdminError::Template(e.to_string()))
+        })
+        .collect()
+}
+
+/// The properties of the one `AWS::DynamoDB::Table` in template.yaml.
+pub fn table_properties(template: &str) -> Result<Value, AdminError> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| AdminError::Template(e.to_string()))?;
+    let resources = field(&doc, "Resources")?
+        .as_mapping()
+        .ok_or_else(|| AdminError::Template("Resources is not a map".into()))?;
+    resources
+        .values()
+        .find(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"))
+        .and_then(|r| r.get("Properties"))
+        .cloned()
+        .ok_or_else(|| AdminError::Template("no AWS::DynamoDB::Table".into()))
+}
+
+/// Creates `table` with the keys and indexes template.yaml declares. An existing table is left as is.
+pub async fn create_table_from_template(
+    client: &aws_sdk_dynamodb::Client,
+    template: &str,
+    table: &str,
+) -> Result<(), AdminError> {
+    let props = table_properties(template)?;
+    let attributes = list(&props, "AttributeDefinitions")?
+        .iter()
+        .map(|a| {
+            AttributeDefinition::builder()
+                .attribute_name(text(a, "AttributeName")?)
+                .attribute_type(ScalarAttributeType::from(text(a, "AttributeType")?))
+                .build()
+                .map_err(|e| AdminError::Template(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let indexes = match props.get("GlobalSecondaryIndexes") {
+        None => Vec::new(),
+        Some(_) => list(&props, "GlobalSecondaryIndexes")?
+            .iter()
+            .map(|g| {
+                let projection = field(g, "Projection")?;
+                GlobalSecondaryIndex::builder()
+                    .index_name(text(g, "IndexName")?)
+                    .set_key_schema(Some(key_schema(g)?))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::from(text(projection, "ProjectionType")?))
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| AdminError::Template(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let result = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(key_schema(&props)?))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+        Err(e) => Err(AdminError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())),
+    }
+}
+
+/// Issues a key; returns the key itself (shown once, never stored).
+pub async fn create_key(store: &dyn Store, tenant: &TenantId, role: Role) -> Result<String, AdminError> {
+    let (key, record) = generate_key(tenant, role, &SystemClock).map_err(|e| AdminError::Input(e.to_string()))?;
+    store.put_api_key(&record).await?;
+    Ok(key)
+}
+
+/// Provisions an entitlement from the same JSON the API's POST /v1/entitlements takes.
+pub async fn create_entitlement(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    request: serde_json::Value,
+) -> Result<serde_json::Value, AdminError> {
+    let req = ApiRequest { body: request.to_string().into_bytes().into(), ..ApiRequest::default() };
+    let mut body = JsonBody::parse(&req).map_err(|e| AdminError::Input(e.message))?;
+    let parsed = parse_new_entitlement(&mut body);
+    body.finish().map_err(|e| AdminError::Input(e.message))?;
+    let parsed = parsed.ok_or_else(|| AdminError::Input("incomplete entitlement".into()))?;
+    let e = entitlements::create_entitlement(store, &SystemClock, tenant, parsed)
+        .await
+        .map_err(|e| AdminError::Input(e.to_string()))?;
+    Ok(entitlement_json(&EntitlementView::new(e, &[], SystemClock.now()), false))
+}

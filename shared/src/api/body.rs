@@ -1,0 +1,219 @@
+//! Reading client input into domain newtypes, collecting every invalid field with its name.
+use super::error::{ApiError, FieldError};
+use super::ApiRequest;
+use crate::domain::amount::AmountError;
+use crate::domain::{CreditAmount, NonNegative, Priority, Timestamp};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// A JSON object body being read field by field. Each getter records a [`FieldError`] instead of
+/// failing, so one response names every bad field; [`JsonBody::finish`] turns them into a 400.
+pub struct JsonBody {
+    obj: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl JsonBody {
+    /// Parses the body. Empty, malformed, or non-object JSON is a 400 naming `body`.
+    pub fn parse(req: &ApiRequest) -> Result<Self, ApiError> {
+        if req.body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::field("body", "required", "must be a JSON object"));
+        }
+        match serde_json::from_slice::<Value>(&req.body) {
+            Ok(Value::Object(obj)) => Ok(Self { obj, errors: Vec::new() }),
+            Ok(_) => Err(ApiError::field("body", "invalid_type", "must be a JSON object")),
+            Err(e) => Err(ApiError::field("body", "invalid_json", format!("is not valid JSON ({e})"))),
+        }
+    }
+
+    /// An empty or absent body reads as `{}` (for operations whose body is optional).
+    pub fn parse_optional(req: &ApiRequest) -> Result<Self, ApiError> {
+        if req.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self { obj: Map::new(), errors: Vec::new() });
+        }
+        Self::parse(req)
+    }
+
+    fn fail(&mut self, field: &str, code: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, code, message));
+    }
+
+    fn present(&self, name: &str) -> Option<&Value> {
+        self.obj.get(name).filter(|v| !v.is_null())
+    }
+
+    fn number_text(&mut self, name: &str) -> Option<String> {
+        match self.present(name) {
+            None => None,
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(_) => {
+                self.fail(name, "invalid_type", "must be a number");
+                None
+            }
+        }
+    }
+
+    fn amount_error(&mut self, name: &str, e: AmountError) {
+        self.fail(name, e.code(), e.to_string());
+    }
+
+    pub fn required_amount(&mut self, name: &str) -> Option<CreditAmount> {
+        if self.present(name).is_none() {
+            self.fail(name, "required", "is required");
+            return None;
+        }
+        let text = self.number_text(name)?;
+        CreditAmount::parse(&text).map_err(|e| self.amount_error(name, e)).ok()
+    }
+
+    pub fn optional_non_negative(&mut self, name: &str) -> Option<NonNegative> {
+        let text = self.number_text(name)?;
+        NonNegative::parse(&text).map_err(|e| self.amount_error(name, e)).ok()
+    }
+
+    pub fn optional_integer_priority(&mut self, name: &str) -> Option<Priority> {
+        let text = self.number_text(name)?;
+        Priority::parse_integer(&text).map_err(|e| self.amount_error(name, e)).ok()
+    }
+
+    pub fn required_string(&mut self, name: &str) -> Option<String> {
+        match self.present(name) {
+            None => {
+                self.fail(name, "required", "is required");
+                None
+            }
+            Some(_) => self.optional_string(name),
+        }
+    }
+
+    pub fn optional_string(&mut self, name: &str) -> Option<String> {
+        match self.present(name) {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.fail(name, "invalid_type", "must be a string");
+                None
+            }
+        }
+    }
+
+    /// Reads a string field and parses it with `parse`, recording its error under `name`.
+    pub fn parsed<T, E: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        required: bool,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let raw = if required { self.required_string(name) } else { self.optional_string(name) }?;
+        match parse(&raw) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.fail(name, "invalid", e.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn optional_timestamp(&mut self, name: &str) -> Option<Timestamp> {
+        self.parsed(name, false, Timestamp::parse)
+    }
+
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.present(name) {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.fail(name, "invalid_type", "must be a boolean");
+                None
+            }
+        }
+    }
+
+    /// A map of string to string (metadata). At most 50 keys of up to 40 characters, values up to 500.
+    pub fn optional_string_map(&mut self, name: &str) -> BTreeMap<String, String> {
+        let Some(value) = self.present(name).cloned() else {
+            return BTreeMap::new();
+        };
+        let Value::Object(map) = value else {
+            self.fail(name, "invalid_type", "must be an object of strings");
+            return BTreeMap::new();
+        };
+        if map.len() > 50 {
+            self.fail(name, "too_big", "must have at most 50 keys");
+            return BTreeMap::new();
+        }
+        let mut out = BTreeMap::new();
+        for (k, v) in map {
+            match v {
+                Value::String(s) if k.chars().count() <= 40 && s.chars().count() <= 500 && !k.is_empty() => {
+                    out.insert(k, s);
+                }
+                Value::String(_) => self.fail(&format!("{name}.{k}"), "too_big", "key or value too long"),
+                _ => self.fail(&format!("{name}.{k}"), "invalid_type", "must be a string"),
+            }
+        }
+        out
+    }
+
+    /// Ok when every field read so far was valid.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.errors))
+        }
+    }
+}
+
+/// Query-string parameters with range checks.
+pub struct QueryParams<'a> {
+    req: &'a ApiRequest,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> QueryParams<'a> {
+    pub fn new(req: &'a ApiRequest) -> Self {
+        Self { req, errors: Vec::new() }
+    }
+
+    pub fn int(&mut self, name: &str, min: usize, max: usize, default: usize) -> usize {
+        match self.req.query_value(name) {
+            None | Some("") => default,
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(v) if (min..=max).contains(&v) => v,
+                _ => {
+                    self.errors.push(FieldError::new(
+                        name,
+                        "out_of_range",
+                        format!("must be an integer from {min} to {max}"),
+                    ));
+                    default
+                }
+            },
+        }
+    }
+
+    pub fn bool(&mut self, name: &str, default: bool) -> bool {
+        match self.req.query_value(name) {
+            None | Some("") => default,
+            Some("true") | Some("True") | Some("1") => true,
+            Some("false") | Some("False") | Some("0") => false,
+            Some(_) => {
+                self.errors.push(FieldError::new(name, "invalid_type", "must be true or false"));
+                default
+            }
+        }
+    }
+
+    pub fn string(&self, name: &str) -> Option<&'a str> {
+        self.req.query_value(name).filter(|v| !v.is_empty())
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.errors))
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Every failure a client can see, and the one place where domain errors become HTTP.
+use super::ApiResponse;
+use crate::domain::auth::AuthError;
+use crate::domain::entitlements::{CreateEntitlementError, EntitlementLookupError};
+use crate::domain::grants::{CreateGrantError, GrantLookupError};
+use crate::store::StoreError;
+use http::StatusCode;
+use serde_json::{json, Value};
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+    pub code: String,
+}
+
+impl FieldError {
+    pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self { field: field.to_owned(), code: code.to_owned(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// The error kind (`validation_error`, `not_found`, ...).
+    pub kind: &'static str,
+    /// A machine code naming the exact condition.
+    pub code: String,
+    pub message: String,
+    pub details: Option<Value>,
+    pub fields: Vec<FieldError>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, code: &str, message: impl Into<String>) -> Self {
+        Self { status, kind, code: code.to_owned(), message: message.into(), details: None, fields: Vec::new() }
+    }
+
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        let message = match fields.as_slice() {
+            [one] => format!("Invalid request: {} {}", one.field, one.message),
+            many => format!(
+                "Invalid request: {}",
+                many.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+            ),
+        };
+        Self { fields, ..Self::new(StatusCode::BAD_REQUEST, "validation_error", "validation_error", message) }
+    }
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, code, message)])
+    }
+    pub fn not_found(code: &str, message: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", code, message)
+    }
+    pub fn conflict(code: &str, message: impl Into<String>, details: Value) -> Self {
+        Self { details: Some(details), ..Self::new(StatusCode::CONFLICT, "conflict", code, message) }
+    }
+    pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", code, message)
+    }
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid_api_key", message)
+    }
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "admin_required", "This operation requires an admin API key")
+    }
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "payload_too_large",
+            format!("Request body exceeds {limit} bytes"),
+        )
+    }
+    pub fn unavailable() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage_unavailable", "Temporarily unavailable; retry")
+    }
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal_error", "Internal error")
+    }
+
+    /// The Paygentic error body: `{message, error, code, details?, errors?}`.
+    pub fn to_json(&self) -> Value {
+        let mut body = json!({ "message": self.message, "error": self.kind, "code": self.code });
+        if let Some(d) = &self.details {
+            body["details"] = d.clone();
+        }
+        if !self.fields.is_empty() {
+            body["errors"] = self
+                .fields
+                .iter()
+                .map(|f| json!({ "field": f.field, "message": f.message, "code": f.code }))
+                .collect();
+        }
+        body
+    }
+
+    pub fn into_response(self) -> ApiResponse {
+        let mut response = ApiResponse::json(self.status, &self.to_json());
+        if self.status.is_client_error() && self.status != StatusCode::TOO_MANY_REQUESTS {
+            // Retrying cannot fix a 4xx: tell SDKs that retry 409s (Metronome) not to.
+            response.headers.push(("x-should-retry".to_owned(), "false".to_owned()));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(msg) => {
+                tracing::error!(error = %msg, "storage unavailable");
+                ApiError::unavailable()
+            }
+            StoreError::Contention => {
+                tracing::warn!("transaction contention exhausted retries");
+                ApiError::unavailable()
+            }
+            StoreError::Corrupt(msg) => {
+                tracing::error!(error = %msg, "corrupt item");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Missing => ApiError::unauthorized("Missing API key (Authorization: Bearer <key> or x-api-key)"),
+            AuthError::Invalid => ApiError::unauthorized("Invalid API key"),
+            AuthError::Store(s) => s.into(),
+        }
+    }
+}
+
+fn entitlement_not_found() -> ApiError {
+    ApiError::not_found("entitlement_not_found", "Entitlement not found")
+}
+
+impl From<CreateGrantError> for ApiError {
+    fn from(e: CreateGrantError) -> Self {
+        match e {
+            CreateGrantError::EntitlementNotFound => entitlement_not_found(),
+            CreateGrantError::EntitlementNotActive(status) => ApiError::unprocessable(
+                "entitlement_not_active",
+                format!("Entitlement is {status}; grants need an active entitlement"),
+            ),
+            CreateGrantError::ExpiresNotAfterEffective => {
+                ApiError::field("expiresAt", "invalid_range", "must be after effectiveAt")
+            }
+            CreateGrantError::RolloverBoundsInverted => {
+                ApiError::field("resetMinRollover", "invalid_range", "must not exceed resetMaxRollover")
+            }
+            CreateGrantError::IdempotencyMismatch(fields) => ApiError::conflict(
+                "idempotency_key_reused",
+                format!(
+                    "idempotencyKey was already used with different parameters: {}",
+                    fields.join(", ")
+                ),
+                json!({ "differingFields": fields }),
+            ),
+            CreateGrantError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<GrantLookupError> for ApiError {
+    fn from(e: GrantLookupError) -> Self {
+        match e {
+            GrantLookupError::NotFound => ApiError::not_found("grant_not_found", "Grant not found"),
+            GrantLookupError::EntitlementNotFound => entitlement_not_found(),
+            GrantLookupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<EntitlementLookupError> for ApiError {
+    fn from(e: EntitlementLookupError) -> Self {
+        match e {
+            EntitlementLookupError::NotFound => entitlement_not_found(),
+            EntitlementLookupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CreateEntitlementError> for ApiError {
+    fn from(e: CreateEntitlementError) -> Self {
+        match e {
+            CreateEntitlementError::PeriodInverted => {
+                ApiError::field("currentPeriodEnd", "invalid_range", "must be after currentPeriodStart")
+            }
+            CreateEntitlementError::Store(s) => s.into(),
+        }
+    }
+}

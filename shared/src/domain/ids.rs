@@ -1,0 +1,105 @@
+//! Opaque identifiers: a type prefix and a ULID, so that string order is creation order.
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("is not a valid {kind} id")]
+pub struct IdError {
+    pub kind: &'static str,
+}
+
+/// True for the characters an id (or tenant slug) may contain.
+fn id_chars_ok(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A new id, sortable by creation time.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, ulid::Ulid::generate()))
+            }
+
+            /// Accepts an id of this kind as a client sent it (a path segment, a JSON field).
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                let rest = s.strip_prefix($prefix).ok_or(IdError { kind: $kind })?;
+                if rest.is_empty() || s.len() > 64 || !id_chars_ok(rest) {
+                    return Err(IdError { kind: $kind });
+                }
+                Ok(Self(s.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// A grant (`grt_`).
+    GrantId, "grt_", "grant"
+);
+prefixed_id!(
+    /// An entitlement (`ent_`).
+    EntitlementId, "ent_", "entitlement"
+);
+
+/// A tenant: the company that owns API keys, entitlements and grants. Chosen by the operator
+/// (`grants-admin`), so a slug rather than a generated id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        if s.is_empty() || s.len() > 64 || !id_chars_ok(s) {
+            return Err(IdError { kind: "tenant" });
+        }
+        Ok(Self(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_and_sort_by_time() {
+        let a = GrantId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = GrantId::generate();
+        assert!(a < b);
+        assert_eq!(GrantId::parse(a.as_str()).unwrap(), a);
+    }
+
+    #[test]
+    fn rejects_wrong_prefix_and_characters() {
+        assert!(GrantId::parse("ent_01ABC").is_err());
+        assert!(GrantId::parse("grt_").is_err());
+        assert!(GrantId::parse("grt_a/b").is_err());
+        assert!(EntitlementId::parse(&format!("ent_{}", "x".repeat(80))).is_err());
+        assert!(TenantId::parse("acme-co").is_ok());
+        assert!(TenantId::parse("acme co").is_err());
+    }
+}

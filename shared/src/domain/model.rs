@@ -1,0 +1,151 @@
+//! The objects the service keeps. One model serves every vendor surface.
+use super::{CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntitlementStatus {
+    Active,
+    Canceled,
+    Expired,
+}
+
+impl EntitlementStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EntitlementStatus::Active => "active",
+            EntitlementStatus::Canceled => "canceled",
+            EntitlementStatus::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "canceled" => Some(Self::Canceled),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// A customer's metered entitlement to a feature: the account that grants credit and usage debits.
+/// Metronome's "customer" is `customer_id`; Flexprice's subscription and plan scopes find entitlements
+/// through `subscription_id` and `plan_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entitlement {
+    pub id: EntitlementId,
+    pub tenant: TenantId,
+    pub customer_id: String,
+    pub feature_id: String,
+    pub feature_key: String,
+    pub product_id: String,
+    pub subscription_id: Option<String>,
+    pub plan_id: Option<String>,
+    pub status: EntitlementStatus,
+    pub active_from: Timestamp,
+    pub active_to: Option<Timestamp>,
+    pub metadata: BTreeMap<String, String>,
+    pub is_soft_limit: bool,
+    pub pricing_unit_id: Option<String>,
+    pub current_period_start: Timestamp,
+    pub current_period_end: Timestamp,
+    /// Usage recorded in the current period (the ledger keeps it).
+    pub usage_in_period: Decimal,
+    /// Usage in the current period that no grant covered.
+    pub overage: Decimal,
+    pub created_at: Timestamp,
+}
+
+impl Entitlement {
+    pub fn is_active(&self) -> bool {
+        self.status == EntitlementStatus::Active
+    }
+}
+
+/// Credits added to an entitlement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub id: GrantId,
+    pub tenant: TenantId,
+    pub entitlement_id: EntitlementId,
+    /// Denormalised from the entitlement so that customer-wide listings need no join.
+    pub customer_id: String,
+    pub amount: CreditAmount,
+    /// Credits not yet consumed. Starts at `amount`; only the ledger lowers it.
+    pub remaining: Decimal,
+    pub effective_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub voided_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub priority: Option<Priority>,
+    pub reset_max_rollover: Option<NonNegative>,
+    pub reset_min_rollover: Option<NonNegative>,
+    pub recurrence_period: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl Grant {
+    /// True when the grant counts toward the balance at `at`.
+    pub fn is_active_at(&self, at: Timestamp) -> bool {
+        self.effective_at <= at
+            && self.expires_at.is_none_or(|e| at < e)
+            && self.voided_at.is_none_or(|v| at < v)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+/// An API key as stored: only its hash, never the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub key_hash: String,
+    pub tenant: TenantId,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+/// An idempotency claim: proof that `key` in `scope` already created `object_id`, with the
+/// parameters it was created from (field name -> canonical value) so that a replay can be compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub scope: String,
+    pub key: String,
+    pub object_id: String,
+    pub fingerprint: BTreeMap<String, String>,
+}
+
+impl Claim {
+    /// Field names whose values differ between the stored claim and a new request.
+    pub fn differing_fields(&self, other: &BTreeMap<String, String>) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .fingerprint
+            .keys()
+            .chain(other.keys())
+            .filter(|k| self.fingerprint.get(*k) != other.get(*k))
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}

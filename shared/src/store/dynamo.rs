@@ -1,0 +1,635 @@
+//! [`Store`] on DynamoDB: one table, conditional writes and transactions for every invariant.
+use super::schema::*;
+use super::{InsertOutcome, Store, StoreError};
+use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant, Role};
+use crate::domain::{CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::time::Duration;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How many times a transaction that lost a race (TransactionConflict) is tried again.
+const CONFLICT_RETRIES: u32 = 12;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        key_condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(key_condition)
+                .set_exclusive_start_key(start.take());
+            q = match index {
+                Some(i) => q.index_name(i),
+                None => q.consistent_read(true),
+            };
+            for (k, v) in names {
+                q = q.expression_attribute_names(*k, *v);
+            }
+            for (k, v) in &values {
+                q = q.expression_attribute_values(*k, v.clone());
+            }
+            let out = q.send().await.map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(d: Decimal) -> AttributeValue {
+    AttributeValue::N(d.to_string())
+}
+fn ts(t: Timestamp) -> AttributeValue {
+    s(t.to_storage())
+}
+fn map_ss(m: &BTreeMap<String, String>) -> AttributeValue {
+    AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect())
+}
+
+/// Reads typed attributes out of an item, turning anything unexpected into [`StoreError::Corrupt`].
+struct Reader<'a>(&'a Item);
+
+impl Reader<'_> {
+    fn opt_s(&self, k: &str) -> Option<&str> {
+        self.0.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
+    fn s(&self, k: &str) -> Result<&str, StoreError> {
+        self.opt_s(k).ok_or_else(|| StoreError::Corrupt(format!("missing string {k}")))
+    }
+    fn opt_dec(&self, k: &str) -> Result<Option<Decimal>, StoreError> {
+        match self.0.get(k) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(v)) => Decimal::from_str(v)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt(format!("bad number {k}"))),
+            Some(_) => Err(StoreError::Corrupt(format!("{k} is not a number"))),
+        }
+    }
+    fn dec(&self, k: &str) -> Result<Decimal, StoreError> {
+        self.opt_dec(k)?.ok_or_else(|| StoreError::Corrupt(format!("missing number {k}")))
+    }
+    fn opt_ts(&self, k: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.opt_s(k)
+            .map(|v| Timestamp::parse(v).map_err(|_| StoreError::Corrupt(format!("bad time {k}"))))
+            .transpose()
+    }
+    fn ts(&self, k: &str) -> Result<Timestamp, StoreError> {
+        self.opt_ts(k)?.ok_or_else(|| StoreError::Corrupt(format!("missing time {k}")))
+    }
+    fn bool(&self, k: &str) -> bool {
+        self.0.get(k).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+    }
+    fn map_ss(&self, k: &str) -> BTreeMap<String, String> {
+        self.0
+            .get(k)
+            .and_then(|v| v.as_m().ok())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.clone(), v.clone())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StoreError {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+// ---- entitlements ---------------------------------------------------------------------------
+
+fn entitlement_item(e: &Entitlement) -> Item {
+    let t = e.tenant.as_str();
+    let mut item: Item = HashMap::from([
+        (PK.to_owned(), s(entitlement_pk(t, e.id.as_str()))),
+        (SK.to_owned(), s(ENTITLEMENT_SK)),
+        ("GSI1PK".to_owned(), s(tenant_entitlements(t))),
+        ("GSI1SK".to_owned(), s(e.id.as_str())),
+        ("GSI2PK".to_owned(), s(customer_key(t, &e.customer_id))),
+        ("GSI2SK".to_owned(), s(format!("E#{}", e.id))),
+        ("type".to_owned(), s("entitlement")),
+        ("id".to_owned(), s(e.id.as_str())),
+        ("tenant".to_owned(), s(t)),
+        ("customer_id".to_owned(), s(&e.customer_id)),
+        ("feature_id".to_owned(), s(&e.feature_id)),
+        ("feature_key".to_owned(), s(&e.feature_key)),
+        ("product_id".to_owned(), s(&e.product_id)),
+        ("status".to_owned(), s(e.status.as_str())),
+        ("active_from".to_owned(), ts(e.active_from)),
+        ("metadata".to_owned(), map_ss(&e.metadata)),
+        ("is_soft_limit".to_owned(), AttributeValue::Bool(e.is_soft_limit)),
+        ("current_period_start".to_owned(), ts(e.current_period_start)),
+        ("current_period_end".to_owned(), ts(e.current_period_end)),
+        ("usage_in_period".to_owned(), n(e.usage_in_period)),
+        ("overage".to_owned(), n(e.overage)),
+        ("created_at".to_owned(), ts(e.created_at)),
+    ]);
+    if let Some(sub) = &e.subscription_id {
+        item.insert("subscription_id".to_owned(), s(sub));
+        item.insert("GSI3PK".to_owned(), s(subscription_key(t, sub)));
+        item.insert("GSI3SK".to_owned(), s(e.id.as_str()));
+    }
+    if let Some(plan) = &e.plan_id {
+        item.insert("plan_id".to_owned(), s(plan));
+        item.insert("GSI4PK".to_owned(), s(plan_key(t, plan)));
+        item.insert("GSI4SK".to_owned(), s(e.id.as_str()));
+    }
+    if let Some(to) = e.active_to {
+        item.insert("active_to".to_owned(), ts(to));
+    }
+    if let Some(p) = &e.pricing_unit_id {
+        item.insert("pricing_unit_id".to_owned(), s(p));
+    }
+    item
+}
+
+fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
+    let r = Reader(item);
+    Ok(Entitlement {
+        id: EntitlementId::parse(r.s("id")?).map_err(corrupt("entitlement id"))?,
+        tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+        customer_id: r.s("customer_id")?.to_owned(),
+        feature_id: r.s("feature_id")?.to_owned(),
+        feature_key: r.s("feature_key")?.to_owned(),
+        product_id: r.s("product_id")?.to_owned(),
+        subscription_id: r.opt_s("subscription_id").map(str::to_owned),
+        plan_id: r.opt_s("plan_id").map(str::to_owned),
+        status: EntitlementStatus::parse(r.s("status")?)
+            .ok_or_else(|| StoreError::Corrupt("entitlement status".to_owned()))?,
+        active_from: r.ts("active_from")?,
+        active_to: r.opt_ts("active_to")?,
+        metadata: r.map_ss("metadata"),
+        is_soft_limit: r.bool("is_soft_limit"),
+        pricing_unit_id: r.opt_s("pricing_unit_id").map(str::to_owned),
+        current_period_start: r.ts("current_period_start")?,
+        current_period_end: r.ts("current_period_end")?,
+        usage_in_period: r.opt_dec("usage_in_period")?.unwrap_or_default(),
+        overage: r.opt_dec("overage")?.unwrap_or_default(),
+        created_at: r.ts("created_at")?,
+    })
+}
+
+// ---- grants ---------------------------------------------------------------------------------
+
+fn grant_item(g: &Grant) -> Item {
+    let t = g.tenant.as_str();
+    let mut item: Item = HashMap::from([
+        (PK.to_owned(), s(entitlement_pk(t, g.entitlement_id.as_str()))),
+        (SK.to_owned(), s(grant_sk(g.id.as_str()))),
+        ("GSI1PK".to_owned(), s(tenant_grants(t))),
+        ("GSI1SK".to_owned(), s(g.id.as_str())),
+        ("GSI2PK".to_owned(), s(customer_key(t, &g.customer_id))),
+        ("GSI2SK".to_owned(), s(format!("G#{}", g.id))),
+        ("type".to_owned(), s("grant")),
+        ("id".to_owned(), s(g.id.as_str())),
+        ("tenant".to_owned(), s(t)),
+        ("entitlement_id".to_owned(), s(g.entitlement_id.as_str())),
+        ("customer_id".to_owned(), s(&g.customer_id)),
+        ("amount".to_owned(), n(g.amount.value())),
+        ("remaining".to_owned(), n(g.remaining)),
+        ("effective_at".to_owned(), ts(g.effective_at)),
+        ("created_at".to_owned(), ts(g.created_at)),
+    ]);
+    let mut opt = |k: &str, v: Option<AttributeValue>| {
+        if let Some(v) = v {
+            item.insert(k.to_owned(), v);
+        }
+    };
+    opt("expires_at", g.expires_at.map(ts));
+    opt("voided_at", g.voided_at.map(ts));
+    opt("priority", g.priority.map(|p| n(p.value())));
+    opt("reset_max_rollover", g.reset_max_rollover.map(|v| n(v.value())));
+    opt("reset_min_rollover", g.reset_min_rollover.map(|v| n(v.value())));
+    opt("recurrence_period", g.recurrence_period.clone().map(s));
+    opt("idempotency_key", g.idempotency_key.clone().map(s));
+    item
+}
+
+fn grant_from(item: &Item) -> Result<Grant, StoreError> {
+    let r = Reader(item);
+    Ok(Grant {
+        id: GrantId::parse(r.s("id")?).map_err(corrupt("grant id"))?,
+        tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+        entitlement_id: EntitlementId::parse(r.s("entitlement_id")?).map_err(corrupt("entitlement id"))?,
+        customer_id: r.s("customer_id")?.to_owned(),
+        amount: CreditAmount::new(r.dec("amount")?).map_err(corrupt("amount"))?,
+        remaining: r.dec("remaining")?,
+        effective_at: r.ts("effective_at")?,
+        expires_at: r.opt_ts("expires_at")?,
+        voided_at: r.opt_ts("voided_at")?,
+        created_at: r.ts("created_at")?,
+        priority: r.opt_dec("priority")?.map(Priority::new).transpose().map_err(corrupt("priority"))?,
+        reset_max_rollover: r
+            .opt_dec("reset_max_rollover")?
+            .map(NonNegative::new)
+            .transpose()
+            .map_err(corrupt("rollover"))?,
+        reset_min_rollover: r
+            .opt_dec("reset_min_rollover")?
+            .map(NonNegative::new)
+            .transpose()
+            .map_err(corrupt("rollover"))?,
+        recurrence_period: r.opt_s("recurrence_period").map(str::to_owned),
+        idempotency_key: r.opt_s("idempotency_key").map(str::to_owned),
+    })
+}
+
+fn claim_item(pk: String, c: &Claim) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(pk)),
+        (SK.to_owned(), s(claim_sk(&c.scope, &c.key))),
+        ("type".to_owned(), s("claim")),
+        ("scope".to_owned(), s(&c.scope)),
+        ("key".to_owned(), s(&c.key)),
+        ("object_id".to_owned(), s(&c.object_id)),
+        ("fingerprint".to_owned(), map_ss(&c.fingerprint)),
+    ])
+}
+
+fn claim_from(item: &Item) -> Result<Claim, StoreError> {
+    let r = Reader(item);
+    Ok(Claim {
+        scope: r.s("scope")?.to_owned(),
+        key: r.s("key")?.to_owned(),
+        object_id: r.s("object_id")?.to_owned(),
+        fingerprint: r.map_ss("fingerprint"),
+    })
+}
+
+fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Backoff with jitter before retrying a transaction that lost a race.
+async fn conflict_pause(attempt: u32) {
+    let mut b = [0u8; 2];
+    let jitter = if getrandom::fill(&mut b).is_ok() { u64::from(u16::from_le_bytes(b)) % 20 } else { 7 };
+    let base = 5u64 << attempt.min(5);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+/// The per-item outcome of a cancelled transaction.
+enum Cancelled {
+    /// At least one item raced another transaction: safe to retry as is.
+    Conflict,
+    /// Conditions failed: (index, the item as it was, if DynamoDB returned it).
+    Conditions(Vec<(usize, Option<Item>)>),
+}
+
+fn cancellation(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> Result<Cancelled, StoreError> {
+    match err {
+        SdkError::ServiceError(ctx) => match ctx.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(tc) => {
+                let reasons = tc.cancellation_reasons.unwrap_or_default();
+                let code = |r: &aws_sdk_dynamodb::types::CancellationReason| r.code.clone().unwrap_or_default();
+                if reasons.iter().any(|r| matches!(code(r).as_str(), "TransactionConflict" | "ThrottlingError")) {
+                    return Ok(Cancelled::Conflict);
+                }
+                Ok(Cancelled::Conditions(
+                    reasons
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.code.as_deref() == Some("ConditionalCheckFailed"))
+                        .map(|(i, r)| (i, r.item))
+                        .collect(),
+                ))
+            }
+            TransactWriteItemsError::TransactionInProgressException(_) => Ok(Cancelled::Conflict),
+            other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+        },
+        other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let Some(item) = self.get(api_key_pk(key_hash), API_KEY_SK).await? else {
+            return Ok(None);
+        };
+        let r = Reader(&item);
+        Ok(Some(ApiKeyRecord {
+            key_hash: key_hash.to_owned(),
+            tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+            role: Role::parse(r.s("role")?).ok_or_else(|| StoreError::Corrupt("role".to_owned()))?,
+            created_at: r.ts("created_at")?,
+        }))
+    }
+
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(api_key_pk(&record.key_hash)))
+            .item(SK, s(API_KEY_SK))
+            .item("type", s("api_key"))
+            .item("tenant", s(record.tenant.as_str()))
+            .item("role", s(record.role.as_str()))
+            .item("created_at", ts(record.created_at))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn put_entitlement(&self, entitlement: &Entitlement) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(entitlement_item(entitlement)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_entitlement(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        self.get(entitlement_pk(tenant.as_str(), id.as_str()), ENTITLEMENT_SK)
+            .await?
+            .as_ref()
+            .map(entitlement_from)
+            .transpose()
+    }
+
+    async fn load_entitlement(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<(Entitlement, Vec<Grant>)>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "PK = :pk AND SK BETWEEN :lo AND :hi",
+                &[],
+                vec![
+                    (":pk", s(entitlement_pk(tenant.as_str(), id.as_str()))),
+                    (":lo", s(ENTITLEMENT_SK)),
+                    (":hi", s(GRANT_SK_MAX)),
+                ],
+            )
+            .await?;
+        let mut entitlement = None;
+        let mut grants = Vec::new();
+        for item in &items {
+            match Reader(item).opt_s("type") {
+                Some("entitlement") => entitlement = Some(entitlement_from(item)?),
+                Some("grant") => grants.push(grant_from(item)?),
+                _ => {}
+            }
+        }
+        Ok(entitlement.map(|e| (e, grants)))
+    }
+
+    async fn list_entitlements(
+        &self,
+        tenant: &TenantId,
+        customer_id: Option<&str>,
+    ) -> Result<Vec<Entitlement>, StoreError> {
+        let items = match customer_id {
+            Some(c) => {
+                self.query_all(
+                    Some(GSI2),
+                    "GSI2PK = :pk AND begins_with(GSI2SK, :e)",
+                    &[],
+                    vec![(":pk", s(customer_key(tenant.as_str(), c))), (":e", s("E#"))],
+                )
+                .await?
+            }
+            None => {
+                self.query_all(Some(GSI1), "GSI1PK = :pk", &[], vec![(":pk", s(tenant_entitlements(tenant.as_str())))])
+                    .await?
+            }
+        };
+        items.iter().map(entitlement_from).collect()
+    }
+
+    async fn set_entitlement_status(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        status: EntitlementStatus,
+        at: Timestamp,
+    ) -> Result<Option<Entitlement>, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(entitlement_pk(tenant.as_str(), id.as_str())))
+            .key(SK, s(ENTITLEMENT_SK))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":st", s(status.as_str()))
+            .return_values(ReturnValue::AllNew);
+        update = if status == EntitlementStatus::Active {
+            update.update_expression("SET #st = :st REMOVE active_to")
+        } else {
+            update
+                .update_expression("SET #st = :st, active_to = if_not_exists(active_to, :at)")
+                .expression_attribute_values(":at", ts(at))
+        };
+        match update.send().await {
+            Ok(out) => out.attributes.as_ref().map(entitlement_from).transpose(),
+            Err(SdkError::ServiceError(ctx))
+                if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn insert_grant(&self, grant: &Grant, claim: &Claim) -> Result<InsertOutcome, StoreError> {
+        let pk = entitlement_pk(grant.tenant.as_str(), grant.entitlement_id.as_str());
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PK, s(pk.clone()))
+            .key(SK, s(ENTITLEMENT_SK))
+            .condition_expression("#st = :active")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            put(&self.table, claim_item(pk, claim), "attribute_not_exists(PK)")?,
+            put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
+        ];
+        for attempt in 0..CONFLICT_RETRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(InsertOutcome::Inserted),
+                Err(e) => e,
+            };
+            match cancellation(err)? {
+                Cancelled::Conflict => conflict_pause(attempt).await,
+                Cancelled::Conditions(failed) => {
+                    // The claim decides first: a replay is answered even if the entitlement has
+                    // since been cancelled.
+                    if let Some((_, old)) = failed.iter().find(|(i, _)| *i == 1) {
+                        return match old {
+                            Some(old) => Ok(InsertOutcome::ClaimExists(claim_from(old)?)),
+                            None => {
+                                let key = claim_sk(&claim.scope, &claim.key);
+                                let stored = self
+                                    .get(entitlement_pk(grant.tenant.as_str(), grant.entitlement_id.as_str()), &key)
+                                    .await?
+                                    .ok_or_else(|| StoreError::Corrupt("claim vanished".to_owned()))?;
+                                Ok(InsertOutcome::ClaimExists(claim_from(&stored)?))
+                            }
+                        };
+                    }
+                    if failed.iter().any(|(i, _)| *i == 0) {
+                        return Ok(InsertOutcome::ParentUnavailable);
+                    }
+                    return Err(StoreError::Corrupt("grant id collision".to_owned()));
+                }
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    async fn get_grant(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        id: &GrantId,
+    ) -> Result<Option<Grant>, StoreError> {
+        self.get(entitlement_pk(tenant.as_str(), entitlement.as_str()), &grant_sk(id.as_str()))
+            .await?
+            .as_ref()
+            .map(grant_from)
+            .transpose()
+    }
+
+    async fn list_grants(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "PK = :pk AND begins_with(SK, :g)",
+                &[],
+                vec![
+                    (":pk", s(entitlement_pk(tenant.as_str(), entitlement.as_str()))),
+                    (":g", s(GRANT_SK_PREFIX)),
+                ],
+            )
+            .await?;
+        items.iter().map(grant_from).collect()
+    }
+
+    async fn void_grant(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        id: &GrantId,
+        at: Timestamp,
+    ) -> Result<Option<Grant>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(entitlement_pk(tenant.as_str(), entitlement.as_str())))
+            .key(SK, s(grant_sk(id.as_str())))
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(voided_at)")
+            .update_expression("SET voided_at = :at")
+            .expression_attribute_values(":at", ts(at))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes.as_ref().map(grant_from).transpose(),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                // Already voided: answer with it unchanged. Missing: no item comes back.
+                UpdateItemError::ConditionalCheckFailedException(c) => c.item.as_ref().map(grant_from).transpose(),
+                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}

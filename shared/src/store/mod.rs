@@ -1,0 +1,89 @@
+//! Persistence behind a trait, so the domain never sees AWS types. [`dynamo::DynamoStore`] is the
+//! implementation; every test runs it against a real DynamoDB Local.
+pub mod dynamo;
+pub mod schema;
+
+use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant};
+use crate::domain::{EntitlementId, GrantId, TenantId, Timestamp};
+use async_trait::async_trait;
+
+/// A failure of the storage layer itself (network, throttling past retries, corrupt item).
+/// Never caused by client input: it maps to 5xx/503.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    #[error("too much contention on one object; retry")]
+    Contention,
+}
+
+/// What happened to an attempt to create an object guarded by an idempotency claim.
+#[derive(Debug)]
+pub enum InsertOutcome {
+    /// The object and its claim were written together.
+    Inserted,
+    /// The claim already existed: nothing was written. The stored claim is returned.
+    ClaimExists(Claim),
+    /// The parent (entitlement) is missing or not active: nothing was written.
+    ParentUnavailable,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    async fn put_entitlement(&self, entitlement: &Entitlement) -> Result<(), StoreError>;
+    async fn get_entitlement(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<Entitlement>, StoreError>;
+    /// The entitlement and all its grants, in one read.
+    async fn load_entitlement(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<(Entitlement, Vec<Grant>)>, StoreError>;
+    /// The tenant's entitlements, oldest first, optionally of one customer.
+    async fn list_entitlements(
+        &self,
+        tenant: &TenantId,
+        customer_id: Option<&str>,
+    ) -> Result<Vec<Entitlement>, StoreError>;
+    /// Sets the status (and `active_to` = `at` unless already set); returns the entitlement as it
+    /// now is, or None when it does not exist.
+    async fn set_entitlement_status(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        status: EntitlementStatus,
+        at: Timestamp,
+    ) -> Result<Option<Entitlement>, StoreError>;
+
+    /// Writes the grant and its claim in one transaction, conditional on the claim being new and
+    /// the entitlement being active.
+    async fn insert_grant(&self, grant: &Grant, claim: &Claim) -> Result<InsertOutcome, StoreError>;
+    async fn get_grant(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        id: &GrantId,
+    ) -> Result<Option<Grant>, StoreError>;
+    /// All grants of an entitlement, oldest first.
+    async fn list_grants(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+    ) -> Result<Vec<Grant>, StoreError>;
+    /// Sets `voided_at` unless already set; returns the grant as it now is, or None when missing.
+    async fn void_grant(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        id: &GrantId,
+        at: Timestamp,
+    ) -> Result<Option<Grant>, StoreError>;
+}

@@ -1,0 +1,56 @@
+//! The single-table layout: every key builder lives here, and nowhere else.
+//!
+//! | item          | PK                      | SK                    | GSI1 (tenant collections)    | GSI2 (by customer)        |
+//! |---------------|-------------------------|-----------------------|------------------------------|---------------------------|
+//! | API key       | `APIKEY#<sha256>`       | `APIKEY`              |                              |                           |
+//! | entitlement   | `T#<t>#E#<ent>`         | `E`                   | `T#<t>#ENTS` / `<ent>`       | `T#<t>#C#<cust>` / `E#<ent>` |
+//! | grant         | `T#<t>#E#<ent>`         | `G#<grt>`             | `T#<t>#GRANTS` / `<grt>`     | `T#<t>#C#<cust>` / `G#<grt>` |
+//! | claim         | `T#<t>#E#<ent>`         | `IDEM#<scope>#<sha256(key)>` |                       |                           |
+//!
+//! GSI3 (`T#<t>#SUB#<subscription>`) and GSI4 (`T#<t>#PLAN#<plan>`) are sparse indexes of entitlements
+//! for the subscription- and plan-scoped credit grants. An entitlement and its grants share one
+//! partition, so one strongly consistent Query reads an entitlement with all its grants.
+use sha2::{Digest, Sha256};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI2: &str = "GSI2";
+
+pub fn api_key_pk(hash: &str) -> String {
+    format!("APIKEY#{hash}")
+}
+pub const API_KEY_SK: &str = "APIKEY";
+
+pub fn entitlement_pk(tenant: &str, entitlement: &str) -> String {
+    format!("T#{tenant}#E#{entitlement}")
+}
+pub const ENTITLEMENT_SK: &str = "E";
+
+pub fn grant_sk(grant: &str) -> String {
+    format!("G#{grant}")
+}
+pub const GRANT_SK_PREFIX: &str = "G#";
+/// Upper bound of the sort keys an entitlement partition's "entitlement + grants" read covers.
+/// Ids use only ASCII alphanumerics and `_`, all below `~`.
+pub const GRANT_SK_MAX: &str = "G#~";
+
+pub fn claim_sk(scope: &str, key: &str) -> String {
+    format!("IDEM#{scope}#{}", hex::encode(Sha256::digest(key.as_bytes())))
+}
+
+pub fn tenant_entitlements(tenant: &str) -> String {
+    format!("T#{tenant}#ENTS")
+}
+pub fn tenant_grants(tenant: &str) -> String {
+    format!("T#{tenant}#GRANTS")
+}
+pub fn customer_key(tenant: &str, customer: &str) -> String {
+    format!("T#{tenant}#C#{customer}")
+}
+pub fn subscription_key(tenant: &str, subscription: &str) -> String {
+    format!("T#{tenant}#SUB#{subscription}")
+}
+pub fn plan_key(tenant: &str, plan: &str) -> String {
+    format!("T#{tenant}#PLAN#{plan}")
+}
