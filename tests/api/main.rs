@@ -1,0 +1,11 @@
+//! Integration tests: one binary, every test on its own tenant, against the real DynamoDB Local that
+//! `make test` starts.
+#![allow(clippy::unwrap_used)]
+mod auth;
+mod bad_input;
+mod concurrency;
+mod entitlements;
+mod events;
+mod grants;
+mod helpers;
+mod routes;

@@ -1,0 +1,65 @@
+//! template.yaml, the local router (Cargo.toml) and the code's route table must name the same
+//! endpoints; every function has a binary and an events/ sample.
+use crate::helpers::template;
+use shared::Route;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+type Endpoint = (String, String, String); // (method, path, function)
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn from_code() -> BTreeSet<Endpoint> {
+    Route::ALL
+        .iter()
+        .map(|r| (r.method().to_string(), r.template().to_owned(), r.function().to_owned()))
+        .collect()
+}
+
+fn from_template() -> BTreeSet<Endpoint> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&template()).unwrap();
+    let mut out = BTreeSet::new();
+    for (name, res) in doc["Resources"].as_mapping().unwrap() {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = res["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{name:?} has no Binary"));
+        let Some(events) = res["Properties"]["Events"].as_mapping() else { continue };
+        for ev in events.values().filter(|e| e["Type"].as_str() == Some("HttpApi")) {
+            let p = &ev["Properties"];
+            out.insert((p["Method"].as_str().unwrap().to_uppercase(), p["Path"].as_str().unwrap().to_owned(), binary.to_owned()));
+        }
+    }
+    out
+}
+
+fn from_local_router() -> BTreeSet<Endpoint> {
+    let manifest: toml::Table = std::fs::read_to_string(root().join("Cargo.toml")).unwrap().parse().unwrap();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().unwrap();
+    let mut out = BTreeSet::new();
+    for (path, routes) in router {
+        for r in routes.as_array().unwrap() {
+            out.insert((r["method"].as_str().unwrap().to_owned(), path.clone(), r["function"].as_str().unwrap().to_owned()));
+        }
+    }
+    out
+}
+
+#[test]
+fn template_router_and_code_agree() {
+    let code = from_code();
+    assert_eq!(from_template(), code, "template.yaml HttpApi events vs shared::Route");
+    assert_eq!(from_local_router(), code, "Cargo.toml [workspace.metadata.lambda.watch.router] vs shared::Route");
+}
+
+#[test]
+fn every_function_has_a_binary_and_a_sample_event() {
+    for r in Route::ALL {
+        let bin = root().join(format!("functions/src/bin/{}.rs", r.function()));
+        assert!(bin.exists(), "{} missing", bin.display());
+        let event = root().join(format!("events/{}.json", r.function()));
+        assert!(event.exists(), "{} missing", event.display());
+    }
+}
