@@ -46,6 +46,7 @@ stop)
       rm -f "$dir/$svc.pid"
     fi
   done
+  rm -f "$dir/stack.env"
   ;;
 *) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
 esac

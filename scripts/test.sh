@@ -9,6 +9,8 @@ export PATH="$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 state=.local/test
 failed=()
 step() { echo; echo "==> $*" >&2; }
+# Runs a command, showing and keeping its output; returns the command's own status.
+run_logged() { local log=$1; shift; "$@" > >(tee "$log") 2>&1; }
 
 step "build"
 cargo build --quiet --workspace --all-targets
@@ -25,7 +27,7 @@ set -a; . "$state/stack.env"; set +a
 ./target/debug/grants-admin setup >/dev/null
 
 step "cargo test (unit + integration on DynamoDB Local)"
-cargo test --workspace || failed+=("cargo test")
+run_logged "$state/cargo-test.log" cargo test --workspace || failed+=("cargo test")
 
 step "cfn-lint template.yaml"
 cfn-lint template.yaml && echo "cfn-lint: clean" || failed+=("cfn-lint")
@@ -44,9 +46,13 @@ for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 export GRANTS_BASE_URL="http://127.0.0.1:$port"
 GRANTS_API_KEY=$(./target/debug/grants-admin create-key --tenant "compat-$$" --role admin)
 export GRANTS_API_KEY
-timeout 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat || { failed+=("sdk compatibility"); tail -40 "$state/watch.log" >&2; }
+run_logged "$state/pytest.log" timeout 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat \
+  || { failed+=("sdk compatibility"); tail -40 "$state/watch.log" >&2; }
 
+# One closing line over every runner: "N passed, N failed".
+count() { grep -oE "[0-9]+ $1" "$state/cargo-test.log" "$state/pytest.log" 2>/dev/null | awk -F: '{split($NF,a," "); s+=a[1]} END {print s+0}'; }
 echo
+echo "tests: $(count passed) passed, $(count failed) failed"
 if [ ${#failed[@]} -eq 0 ]; then
   echo "make test: all suites passed"
 else

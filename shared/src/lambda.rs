@@ -1,5 +1,5 @@
 //! The Lambda adapter: API Gateway HTTP API events in, [`crate::api`] responses out.
-use crate::api::{dispatch, ApiRequest, ApiResponse, App, Route};
+use crate::api::{dispatch, not_found_route, ApiRequest, ApiResponse, App, Route};
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,6 +13,17 @@ pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
         async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
     }))
     .await
+}
+
+/// Runs the catch-all function: every request is answered with a JSON 404 naming the route.
+pub async fn serve_not_found() -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    lambda_http::run(service_fn(|event: Request| async move { Ok::<_, Infallible>(not_found_event(&event)) })).await
+}
+
+/// The catch-all's answer to one event.
+pub fn not_found_event(event: &Request) -> Response<Body> {
+    to_lambda_response(not_found_route(event.method(), event.uri().path()))
 }
 
 /// One event through the route's handler.

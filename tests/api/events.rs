@@ -33,3 +33,14 @@ async fn every_sample_event_is_accepted_by_its_handler() {
         }
     }
 }
+
+#[test]
+fn the_catch_all_sample_is_a_json_404() {
+    let text = std::fs::read_to_string(format!("{}/events/not-found.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let response = shared::lambda::not_found_event(&lambda_http::request::from_str(&text).unwrap());
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let lambda_http::Body::Text(body) = response.body() else { panic!("text body") };
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["code"], "route_not_found");
+    assert!(body["message"].as_str().unwrap().contains("/v1/no-such-thing"));
+}

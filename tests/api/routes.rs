@@ -40,26 +40,38 @@ fn from_local_router() -> BTreeSet<Endpoint> {
     let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().unwrap();
     let mut out = BTreeSet::new();
     for (path, routes) in router {
-        for r in routes.as_array().unwrap() {
+        let Some(routes) = routes.as_array() else {
+            out.insert(("ANY".to_owned(), path.clone(), routes.as_str().unwrap().to_owned()));
+            continue;
+        };
+        for r in routes {
             out.insert((r["method"].as_str().unwrap().to_owned(), path.clone(), r["function"].as_str().unwrap().to_owned()));
         }
     }
     out
 }
 
+/// The catch-all, declared in each place in that place's syntax.
+fn catch_all(path: &str) -> Endpoint {
+    ("ANY".to_owned(), path.to_owned(), "not-found".to_owned())
+}
+
 #[test]
 fn template_router_and_code_agree() {
     let code = from_code();
-    assert_eq!(from_template(), code, "template.yaml HttpApi events vs shared::Route");
-    assert_eq!(from_local_router(), code, "Cargo.toml [workspace.metadata.lambda.watch.router] vs shared::Route");
+    let (mut template, mut router) = (from_template(), from_local_router());
+    assert!(template.remove(&catch_all("$default")), "template.yaml lacks the $default route");
+    assert!(router.remove(&catch_all("/{*path}")), "the local router lacks /{{*path}}");
+    assert_eq!(template, code, "template.yaml HttpApi events vs shared::Route");
+    assert_eq!(router, code, "Cargo.toml [workspace.metadata.lambda.watch.router] vs shared::Route");
 }
 
 #[test]
 fn every_function_has_a_binary_and_a_sample_event() {
-    for r in Route::ALL {
-        let bin = root().join(format!("functions/src/bin/{}.rs", r.function()));
+    for f in Route::ALL.iter().map(|r| r.function()).chain(["not-found"]) {
+        let bin = root().join(format!("functions/src/bin/{f}.rs"));
         assert!(bin.exists(), "{} missing", bin.display());
-        let event = root().join(format!("events/{}.json", r.function()));
+        let event = root().join(format!("events/{f}.json"));
         assert!(event.exists(), "{} missing", event.display());
     }
 }

@@ -106,3 +106,9 @@ def test_entitlements_list_and_get(client, entitlement, unique):
     assert listed.pagination.total == 1
     assert listed.data[0].entitlement_id == entitlement
     assert listed.data[0].balance == 40
+
+
+def test_unknown_route_is_a_json_404(base_url, api_key):
+    r = httpx.get(f"{base_url}/v1/no-such-route", headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
+    assert r.status_code == 404
+    assert "message" in r.json()
