@@ -29,6 +29,9 @@ set -a; . "$state/stack.env"; set +a
 step "cargo test (unit + integration on DynamoDB Local)"
 run_logged "$state/cargo-test.log" cargo test --workspace || failed+=("cargo test")
 
+step "cargo clippy (workspace lints, warnings are errors)"
+cargo clippy --quiet --workspace --all-targets -- -D warnings || failed+=("clippy")
+
 step "cfn-lint template.yaml"
 cfn-lint template.yaml && echo "cfn-lint: clean" || failed+=("cfn-lint")
 step "sam validate --lint"

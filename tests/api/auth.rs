@@ -7,7 +7,7 @@ async fn no_key_or_a_bad_key_is_401() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
     let path = format!("/v1/entitlements/{ent}");
-    for key in [Key::None, Key::Bearer("gk_not_a_key"), Key::XApiKey(""), Key::Bearer("")] {
+    for key in [Key::None, Key::Bearer("gk_not_a_key"), Key::ApiKeyHeader(""), Key::Bearer("")] {
         let r = t.raw(Method::GET, &path, key, b"").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert!(r.body["message"].is_string());
@@ -19,7 +19,7 @@ async fn either_header_carries_the_key() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
     let path = format!("/v1/entitlements/{ent}");
-    assert_eq!(t.raw(Method::GET, &path, Key::XApiKey(&t.member_key), b"").await.status, StatusCode::OK);
+    assert_eq!(t.raw(Method::GET, &path, Key::ApiKeyHeader(&t.member_key), b"").await.status, StatusCode::OK);
     assert_eq!(t.raw(Method::GET, &path, Key::Bearer(&t.member_key), b"").await.status, StatusCode::OK);
 }
 

@@ -68,7 +68,7 @@ pub async fn spawn_app() -> TestApp {
 pub enum Key<'a> {
     None,
     Bearer(&'a str),
-    XApiKey(&'a str),
+    ApiKeyHeader(&'a str),
 }
 
 impl TestApp {
@@ -88,7 +88,7 @@ impl TestApp {
             Key::Bearer(k) => {
                 headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {k}")).expect("header"));
             }
-            Key::XApiKey(k) => {
+            Key::ApiKeyHeader(k) => {
                 headers.insert("x-api-key", HeaderValue::from_str(k).expect("header"));
             }
         }

@@ -26,14 +26,6 @@ impl JsonBody {
         }
     }
 
-    /// An empty or absent body reads as `{}` (for operations whose body is optional).
-    pub fn parse_optional(req: &ApiRequest) -> Result<Self, ApiError> {
-        if req.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self { obj: Map::new(), errors: Vec::new() });
-        }
-        Self::parse(req)
-    }
-
     fn fail(&mut self, field: &str, code: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, code, message));
     }

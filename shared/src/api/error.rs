@@ -27,15 +27,15 @@ pub struct ApiError {
     /// The error kind (`validation_error`, `not_found`, ...).
     pub kind: &'static str,
     /// A machine code naming the exact condition.
-    pub code: String,
+    pub code: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     pub fields: Vec<FieldError>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, code: &str, message: impl Into<String>) -> Self {
-        Self { status, kind, code: code.to_owned(), message: message.into(), details: None, fields: Vec::new() }
+    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, kind, code, message: message.into(), details: None, fields: Vec::new() }
     }
 
     pub fn validation(fields: Vec<FieldError>) -> Self {
@@ -48,16 +48,16 @@ impl ApiError {
         };
         Self { fields, ..Self::new(StatusCode::BAD_REQUEST, "validation_error", "validation_error", message) }
     }
-    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+    pub fn field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(field, code, message)])
     }
-    pub fn not_found(code: &str, message: &str) -> Self {
+    pub fn not_found(code: &'static str, message: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", code, message)
     }
-    pub fn conflict(code: &str, message: impl Into<String>, details: Value) -> Self {
-        Self { details: Some(details), ..Self::new(StatusCode::CONFLICT, "conflict", code, message) }
+    pub fn conflict(code: &'static str, message: impl Into<String>, details: Value) -> Self {
+        Self { details: Some(Box::new(details)), ..Self::new(StatusCode::CONFLICT, "conflict", code, message) }
     }
-    pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", code, message)
     }
     pub fn unauthorized(message: &str) -> Self {
@@ -85,7 +85,7 @@ impl ApiError {
     pub fn to_json(&self) -> Value {
         let mut body = json!({ "message": self.message, "error": self.kind, "code": self.code });
         if let Some(d) = &self.details {
-            body["details"] = d.clone();
+            body["details"] = (**d).clone();
         }
         if !self.fields.is_empty() {
             body["errors"] = self

@@ -73,45 +73,37 @@ fn bounded(d: Decimal) -> Result<Decimal, AmountError> {
     Ok(d)
 }
 
-/// A quantity of credits strictly greater than zero (a grant's amount, a usage amount).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CreditAmount(Decimal);
+/// Declares a bounded decimal newtype whose values must satisfy `$ok`, else `$err`.
+macro_rules! bounded_decimal {
+    ($(#[$doc:meta])* $name:ident, $ok:expr, $err:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Decimal);
 
-impl CreditAmount {
-    pub fn new(d: Decimal) -> Result<Self, AmountError> {
-        let d = bounded(d.normalize())?;
-        if d <= Decimal::ZERO {
-            return Err(AmountError::NotPositive);
+        impl $name {
+            pub fn new(d: Decimal) -> Result<Self, AmountError> {
+                let d = bounded(d.normalize())?;
+                let ok: fn(Decimal) -> bool = $ok;
+                if ok(d) { Ok(Self(d)) } else { Err($err) }
+            }
+            pub fn parse(text: &str) -> Result<Self, AmountError> {
+                Self::new(parse_decimal(text)?)
+            }
+            pub fn value(&self) -> Decimal {
+                self.0
+            }
         }
-        Ok(Self(d))
-    }
-    pub fn parse(text: &str) -> Result<Self, AmountError> {
-        Self::new(parse_decimal(text)?)
-    }
-    pub fn value(&self) -> Decimal {
-        self.0
-    }
+    };
 }
 
-/// A quantity that may be zero but not negative (rollover bounds, prices).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NonNegative(Decimal);
-
-impl NonNegative {
-    pub fn new(d: Decimal) -> Result<Self, AmountError> {
-        let d = bounded(d.normalize())?;
-        if d < Decimal::ZERO {
-            return Err(AmountError::Negative);
-        }
-        Ok(Self(d))
-    }
-    pub fn parse(text: &str) -> Result<Self, AmountError> {
-        Self::new(parse_decimal(text)?)
-    }
-    pub fn value(&self) -> Decimal {
-        self.0
-    }
-}
+bounded_decimal!(
+    /// A quantity of credits strictly greater than zero (a grant's amount, a usage amount).
+    CreditAmount, |d| d > Decimal::ZERO, AmountError::NotPositive
+);
+bounded_decimal!(
+    /// A quantity that may be zero but not negative (rollover bounds, prices).
+    NonNegative, |d| d >= Decimal::ZERO, AmountError::Negative
+);
 
 /// Burn-down priority: lower burns first. A decimal because Metronome sends fractional priorities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
