@@ -105,6 +105,8 @@ async fn unknown_routes_and_malformed_ids_are_json_404() {
         (Method::GET, "/v1/entitlements/%00"),
         (Method::GET, "/v1/entitlements/ent_with%2Fslash"),
         (Method::DELETE, "/v1/entitlements/ent_x/grants/grt_%F0%9F%92%A5"),
+        (Method::POST, "/v1/entitlements/not-an-id/cancel"),
+        (Method::POST, "/v1/entitlements/ent_01MISSING0000000000000000/cancel"),
     ] {
         let r = t.raw(m.clone(), p, Key::Bearer(&t.admin_key), b"").await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{m} {p}");
