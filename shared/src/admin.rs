@@ -2,7 +2,6 @@
 //! entitlements, seed the demo tenant.
 use crate::api::body::JsonBody;
 use crate::api::paygentic::{entitlement_json, parse_new_entitlement};
-use crate::api::ApiRequest;
 use crate::domain::auth::generate_key;
 use crate::domain::entitlements::{self, EntitlementView};
 use crate::domain::model::Role;
@@ -149,8 +148,7 @@ pub async fn create_entitlement(
     tenant: &TenantId,
     request: serde_json::Value,
 ) -> Result<serde_json::Value, AdminError> {
-    let req = ApiRequest { body: request.to_string().into_bytes().into(), ..ApiRequest::default() };
-    let mut body = JsonBody::parse(&req).map_err(|e| AdminError::Input(e.message))?;
+    let mut body = JsonBody::from_slice(request.to_string().as_bytes()).map_err(|e| AdminError::Input(e.message))?;
     let parsed = parse_new_entitlement(&mut body);
     body.finish().map_err(|e| AdminError::Input(e.message))?;
     let parsed = parsed.ok_or_else(|| AdminError::Input("incomplete entitlement".into()))?;

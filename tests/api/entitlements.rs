@@ -85,3 +85,13 @@ async fn provisioning_validates_its_fields() {
     assert_eq!(r.body["errors"][0]["field"], "currentPeriodEnd");
     assert_eq!(t.get("/v1/entitlements").await.body["pagination"]["total"], json!(0));
 }
+
+#[tokio::test]
+async fn a_period_start_alone_defaults_to_a_calendar_month() {
+    let t = spawn_app().await;
+    let r = t
+        .post("/v1/entitlements", json!({"customerId": "c", "featureKey": "k", "currentPeriodStart": "2027-01-31T00:00:00Z"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["currentPeriodEnd"], "2027-02-28T00:00:00Z");
+}

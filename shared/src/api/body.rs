@@ -19,7 +19,12 @@ impl JsonBody {
         if req.body.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::field("body", "required", "must be a JSON object"));
         }
-        match serde_json::from_slice::<Value>(&req.body) {
+        Self::from_slice(&req.body)
+    }
+
+    /// Parses raw JSON bytes that must hold an object.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, ApiError> {
+        match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(obj)) => Ok(Self { obj, errors: Vec::new() }),
             Ok(_) => Err(ApiError::field("body", "invalid_type", "must be a JSON object")),
             Err(e) => Err(ApiError::field("body", "invalid_json", format!("is not valid JSON ({e})"))),

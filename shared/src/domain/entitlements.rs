@@ -62,17 +62,22 @@ pub enum CreateEntitlementError {
     Store(#[from] StoreError),
 }
 
-/// Default period when none is given: the calendar month (UTC) containing `now`.
-fn month_containing(now: Timestamp) -> (Timestamp, Timestamp) {
+/// The start of the UTC calendar month containing `now`: the default period start.
+fn month_start(now: Timestamp) -> Timestamp {
     use chrono::{Datelike, TimeZone, Utc};
     let dt = now.as_datetime();
-    let start = Utc.with_ymd_and_hms(dt.year(), dt.month(), 1, 0, 0, 0).single();
-    let (ny, nm) = if dt.month() == 12 { (dt.year() + 1, 1) } else { (dt.year(), dt.month() + 1) };
-    let end = Utc.with_ymd_and_hms(ny, nm, 1, 0, 0, 0).single();
-    match (start.map(Timestamp::from_datetime), end.map(Timestamp::from_datetime)) {
-        (Some(Ok(s)), Some(Ok(e))) => (s, e),
-        _ => (now, now),
-    }
+    Utc.with_ymd_and_hms(dt.year(), dt.month(), 1, 0, 0, 0)
+        .single()
+        .and_then(|t| Timestamp::from_datetime(t).ok())
+        .unwrap_or(now)
+}
+
+/// One calendar month after `start` (Jan 31 -> Feb 28/29): the default period end.
+fn one_month_after(start: Timestamp) -> Option<Timestamp> {
+    start
+        .as_datetime()
+        .checked_add_months(chrono::Months::new(1))
+        .and_then(|t| Timestamp::from_datetime(t).ok())
 }
 
 pub async fn create_entitlement(
@@ -82,9 +87,8 @@ pub async fn create_entitlement(
     req: NewEntitlement,
 ) -> Result<Entitlement, CreateEntitlementError> {
     let now = clock.now();
-    let (default_start, default_end) = month_containing(now);
-    let start = req.current_period_start.unwrap_or(default_start);
-    let end = req.current_period_end.unwrap_or(if start == default_start { default_end } else { start });
+    let start = req.current_period_start.unwrap_or_else(|| month_start(now));
+    let end = req.current_period_end.or_else(|| one_month_after(start)).unwrap_or(start);
     if end <= start {
         return Err(CreateEntitlementError::PeriodInverted);
     }
@@ -186,9 +190,11 @@ pub async fn cancel_entitlement(
     tenant: &TenantId,
     id: &EntitlementId,
 ) -> Result<EntitlementView, EntitlementLookupError> {
-    store
-        .set_entitlement_status(tenant, id, EntitlementStatus::Canceled, clock.now())
+    let now = clock.now();
+    let entitlement = store
+        .set_entitlement_status(tenant, id, EntitlementStatus::Canceled, now)
         .await?
         .ok_or(EntitlementLookupError::NotFound)?;
-    get_entitlement(store, clock, tenant, id).await
+    let grants = store.list_grants(tenant, id).await?;
+    Ok(EntitlementView::new(entitlement, &grants, now))
 }

@@ -528,7 +528,7 @@ impl Store for DynamoStore {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let items = vec![
             TransactWriteItem::builder().condition_check(check).build(),
-            put(&self.table, claim_item(pk, claim), "attribute_not_exists(PK)")?,
+            put(&self.table, claim_item(pk.clone(), claim), "attribute_not_exists(PK)")?,
             put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
         ];
         for attempt in 0..CONFLICT_RETRIES {
@@ -551,9 +551,8 @@ impl Store for DynamoStore {
                         return match old {
                             Some(old) => Ok(InsertOutcome::ClaimExists(claim_from(old)?)),
                             None => {
-                                let key = claim_sk(&claim.scope, &claim.key);
                                 let stored = self
-                                    .get(entitlement_pk(grant.tenant.as_str(), grant.entitlement_id.as_str()), &key)
+                                    .get(pk, &claim_sk(&claim.scope, &claim.key))
                                     .await?
                                     .ok_or_else(|| StoreError::Corrupt("claim vanished".to_owned()))?;
                                 Ok(InsertOutcome::ClaimExists(claim_from(&stored)?))
