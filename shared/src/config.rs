@@ -1,11 +1,24 @@
 //! Configuration from the environment. The same variables drive Lambda, the local stack and tests:
-//! `TABLE_NAME`, and the AWS SDK's own (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_DYNAMODB`).
+//! `TABLE_NAME`, `PAYMENT_EVENTS_QUEUE` and `INVOICE_EVENTS_QUEUE` (a queue URL, or locally a queue
+//! name), optional `PUBLIC_BASE_URL`, and the AWS SDK's own (`AWS_REGION`, credentials,
+//! `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SQS`).
+use crate::api::App;
+use crate::http_client::HttpClient;
+use crate::queue::SqsQueue;
 use crate::store::dynamo::DynamoStore;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub const DEFAULT_TABLE: &str = "grants";
+pub const PAYMENT_EVENTS_QUEUE: &str = "PAYMENT_EVENTS_QUEUE";
+pub const INVOICE_EVENTS_QUEUE: &str = "INVOICE_EVENTS_QUEUE";
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
 
 pub fn table_name() -> String {
-    std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| DEFAULT_TABLE.to_owned())
+    var("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE.to_owned())
 }
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -19,4 +32,16 @@ pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
 /// The store for the configured table.
 pub async fn store_from_env() -> DynamoStore {
     DynamoStore::new(dynamo_client().await, table_name())
+}
+
+/// Everything a function may need, from the environment. Queues left unset fail when used.
+pub async fn app_from_env() -> App {
+    let config = sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table_name());
+    let mut app = App::with_system_clock(Arc::new(store)).with_delivery(Arc::new(HttpClient::new(Duration::from_secs(10))));
+    if let (Some(payments), Some(invoices)) = (var(PAYMENT_EVENTS_QUEUE), var(INVOICE_EVENTS_QUEUE)) {
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        app = app.with_queues(Arc::new(SqsQueue::new(sqs.clone(), payments)), Arc::new(SqsQueue::new(sqs, invoices)));
+    }
+    app
 }

@@ -1,13 +1,19 @@
-//! The Lambda adapter: API Gateway HTTP API events in, [`crate::api`] responses out.
+//! The Lambda adapters: API Gateway HTTP API events in, [`crate::api`] responses out; SQS batches
+//! into [`crate::fulfilment`]; the schedule into the payment-session expiry sweep.
 use crate::api::{dispatch, not_found_route, ApiRequest, ApiResponse, App, Route};
+use crate::domain::purchases;
+use crate::fulfilment::{self, Message};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
+use lambda_runtime::LambdaEvent;
+use tracing::Instrument;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 /// Runs the Lambda runtime loop for one route. This is all a function's `main` calls.
 pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let app = Arc::new(App::with_system_clock(Arc::new(crate::config::store_from_env().await)));
+    let app = Arc::new(crate::config::app_from_env().await);
     lambda_http::run(service_fn(move |event: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
@@ -63,4 +69,53 @@ pub fn to_lambda_response(r: ApiResponse) -> Response<Body> {
         *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         fallback
     })
+}
+
+/// Runs the fulfilment function: SQS batches of payment events, partial failures reported.
+pub async fn serve_payment_events() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = Arc::new(crate::config::app_from_env().await);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let app = Arc::clone(&app);
+        let span = tracing::info_span!("sqs_batch", request_id = %event.context.request_id);
+        async move { Ok::<_, Infallible>(handle_sqs_event(&app, event.payload).await) }.instrument(span)
+    }))
+    .await
+}
+
+/// One SQS batch through fulfilment.
+pub async fn handle_sqs_event(app: &App, event: SqsEvent) -> SqsBatchResponse {
+    let messages = event
+        .records
+        .into_iter()
+        .map(|r| Message { id: r.message_id.unwrap_or_default(), body: r.body.unwrap_or_default() })
+        .collect();
+    let mut response = SqsBatchResponse::default();
+    for id in fulfilment::process_batch(app, messages).await {
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// Open invoices looked at per scheduled run.
+pub const EXPIRY_BATCH: usize = 500;
+
+/// Runs the scheduled sweep that cancels invoices whose payment session expired unpaid.
+pub async fn serve_expiry() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = Arc::new(crate::config::app_from_env().await);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let app = Arc::clone(&app);
+        let span = tracing::info_span!("expiry", request_id = %event.context.request_id);
+        async move { handle_expiry(&app).await }.instrument(span)
+    }))
+    .await
+}
+
+pub async fn handle_expiry(app: &App) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let canceled = purchases::expire_due_sessions(app.store.as_ref(), app.clock.as_ref(), EXPIRY_BATCH).await?;
+    tracing::info!(canceled, "expired payment sessions canceled");
+    Ok(serde_json::json!({ "canceled": canceled }))
 }

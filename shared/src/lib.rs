@@ -10,7 +10,10 @@ pub mod admin;
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod fulfilment;
+pub mod http_client;
 pub mod lambda;
+pub mod queue;
 pub mod store;
 pub mod telemetry;
 

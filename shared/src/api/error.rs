@@ -3,6 +3,8 @@ use super::ApiResponse;
 use crate::domain::auth::AuthError;
 use crate::domain::entitlements::{CreateEntitlementError, EntitlementLookupError};
 use crate::domain::grants::{CreateGrantError, GrantLookupError};
+use crate::domain::purchases::{InvoiceLookupError, PurchaseError};
+use crate::domain::tenants::TenantError;
 use crate::store::StoreError;
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -154,14 +156,7 @@ impl From<CreateGrantError> for ApiError {
             CreateGrantError::RolloverBoundsInverted => {
                 ApiError::field("resetMinRollover", "invalid_range", "must not exceed resetMaxRollover")
             }
-            CreateGrantError::IdempotencyMismatch(fields) => ApiError::conflict(
-                "idempotency_key_reused",
-                format!(
-                    "idempotencyKey was already used with different parameters: {}",
-                    fields.join(", ")
-                ),
-                json!({ "differingFields": fields }),
-            ),
+            CreateGrantError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
             CreateGrantError::Store(s) => s.into(),
         }
     }
@@ -193,6 +188,63 @@ impl From<CreateEntitlementError> for ApiError {
                 ApiError::field("currentPeriodEnd", "invalid_range", "must be after currentPeriodStart")
             }
             CreateEntitlementError::Store(s) => s.into(),
+        }
+    }
+}
+
+fn idempotency_mismatch(fields: Vec<String>) -> ApiError {
+    ApiError::conflict(
+        "idempotency_key_reused",
+        format!("idempotencyKey was already used with different parameters: {}", fields.join(", ")),
+        json!({ "differingFields": fields }),
+    )
+}
+
+impl From<TenantError> for ApiError {
+    fn from(e: TenantError) -> Self {
+        match e {
+            TenantError::Store(s) => s.into(),
+            other => {
+                tracing::error!(error = %other, "tenant settings unavailable");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<PurchaseError> for ApiError {
+    fn from(e: PurchaseError) -> Self {
+        match e {
+            PurchaseError::EntitlementNotFound => entitlement_not_found(),
+            PurchaseError::EntitlementNotActive(status) => ApiError::unprocessable(
+                "entitlement_not_active",
+                format!("Entitlement is {status}; purchases need an active entitlement"),
+            ),
+            PurchaseError::InvalidPrice(p) => ApiError::field("price", p.code(), p.to_string()),
+            PurchaseError::ExpiresNotAfterEffective => {
+                ApiError::field("expiresAt", "invalid_range", "must be after effectiveAt")
+            }
+            PurchaseError::PaymentWindow => ApiError::field(
+                "paymentExpiresAt",
+                "invalid_range",
+                "must be in the future and at most 30 days away",
+            ),
+            PurchaseError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
+            PurchaseError::Provider(p) => {
+                tracing::error!(error = %p, "payment provider unavailable");
+                ApiError::unavailable()
+            }
+            PurchaseError::Tenant(t) => t.into(),
+            PurchaseError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<InvoiceLookupError> for ApiError {
+    fn from(e: InvoiceLookupError) -> Self {
+        match e {
+            InvoiceLookupError::NotFound => ApiError::not_found("invoice_not_found", "Invoice not found"),
+            InvoiceLookupError::Store(s) => s.into(),
         }
     }
 }

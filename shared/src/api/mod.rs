@@ -3,10 +3,16 @@
 pub mod body;
 pub mod error;
 pub mod paygentic;
+pub mod sandbox;
+pub mod webhooks;
 
 use crate::domain::auth::{authenticate, KeyCache, Principal};
+use crate::domain::messaging::{MessageQueue, QueueError};
+use crate::domain::payments::{PaymentProvider, SandboxProvider, WebhookDelivery};
+use crate::domain::tenants::TenantCache;
 use crate::domain::{Clock, SystemClock};
 use crate::store::Store;
+use async_trait::async_trait;
 pub use error::ApiError;
 use http::{HeaderMap, Method, StatusCode};
 use std::collections::HashMap;
@@ -22,14 +28,55 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub keys: KeyCache,
+    pub tenants: TenantCache,
+    pub payments: Arc<dyn PaymentProvider>,
+    /// How the sandbox provider delivers its signed webhooks.
+    pub delivery: Arc<dyn WebhookDelivery>,
+    /// Verified payment events, for the fulfilment function.
+    pub payment_events: Arc<dyn MessageQueue>,
+    /// Outbound `invoice.paid.v0` events.
+    pub invoice_events: Arc<dyn MessageQueue>,
+}
+
+/// Stands in for a queue or transport a function was not configured with: every use fails.
+struct Unconfigured(&'static str);
+
+#[async_trait]
+impl MessageQueue for Unconfigured {
+    async fn send(&self, _body: String) -> Result<(), QueueError> {
+        Err(QueueError(format!("{} is not configured", self.0)))
+    }
+}
+
+#[async_trait]
+impl WebhookDelivery for Unconfigured {
+    async fn deliver(&self, _url: &str, _signature: &str, _body: String) -> Result<u16, String> {
+        Err(format!("{} is not configured", self.0))
+    }
 }
 
 impl App {
+    /// An app with the sandbox provider and no queues or webhook transport (see the `with_` methods).
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, keys: KeyCache::new(Duration::from_secs(60)) }
+        Self {
+            store,
+            clock,
+            keys: KeyCache::new(Duration::from_secs(60)),
+            tenants: TenantCache::new(Duration::from_secs(60)),
+            payments: Arc::new(SandboxProvider),
+            delivery: Arc::new(Unconfigured("webhook delivery")),
+            payment_events: Arc::new(Unconfigured("payment events queue")),
+            invoice_events: Arc::new(Unconfigured("invoice events queue")),
+        }
     }
     pub fn with_system_clock(store: Arc<dyn Store>) -> Self {
         Self::new(store, Arc::new(SystemClock))
+    }
+    pub fn with_queues(self, payment_events: Arc<dyn MessageQueue>, invoice_events: Arc<dyn MessageQueue>) -> Self {
+        Self { payment_events, invoice_events, ..self }
+    }
+    pub fn with_delivery(self, delivery: Arc<dyn WebhookDelivery>) -> Self {
+        Self { delivery, ..self }
     }
 }
 
@@ -52,6 +99,24 @@ impl ApiRequest {
     pub fn query_value(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Where this service is reachable from outside: `PUBLIC_BASE_URL`, else the request's
+    /// `x-forwarded-proto` and `host` (what API Gateway and `cargo lambda watch` pass on).
+    pub fn base_url(&self) -> String {
+        if let Some(base) = std::env::var("PUBLIC_BASE_URL").ok().filter(|b| !b.is_empty()) {
+            return base.trim_end_matches('/').to_owned();
+        }
+        let proto = self.header("x-forwarded-proto").filter(|p| *p == "https").unwrap_or("http");
+        let host = self
+            .header("host")
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+            .unwrap_or("localhost");
+        format!("{proto}://{host}")
+    }
+
     /// The API key, from `Authorization: Bearer <key>` or `x-api-key: <key>`.
     pub fn api_key(&self) -> Option<&str> {
         let bearer = self
@@ -81,6 +146,25 @@ impl ApiResponse {
             body: value.to_string(),
         }
     }
+    pub fn html(status: StatusCode, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type".to_owned(), "text/html; charset=utf-8".to_owned()),
+                ("cache-control".to_owned(), "no-store".to_owned()),
+                ("content-security-policy".to_owned(), "default-src 'none'; style-src 'unsafe-inline'; form-action *".to_owned()),
+            ],
+            body,
+        }
+    }
+    /// 303 See Other: the browser follows with a GET.
+    pub fn see_other(location: &str) -> Self {
+        Self {
+            status: StatusCode::SEE_OTHER,
+            headers: vec![("location".to_owned(), location.to_owned()), ("cache-control".to_owned(), "no-store".to_owned())],
+            body: String::new(),
+        }
+    }
 }
 
 macro_rules! routes {
@@ -108,9 +192,20 @@ routes! {
     ListGrants => GET "/v1/entitlements/{id}/grants" "list-grants" "List an entitlement's grants.",
     GetGrant => GET "/v1/entitlements/{id}/grants/{grantId}" "get-grant" "One grant.",
     VoidGrant => DELETE "/v1/entitlements/{id}/grants/{grantId}" "void-grant" "Void a grant, idempotently.",
+    PurchaseGrant => POST "/v1/entitlements/{id}/grants/purchase" "purchase-grant" "Start a paid grant purchase: invoice + payment session.",
+    GetInvoice => GET "/v2/invoices/{invoiceId}" "get-invoice" "One invoice (a purchase's), with its grant once paid.",
+    PaymentWebhook => POST "/v1/webhooks/payments" "payment-webhook" "Signed payment events in; verified ones to the payment-events queue (no API key).",
+    SandboxCheckout => GET "/sandbox/pay/{sessionId}" "sandbox-checkout" "The sandbox provider's checkout page (no API key).",
+    SandboxCheckoutAction => POST "/sandbox/pay/{sessionId}" "sandbox-checkout-action" "Pay or Cancel on the sandbox checkout page (no API key).",
 }
 
 impl Route {
+    /// Routes that take no API key: the webhook is authenticated by its signature, the checkout
+    /// page by the unguessable session id in its URL.
+    pub fn is_public(self) -> bool {
+        matches!(self, Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction)
+    }
+
     pub fn by_function(name: &str) -> Option<Route> {
         Route::ALL.iter().copied().find(|r| r.function() == name)
     }
@@ -166,6 +261,12 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
     if req.body.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
+    match route {
+        Route::PaymentWebhook => return webhooks::payment_webhook(app, req).await,
+        Route::SandboxCheckout => return sandbox::checkout_page(app, req).await,
+        Route::SandboxCheckoutAction => return sandbox::checkout_action(app, req).await,
+        _ => {}
+    }
     let principal = authenticate(app.store.as_ref(), &app.keys, req.api_key()).await?;
     tracing::debug!(tenant = %principal.tenant, role = principal.role.as_str(), "authenticated");
     use paygentic as p;
@@ -178,6 +279,9 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
         Route::ListGrants => p::list_grants(app, &principal, req).await,
         Route::GetGrant => p::get_grant(app, &principal, req).await,
         Route::VoidGrant => p::void_grant(app, admin(&principal)?, req).await,
+        Route::PurchaseGrant => p::purchase_grant(app, &principal, req).await,
+        Route::GetInvoice => p::get_invoice(app, &principal, req).await,
+        Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction => Ok(not_found_route(&req.method, &req.path)),
     }
 }
 

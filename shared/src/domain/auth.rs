@@ -3,9 +3,7 @@ use super::model::{ApiKeyRecord, Role};
 use super::{Clock, TenantId};
 use crate::store::{Store, StoreError};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use super::cache::TtlCache;
 
 /// Who is calling: taken only from the API key, never from the request.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,30 +50,8 @@ pub enum AuthError {
 }
 
 /// Resolved keys, kept per process for a short time so that a warm Lambda spends no DynamoDB round
-/// trip on auth. A revoked key keeps working for at most `ttl` on a warm instance.
-pub struct KeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Principal, Instant)>>,
-}
-
-impl KeyCache {
-    pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
-    }
-
-    fn get(&self, hash: &str) -> Option<Principal> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(hash).filter(|(_, at)| at.elapsed() < self.ttl).map(|(p, _)| p.clone())
-    }
-
-    fn put(&self, hash: String, principal: Principal) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() > 10_000 {
-            entries.clear();
-        }
-        entries.insert(hash, (principal, Instant::now()));
-    }
-}
+/// trip on auth. A revoked key keeps working for at most the cache's TTL on a warm instance.
+pub type KeyCache = TtlCache<Principal>;
 
 pub async fn authenticate(
     store: &dyn Store,

@@ -57,6 +57,19 @@ prefixed_id!(
     EntitlementId, "ent_", "entitlement"
 );
 
+prefixed_id!(
+    /// An invoice for a grant purchase (`inv_`).
+    InvoiceId, "inv_", "invoice"
+);
+prefixed_id!(
+    /// A payment session: one checkout attempt for an invoice (`ps_`).
+    SessionId, "ps_", "payment session"
+);
+prefixed_id!(
+    /// An event the service publishes (`evt_`).
+    EventId, "evt_", "event"
+);
+
 /// A tenant: the company that owns API keys, entitlements and grants. Chosen by the operator
 /// (`grants-admin`), so a slug rather than a generated id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

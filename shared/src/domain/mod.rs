@@ -1,12 +1,18 @@
 //! The domain: model, validation and operations. No AWS or HTTP types live here.
 pub mod amount;
+pub mod cache;
 pub mod auth;
 pub mod entitlements;
 pub mod grants;
 pub mod ids;
+pub mod messaging;
+pub mod money;
+pub mod payments;
+pub mod purchases;
+pub mod tenants;
 pub mod model;
 pub mod time;
 
 pub use amount::{CreditAmount, NonNegative, Priority};
-pub use ids::{EntitlementId, GrantId, TenantId};
+pub use ids::{EntitlementId, EventId, GrantId, InvoiceId, SessionId, TenantId};
 pub use time::{Clock, SystemClock, Timestamp};

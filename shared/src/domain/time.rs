@@ -37,6 +37,17 @@ impl Timestamp {
         self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
 
+    /// This instant moved by `seconds` (negative: earlier); None outside the supported range.
+    pub fn plus_seconds(&self, seconds: i64) -> Option<Self> {
+        let dt = self.0.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)?;
+        Self::from_datetime(dt).ok()
+    }
+
+    /// Whole seconds since the Unix epoch.
+    pub fn unix_seconds(&self) -> i64 {
+        self.0.timestamp()
+    }
+
     /// Storage form: fixed width, so that string order is time order.
     pub fn to_storage(&self) -> String {
         self.0.to_rfc3339_opts(SecondsFormat::Micros, true)

@@ -2,10 +2,15 @@
 use super::schema::*;
 use super::{InsertOutcome, Store, StoreError};
 use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant, Role};
-use crate::domain::{CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
+use crate::domain::money::{Currency, Price};
+use crate::domain::payments::PaymentSession;
+use crate::domain::purchases::{Invoice, InvoiceStatus};
+use crate::domain::tenants::TenantSettings;
+use crate::domain::{CreditAmount, EntitlementId, GrantId, InvoiceId, NonNegative, Priority, SessionId, TenantId, Timestamp};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
@@ -72,6 +77,75 @@ impl DynamoStore {
                 _ => return Ok(items),
             }
         }
+    }
+
+    /// One transaction: the entitlement (partition `pk`) is active, the claim is new, and `objects`
+    /// are written. Retries transaction conflicts; reports a failed condition as an outcome.
+    async fn insert_claimed(
+        &self,
+        pk: String,
+        claim: &Claim,
+        objects: Vec<TransactWriteItem>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PK, s(pk.clone()))
+            .key(SK, s(ENTITLEMENT_SK))
+            .condition_expression("#st = :active")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            put(&self.table, claim_item(pk.clone(), claim), "attribute_not_exists(PK)")?,
+        ];
+        items.extend(objects);
+        for attempt in 0..CONFLICT_RETRIES {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(InsertOutcome::Inserted),
+                Err(e) => e,
+            };
+            match cancellation(err)? {
+                Cancelled::Conflict => conflict_pause(attempt).await,
+                Cancelled::Conditions(failed) => {
+                    // The claim decides first: a replay is answered even if the entitlement has
+                    // since been cancelled.
+                    if let Some((_, old)) = failed.iter().find(|(i, _)| *i == 1) {
+                        let stored = match old {
+                            Some(old) => old.clone(),
+                            None => self
+                                .get(pk, &claim_sk(&claim.scope, &claim.key))
+                                .await?
+                                .ok_or_else(|| StoreError::Corrupt("claim vanished".to_owned()))?,
+                        };
+                        return Ok(InsertOutcome::ClaimExists(claim_from(&stored)?));
+                    }
+                    if failed.iter().any(|(i, _)| *i == 0) {
+                        return Ok(InsertOutcome::ParentUnavailable);
+                    }
+                    return Err(StoreError::Corrupt("id collision".to_owned()));
+                }
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// Runs a transaction whose only conditions are version checks: true when written, false
+    /// when a condition failed. Transaction conflicts are retried.
+    async fn transact_versioned(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        for attempt in 0..CONFLICT_RETRIES {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) => match cancellation(e)? {
+                    Cancelled::Conflict => conflict_pause(attempt).await,
+                    Cancelled::Conditions(_) => return Ok(false),
+                },
+            }
+        }
+        Err(StoreError::Contention)
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -320,6 +394,128 @@ fn claim_from(item: &Item) -> Result<Claim, StoreError> {
     })
 }
 
+// ---- tenants, invoices, payment sessions ----------------------------------------------------
+
+fn tenant_from(item: &Item) -> Result<TenantSettings, StoreError> {
+    let r = Reader(item);
+    Ok(TenantSettings {
+        tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+        currency: Currency::parse(r.s("currency")?).map_err(corrupt("currency"))?,
+        webhook_secret: r.s("webhook_secret")?.to_owned(),
+        created_at: r.ts("created_at")?,
+    })
+}
+
+fn invoice_item(i: &Invoice) -> Item {
+    let t = i.tenant.as_str();
+    let mut item: Item = HashMap::from([
+        (PK.to_owned(), s(invoice_pk(t, i.id.as_str()))),
+        (SK.to_owned(), s(INVOICE_SK)),
+        ("type".to_owned(), s("invoice")),
+        ("id".to_owned(), s(i.id.as_str())),
+        ("tenant".to_owned(), s(t)),
+        ("entitlement_id".to_owned(), s(i.entitlement_id.as_str())),
+        ("customer_id".to_owned(), s(&i.customer_id)),
+        ("grant_amount".to_owned(), n(i.grant_amount.value())),
+        ("price".to_owned(), n(i.price.value())),
+        ("currency".to_owned(), s(i.price.currency().code())),
+        ("grant_effective_at".to_owned(), ts(i.grant_effective_at)),
+        ("session_id".to_owned(), s(i.session.id.as_str())),
+        ("session_url".to_owned(), s(&i.session.url)),
+        ("session_expires_at".to_owned(), ts(i.session.expires_at)),
+        ("session_amount".to_owned(), AttributeValue::N(i.session.amount_minor.to_string())),
+        ("provider".to_owned(), s(&i.provider)),
+        ("idempotency_key".to_owned(), s(&i.idempotency_key)),
+        ("status".to_owned(), s(i.status.as_str())),
+        ("created_at".to_owned(), ts(i.created_at)),
+        ("updated_at".to_owned(), ts(i.updated_at)),
+        ("paid_late".to_owned(), AttributeValue::Bool(i.paid_late)),
+        ("version".to_owned(), AttributeValue::N(i.version.to_string())),
+    ]);
+    if i.status == InvoiceStatus::Open {
+        // Sparse index: only open invoices are in the expiry sweep's partition.
+        item.insert("GSI1PK".to_owned(), s(OPEN_INVOICES));
+        item.insert("GSI1SK".to_owned(), s(open_invoice_sk(&i.session.expires_at.to_storage(), t, i.id.as_str())));
+    }
+    let mut opt = |k: &str, v: Option<AttributeValue>| {
+        if let Some(v) = v {
+            item.insert(k.to_owned(), v);
+        }
+    };
+    opt("subscription_id", i.subscription_id.clone().map(s));
+    opt("grant_expires_at", i.grant_expires_at.map(ts));
+    opt("success_url", i.success_url.clone().map(s));
+    opt("cancel_url", i.cancel_url.clone().map(s));
+    opt("paid_at", i.paid_at.map(ts));
+    opt("grant_id", i.grant_id.as_ref().map(|g| s(g.as_str())));
+    opt("canceled_at", i.canceled_at.map(ts));
+    opt("cancel_reason", i.cancel_reason.clone().map(s));
+    opt("failure_reason", i.failure_reason.clone().map(s));
+    opt("notified_at", i.notified_at.map(ts));
+    item
+}
+
+fn invoice_from(item: &Item) -> Result<Invoice, StoreError> {
+    let r = Reader(item);
+    let currency = Currency::parse(r.s("currency")?).map_err(corrupt("currency"))?;
+    let whole = |k: &str| -> Result<i64, StoreError> {
+        r.dec(k).and_then(|d| i64::try_from(d).map_err(|_| StoreError::Corrupt(format!("{k} is not an integer"))))
+    };
+    Ok(Invoice {
+        id: InvoiceId::parse(r.s("id")?).map_err(corrupt("invoice id"))?,
+        tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+        entitlement_id: EntitlementId::parse(r.s("entitlement_id")?).map_err(corrupt("entitlement id"))?,
+        customer_id: r.s("customer_id")?.to_owned(),
+        subscription_id: r.opt_s("subscription_id").map(str::to_owned),
+        grant_amount: CreditAmount::new(r.dec("grant_amount")?).map_err(corrupt("grant amount"))?,
+        price: Price::new(r.dec("price")?, currency).map_err(corrupt("price"))?,
+        grant_effective_at: r.ts("grant_effective_at")?,
+        grant_expires_at: r.opt_ts("grant_expires_at")?,
+        success_url: r.opt_s("success_url").map(str::to_owned),
+        cancel_url: r.opt_s("cancel_url").map(str::to_owned),
+        session: PaymentSession {
+            id: SessionId::parse(r.s("session_id")?).map_err(corrupt("session id"))?,
+            url: r.s("session_url")?.to_owned(),
+            expires_at: r.ts("session_expires_at")?,
+            amount_minor: whole("session_amount")?,
+        },
+        provider: r.s("provider")?.to_owned(),
+        idempotency_key: r.s("idempotency_key")?.to_owned(),
+        status: InvoiceStatus::parse(r.s("status")?).ok_or_else(|| StoreError::Corrupt("invoice status".to_owned()))?,
+        created_at: r.ts("created_at")?,
+        updated_at: r.ts("updated_at")?,
+        paid_at: r.opt_ts("paid_at")?,
+        grant_id: r.opt_s("grant_id").map(GrantId::parse).transpose().map_err(corrupt("grant id"))?,
+        paid_late: r.bool("paid_late"),
+        canceled_at: r.opt_ts("canceled_at")?,
+        cancel_reason: r.opt_s("cancel_reason").map(str::to_owned),
+        failure_reason: r.opt_s("failure_reason").map(str::to_owned),
+        notified_at: r.opt_ts("notified_at")?,
+        version: u64::try_from(whole("version")?).map_err(corrupt("version"))?,
+    })
+}
+
+fn session_item(i: &Invoice) -> Item {
+    HashMap::from([
+        (PK.to_owned(), s(session_pk(i.session.id.as_str()))),
+        (SK.to_owned(), s(SESSION_SK)),
+        ("type".to_owned(), s("payment_session")),
+        ("tenant".to_owned(), s(i.tenant.as_str())),
+        ("invoice_id".to_owned(), s(i.id.as_str())),
+    ])
+}
+
+/// The conditional Put that replaces an invoice only at the version it was read at.
+fn versioned_invoice_put(table: &str, invoice: &Invoice, expected_version: u64) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(invoice_item(invoice)))
+        .condition_expression("version = :v")
+        .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+        .build()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
@@ -517,56 +713,7 @@ impl Store for DynamoStore {
 
     async fn insert_grant(&self, grant: &Grant, claim: &Claim) -> Result<InsertOutcome, StoreError> {
         let pk = entitlement_pk(grant.tenant.as_str(), grant.entitlement_id.as_str());
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key(PK, s(pk.clone()))
-            .key(SK, s(ENTITLEMENT_SK))
-            .condition_expression("#st = :active")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let items = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            put(&self.table, claim_item(pk.clone(), claim), "attribute_not_exists(PK)")?,
-            put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
-        ];
-        for attempt in 0..CONFLICT_RETRIES {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(InsertOutcome::Inserted),
-                Err(e) => e,
-            };
-            match cancellation(err)? {
-                Cancelled::Conflict => conflict_pause(attempt).await,
-                Cancelled::Conditions(failed) => {
-                    // The claim decides first: a replay is answered even if the entitlement has
-                    // since been cancelled.
-                    if let Some((_, old)) = failed.iter().find(|(i, _)| *i == 1) {
-                        return match old {
-                            Some(old) => Ok(InsertOutcome::ClaimExists(claim_from(old)?)),
-                            None => {
-                                let stored = self
-                                    .get(pk, &claim_sk(&claim.scope, &claim.key))
-                                    .await?
-                                    .ok_or_else(|| StoreError::Corrupt("claim vanished".to_owned()))?;
-                                Ok(InsertOutcome::ClaimExists(claim_from(&stored)?))
-                            }
-                        };
-                    }
-                    if failed.iter().any(|(i, _)| *i == 0) {
-                        return Ok(InsertOutcome::ParentUnavailable);
-                    }
-                    return Err(StoreError::Corrupt("grant id collision".to_owned()));
-                }
-            }
-        }
-        Err(StoreError::Contention)
+        self.insert_claimed(pk, claim, vec![put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?]).await
     }
 
     async fn get_grant(
@@ -630,5 +777,102 @@ impl Store for DynamoStore {
             },
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError> {
+        self.get(tenant_pk(tenant.as_str()), TENANT_SK).await?.as_ref().map(tenant_from).transpose()
+    }
+
+    async fn put_tenant_if_absent(&self, settings: &TenantSettings) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(tenant_pk(settings.tenant.as_str())))
+            .item(SK, s(TENANT_SK))
+            .item("type", s("tenant"))
+            .item("tenant", s(settings.tenant.as_str()))
+            .item("currency", s(settings.currency.code()))
+            .item("webhook_secret", s(&settings.webhook_secret))
+            .item("created_at", ts(settings.created_at))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn insert_purchase(&self, invoice: &Invoice, claim: &Claim) -> Result<InsertOutcome, StoreError> {
+        let pk = entitlement_pk(invoice.tenant.as_str(), invoice.entitlement_id.as_str());
+        let objects = vec![
+            put(&self.table, invoice_item(invoice), "attribute_not_exists(PK)")?,
+            put(&self.table, session_item(invoice), "attribute_not_exists(PK)")?,
+        ];
+        self.insert_claimed(pk, claim, objects).await
+    }
+
+    async fn get_invoice(&self, tenant: &TenantId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
+        self.get(invoice_pk(tenant.as_str(), id.as_str()), INVOICE_SK).await?.as_ref().map(invoice_from).transpose()
+    }
+
+    async fn find_session(&self, id: &SessionId) -> Result<Option<(TenantId, InvoiceId)>, StoreError> {
+        let Some(item) = self.get(session_pk(id.as_str()), SESSION_SK).await? else {
+            return Ok(None);
+        };
+        let r = Reader(&item);
+        Ok(Some((
+            TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+            InvoiceId::parse(r.s("invoice_id")?).map_err(corrupt("invoice id"))?,
+        )))
+    }
+
+    async fn update_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(invoice_item(invoice)))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn settle_invoice(&self, invoice: &Invoice, expected_version: u64, grant: &Grant) -> Result<bool, StoreError> {
+        let items = vec![
+            TransactWriteItem::builder().put(versioned_invoice_put(&self.table, invoice, expected_version)?).build(),
+            put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
+        ];
+        self.transact_versioned(items).await
+    }
+
+    async fn due_open_invoices(&self, now: Timestamp, limit: usize) -> Result<Vec<Invoice>, StoreError> {
+        // Sort keys start with the session expiry; every key of an instant <= now sorts below
+        // "<now>#~" (ids and tenants use characters below '~').
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK < :hi")
+            .expression_attribute_values(":pk", s(OPEN_INVOICES))
+            .expression_attribute_values(":hi", s(format!("{}#~", now.to_storage())))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items.unwrap_or_default().iter().map(invoice_from).collect()
     }
 }

@@ -4,7 +4,9 @@ pub mod dynamo;
 pub mod schema;
 
 use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant};
-use crate::domain::{EntitlementId, GrantId, TenantId, Timestamp};
+use crate::domain::purchases::Invoice;
+use crate::domain::tenants::TenantSettings;
+use crate::domain::{EntitlementId, GrantId, InvoiceId, SessionId, TenantId, Timestamp};
 use async_trait::async_trait;
 
 /// A failure of the storage layer itself (network, throttling past retries, corrupt item).
@@ -86,4 +88,22 @@ pub trait Store: Send + Sync {
         id: &GrantId,
         at: Timestamp,
     ) -> Result<Option<Grant>, StoreError>;
+
+    async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError>;
+    /// Writes the settings unless the tenant has some; true when written.
+    async fn put_tenant_if_absent(&self, settings: &TenantSettings) -> Result<bool, StoreError>;
+
+    /// Writes the invoice, its payment-session lookup and its claim in one transaction,
+    /// conditional on the claim being new and the entitlement being active.
+    async fn insert_purchase(&self, invoice: &Invoice, claim: &Claim) -> Result<InsertOutcome, StoreError>;
+    async fn get_invoice(&self, tenant: &TenantId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError>;
+    /// The tenant and invoice of a payment session.
+    async fn find_session(&self, id: &SessionId) -> Result<Option<(TenantId, InvoiceId)>, StoreError>;
+    /// Replaces the invoice if its stored version is still `expected_version`; false otherwise.
+    async fn update_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<bool, StoreError>;
+    /// In one transaction: replaces the invoice (now paid) if its version is still
+    /// `expected_version`, and creates its grant. False when the version moved (nothing written).
+    async fn settle_invoice(&self, invoice: &Invoice, expected_version: u64, grant: &Grant) -> Result<bool, StoreError>;
+    /// Open invoices whose session expired by `now`, oldest expiry first (an index read: may lag).
+    async fn due_open_invoices(&self, now: Timestamp, limit: usize) -> Result<Vec<Invoice>, StoreError>;
 }

@@ -6,6 +6,9 @@
 //! | entitlement   | `T#<t>#E#<ent>`         | `E`                   | `T#<t>#ENTS` / `<ent>`       | `T#<t>#C#<cust>` / `E#<ent>` |
 //! | grant         | `T#<t>#E#<ent>`         | `G#<grt>`             | `T#<t>#GRANTS` / `<grt>`     | `T#<t>#C#<cust>` / `G#<grt>` |
 //! | claim         | `T#<t>#E#<ent>`         | `IDEM#<scope>#<sha256(key)>` |                       |                           |
+//! | tenant        | `TENANT#<t>`            | `TENANT`              |                              |                           |
+//! | invoice       | `T#<t>#INV#<inv>`       | `INV`                 | `OPEN_INVOICES` / `<session expiry>#<t>#<inv>`, only while open | |
+//! | pay session   | `PS#<ps>`               | `PS`                  |                              |                           |
 //!
 //! GSI3 (`T#<t>#SUB#<subscription>`) and GSI4 (`T#<t>#PLAN#<plan>`) are sparse indexes of entitlements
 //! for the subscription- and plan-scoped credit grants. An entitlement and its grants share one
@@ -54,3 +57,23 @@ pub fn subscription_key(tenant: &str, subscription: &str) -> String {
 pub fn plan_key(tenant: &str, plan: &str) -> String {
     format!("T#{tenant}#PLAN#{plan}")
 }
+
+pub fn tenant_pk(tenant: &str) -> String {
+    format!("TENANT#{tenant}")
+}
+pub const TENANT_SK: &str = "TENANT";
+
+pub fn invoice_pk(tenant: &str, invoice: &str) -> String {
+    format!("T#{tenant}#INV#{invoice}")
+}
+pub const INVOICE_SK: &str = "INV";
+/// GSI1 partition of every open invoice, sorted by session expiry (the expiry sweep's index).
+pub const OPEN_INVOICES: &str = "OPEN_INVOICES";
+pub fn open_invoice_sk(expires_storage: &str, tenant: &str, invoice: &str) -> String {
+    format!("{expires_storage}#{tenant}#{invoice}")
+}
+
+pub fn session_pk(session: &str) -> String {
+    format!("PS#{session}")
+}
+pub const SESSION_SK: &str = "PS";

@@ -1,0 +1,63 @@
+//! A small outbound HTTP client (hyper + rustls, already in the AWS SDK's dependency tree) for the
+//! sandbox provider's webhook deliveries and the local SQS bridge's function invocations.
+use crate::domain::payments::{WebhookDelivery, SIGNATURE_HEADER};
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<Connector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl HttpClient {
+    pub fn new(timeout: Duration) -> Self {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let connector = match builder.with_native_roots() {
+            Ok(b) => b.https_or_http().enable_http1().build(),
+            Err(e) => {
+                // No CA certificates on this machine: plain HTTP still works (local use).
+                tracing::warn!(error = %e, "no native root certificates; HTTPS calls will fail");
+                hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(
+                        rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth(),
+                    )
+                    .https_or_http()
+                    .enable_http1()
+                    .build()
+            }
+        };
+        Self { client: Client::builder(TokioExecutor::new()).build(connector), timeout }
+    }
+
+    /// POSTs `body`; returns the status and the response body.
+    pub async fn post(&self, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<(u16, Bytes), String> {
+        let mut request = http::Request::post(url);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+        let call = async {
+            let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        tokio::time::timeout(self.timeout, call).await.map_err(|_| format!("no answer from {url} within {:?}", self.timeout))?
+    }
+}
+
+#[async_trait]
+impl WebhookDelivery for HttpClient {
+    async fn deliver(&self, url: &str, signature: &str, body: String) -> Result<u16, String> {
+        let headers = [("content-type", "application/json"), (SIGNATURE_HEADER, signature)];
+        self.post(url, &headers, body.into_bytes()).await.map(|(status, _)| status)
+    }
+}
