@@ -5,6 +5,7 @@ use crate::api::paygentic::{entitlement_json, parse_new_entitlement};
 use crate::domain::auth::generate_key;
 use crate::domain::entitlements::{self, EntitlementView};
 use crate::domain::model::Role;
+use crate::domain::tenants::{self, TenantSettings};
 use crate::domain::{Clock, SystemClock, TenantId};
 use crate::store::dynamo::DynamoStore;
 use crate::store::Store;
@@ -138,8 +139,14 @@ pub async fn create_table_from_template(
 /// Issues a key; returns the key itself (shown once, never stored).
 pub async fn create_key(store: &dyn Store, tenant: &TenantId, role: Role) -> Result<String, AdminError> {
     let (key, record) = generate_key(tenant, role, &SystemClock).map_err(|e| AdminError::Input(e.to_string()))?;
+    tenants::ensure(store, &SystemClock, tenant, None).await.map_err(|e| AdminError::Input(e.to_string()))?;
     store.put_api_key(&record).await?;
     Ok(key)
+}
+
+/// The tenant's settings (created with USD and a new webhook secret if it has none).
+pub async fn tenant_settings(store: &dyn Store, tenant: &TenantId) -> Result<TenantSettings, AdminError> {
+    tenants::ensure(store, &SystemClock, tenant, None).await.map_err(|e| AdminError::Input(e.to_string()))
 }
 
 /// Provisions an entitlement from the same JSON the API's POST /v1/entitlements takes.

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod fulfilment;
 pub mod http_client;
 pub mod lambda;
+pub mod local;
 pub mod queue;
 pub mod store;
 pub mod telemetry;

@@ -1,20 +1,24 @@
 //! `grants-admin`: operator commands against the configured table (the local stack when run from
 //! the repo root while `make dev` is up). Prints results on stdout, nothing else.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
-use shared::admin;
+use shared::{admin, local};
 use shared::domain::model::Role;
 use shared::domain::TenantId;
 use std::collections::HashMap;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: grants-admin <command> [--flag value ...]
-  setup [--template template.yaml]               create the table from template.yaml (idempotent)
+  setup [--template template.yaml] [--visibility-timeout S]
+                                                  create the table and the SQS queues from
+                                                  template.yaml (idempotent)
   create-key --tenant T --role admin|member       print a new API key
+  webhook-secret --tenant T                       print the tenant's payment-webhook secret
   create-entitlement --tenant T --customer C --feature-key K
       [--subscription S] [--plan P] [--period-start RFC3339] [--period-end RFC3339]
                                                   print the new entitlement as JSON
   demo [--tenant demo]                            setup + admin key + entitlement; prints
-                                                  TENANT_ID=, API_KEY=, ENTITLEMENT_ID=";
+                                                  TENANT_ID=, API_KEY=, ENTITLEMENT_ID=,
+                                                  WEBHOOK_SECRET=";
 
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
@@ -45,7 +49,19 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             admin::create_table_from_template(store.client(), &template, store.table())
                 .await
                 .map_err(|e| e.to_string())?;
+            let visibility = f.get("visibility-timeout").map(|v| v.parse::<u64>()).transpose().map_err(|e| e.to_string())?;
+            let sqs = aws_sdk_sqs::Client::new(&shared::config::sdk_config().await);
+            let urls = local::create_queues_from_template(&sqs, &template, &local::queue_names_from_env(), visibility)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{}", store.table());
+            for url in urls.values() {
+                println!("{url}");
+            }
+        }
+        "webhook-secret" => {
+            let settings = admin::tenant_settings(&store, &tenant(&f)?).await.map_err(|e| e.to_string())?;
+            println!("{}", settings.webhook_secret);
         }
         "create-key" => {
             let role = Role::parse(need(&f, "role")?).ok_or("--role must be admin or member")?;
@@ -81,6 +97,8 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             println!("TENANT_ID={t}");
             println!("API_KEY={key}");
             println!("ENTITLEMENT_ID={}", e["id"].as_str().unwrap_or_default());
+            let settings = admin::tenant_settings(&store, &t).await.map_err(|e| e.to_string())?;
+            println!("WEBHOOK_SECRET={}", settings.webhook_secret);
         }
         _ => return Err(USAGE.to_owned()),
     }

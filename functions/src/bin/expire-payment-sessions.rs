@@ -1,0 +1,6 @@
+//! Lambda function `expire-payment-sessions`: on an EventBridge schedule, cancels invoices whose
+//! payment session expired unpaid.
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve_expiry().await
+}
