@@ -22,10 +22,14 @@ trap cleanup EXIT INT TERM
 
 bash scripts/stack.sh start .local
 set -a; . .local/stack.env; set +a
+./target/debug/grants-admin setup >/dev/null
 ./target/debug/grants-admin demo | tee .local/demo.env
 echo "BASE_URL=http://127.0.0.1:$PORT" | tee -a .local/demo.env
 
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$PORT" --env-file .local/stack.env &
+pids+=($!)
+# Plays the SQS event source mapping (payment events -> fulfil-payments) and the expiry schedule.
+./target/debug/grants-bridge --invoke-url "http://127.0.0.1:$PORT" --schedule-every 60 2>.local/bridge.log &
 pids+=($!)
 . .local/demo.env
 cat >&2 <<MSG
@@ -33,5 +37,9 @@ cat >&2 <<MSG
   curl -s -X POST http://127.0.0.1:$PORT/v1/entitlements/$ENTITLEMENT_ID/grants \\
     -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \\
     -d '{"amount": 500, "idempotencyKey": "promo-500"}'
+  curl -s -X POST http://127.0.0.1:$PORT/v1/entitlements/$ENTITLEMENT_ID/grants/purchase \
+    -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+    -d '{"amount": 1000, "price": "5.00", "idempotencyKey": "topup-1"}'
+  then open paymentSessions[0].url in a browser and click Pay.
 MSG
 wait "${pids[@]}"

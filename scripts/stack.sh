@@ -35,6 +35,9 @@ AWS_SECRET_ACCESS_KEY=local
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb_port
 AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$sqs_port
 TABLE_NAME=${TABLE_NAME:-grants}
+PAYMENT_EVENTS_QUEUE=payment-events
+PAYMENT_EVENTS_DLQ=payment-events-dlq
+INVOICE_EVENTS_QUEUE=invoice-events
 ENV
   wait_port "$ddb_port"; wait_port "$sqs_port"
   echo "[stack] DynamoDB Local on :$ddb_port, SQS (moto) on :$sqs_port; env in $dir/stack.env" >&2

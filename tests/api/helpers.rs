@@ -5,10 +5,13 @@ use serde_json::{json, Value};
 use shared::admin;
 use shared::api::{dispatch, not_found_route, ApiRequest, App, Route};
 use shared::domain::model::Role;
-use shared::domain::TenantId;
+use shared::domain::payments::{self, PaymentEvent, PaymentEventKind, WebhookDelivery, SIGNATURE_HEADER};
+use shared::domain::{Clock, SystemClock, TenantId, Timestamp};
+use shared::local::{self, Invoker, SqsBridge, SqsMapping};
+use shared::queue::SqsQueue;
 use shared::store::dynamo::DynamoStore;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Points the AWS SDK at the local stack `make test` started (its env file), unless the
 /// environment already says where it is.
@@ -33,9 +36,51 @@ pub async fn store() -> DynamoStore {
 }
 
 pub struct TestApp {
-    pub app: App,
+    pub app: Arc<App>,
     pub admin_key: String,
     pub member_key: String,
+    pub tenant: TenantId,
+    /// This test's own SQS queues (payment events, its DLQ, invoice events), when it asked for them.
+    pub queues: Option<TestQueues>,
+    /// Webhooks the sandbox checkout emitted (the tests forward them to the webhook route).
+    pub deliveries: Arc<CapturedDeliveries>,
+}
+
+/// Per-test queues on the local SQS server, created from template.yaml with a 1 s visibility
+/// timeout so that redelivery and dead-lettering take seconds.
+pub struct TestQueues {
+    pub sqs: aws_sdk_sqs::Client,
+    pub payment_events: String,
+    pub dead_letter: String,
+    pub invoice_events: String,
+}
+
+/// The sandbox's webhook transport in tests: records each delivery and answers 200.
+#[derive(Default)]
+pub struct CapturedDeliveries(pub Mutex<Vec<(String, String, String)>>);
+
+#[async_trait::async_trait]
+impl WebhookDelivery for CapturedDeliveries {
+    async fn deliver(&self, url: &str, signature: &str, body: String) -> Result<u16, String> {
+        self.0.lock().unwrap().push((url.to_owned(), signature.to_owned(), body));
+        Ok(200)
+    }
+}
+
+/// A clock the test moves by hand.
+pub struct TestClock(pub Mutex<Timestamp>);
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl TestClock {
+    pub fn advance(&self, seconds: i64) {
+        let mut t = self.0.lock().unwrap();
+        *t = t.plus_seconds(seconds).unwrap();
+    }
 }
 
 pub struct TestResponse {
@@ -55,12 +100,54 @@ fn random_suffix() -> String {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_with(Arc::new(SystemClock), false).await
+}
+
+/// An app with its own SQS queues (for purchases, webhooks and fulfilment).
+pub async fn spawn_app_with_queues() -> TestApp {
+    spawn_with(Arc::new(SystemClock), true).await
+}
+
+pub async fn spawn_with(clock: Arc<dyn Clock>, with_queues: bool) -> TestApp {
     let store = store().await;
     let tenant = TenantId::parse(&format!("t-{}", random_suffix())).expect("tenant");
     let admin_key = admin::create_key(&store, &tenant, Role::Admin).await.expect("admin key");
     let member_key = admin::create_key(&store, &tenant, Role::Member).await.expect("member key");
-    let app = App::with_system_clock(Arc::new(store.clone()));
-    TestApp { app, admin_key, member_key }
+    let deliveries = Arc::new(CapturedDeliveries::default());
+    let mut app = App::new(Arc::new(store.clone()), clock).with_delivery(deliveries.clone());
+    let mut queues = None;
+    if with_queues {
+        let sqs = aws_sdk_sqs::Client::new(&shared::config::sdk_config().await);
+        let prefix = format!("q-{}", random_suffix());
+        let names = local::QUEUE_ENV.iter().map(|(logical, _, default)| ((*logical).to_owned(), format!("{prefix}-{default}"))).collect();
+        let urls = local::create_queues_from_template(&sqs, &template(), &names, Some(1)).await.expect("queues");
+        let q = TestQueues {
+            sqs: sqs.clone(),
+            payment_events: urls["PaymentEventsQueue"].clone(),
+            dead_letter: urls["PaymentEventsDeadLetterQueue"].clone(),
+            invoice_events: urls["InvoiceEventsQueue"].clone(),
+        };
+        app = app.with_queues(
+            Arc::new(SqsQueue::new(sqs.clone(), q.payment_events.clone())),
+            Arc::new(SqsQueue::new(sqs, q.invoice_events.clone())),
+        );
+        queues = Some(q);
+    }
+    TestApp { app: Arc::new(app), admin_key, member_key, tenant, queues, deliveries }
+}
+
+/// Invokes the fulfilment function's handler in this process, through the same JSON a Lambda
+/// invocation carries.
+pub struct InProcess(pub Arc<App>);
+
+#[async_trait::async_trait]
+impl Invoker for InProcess {
+    async fn invoke(&self, function: &str, payload: Value) -> Result<Value, String> {
+        assert_eq!(function, "fulfil-payments");
+        let event = serde_json::from_value(payload).map_err(|e| e.to_string())?;
+        let response = shared::lambda::handle_sqs_event(&self.0, event).await;
+        serde_json::to_value(response).map_err(|e| e.to_string())
+    }
 }
 
 /// How a test authenticates a request.
@@ -73,6 +160,18 @@ pub enum Key<'a> {
 
 impl TestApp {
     pub async fn raw(&self, method: Method, path_and_query: &str, key: Key<'_>, body: &[u8]) -> TestResponse {
+        self.raw_with(method, path_and_query, key, body, &[]).await
+    }
+
+    /// Any request, with extra headers; the body may be anything (HTML pages come back as a string).
+    pub async fn raw_with(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        key: Key<'_>,
+        body: &[u8],
+        extra_headers: &[(&str, &str)],
+    ) -> TestResponse {
         let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
         let query = query
             .split('&')
@@ -92,6 +191,10 @@ impl TestApp {
                 headers.insert("x-api-key", HeaderValue::from_str(k).expect("header"));
             }
         }
+        for (k, v) in extra_headers {
+            headers.insert(http::HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+        }
+        headers.entry("host").or_insert(HeaderValue::from_static("grants.test"));
         let req = ApiRequest {
             method: method.clone(),
             path: path.to_owned(),
@@ -105,10 +208,13 @@ impl TestApp {
             Some((route, params)) => dispatch(&self.app, route, ApiRequest { path_params: params, ..req }).await,
             None => not_found_route(&method, path),
         };
+        let is_json = response.headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("application/json"));
         let body = if response.body.is_empty() {
             Value::Null
+        } else if is_json {
+            serde_json::from_str(&response.body).expect("JSON responses parse")
         } else {
-            serde_json::from_str(&response.body).expect("every response is JSON")
+            Value::String(response.body.clone())
         };
         TestResponse { status: response.status, headers: response.headers, body }
     }
@@ -148,4 +254,125 @@ impl TestApp {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         r.body["data"].as_array().cloned().unwrap_or_default()
     }
+}
+
+impl TestApp {
+    pub fn queues(&self) -> &TestQueues {
+        self.queues.as_ref().expect("spawned with queues")
+    }
+
+    /// A purchase on `ent`; returns the GrantPurchase body.
+    pub async fn purchase(&self, ent: &str, body: Value) -> Value {
+        let r = self.post(&format!("/v1/entitlements/{ent}/grants/purchase"), body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body
+    }
+
+    pub async fn invoice(&self, id: &str) -> Value {
+        let r = self.get(&format!("/v2/invoices/{id}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body
+    }
+
+    /// A payment event for a purchase, as the sandbox would emit it.
+    pub fn event_for(&self, purchase: &Value, kind: PaymentEventKind) -> PaymentEvent {
+        let url = purchase["paymentSessions"][0]["url"].as_str().unwrap();
+        PaymentEvent {
+            id: payments::sandbox_event_id(),
+            kind,
+            tenant: self.tenant.clone(),
+            invoice_id: shared::domain::InvoiceId::parse(purchase["invoiceId"].as_str().unwrap()).unwrap(),
+            session_id: shared::domain::SessionId::parse(url.rsplit('/').next().unwrap()).unwrap(),
+            amount_minor: purchase["paymentSessions"][0]["amount"].as_i64().unwrap(),
+            currency: shared::domain::money::Currency::parse(purchase["currency"].as_str().unwrap()).unwrap(),
+            occurred_at: self.app.clock.now(),
+        }
+    }
+
+    pub async fn webhook_secret(&self) -> String {
+        admin::tenant_settings(self.app.store.as_ref(), &self.tenant).await.unwrap().webhook_secret
+    }
+
+    /// POSTs a body to the webhook route with a signature header (None: no header).
+    pub async fn webhook(&self, body: &str, signature: Option<&str>) -> TestResponse {
+        let headers: Vec<(&str, &str)> = signature.map(|s| (SIGNATURE_HEADER, s)).into_iter().collect();
+        self.raw_with(Method::POST, "/v1/webhooks/payments", Key::None, body.as_bytes(), &headers).await
+    }
+
+    /// Signs an event with the tenant's secret (at the app's now) and delivers it to the webhook.
+    pub async fn deliver(&self, event: &PaymentEvent) -> TestResponse {
+        let body = event.to_json();
+        let signature = payments::sign(&self.webhook_secret().await, self.app.clock.now(), body.as_bytes());
+        self.webhook(&body, Some(&signature)).await
+    }
+
+    /// Forwards every webhook the sandbox checkout emitted to the webhook route.
+    pub async fn forward_deliveries(&self) {
+        let captured: Vec<_> = std::mem::take(&mut *self.deliveries.0.lock().unwrap());
+        for (url, signature, body) in captured {
+            assert!(url.ends_with("/v1/webhooks/payments"), "{url}");
+            let r = self.webhook(&body, Some(&signature)).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+    }
+
+    pub async fn bridge(&self) -> SqsBridge {
+        let q = self.queues();
+        let mapping = local::sqs_mappings(&template()).unwrap().into_iter().find(|m| m.function == "fulfil-payments").unwrap();
+        SqsBridge {
+            sqs: q.sqs.clone(),
+            queue_arn: local::queue_arn(&q.sqs, &q.payment_events).await.unwrap(),
+            queue_url: q.payment_events.clone(),
+            region: "us-east-1".to_owned(),
+            mapping: SqsMapping { ..mapping },
+            wait_seconds: 1,
+        }
+    }
+
+    /// Runs `pollers` bridges at once until the payment-events queue is empty (failed messages
+    /// come back after 1 s and, past maxReceiveCount, move to the DLQ).
+    pub async fn drain(&self, pollers: usize) {
+        let bridge = Arc::new(self.bridge().await);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let tasks: Vec<_> = (0..pollers)
+                .map(|_| {
+                    let (bridge, app) = (Arc::clone(&bridge), Arc::clone(&self.app));
+                    tokio::spawn(async move { bridge.poll_once(&InProcess(app)).await.unwrap() })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            if bridge.backlog().await.unwrap() == 0 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "payment-events queue did not drain");
+        }
+    }
+
+    /// Receives (and deletes) every message on a queue.
+    pub async fn take_all(&self, url: &str) -> Vec<String> {
+        let sqs = &self.queues().sqs;
+        let mut out = Vec::new();
+        loop {
+            let r = sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(0).send().await.unwrap();
+            let messages = r.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle.unwrap()).send().await.unwrap();
+                out.push(m.body.unwrap_or_default());
+            }
+        }
+    }
+
+    pub async fn depth(&self, url: &str) -> u64 {
+        local::queue_depth(&self.queues().sqs, url).await.unwrap()
+    }
+}
+
+pub fn now_plus(seconds: i64) -> Timestamp {
+    SystemClock.now().plus_seconds(seconds).unwrap()
 }

@@ -8,4 +8,5 @@ mod entitlements;
 mod events;
 mod grants;
 mod helpers;
+mod purchases;
 mod routes;
