@@ -1,42 +1,100 @@
-//! Each events/ sample is a real API Gateway HTTP API v2 event (what `sam local invoke -e` or
-//! `cargo lambda invoke --data-file` sends) and its function's handler accepts it.
-use crate::helpers::spawn_app;
+//! Each events/ sample is a real event of its kind (API Gateway HTTP API v2, SQS, EventBridge
+//! schedule: what `cargo lambda invoke --data-file` or `sam local invoke -e` sends) and its
+//! function's handler accepts it.
+use crate::helpers::spawn_app_with_queues;
 use http::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
+use shared::domain::payments;
+use shared::domain::{Clock, SystemClock};
 use shared::Route;
 
 const SAMPLE_KEY: &str = "gk_sample_replace_with_a_real_key";
 const SAMPLE_ENTITLEMENT: &str = "ent_01SAMPLEENTITLEMENT00000";
 const SAMPLE_GRANT: &str = "grt_01SAMPLEGRANT000000000000";
+const SAMPLE_INVOICE: &str = "inv_01SAMPLEINVOICE000000000";
+const SAMPLE_SESSION: &str = "ps_01SAMPLESESSION0000000000";
+const SAMPLE_TENANT: &str = "sample-tenant";
+
+fn sample(name: &str) -> String {
+    let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// (invoice id, session id) of a purchase response.
+fn ids(purchase: &Value) -> (String, String) {
+    let url = purchase["paymentSessions"][0]["url"].as_str().unwrap();
+    (purchase["invoiceId"].as_str().unwrap().to_owned(), url.rsplit('/').next().unwrap().to_owned())
+}
 
 #[tokio::test]
-async fn every_sample_event_is_accepted_by_its_handler() {
-    let t = spawn_app().await;
+async fn every_http_sample_event_is_accepted_by_its_handler() {
+    let t = spawn_app_with_queues().await;
     let ent = t.entitlement_with(json!({"customerId": "cus_demo"})).await;
     let grant = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 5, "idempotencyKey": "sample"})).await;
     let gid = grant.body["id"].as_str().unwrap();
+    let purchase = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "sample"})).await;
+    let (inv, ps) = ids(&purchase);
+    let secret = t.webhook_secret().await;
     // Cancel last: the others need the entitlement active.
     let mut routes: Vec<Route> = Route::ALL.to_vec();
     routes.sort_by_key(|r| *r == Route::CancelEntitlement);
     for route in routes {
-        let path = format!("{}/events/{}.json", env!("CARGO_MANIFEST_DIR"), route.function());
-        let text = std::fs::read_to_string(&path).unwrap()
+        let text = sample(route.function())
             .replace(SAMPLE_KEY, &t.admin_key)
             .replace(SAMPLE_ENTITLEMENT, &ent)
-            .replace(SAMPLE_GRANT, gid);
-        let event = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            .replace(SAMPLE_GRANT, gid)
+            .replace(SAMPLE_INVOICE, &inv)
+            .replace(SAMPLE_SESSION, &ps)
+            .replace(SAMPLE_TENANT, t.tenant.as_str());
+        let mut event: Value = serde_json::from_str(&text).unwrap();
+        if route == Route::PaymentWebhook {
+            // A real signature over the sample's body, made now.
+            let body = event["body"].as_str().unwrap().to_owned();
+            event["headers"]["grants-signature"] = json!(payments::sign(&secret, SystemClock.now(), body.as_bytes()));
+        }
+        let event = lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{}: {e}", route.function()));
         let response = shared::lambda::handle_event(&t.app, route, event).await;
         let status = response.status();
-        assert!(status.is_success(), "{path}: {status} {:?}", response.body());
-        if route == Route::CreateGrant || route == Route::CreateEntitlement {
+        let expected_ok = status.is_success() || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER);
+        assert!(expected_ok, "{}: {status} {:?}", route.function(), response.body());
+        if matches!(route, Route::CreateGrant | Route::CreateEntitlement | Route::PurchaseGrant) {
             assert_eq!(status, StatusCode::CREATED);
         }
     }
 }
 
+#[tokio::test]
+async fn the_sqs_and_schedule_samples_drive_fulfilment_and_expiry() {
+    let t = spawn_app_with_queues().await;
+    let ent = t.entitlement().await;
+    let a = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "a"})).await;
+    let b = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "b"})).await;
+    let run = |name: &str, purchase: &Value| {
+        let (inv, ps) = ids(purchase);
+        let text = sample(name).replace(SAMPLE_INVOICE, &inv).replace(SAMPLE_SESSION, &ps).replace(SAMPLE_TENANT, t.tenant.as_str());
+        let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
+        let app = std::sync::Arc::clone(&t.app);
+        async move { shared::lambda::handle_sqs_event(&app, event).await }
+    };
+    let failures = |r: aws_lambda_events::event::sqs::SqsBatchResponse| -> Vec<String> {
+        r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+    };
+    assert!(failures(run("fulfil-payments", &a).await).is_empty());
+    assert_eq!(t.all_grants(&ent).await.len(), 1);
+    assert!(failures(run("fulfil-payments-duplicate", &a).await).is_empty());
+    assert_eq!(t.all_grants(&ent).await.len(), 1, "duplicates make no second grant");
+    assert!(failures(run("fulfil-payments-expired", &b).await).is_empty());
+    assert_eq!(t.invoice(&ids(&b).0).await["status"], "CANCELLED");
+    assert_eq!(failures(run("fulfil-payments-poison", &a).await), vec!["11111111-0000-4000-8000-000000000005".to_owned()]);
+
+    let _schedule: Value = serde_json::from_str(&sample("expire-payment-sessions")).unwrap();
+    let out = shared::lambda::handle_expiry(&t.app).await.unwrap();
+    assert!(out["canceled"].is_u64());
+}
+
 #[test]
 fn the_catch_all_sample_is_a_json_404() {
-    let text = std::fs::read_to_string(format!("{}/events/not-found.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = sample("not-found");
     let response = shared::lambda::not_found_event(&lambda_http::request::from_str(&text).unwrap());
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let lambda_http::Body::Text(body) = response.body() else { panic!("text body") };

@@ -66,9 +66,45 @@ fn template_router_and_code_agree() {
     assert_eq!(router, code, "Cargo.toml [workspace.metadata.lambda.watch.router] vs shared::Route");
 }
 
+/// Every function of template.yaml (HTTP or not) by its Binary name.
+fn template_functions() -> BTreeSet<String> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&template()).unwrap();
+    doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_non_http_functions_are_the_sqs_consumer_and_the_schedule() {
+    let http: BTreeSet<String> = Route::ALL.iter().map(|r| r.function().to_owned()).chain(["not-found".to_owned()]).collect();
+    let others: Vec<String> = template_functions().difference(&http).cloned().collect();
+    assert_eq!(others, ["expire-payment-sessions", "fulfil-payments"]);
+    let sqs = shared::local::sqs_mappings(&template()).unwrap();
+    assert_eq!(sqs.len(), 1);
+    assert_eq!((sqs[0].function.as_str(), sqs[0].queue.as_str()), ("fulfil-payments", "PaymentEventsQueue"));
+    assert!(sqs[0].report_batch_item_failures);
+    let schedules = shared::local::schedule_mappings(&template()).unwrap();
+    assert_eq!(schedules[0].function, "expire-payment-sessions");
+}
+
+#[test]
+fn the_payment_queue_redrives_to_a_dlq_and_outlives_six_function_timeouts() {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&template()).unwrap();
+    let r = &doc["Resources"];
+    let queue = &r["PaymentEventsQueue"]["Properties"];
+    let timeout = r["FulfilPaymentsFunction"]["Properties"]["Timeout"].as_u64().unwrap();
+    assert!(queue["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout);
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 1);
+    assert!(r["PaymentEventsDeadLetterQueue"].is_mapping());
+}
+
 #[test]
 fn every_function_has_a_binary_and_a_sample_event() {
-    for f in Route::ALL.iter().map(|r| r.function()).chain(["not-found"]) {
+    for f in template_functions().iter().map(String::as_str) {
         let bin = root().join(format!("functions/src/bin/{f}.rs"));
         assert!(bin.exists(), "{} missing", bin.display());
         let event = root().join(format!("events/{f}.json"));
