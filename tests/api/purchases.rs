@@ -112,6 +112,8 @@ async fn bad_purchase_input_is_a_400_naming_the_field_and_writes_nothing() {
         ("paymentExpiresAt", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "paymentExpiresAt": far})),
         ("paymentExpiresAt", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "paymentExpiresAt": "soon"})),
         ("expiresAt", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "effectiveAt": "2030-01-02T00:00:00Z", "expiresAt": "2030-01-01T00:00:00Z"})),
+        ("resetMinRollover", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "resetMaxRollover": 1, "resetMinRollover": 2})),
+        ("resetMaxRollover", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "resetMaxRollover": -1})),
         ("body", json!([1, 2])),
     ];
     for (field, body) in cases {

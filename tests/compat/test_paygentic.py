@@ -1,4 +1,5 @@
 """paygentic-sdk 0.6.3 (pinned in requirements-dev.txt) against the local API."""
+import time
 from datetime import datetime, timezone
 
 import httpx
@@ -112,3 +113,62 @@ def test_unknown_route_is_a_json_404(base_url, api_key):
     r = httpx.get(f"{base_url}/v1/no-such-route", headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
     assert r.status_code == 404
     assert "message" in r.json()
+
+
+def _pay(url: str) -> httpx.Response:
+    """Clicks Pay on the sandbox checkout page, as the browser's form post does."""
+    page = httpx.get(url, timeout=30)
+    assert page.status_code == 200 and 'id="pay"' in page.text, page.text
+    return httpx.post(url, data={"action": "pay"}, timeout=60, follow_redirects=False)
+
+
+def _wait_paid(client, invoice_id: str):
+    """What the SDK's docs say to do without webhooks: poll GET /v2/invoices/{id} for PAID."""
+    for _ in range(120):
+        invoice = client.invoices_v2.get(id=invoice_id)
+        if invoice.status == "PAID":
+            return invoice
+        time.sleep(0.5)
+    raise AssertionError(f"invoice {invoice_id} never became PAID: {invoice.status}")
+
+
+def test_purchase_pay_in_the_sandbox_then_the_grant_is_listed(client, entitlement):
+    purchase = client.entitlements.grants.purchase(
+        entitlement_id=entitlement,
+        amount=1000,
+        price="5.00",
+        idempotency_key="topup-1000-march-2026",
+        success_url="https://example.com/credits/success",
+        cancel_url="https://example.com/credits",
+    )
+    assert purchase.invoice_id.startswith("inv_")
+    assert purchase.entitlement_id == entitlement
+    assert purchase.grant_amount == 1000
+    assert purchase.price == "5.00" and purchase.currency == "usd"
+    session = purchase.payment_sessions[0]
+    assert session.amount == 500 and session.expires_at is not None
+    # Replay: the same invoice; no grant yet.
+    again = client.entitlements.grants.purchase(
+        entitlement_id=entitlement, amount=1000, price="5.00", idempotency_key="topup-1000-march-2026",
+        success_url="https://example.com/credits/success", cancel_url="https://example.com/credits",
+    )
+    assert again.invoice_id == purchase.invoice_id
+    assert client.invoices_v2.get(id=purchase.invoice_id).status == "ISSUED"
+    assert client.entitlements.grants.list(entitlement_id=entitlement).data == []
+
+    paid = _pay(session.url)
+    assert paid.status_code == 303 and paid.headers["location"] == "https://example.com/credits/success"
+    invoice = _wait_paid(client, purchase.invoice_id)
+    grants = client.entitlements.grants.list(entitlement_id=entitlement).data
+    assert len(grants) == 1 and grants[0].amount == 1000
+    assert invoice.model_dump(by_alias=True).get("paidAt") is not None
+
+
+def test_purchase_mismatch_is_409_and_bad_price_400(client, entitlement):
+    client.entitlements.grants.purchase(entitlement_id=entitlement, amount=10, price="1.00", idempotency_key="k")
+    with pytest.raises(errors.PaygenticError) as conflict:
+        client.entitlements.grants.purchase(entitlement_id=entitlement, amount=11, price="1.00", idempotency_key="k")
+    assert conflict.value.status_code == 409
+    with pytest.raises(errors.PaygenticError) as bad:
+        client.entitlements.grants.purchase(entitlement_id=entitlement, amount=10, price="0.49", idempotency_key="k2")
+    assert bad.value.status_code == 400

@@ -216,6 +216,9 @@ impl From<PurchaseError> for ApiError {
     fn from(e: PurchaseError) -> Self {
         match e {
             PurchaseError::EntitlementNotFound => entitlement_not_found(),
+            PurchaseError::RolloverBoundsInverted => {
+                ApiError::field("resetMinRollover", "invalid_range", "must not exceed resetMaxRollover")
+            }
             PurchaseError::EntitlementNotActive(status) => ApiError::unprocessable(
                 "entitlement_not_active",
                 format!("Entitlement is {status}; purchases need an active entitlement"),

@@ -314,6 +314,8 @@ pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Res
     let success_url = body.parsed("successUrl", false, RedirectUrl::parse);
     let cancel_url = body.parsed("cancelUrl", false, RedirectUrl::parse);
     let payment_expires_at = body.optional_timestamp("paymentExpiresAt");
+    let reset_max_rollover = body.optional_non_negative("resetMaxRollover");
+    let reset_min_rollover = body.optional_non_negative("resetMinRollover");
     body.finish()?;
     let (Some(amount), Some(price), Some(idempotency_key)) = (amount, price, idempotency_key) else {
         return Err(ApiError::internal());
@@ -328,6 +330,8 @@ pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Res
         success_url,
         cancel_url,
         payment_expires_at,
+        reset_max_rollover,
+        reset_min_rollover,
     };
     let base_url = req.base_url();
     let ctx = PurchaseContext {

@@ -11,7 +11,7 @@ use super::model::{Claim, Grant};
 use super::money::{Price, PriceError};
 use super::payments::{PaymentEvent, PaymentEventKind, PaymentProvider, PaymentSession, ProviderError, SessionRequest};
 use super::tenants::{self, TenantCache, TenantError};
-use super::{Clock, CreditAmount, EntitlementId, EventId, GrantId, InvoiceId, TenantId, Timestamp};
+use super::{Clock, CreditAmount, EntitlementId, EventId, GrantId, InvoiceId, NonNegative, TenantId, Timestamp};
 use crate::store::{InsertOutcome, Store, StoreError};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -61,6 +61,8 @@ pub struct Invoice {
     /// The grant's effective time, resolved at purchase (default: the entitlement's period start).
     pub grant_effective_at: Timestamp,
     pub grant_expires_at: Option<Timestamp>,
+    pub grant_reset_max_rollover: Option<NonNegative>,
+    pub grant_reset_min_rollover: Option<NonNegative>,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
     pub session: PaymentSession,
@@ -114,6 +116,8 @@ impl Invoice {
         opt("successUrl", req.success_url.as_ref().map(|u| u.as_str().to_owned()));
         opt("cancelUrl", req.cancel_url.as_ref().map(|u| u.as_str().to_owned()));
         opt("paymentExpiresAt", req.payment_expires_at.map(|t| t.to_storage()));
+        opt("resetMaxRollover", req.reset_max_rollover.map(|v| v.value().to_string()));
+        opt("resetMinRollover", req.reset_min_rollover.map(|v| v.value().to_string()));
         f
     }
 }
@@ -152,10 +156,14 @@ pub struct NewPurchase {
     pub success_url: Option<RedirectUrl>,
     pub cancel_url: Option<RedirectUrl>,
     pub payment_expires_at: Option<Timestamp>,
+    pub reset_max_rollover: Option<NonNegative>,
+    pub reset_min_rollover: Option<NonNegative>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PurchaseError {
+    #[error("resetMinRollover must not exceed resetMaxRollover")]
+    RolloverBoundsInverted,
     #[error("entitlement not found")]
     EntitlementNotFound,
     #[error("entitlement is {0}, not active")]
@@ -197,6 +205,11 @@ pub async fn purchase(
         other => other?,
     };
     let price = Price::parse(&req.price, settings.currency).map_err(PurchaseError::InvalidPrice)?;
+    if let (Some(min), Some(max)) = (req.reset_min_rollover, req.reset_max_rollover) {
+        if min > max {
+            return Err(PurchaseError::RolloverBoundsInverted);
+        }
+    }
     let now = ctx.clock.now();
     let payment_expires_at = match req.payment_expires_at {
         Some(t) => t,
@@ -240,6 +253,8 @@ pub async fn purchase(
         price,
         grant_effective_at,
         grant_expires_at: req.expires_at,
+        grant_reset_max_rollover: req.reset_max_rollover,
+        grant_reset_min_rollover: req.reset_min_rollover,
         success_url: req.success_url.map(|u| u.0),
         cancel_url: req.cancel_url.map(|u| u.0),
         session,
@@ -445,8 +460,8 @@ fn grant_for(invoice: &Invoice, now: Timestamp) -> Grant {
         voided_at: None,
         created_at: now,
         priority: None,
-        reset_max_rollover: None,
-        reset_min_rollover: None,
+        reset_max_rollover: invoice.grant_reset_max_rollover,
+        reset_min_rollover: invoice.grant_reset_min_rollover,
         recurrence_period: None,
         idempotency_key: Some(invoice.idempotency_key.clone()),
     }

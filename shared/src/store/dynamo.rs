@@ -444,6 +444,8 @@ fn invoice_item(i: &Invoice) -> Item {
     };
     opt("subscription_id", i.subscription_id.clone().map(s));
     opt("grant_expires_at", i.grant_expires_at.map(ts));
+    opt("grant_reset_max_rollover", i.grant_reset_max_rollover.map(|v| n(v.value())));
+    opt("grant_reset_min_rollover", i.grant_reset_min_rollover.map(|v| n(v.value())));
     opt("success_url", i.success_url.clone().map(s));
     opt("cancel_url", i.cancel_url.clone().map(s));
     opt("paid_at", i.paid_at.map(ts));
@@ -471,6 +473,8 @@ fn invoice_from(item: &Item) -> Result<Invoice, StoreError> {
         price: Price::new(r.dec("price")?, currency).map_err(corrupt("price"))?,
         grant_effective_at: r.ts("grant_effective_at")?,
         grant_expires_at: r.opt_ts("grant_expires_at")?,
+        grant_reset_max_rollover: r.opt_dec("grant_reset_max_rollover")?.map(NonNegative::new).transpose().map_err(corrupt("rollover"))?,
+        grant_reset_min_rollover: r.opt_dec("grant_reset_min_rollover")?.map(NonNegative::new).transpose().map_err(corrupt("rollover"))?,
         success_url: r.opt_s("success_url").map(str::to_owned),
         cancel_url: r.opt_s("cancel_url").map(str::to_owned),
         session: PaymentSession {
