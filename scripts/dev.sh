@@ -37,8 +37,8 @@ cat >&2 <<MSG
   curl -s -X POST http://127.0.0.1:$PORT/v1/entitlements/$ENTITLEMENT_ID/grants \\
     -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \\
     -d '{"amount": 500, "idempotencyKey": "promo-500"}'
-  curl -s -X POST http://127.0.0.1:$PORT/v1/entitlements/$ENTITLEMENT_ID/grants/purchase \
-    -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \
+  curl -s -X POST http://127.0.0.1:$PORT/v1/entitlements/$ENTITLEMENT_ID/grants/purchase \\
+    -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \\
     -d '{"amount": 1000, "price": "5.00", "idempotencyKey": "topup-1"}'
   then open paymentSessions[0].url in a browser and click Pay.
 MSG

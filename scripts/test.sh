@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test. Installs what is missing, starts its own local stack (separate from
-# `make dev`), then runs: Rust unit + integration tests on DynamoDB Local, cfn-lint and sam validate,
-# and the vendor-SDK compatibility tests against `cargo lambda watch`.
+# `make dev`), then runs: Rust unit + integration tests on DynamoDB Local and the SQS server,
+# clippy, cfn-lint and sam validate, and, against `cargo lambda watch` plus the SQS bridge, the
+# vendor-SDK compatibility tests and the checkout page's browser test in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -41,19 +42,27 @@ else
   cat "$state/sam.log" >&2; failed+=("sam validate")
 fi
 
-step "vendor SDK compatibility (cargo lambda watch)"
+step "vendor SDK compatibility (cargo lambda watch + SQS bridge)"
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" --env-file "$state/stack.env" >"$state/watch.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
+./target/debug/grants-bridge --invoke-url "http://127.0.0.1:$port" --schedule-every 30 2>"$state/bridge.log" &
+pids+=($!)
 export GRANTS_BASE_URL="http://127.0.0.1:$port"
 GRANTS_API_KEY=$(./target/debug/grants-admin create-key --tenant "compat-$$" --role admin)
 export GRANTS_API_KEY
 run_logged "$state/pytest.log" timeout 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat \
-  || { failed+=("sdk compatibility"); tail -40 "$state/watch.log" >&2; }
+  || { failed+=("sdk compatibility"); tail -40 "$state/watch.log" >&2; tail -20 "$state/bridge.log" >&2; }
+
+step "checkout page in headless Chromium (playwright-core)"
+run_logged "$state/browser.log" timeout 600 env SCREENSHOT_DIR="$state" node --test tests/browser/ \
+  || { failed+=("browser"); tail -20 "$state/bridge.log" >&2; }
+# node's TAP summary ("# pass N", "# fail N") in the same words as the other runners.
+sed -n 's/^# pass \([0-9]*\)$/\1 passed/p; s/^# fail \([0-9]*\)$/\1 failed/p' "$state/browser.log" > "$state/browser-count.log"
 
 # One closing line over every runner: "N passed, N failed".
-count() { grep -oE "[0-9]+ $1" "$state/cargo-test.log" "$state/pytest.log" 2>/dev/null | awk -F: '{split($NF,a," "); s+=a[1]} END {print s+0}'; }
+count() { grep -oE "[0-9]+ $1" "$state/cargo-test.log" "$state/pytest.log" "$state/browser-count.log" 2>/dev/null | awk -F: '{split($NF,a," "); s+=a[1]} END {print s+0}'; }
 echo
 echo "tests: $(count passed) passed, $(count failed) failed"
 if [ ${#failed[@]} -eq 0 ]; then

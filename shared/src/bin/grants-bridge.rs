@@ -65,7 +65,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let region = region.clone();
         tracing::info!(function = %schedule.function, every_seconds = every.as_secs(), "scheduling function");
         tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            // First run one period from now, as a schedule would (and after the functions are up).
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
                 tick.tick().await;
                 let event = local::scheduled_event(&region, &schedule.function);
