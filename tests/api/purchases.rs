@@ -356,3 +356,24 @@ async fn unpaid_sessions_expire_when_read_and_are_canceled_by_the_scheduled_swee
     assert_eq!(t.all_grants(&ent).await.len(), 1);
     assert_eq!(t.invoice(inv).await["metadata"]["paidLate"], true, "the invoice had been cancelled");
 }
+
+#[tokio::test]
+async fn the_checkout_page_refuses_bad_input_and_emits_nothing() {
+    let t = spawn_app().await;
+    let ent = t.entitlement().await;
+    let p = t.purchase(&ent, purchase_body("page")).await;
+    for path in ["/sandbox/pay/ps_01UNKNOWNSESSION000000000", "/sandbox/pay/not-a-session"] {
+        let page = t.raw(Method::GET, path, Key::None, b"").await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(page.body.as_str().unwrap().contains("Payment not found"));
+        let post = t.raw(Method::POST, path, Key::None, b"action=pay").await;
+        assert_eq!(post.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    for body in ["", "action=refund", "act=pay", "action=%ZZ"] {
+        let r = t.raw(Method::POST, &session_path(&p), Key::None, body.as_bytes()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], "action");
+    }
+    assert!(t.deliveries.0.lock().unwrap().is_empty(), "no webhook was emitted");
+    assert_eq!(t.invoice(p["invoiceId"].as_str().unwrap()).await["status"], "ISSUED");
+}
