@@ -1,8 +1,9 @@
 //! Configuration from the environment. The same variables drive Lambda, the local stack and tests:
 //! `TABLE_NAME`, `PAYMENT_EVENTS_QUEUE` and `INVOICE_EVENTS_QUEUE` (a queue URL, or locally a queue
-//! name), optional `PUBLIC_BASE_URL`, and the AWS SDK's own (`AWS_REGION`, credentials,
+//! name), `PAYMENT_PROVIDER` (`sandbox` or `none`), optional `PUBLIC_BASE_URL`, and the AWS SDK's own (`AWS_REGION`, credentials,
 //! `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SQS`).
 use crate::api::App;
+use crate::domain::payments::NoProvider;
 use crate::http_client::HttpClient;
 use crate::queue::SqsQueue;
 use crate::store::dynamo::DynamoStore;
@@ -12,6 +13,8 @@ use std::time::Duration;
 pub const DEFAULT_TABLE: &str = "grants";
 pub const PAYMENT_EVENTS_QUEUE: &str = "PAYMENT_EVENTS_QUEUE";
 pub const INVOICE_EVENTS_QUEUE: &str = "INVOICE_EVENTS_QUEUE";
+/// `sandbox` (default) or `none`.
+pub const PAYMENT_PROVIDER: &str = "PAYMENT_PROVIDER";
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -39,6 +42,9 @@ pub async fn app_from_env() -> App {
     let config = sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table_name());
     let mut app = App::with_system_clock(Arc::new(store)).with_delivery(Arc::new(HttpClient::new(Duration::from_secs(10))));
+    if var(PAYMENT_PROVIDER).as_deref() == Some("none") {
+        app = app.with_provider(Arc::new(NoProvider));
+    }
     if let (Some(payments), Some(invoices)) = (var(PAYMENT_EVENTS_QUEUE), var(INVOICE_EVENTS_QUEUE)) {
         let sqs = aws_sdk_sqs::Client::new(&config);
         app = app.with_queues(Arc::new(SqsQueue::new(sqs.clone(), payments)), Arc::new(SqsQueue::new(sqs, invoices)));

@@ -377,3 +377,16 @@ async fn the_checkout_page_refuses_bad_input_and_emits_nothing() {
     assert!(t.deliveries.0.lock().unwrap().is_empty(), "no webhook was emitted");
     assert_eq!(t.invoice(p["invoiceId"].as_str().unwrap()).await["status"], "ISSUED");
 }
+
+#[tokio::test]
+async fn without_a_payment_provider_purchases_are_refused_and_the_sandbox_is_gone() {
+    let mut t = spawn_app().await;
+    let ent = t.entitlement().await;
+    let p = t.purchase(&ent, purchase_body("before")).await;
+    // The same store, as a stack deployed with PaymentProvider=none serves it.
+    t.app = Arc::new(shared::App::with_system_clock(t.app.store.clone()).with_provider(Arc::new(payments::NoProvider)));
+    let r = t.post(&format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("after")).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(t.raw(Method::GET, &session_path(&p), Key::None, b"").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(t.raw(Method::POST, &session_path(&p), Key::None, b"action=pay").await.status, StatusCode::NOT_FOUND);
+}

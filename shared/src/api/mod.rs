@@ -78,6 +78,9 @@ impl App {
     pub fn with_delivery(self, delivery: Arc<dyn WebhookDelivery>) -> Self {
         Self { delivery, ..self }
     }
+    pub fn with_provider(self, payments: Arc<dyn PaymentProvider>) -> Self {
+        Self { payments, ..self }
+    }
 }
 
 /// A request as the handlers see it.

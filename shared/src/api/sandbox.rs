@@ -31,7 +31,11 @@ fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
     )
 }
 
-fn session_in_path(req: &ApiRequest) -> Result<SessionId, ApiResponse> {
+/// The session in the path; not found unless the configured provider is the sandbox.
+fn session_in_path(app: &App, req: &ApiRequest) -> Result<SessionId, ApiResponse> {
+    if app.payments.name() != "sandbox" {
+        return Err(not_found());
+    }
     SessionId::parse(req.param("sessionId")).map_err(|_| not_found())
 }
 
@@ -75,7 +79,7 @@ async fn load(app: &App, id: &SessionId) -> Result<Invoice, ApiResponse> {
 }
 
 pub async fn checkout_page(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let id = match session_in_path(req) {
+    let id = match session_in_path(app, req) {
         Ok(id) => id,
         Err(r) => return Ok(r),
     };
@@ -92,7 +96,7 @@ pub async fn checkout_page(app: &App, req: &ApiRequest) -> Result<ApiResponse, A
 }
 
 pub async fn checkout_action(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let id = match session_in_path(req) {
+    let id = match session_in_path(app, req) {
         Ok(id) => id,
         Err(r) => return Ok(r),
     };

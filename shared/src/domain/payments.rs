@@ -280,6 +280,32 @@ impl PaymentProvider for SandboxProvider {
     }
 }
 
+/// No payment provider: purchases are refused (503) and the sandbox pages are not served. What a
+/// production stack runs until a real provider adapter exists (`PAYMENT_PROVIDER=none`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProvider;
+
+#[async_trait]
+impl PaymentProvider for NoProvider {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    async fn open_session(&self, _request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
+        Err(ProviderError("no payment provider is configured".to_owned()))
+    }
+
+    fn verify_webhook(
+        &self,
+        _secret: &str,
+        _signature: Option<&str>,
+        _body: &[u8],
+        _now: Timestamp,
+    ) -> Result<PaymentEvent, WebhookError> {
+        Err(WebhookError::Signature(SignatureError::Mismatch))
+    }
+}
+
 /// A new provider event id for the sandbox.
 pub fn sandbox_event_id() -> String {
     EventId::generate().as_str().to_owned()
