@@ -1,5 +1,5 @@
 //! Grant operations: create (idempotent), get, list, void. One error enum per operation.
-use super::model::{Claim, Grant};
+use super::model::{Claim, Grant, GrantDetails};
 use super::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
 use crate::store::{InsertOutcome, Store, StoreError};
 use std::collections::BTreeMap;
@@ -132,6 +132,10 @@ pub async fn create_grant(
         reset_min_rollover: req.reset_min_rollover,
         recurrence_period: None,
         idempotency_key: Some(req.idempotency_key.as_str().to_owned()),
+        reserved: rust_decimal::Decimal::ZERO,
+        version: 0,
+        credit_type_id: entitlement.pricing_unit_id.clone(),
+        details: GrantDetails::default(),
     };
     let claim = Claim {
         scope: DIRECT_GRANT_SCOPE.to_owned(),

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod entitlements;
 pub mod grants;
 pub mod ids;
+pub mod ledger;
 pub mod messaging;
 pub mod money;
 pub mod payments;

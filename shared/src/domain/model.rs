@@ -82,6 +82,34 @@ pub struct Grant {
     pub reset_min_rollover: Option<NonNegative>,
     pub recurrence_period: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Credits held by pending usage: not consumed yet, but not available to other usage.
+    /// Never above `remaining`.
+    pub reserved: Decimal,
+    /// Bumped by every ledger write, void and edit. Ledger transactions are conditional on it,
+    /// so two writers can never both spend the same credits.
+    pub version: u64,
+    /// The credit type of `amount` (the entitlement's pricing unit); None is the tenant's default
+    /// credit type, "USD (cents)".
+    pub credit_type_id: Option<String>,
+    /// Descriptive fields that only some surfaces show (Metronome's name, reason, ...).
+    pub details: GrantDetails,
+}
+
+/// What a grant says about itself beyond its credits. Every field is optional.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GrantDetails {
+    pub name: Option<String>,
+    pub reason: Option<String>,
+    pub credit_grant_type: Option<String>,
+    pub custom_fields: BTreeMap<String, String>,
+    /// What was paid for the grant, in `paid_credit_type_id` (None: the default credit type).
+    pub paid_amount: Option<Decimal>,
+    pub paid_credit_type_id: Option<String>,
+    pub product_ids: Vec<String>,
+    /// Metronome's `uniqueness_key`, while it is held.
+    pub uniqueness_key: Option<String>,
+    /// The purchase invoice the grant fulfilled.
+    pub invoice_id: Option<String>,
 }
 
 impl Grant {
@@ -90,6 +118,11 @@ impl Grant {
         self.effective_at <= at
             && self.expires_at.is_none_or(|e| at < e)
             && self.voided_at.is_none_or(|v| at < v)
+    }
+
+    /// Credits that new usage may draw on: neither consumed nor reserved.
+    pub fn available(&self) -> Decimal {
+        (self.remaining - self.reserved).max(Decimal::ZERO)
     }
 }
 

@@ -7,6 +7,7 @@
 //! event race on one conditional write and exactly one of them creates the grant.
 use super::grants::{Created, IdempotencyKey};
 use super::messaging::{MessageQueue, QueueError};
+use super::model::GrantDetails;
 use super::model::{Claim, Grant};
 use super::money::{Price, PriceError};
 use super::payments::{PaymentEvent, PaymentEventKind, PaymentProvider, PaymentSession, ProviderError, SessionRequest};
@@ -55,6 +56,8 @@ pub struct Invoice {
     pub entitlement_id: EntitlementId,
     pub customer_id: String,
     pub subscription_id: Option<String>,
+    /// The entitlement's credit type (None: the default), carried to the grant.
+    pub credit_type_id: Option<String>,
     /// Credits granted on payment.
     pub grant_amount: CreditAmount,
     pub price: Price,
@@ -249,6 +252,7 @@ pub async fn purchase(
         entitlement_id: req.entitlement_id.clone(),
         customer_id: entitlement.customer_id.clone(),
         subscription_id: entitlement.subscription_id.clone(),
+        credit_type_id: entitlement.pricing_unit_id.clone(),
         grant_amount: req.amount,
         price,
         grant_effective_at,
@@ -464,6 +468,16 @@ fn grant_for(invoice: &Invoice, now: Timestamp) -> Grant {
         reset_min_rollover: invoice.grant_reset_min_rollover,
         recurrence_period: None,
         idempotency_key: Some(invoice.idempotency_key.clone()),
+        reserved: rust_decimal::Decimal::ZERO,
+        version: 0,
+        credit_type_id: invoice.credit_type_id.clone(),
+        details: GrantDetails {
+            // Paid in US cents is the default credit type's unit; other currencies have no credit type.
+            paid_amount: (invoice.price.currency().code().eq_ignore_ascii_case("usd"))
+                .then(|| rust_decimal::Decimal::from(invoice.session.amount_minor)),
+            invoice_id: Some(invoice.id.as_str().to_owned()),
+            ..GrantDetails::default()
+        },
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`Store`] on DynamoDB: one table, conditional writes and transactions for every invariant.
 use super::schema::*;
 use super::{InsertOutcome, Store, StoreError};
-use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant, Role};
+use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant, GrantDetails, Role};
 use crate::domain::money::{Currency, Price};
 use crate::domain::payments::PaymentSession;
 use crate::domain::purchases::{Invoice, InvoiceStatus};
@@ -217,6 +217,20 @@ impl Reader<'_> {
     fn bool(&self, k: &str) -> bool {
         self.0.get(k).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
     }
+    /// A version counter; absent is 0.
+    fn version(&self, k: &str) -> Result<u64, StoreError> {
+        match self.opt_dec(k)? {
+            None => Ok(0),
+            Some(d) => u64::try_from(d).map_err(|_| StoreError::Corrupt(format!("bad version {k}"))),
+        }
+    }
+    fn list_s(&self, k: &str) -> Vec<String> {
+        self.0
+            .get(k)
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default()
+    }
     fn map_ss(&self, k: &str) -> BTreeMap<String, String> {
         self.0
             .get(k)
@@ -340,6 +354,19 @@ fn grant_item(g: &Grant) -> Item {
     opt("reset_min_rollover", g.reset_min_rollover.map(|v| n(v.value())));
     opt("recurrence_period", g.recurrence_period.clone().map(s));
     opt("idempotency_key", g.idempotency_key.clone().map(s));
+    opt("reserved", (!g.reserved.is_zero()).then(|| n(g.reserved)));
+    opt("gv", (g.version > 0).then(|| AttributeValue::N(g.version.to_string())));
+    opt("credit_type_id", g.credit_type_id.clone().map(s));
+    let d = &g.details;
+    opt("name", d.name.clone().map(s));
+    opt("reason", d.reason.clone().map(s));
+    opt("credit_grant_type", d.credit_grant_type.clone().map(s));
+    opt("custom_fields", (!d.custom_fields.is_empty()).then(|| map_ss(&d.custom_fields)));
+    opt("paid_amount", d.paid_amount.map(n));
+    opt("paid_credit_type_id", d.paid_credit_type_id.clone().map(s));
+    opt("product_ids", (!d.product_ids.is_empty()).then(|| AttributeValue::L(d.product_ids.iter().map(s).collect())));
+    opt("uniqueness_key", d.uniqueness_key.clone().map(s));
+    opt("invoice_id", d.invoice_id.clone().map(s));
     item
 }
 
@@ -369,6 +396,20 @@ fn grant_from(item: &Item) -> Result<Grant, StoreError> {
             .map_err(corrupt("rollover"))?,
         recurrence_period: r.opt_s("recurrence_period").map(str::to_owned),
         idempotency_key: r.opt_s("idempotency_key").map(str::to_owned),
+        reserved: r.opt_dec("reserved")?.unwrap_or_default(),
+        version: r.version("gv")?,
+        credit_type_id: r.opt_s("credit_type_id").map(str::to_owned),
+        details: GrantDetails {
+            name: r.opt_s("name").map(str::to_owned),
+            reason: r.opt_s("reason").map(str::to_owned),
+            credit_grant_type: r.opt_s("credit_grant_type").map(str::to_owned),
+            custom_fields: r.map_ss("custom_fields"),
+            paid_amount: r.opt_dec("paid_amount")?,
+            paid_credit_type_id: r.opt_s("paid_credit_type_id").map(str::to_owned),
+            product_ids: r.list_s("product_ids"),
+            uniqueness_key: r.opt_s("uniqueness_key").map(str::to_owned),
+            invoice_id: r.opt_s("invoice_id").map(str::to_owned),
+        },
     })
 }
 
@@ -443,6 +484,7 @@ fn invoice_item(i: &Invoice) -> Item {
         }
     };
     opt("subscription_id", i.subscription_id.clone().map(s));
+    opt("credit_type_id", i.credit_type_id.clone().map(s));
     opt("grant_expires_at", i.grant_expires_at.map(ts));
     opt("grant_reset_max_rollover", i.grant_reset_max_rollover.map(|v| n(v.value())));
     opt("grant_reset_min_rollover", i.grant_reset_min_rollover.map(|v| n(v.value())));
@@ -469,6 +511,7 @@ fn invoice_from(item: &Item) -> Result<Invoice, StoreError> {
         entitlement_id: EntitlementId::parse(r.s("entitlement_id")?).map_err(corrupt("entitlement id"))?,
         customer_id: r.s("customer_id")?.to_owned(),
         subscription_id: r.opt_s("subscription_id").map(str::to_owned),
+        credit_type_id: r.opt_s("credit_type_id").map(str::to_owned),
         grant_amount: CreditAmount::new(r.dec("grant_amount")?).map_err(corrupt("grant amount"))?,
         price: Price::new(r.dec("price")?, currency).map_err(corrupt("price"))?,
         grant_effective_at: r.ts("grant_effective_at")?,
