@@ -35,6 +35,10 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
     let purchase = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "sample"})).await;
     let (inv, ps) = ids(&purchase);
     let secret = t.webhook_secret().await;
+    for id in ["sample-reservation-commit", "sample-reservation-release"] {
+        let r = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": id, "amount": 1, "pending": true})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
     // Cancel last: the others need the entitlement active.
     let mut routes: Vec<Route> = Route::ALL.to_vec();
     routes.sort_by_key(|r| *r == Route::CancelEntitlement);
@@ -57,7 +61,7 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
         let status = response.status();
         let expected_ok = status.is_success() || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER);
         assert!(expected_ok, "{}: {status} {:?}", route.function(), response.body());
-        if matches!(route, Route::CreateGrant | Route::CreateEntitlement | Route::PurchaseGrant) {
+        if matches!(route, Route::CreateGrant | Route::CreateEntitlement | Route::PurchaseGrant | Route::RecordUsage | Route::CreateCreditType) {
             assert_eq!(status, StatusCode::CREATED);
         }
     }

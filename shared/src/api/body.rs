@@ -152,6 +152,79 @@ impl JsonBody {
         out
     }
 
+    pub fn required_non_negative(&mut self, name: &str) -> Option<NonNegative> {
+        if self.present(name).is_none() {
+            self.fail(name, "required", "is required");
+            return None;
+        }
+        self.optional_non_negative(name)
+    }
+
+    /// Any decimal priority (Metronome sends floats), required.
+    pub fn required_priority(&mut self, name: &str) -> Option<Priority> {
+        if self.present(name).is_none() {
+            self.fail(name, "required", "is required");
+            return None;
+        }
+        let text = self.number_text(name)?;
+        crate::domain::amount::parse_decimal(&text)
+            .and_then(Priority::new)
+            .map_err(|e| self.amount_error(name, e))
+            .ok()
+    }
+
+    pub fn required_timestamp(&mut self, name: &str) -> Option<Timestamp> {
+        self.parsed(name, true, Timestamp::parse)
+    }
+
+    /// An array of up to 100 non-empty strings of up to 255 characters; absent is empty.
+    pub fn string_list(&mut self, name: &str) -> Vec<String> {
+        let Some(value) = self.present(name).cloned() else {
+            return Vec::new();
+        };
+        let Value::Array(items) = value else {
+            self.fail(name, "invalid_type", "must be an array of strings");
+            return Vec::new();
+        };
+        if items.len() > 100 {
+            self.fail(name, "too_big", "must have at most 100 items");
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (i, v) in items.into_iter().enumerate() {
+            match v {
+                Value::String(s) if !s.is_empty() && s.chars().count() <= 255 => out.push(s),
+                _ => self.fail(&format!("{name}[{i}]"), "invalid", "must be a non-empty string of at most 255 characters"),
+            }
+        }
+        out
+    }
+
+    /// A nested object read field by field; its errors are reported under `name.`.
+    pub fn object(&mut self, name: &str, required: bool) -> Option<JsonBody> {
+        match self.present(name).cloned() {
+            None => {
+                if required {
+                    self.fail(name, "required", "is required");
+                }
+                None
+            }
+            Some(Value::Object(obj)) => Some(JsonBody { obj, errors: Vec::new() }),
+            Some(_) => {
+                self.fail(name, "invalid_type", "must be an object");
+                None
+            }
+        }
+    }
+
+    /// Takes over a nested object's errors, naming them `prefix.field`.
+    pub fn absorb(&mut self, prefix: &str, child: JsonBody) {
+        for mut e in child.errors {
+            e.field = format!("{prefix}.{}", e.field);
+            self.errors.push(e);
+        }
+    }
+
     /// Ok when every field read so far was valid.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {

@@ -5,6 +5,8 @@ use crate::domain::entitlements::{CreateEntitlementError, EntitlementLookupError
 use crate::domain::grants::{CreateGrantError, GrantLookupError};
 use crate::domain::purchases::{InvoiceLookupError, PurchaseError};
 use crate::domain::tenants::TenantError;
+use crate::domain::credits::{CreateCreditGrantError, CreditGrantError, CreditTypeError};
+use crate::domain::usage::{SettleError, UsageError};
 use crate::store::StoreError;
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -248,6 +250,95 @@ impl From<InvoiceLookupError> for ApiError {
         match e {
             InvoiceLookupError::NotFound => ApiError::not_found("invoice_not_found", "Invoice not found"),
             InvoiceLookupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<UsageError> for ApiError {
+    fn from(e: UsageError) -> Self {
+        match e {
+            UsageError::EntitlementNotFound => entitlement_not_found(),
+            UsageError::EntitlementNotActive(status) => ApiError::unprocessable(
+                "entitlement_not_active",
+                format!("Entitlement is {status}; usage needs an active entitlement"),
+            ),
+            UsageError::OccurredInFuture => ApiError::field("occurredAt", "invalid_range", "must not be in the future"),
+            UsageError::TooManyGrants(n) => ApiError::unprocessable(
+                "too_many_grants",
+                format!(
+                    "This usage would draw on {n} grants; one event can draw on at most {}. Send it as smaller events.",
+                    crate::domain::usage::MAX_GRANTS_PER_EVENT
+                ),
+            ),
+            UsageError::IdempotencyMismatch(fields) => ApiError::conflict(
+                "event_id_reused",
+                format!("eventId was already recorded with different parameters: {}", fields.join(", ")),
+                json!({ "differingFields": fields }),
+            ),
+            UsageError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<SettleError> for ApiError {
+    fn from(e: SettleError) -> Self {
+        match e {
+            SettleError::EntitlementNotFound => entitlement_not_found(),
+            SettleError::UsageNotFound => ApiError::not_found("usage_not_found", "Usage event not found"),
+            SettleError::WrongState(status) => ApiError::conflict(
+                "usage_not_pending",
+                format!("Usage event is {status}, not pending"),
+                json!({ "status": status }),
+            ),
+            SettleError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CreateCreditGrantError> for ApiError {
+    fn from(e: CreateCreditGrantError) -> Self {
+        match e {
+            CreateCreditGrantError::UnknownCreditType(field) => {
+                ApiError::field(field, "unknown_credit_type", "is not one of the tenant's credit types")
+            }
+            CreateCreditGrantError::CustomerNotFound => ApiError::not_found(
+                "customer_not_found",
+                "Customer not found: no active entitlement of that customer in that credit type",
+            ),
+            CreateCreditGrantError::ExpiresNotAfterEffective => {
+                ApiError::field("expires_at", "invalid_range", "must be after effective_at")
+            }
+            CreateCreditGrantError::UniquenessKeyUsed => ApiError::conflict(
+                "uniqueness_key_used",
+                "A credit grant with this uniqueness_key already exists",
+                json!({}),
+            ),
+            CreateCreditGrantError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CreditGrantError> for ApiError {
+    fn from(e: CreditGrantError) -> Self {
+        match e {
+            CreditGrantError::NotFound => ApiError::not_found("credit_grant_not_found", "Credit grant not found"),
+            CreditGrantError::ExpiresNotAfterEffective => {
+                ApiError::field("expires_at", "invalid_range", "must be after effective_at")
+            }
+            CreditGrantError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CreditTypeError> for ApiError {
+    fn from(e: CreditTypeError) -> Self {
+        match e {
+            CreditTypeError::Exists(ct) => ApiError::conflict(
+                "credit_type_exists",
+                format!("A credit type named {} exists", ct.name),
+                json!({ "id": ct.id, "name": ct.name }),
+            ),
+            CreditTypeError::Store(s) => s.into(),
         }
     }
 }

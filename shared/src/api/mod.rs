@@ -2,6 +2,7 @@
 //! JSON shapes and the one mapping from domain errors to HTTP.
 pub mod body;
 pub mod error;
+pub mod metronome;
 pub mod paygentic;
 pub mod sandbox;
 pub mod webhooks;
@@ -10,6 +11,7 @@ use crate::domain::auth::{authenticate, KeyCache, Principal};
 use crate::domain::messaging::{MessageQueue, QueueError};
 use crate::domain::payments::{PaymentProvider, SandboxProvider, WebhookDelivery};
 use crate::domain::tenants::TenantCache;
+use crate::domain::credits::CreditTypeCache;
 use crate::domain::{Clock, SystemClock};
 use crate::store::Store;
 use async_trait::async_trait;
@@ -29,6 +31,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub keys: KeyCache,
     pub tenants: TenantCache,
+    pub credit_types: CreditTypeCache,
     pub payments: Arc<dyn PaymentProvider>,
     /// How the sandbox provider delivers its signed webhooks.
     pub delivery: Arc<dyn WebhookDelivery>,
@@ -63,6 +66,7 @@ impl App {
             clock,
             keys: KeyCache::new(Duration::from_secs(60)),
             tenants: TenantCache::new(Duration::from_secs(60)),
+            credit_types: CreditTypeCache::new(Duration::from_secs(60)),
             payments: Arc::new(SandboxProvider),
             delivery: Arc::new(Unconfigured("webhook delivery")),
             payment_events: Arc::new(Unconfigured("payment events queue")),
@@ -199,6 +203,17 @@ routes! {
     GetInvoice => GET "/v2/invoices/{invoiceId}" "get-invoice" "One invoice (a purchase's), with its grant once paid.",
     PaymentWebhook => POST "/v1/webhooks/payments" "payment-webhook" "Signed payment events in; verified ones to the payment-events queue (no API key).",
     SandboxCheckout => GET "/sandbox/pay/{sessionId}" "sandbox-checkout" "The sandbox provider's checkout page (no API key).",
+    RecordUsage => POST "/v1/entitlements/{id}/usage" "record-usage" "Record usage (or reserve it, when pending), idempotently by eventId (admin).",
+    CommitUsage => POST "/v1/entitlements/{id}/usage/commit" "commit-usage" "Commit a pending usage event (admin).",
+    ReleaseUsage => POST "/v1/entitlements/{id}/usage/release" "release-usage" "Release a pending usage event (admin).",
+    GetBalance => GET "/v1/entitlements/{id}/balance" "get-balance" "An entitlement's balance at any instant, per grant, with and without pending usage.",
+    MetronomeListGrants => POST "/v1/credits/listGrants" "metronome-list-grants" "Metronome: list credit grants with balances and deductions.",
+    MetronomeCreateGrant => POST "/v1/credits/createGrant" "metronome-create-grant" "Metronome: create a credit grant (admin).",
+    MetronomeVoidGrant => POST "/v1/credits/voidGrant" "metronome-void-grant" "Metronome: void a credit grant (admin).",
+    MetronomeEditGrant => POST "/v1/credits/editGrant" "metronome-edit-grant" "Metronome: edit a credit grant's name, expiry or type (admin).",
+    MetronomeListEntries => POST "/v1/credits/listEntries" "metronome-list-entries" "Metronome: customers' credit ledgers with running balances.",
+    ListCreditTypes => GET "/v1/credit-types" "list-credit-types" "The tenant's credit types, the default USD (cents) first.",
+    CreateCreditType => POST "/v1/credit-types" "create-credit-type" "Add a credit type to the tenant's catalogue (admin).",
     SandboxCheckoutAction => POST "/sandbox/pay/{sessionId}" "sandbox-checkout-action" "Pay or Cancel on the sandbox checkout page (no API key).",
 }
 
@@ -272,6 +287,7 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
     }
     let principal = authenticate(app.store.as_ref(), &app.keys, req.api_key()).await?;
     tracing::debug!(tenant = %principal.tenant, role = principal.role.as_str(), "authenticated");
+    use metronome as m;
     use paygentic as p;
     match route {
         Route::ListEntitlements => p::list_entitlements(app, &principal, req).await,
@@ -284,6 +300,17 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
         Route::VoidGrant => p::void_grant(app, admin(&principal)?, req).await,
         Route::PurchaseGrant => p::purchase_grant(app, &principal, req).await,
         Route::GetInvoice => p::get_invoice(app, &principal, req).await,
+        Route::RecordUsage => p::record_usage(app, admin(&principal)?, req).await,
+        Route::CommitUsage => p::commit_usage(app, admin(&principal)?, req).await,
+        Route::ReleaseUsage => p::release_usage(app, admin(&principal)?, req).await,
+        Route::GetBalance => p::get_balance(app, &principal, req).await,
+        Route::MetronomeListGrants => m::list_grants(app, &principal, req).await,
+        Route::MetronomeCreateGrant => m::create_grant(app, admin(&principal)?, req).await,
+        Route::MetronomeVoidGrant => m::void_grant(app, admin(&principal)?, req).await,
+        Route::MetronomeEditGrant => m::edit_grant(app, admin(&principal)?, req).await,
+        Route::MetronomeListEntries => m::list_entries(app, &principal, req).await,
+        Route::ListCreditTypes => m::list_credit_types(app, &principal, req).await,
+        Route::CreateCreditType => m::create_credit_type(app, admin(&principal)?, req).await,
         Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction => Ok(not_found_route(&req.method, &req.path)),
     }
 }

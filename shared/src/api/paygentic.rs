@@ -4,7 +4,9 @@ use super::{ApiError, ApiRequest, ApiResponse, App};
 use crate::domain::auth::Principal;
 use crate::domain::entitlements::{self, EntitlementView, Label, NewEntitlement};
 use crate::domain::grants::{self, Created, IdempotencyKey, NewGrant, Page};
-use crate::domain::model::Grant;
+use crate::domain::ledger::Balance;
+use crate::domain::model::{Entitlement, Grant};
+use crate::domain::usage::{self, NewUsage, Settle, UsageEventId, UsageRecord};
 use crate::domain::purchases::{self, Invoice, InvoiceStatus, NewPurchase, PurchaseContext, RedirectUrl};
 use crate::domain::{EntitlementId, GrantId, InvoiceId, Timestamp};
 use http::StatusCode;
@@ -353,4 +355,91 @@ pub async fn get_invoice(app: &App, who: &Principal, req: &ApiRequest) -> Result
         .map_err(|_| ApiError::not_found("invoice_not_found", "Invoice not found"))?;
     let invoice = purchases::get_invoice(app.store.as_ref(), &who.tenant, &id).await?;
     ok(&invoice_json(&invoice, app.clock.now()))
+}
+
+/// A usage event as recorded.
+pub fn usage_json(u: &UsageRecord) -> Value {
+    json!({
+        "object": "usage",
+        "eventId": u.event_id,
+        "entitlementId": u.entitlement_id.as_str(),
+        "amount": num(u.amount),
+        "occurredAt": time(u.occurred_at),
+        "recordedAt": time(u.recorded_at),
+        "status": u.status.as_str(),
+        "deductions": u.deductions.iter().map(|d| json!({ "grantId": d.grant_id.as_str(), "amount": num(d.amount) })).collect::<Vec<_>>(),
+        "overage": num(u.overage),
+        "settledAt": opt_time(u.settled_at),
+    })
+}
+
+pub async fn record_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let entitlement_id = entitlement_in_path(req)?;
+    let mut body = JsonBody::parse(req)?;
+    let event_id = body.parsed("eventId", true, UsageEventId::parse);
+    let amount = body.required_amount("amount");
+    let occurred_at = body.optional_timestamp("occurredAt");
+    let pending = body.optional_bool("pending").unwrap_or(false);
+    body.finish()?;
+    let (Some(event_id), Some(amount)) = (event_id, amount) else {
+        return Err(ApiError::internal());
+    };
+    let request = NewUsage { entitlement_id, event_id, amount, occurred_at, pending };
+    let created = usage::record_usage(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
+    let replayed = matches!(created, Created::Replayed(_));
+    let mut response = ApiResponse::json(StatusCode::CREATED, &usage_json(&created.into_inner()));
+    if replayed {
+        response.headers.push(("idempotent-replayed".to_owned(), "true".to_owned()));
+    }
+    Ok(response)
+}
+
+async fn settle(app: &App, who: &Principal, req: &ApiRequest, how: Settle) -> Result<ApiResponse, ApiError> {
+    let entitlement_id = entitlement_in_path(req)?;
+    let mut body = JsonBody::parse(req)?;
+    let event_id = body.parsed("eventId", true, UsageEventId::parse);
+    body.finish()?;
+    let event_id = event_id.ok_or_else(ApiError::internal)?;
+    let record =
+        usage::settle_usage(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &entitlement_id, &event_id, how).await?;
+    ok(&usage_json(&record))
+}
+
+pub async fn commit_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    settle(app, who, req, Settle::Commit).await
+}
+
+pub async fn release_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    settle(app, who, req, Settle::Release).await
+}
+
+/// The balance object of `GET /v1/entitlements/{id}/balance?at=`.
+pub fn balance_json(e: &Entitlement, b: &Balance) -> Value {
+    json!({
+        "object": "balance",
+        "entitlementId": e.id.as_str(),
+        "at": time(b.at),
+        "balance": num(b.excluding_pending),
+        "excludingPending": num(b.excluding_pending),
+        "includingPending": num(b.including_pending),
+        "overage": num(b.overage),
+        "pendingOverage": num(b.pending_overage),
+        "grants": b.grants.iter().map(|g| json!({
+            "grantId": g.grant_id.as_str(),
+            "excludingPending": num(g.excluding_pending),
+            "includingPending": num(g.including_pending),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub async fn get_balance(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let id = entitlement_in_path(req)?;
+    let at = match req.query_value("at").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(raw) => Some(Timestamp::parse(raw).map_err(|e| ApiError::field("at", "invalid", e.to_string()))?),
+    };
+    let (entitlement, balance) = usage::balance(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at)
+        .await?
+        .ok_or_else(|| ApiError::not_found("entitlement_not_found", "Entitlement not found"))?;
+    ok(&balance_json(&entitlement, &balance))
 }

@@ -29,4 +29,8 @@ impl<V: Clone> TtlCache<V> {
         }
         entries.insert(key, (value, Instant::now()));
     }
+
+    pub fn forget(&self, key: &str) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
 }

@@ -143,7 +143,7 @@ pub async fn create_grant(
         object_id: grant.id.as_str().to_owned(),
         fingerprint: fingerprint.clone(),
     };
-    match store.insert_grant(&grant, &claim).await? {
+    match store.insert_grant(&grant, Some(&claim)).await? {
         InsertOutcome::Inserted => Ok(Created::New(grant)),
         InsertOutcome::ClaimExists(existing) => {
             let differing = existing.differing_fields(&fingerprint);

@@ -2,6 +2,7 @@
 pub mod amount;
 pub mod cache;
 pub mod auth;
+pub mod credits;
 pub mod entitlements;
 pub mod grants;
 pub mod ids;
@@ -13,6 +14,7 @@ pub mod purchases;
 pub mod tenants;
 pub mod model;
 pub mod time;
+pub mod usage;
 
 pub use amount::{CreditAmount, NonNegative, Priority};
 pub use ids::{EntitlementId, EventId, GrantId, InvoiceId, SessionId, TenantId};

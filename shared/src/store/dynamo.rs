@@ -1,6 +1,9 @@
 //! [`Store`] on DynamoDB: one table, conditional writes and transactions for every invariant.
 use super::schema::*;
-use super::{InsertOutcome, Store, StoreError};
+use super::{InsertOutcome, Store, StoreError, UsageWrite};
+use crate::domain::ledger::{Deduction, UsageStatus};
+use crate::domain::usage::{CounterDelta, UsageRecord};
+use crate::domain::credits::{CreditType, GrantEdit};
 use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant, GrantDetails, Role};
 use crate::domain::money::{Currency, Price};
 use crate::domain::payments::PaymentSession;
@@ -14,7 +17,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use rust_decimal::Decimal;
@@ -79,12 +82,12 @@ impl DynamoStore {
         }
     }
 
-    /// One transaction: the entitlement (partition `pk`) is active, the claim is new, and `objects`
-    /// are written. Retries transaction conflicts; reports a failed condition as an outcome.
+    /// One transaction: the entitlement (partition `pk`) is active, the claim (if any) is new, and
+    /// `objects` are written. Retries transaction conflicts; reports a failed condition as an outcome.
     async fn insert_claimed(
         &self,
         pk: String,
-        claim: &Claim,
+        claim: Option<&Claim>,
         objects: Vec<TransactWriteItem>,
     ) -> Result<InsertOutcome, StoreError> {
         let check = ConditionCheck::builder()
@@ -96,10 +99,10 @@ impl DynamoStore {
             .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut items = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            put(&self.table, claim_item(pk.clone(), claim), "attribute_not_exists(PK)")?,
-        ];
+        let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+        if let Some(claim) = claim {
+            items.push(put(&self.table, claim_item(pk.clone(), claim), "attribute_not_exists(PK)")?);
+        }
         items.extend(objects);
         for attempt in 0..CONFLICT_RETRIES {
             let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
@@ -112,7 +115,7 @@ impl DynamoStore {
                 Cancelled::Conditions(failed) => {
                     // The claim decides first: a replay is answered even if the entitlement has
                     // since been cancelled.
-                    if let Some((_, old)) = failed.iter().find(|(i, _)| *i == 1) {
+                    if let (Some(claim), Some((_, old))) = (claim, failed.iter().find(|(i, _)| *i == 1)) {
                         let stored = match old {
                             Some(old) => old.clone(),
                             None => self
@@ -433,6 +436,99 @@ fn claim_from(item: &Item) -> Result<Claim, StoreError> {
         object_id: r.s("object_id")?.to_owned(),
         fingerprint: r.map_ss("fingerprint"),
     })
+}
+
+// ---- usage ----------------------------------------------------------------------------------
+
+fn usage_item(u: &UsageRecord) -> Item {
+    let deductions = u
+        .deductions
+        .iter()
+        .map(|d| AttributeValue::M(HashMap::from([("g".to_owned(), s(d.grant_id.as_str())), ("a".to_owned(), n(d.amount))])))
+        .collect();
+    let mut item: Item = HashMap::from([
+        (PK.to_owned(), s(entitlement_pk(u.tenant.as_str(), u.entitlement_id.as_str()))),
+        (SK.to_owned(), s(usage_sk(&u.event_id))),
+        ("type".to_owned(), s("usage")),
+        ("tenant".to_owned(), s(u.tenant.as_str())),
+        ("entitlement_id".to_owned(), s(u.entitlement_id.as_str())),
+        ("event_id".to_owned(), s(&u.event_id)),
+        ("amount".to_owned(), n(u.amount)),
+        ("occurred_at".to_owned(), ts(u.occurred_at)),
+        ("recorded_at".to_owned(), ts(u.recorded_at)),
+        ("status".to_owned(), s(u.status.as_str())),
+        ("deductions".to_owned(), AttributeValue::L(deductions)),
+        ("overage".to_owned(), n(u.overage)),
+        ("fingerprint".to_owned(), map_ss(&u.fingerprint)),
+    ]);
+    if let Some(t) = u.settled_at {
+        item.insert("settled_at".to_owned(), ts(t));
+    }
+    item
+}
+
+fn usage_from(item: &Item) -> Result<UsageRecord, StoreError> {
+    let r = Reader(item);
+    let deductions = item
+        .get("deductions")
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| StoreError::Corrupt("usage deductions".to_owned()))?
+        .iter()
+        .map(|d| {
+            let m = d.as_m().map_err(|_| StoreError::Corrupt("deduction".to_owned()))?;
+            let r = Reader(m);
+            Ok(Deduction { grant_id: GrantId::parse(r.s("g")?).map_err(corrupt("grant id"))?, amount: r.dec("a")? })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(UsageRecord {
+        tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+        entitlement_id: EntitlementId::parse(r.s("entitlement_id")?).map_err(corrupt("entitlement id"))?,
+        event_id: r.s("event_id")?.to_owned(),
+        amount: r.dec("amount")?,
+        occurred_at: r.ts("occurred_at")?,
+        recorded_at: r.ts("recorded_at")?,
+        status: UsageStatus::parse(r.s("status")?).ok_or_else(|| StoreError::Corrupt("usage status".to_owned()))?,
+        deductions,
+        overage: r.dec("overage")?,
+        settled_at: r.opt_ts("settled_at")?,
+        fingerprint: r.map_ss("fingerprint"),
+    })
+}
+
+/// A grant replaced only at the version it was read at.
+fn versioned_grant_put(table: &str, grant: &Grant, read_version: u64) -> Result<TransactWriteItem, StoreError> {
+    let mut put = Put::builder().table_name(table).set_item(Some(grant_item(grant)));
+    put = if read_version == 0 {
+        put.condition_expression("attribute_exists(PK) AND attribute_not_exists(gv)")
+    } else {
+        put.condition_expression("gv = :gv").expression_attribute_values(":gv", AttributeValue::N(read_version.to_string()))
+    };
+    Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Corrupt(e.to_string()))?).build())
+}
+
+/// Adds usage and overage to the entitlement's period counters, under `condition`.
+fn counters_update(
+    table: &str,
+    record: &UsageRecord,
+    delta: CounterDelta,
+    require_active: bool,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut update = Update::builder()
+        .table_name(table)
+        .key(PK, s(entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str())))
+        .key(SK, s(ENTITLEMENT_SK))
+        .update_expression("ADD usage_in_period :u, overage :o")
+        .expression_attribute_values(":u", n(delta.usage))
+        .expression_attribute_values(":o", n(delta.overage));
+    update = if require_active {
+        update
+            .condition_expression("#st = :active")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
+    } else {
+        update.condition_expression("attribute_exists(PK)")
+    };
+    Ok(TransactWriteItem::builder().update(update.build().map_err(|e| StoreError::Corrupt(e.to_string()))?).build())
 }
 
 // ---- tenants, invoices, payment sessions ----------------------------------------------------
@@ -758,7 +854,7 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn insert_grant(&self, grant: &Grant, claim: &Claim) -> Result<InsertOutcome, StoreError> {
+    async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError> {
         let pk = entitlement_pk(grant.tenant.as_str(), grant.entitlement_id.as_str());
         self.insert_claimed(pk, claim, vec![put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?]).await
     }
@@ -809,8 +905,9 @@ impl Store for DynamoStore {
             .key(PK, s(entitlement_pk(tenant.as_str(), entitlement.as_str())))
             .key(SK, s(grant_sk(id.as_str())))
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(voided_at)")
-            .update_expression("SET voided_at = :at")
+            .update_expression("SET voided_at = :at ADD gv :one")
             .expression_attribute_values(":at", ts(at))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -824,6 +921,243 @@ impl Store for DynamoStore {
             },
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn load_ledger(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<(Entitlement, Vec<Grant>, Vec<UsageRecord>)>, StoreError> {
+        let items = self
+            .query_all(None, "PK = :pk", &[], vec![(":pk", s(entitlement_pk(tenant.as_str(), id.as_str())))])
+            .await?;
+        let mut entitlement = None;
+        let mut grants = Vec::new();
+        let mut usage = Vec::new();
+        for item in &items {
+            match Reader(item).opt_s("type") {
+                Some("entitlement") => entitlement = Some(entitlement_from(item)?),
+                Some("grant") => grants.push(grant_from(item)?),
+                Some("usage") => usage.push(usage_from(item)?),
+                _ => {}
+            }
+        }
+        Ok(entitlement.map(|e| (e, grants, usage)))
+    }
+
+    async fn get_usage(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        event_id: &str,
+    ) -> Result<Option<UsageRecord>, StoreError> {
+        self.get(entitlement_pk(tenant.as_str(), entitlement.as_str()), &usage_sk(event_id))
+            .await?
+            .as_ref()
+            .map(usage_from)
+            .transpose()
+    }
+
+    async fn write_usage(
+        &self,
+        record: &UsageRecord,
+        delta: CounterDelta,
+        grants: &[(Grant, u64)],
+    ) -> Result<UsageWrite, StoreError> {
+        let mut items = vec![
+            put(&self.table, usage_item(record), "attribute_not_exists(PK)")?,
+            counters_update(&self.table, record, delta, true)?,
+        ];
+        for (g, read) in grants {
+            items.push(versioned_grant_put(&self.table, g, *read)?);
+        }
+        for attempt in 0..CONFLICT_RETRIES {
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(UsageWrite::Written),
+                Err(e) => e,
+            };
+            match cancellation(err)? {
+                Cancelled::Conflict => conflict_pause(attempt).await,
+                Cancelled::Conditions(failed) => {
+                    if let Some((_, old)) = failed.iter().find(|(i, _)| *i == 0) {
+                        let old = match old {
+                            Some(old) => usage_from(old)?,
+                            None => self
+                                .get_usage(&record.tenant, &record.entitlement_id, &record.event_id)
+                                .await?
+                                .ok_or_else(|| StoreError::Corrupt("usage record vanished".to_owned()))?,
+                        };
+                        return Ok(UsageWrite::Exists(old));
+                    }
+                    if failed.iter().any(|(i, _)| *i == 1) {
+                        return Ok(UsageWrite::EntitlementUnavailable);
+                    }
+                    return Ok(UsageWrite::Stale);
+                }
+            }
+        }
+        Ok(UsageWrite::Stale)
+    }
+
+    async fn settle_usage(
+        &self,
+        record: &UsageRecord,
+        delta: CounterDelta,
+        grants: &[(Grant, u64)],
+    ) -> Result<bool, StoreError> {
+        let record_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(usage_item(record)))
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s(UsageStatus::Pending.as_str()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(record_put).build(),
+            counters_update(&self.table, record, delta, false)?,
+        ];
+        for (g, read) in grants {
+            items.push(versioned_grant_put(&self.table, g, *read)?);
+        }
+        self.transact_versioned(items).await
+    }
+
+    async fn find_grant(&self, tenant: &TenantId, id: &GrantId) -> Result<Option<Grant>, StoreError> {
+        let items = self
+            .query_all(
+                Some(GSI1),
+                "GSI1PK = :pk AND GSI1SK = :id",
+                &[],
+                vec![(":pk", s(tenant_grants(tenant.as_str()))), (":id", s(id.as_str()))],
+            )
+            .await?;
+        items.first().map(grant_from).transpose()
+    }
+
+    async fn tenant_grants(&self, tenant: &TenantId) -> Result<Vec<Grant>, StoreError> {
+        let items =
+            self.query_all(Some(GSI1), "GSI1PK = :pk", &[], vec![(":pk", s(tenant_grants(tenant.as_str())))]).await?;
+        items.iter().map(grant_from).collect()
+    }
+
+    async fn customer_grants(&self, tenant: &TenantId, customer_id: &str) -> Result<Vec<Grant>, StoreError> {
+        let items = self
+            .query_all(
+                Some(GSI2),
+                "GSI2PK = :pk AND begins_with(GSI2SK, :g)",
+                &[],
+                vec![(":pk", s(customer_key(tenant.as_str(), customer_id))), (":g", s("G#"))],
+            )
+            .await?;
+        items.iter().map(grant_from).collect()
+    }
+
+    async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<Option<Grant>, StoreError> {
+        let mut sets = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(entitlement_pk(tenant.as_str(), edit.entitlement_id.as_str())))
+            .key(SK, s(grant_sk(edit.id.as_str())))
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .return_values(ReturnValue::AllNew);
+        if let Some(name) = &edit.name {
+            sets.push("#nm = :nm");
+            update = update.expression_attribute_names("#nm", "name").expression_attribute_values(":nm", s(name));
+        }
+        if let Some(e) = edit.expires_at {
+            sets.push("expires_at = :ex");
+            update = update.expression_attribute_values(":ex", ts(e));
+        }
+        if let Some(t) = &edit.credit_grant_type {
+            sets.push("credit_grant_type = :cgt");
+            update = update.expression_attribute_values(":cgt", s(t));
+        }
+        let expression = if sets.is_empty() { "ADD gv :one".to_owned() } else { format!("SET {} ADD gv :one", sets.join(", ")) };
+        match update.update_expression(expression).send().await {
+            Ok(out) => out.attributes.as_ref().map(grant_from).transpose(),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release_claim(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        scope: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(entitlement_pk(tenant.as_str(), entitlement.as_str())))
+            .key(SK, s(claim_sk(scope, key)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_credit_types(&self, tenant: &TenantId) -> Result<Vec<CreditType>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "PK = :pk AND begins_with(SK, :ct)",
+                &[],
+                vec![(":pk", s(tenant_pk(tenant.as_str()))), (":ct", s(CREDIT_TYPE_SK_PREFIX))],
+            )
+            .await?;
+        items
+            .iter()
+            .map(|i| {
+                let r = Reader(i);
+                Ok(CreditType { id: r.s("id")?.to_owned(), name: r.s("name")?.to_owned() })
+            })
+            .collect()
+    }
+
+    async fn insert_credit_type(&self, tenant: &TenantId, ct: &CreditType) -> Result<Option<CreditType>, StoreError> {
+        let pk = tenant_pk(tenant.as_str());
+        let item = |sk: String| -> Item {
+            HashMap::from([
+                (PK.to_owned(), s(pk.clone())),
+                (SK.to_owned(), s(sk)),
+                ("type".to_owned(), s("credit_type")),
+                ("id".to_owned(), s(&ct.id)),
+                ("name".to_owned(), s(&ct.name)),
+            ])
+        };
+        let items = vec![
+            put(&self.table, item(credit_type_name_sk(&ct.name)), "attribute_not_exists(PK)")?,
+            put(&self.table, item(credit_type_sk(&ct.id)), "attribute_not_exists(PK)")?,
+        ];
+        for attempt in 0..CONFLICT_RETRIES {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(None),
+                Err(e) => match cancellation(e)? {
+                    Cancelled::Conflict => conflict_pause(attempt).await,
+                    Cancelled::Conditions(failed) => {
+                        let existing = match failed.into_iter().find(|(i, _)| *i == 0).and_then(|(_, old)| old) {
+                            Some(old) => old,
+                            None => self
+                                .get(pk.clone(), &credit_type_name_sk(&ct.name))
+                                .await?
+                                .ok_or_else(|| StoreError::Corrupt("credit type id collision".to_owned()))?,
+                        };
+                        let r = Reader(&existing);
+                        return Ok(Some(CreditType { id: r.s("id")?.to_owned(), name: r.s("name")?.to_owned() }));
+                    }
+                },
+            }
+        }
+        Err(StoreError::Contention)
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError> {
@@ -860,7 +1194,7 @@ impl Store for DynamoStore {
             put(&self.table, invoice_item(invoice), "attribute_not_exists(PK)")?,
             put(&self.table, session_item(invoice), "attribute_not_exists(PK)")?,
         ];
-        self.insert_claimed(pk, claim, objects).await
+        self.insert_claimed(pk, Some(claim), objects).await
     }
 
     async fn get_invoice(&self, tenant: &TenantId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {

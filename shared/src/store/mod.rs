@@ -6,6 +6,8 @@ pub mod schema;
 use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant};
 use crate::domain::purchases::Invoice;
 use crate::domain::tenants::TenantSettings;
+use crate::domain::usage::{CounterDelta, UsageRecord};
+use crate::domain::credits::{CreditType, GrantEdit};
 use crate::domain::{EntitlementId, GrantId, InvoiceId, SessionId, TenantId, Timestamp};
 use async_trait::async_trait;
 
@@ -30,6 +32,19 @@ pub enum InsertOutcome {
     ClaimExists(Claim),
     /// The parent (entitlement) is missing or not active: nothing was written.
     ParentUnavailable,
+}
+
+/// What happened to a usage write.
+#[derive(Debug)]
+pub enum UsageWrite {
+    /// The record, the entitlement's counters and the grants were written together.
+    Written,
+    /// A record with this event id exists: nothing was written. It is returned.
+    Exists(UsageRecord),
+    /// The entitlement is missing or not active: nothing was written.
+    EntitlementUnavailable,
+    /// A grant changed since it was read: nothing was written; recompute and retry.
+    Stale,
 }
 
 #[async_trait]
@@ -65,9 +80,29 @@ pub trait Store: Send + Sync {
         at: Timestamp,
     ) -> Result<Option<Entitlement>, StoreError>;
 
-    /// Writes the grant and its claim in one transaction, conditional on the claim being new and
-    /// the entitlement being active.
-    async fn insert_grant(&self, grant: &Grant, claim: &Claim) -> Result<InsertOutcome, StoreError>;
+    /// Writes the grant and its claim (if any) in one transaction, conditional on the claim being
+    /// new and the entitlement being active.
+    async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError>;
+    /// A grant found by id alone (an index read: may lag a just-created grant).
+    async fn find_grant(&self, tenant: &TenantId, id: &GrantId) -> Result<Option<Grant>, StoreError>;
+    /// Every grant of the tenant (index read), oldest first.
+    async fn tenant_grants(&self, tenant: &TenantId) -> Result<Vec<Grant>, StoreError>;
+    /// Every grant of one customer (index read), oldest first.
+    async fn customer_grants(&self, tenant: &TenantId, customer_id: &str) -> Result<Vec<Grant>, StoreError>;
+    /// Changes a grant's descriptive fields and expiry (bumping its version); None when missing.
+    async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<Option<Grant>, StoreError>;
+    /// Deletes an idempotency claim so that its key can be used again.
+    async fn release_claim(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        scope: &str,
+        key: &str,
+    ) -> Result<(), StoreError>;
+    /// The tenant's own credit types (the default one is not stored).
+    async fn list_credit_types(&self, tenant: &TenantId) -> Result<Vec<CreditType>, StoreError>;
+    /// Creates a credit type unless the tenant has one of that name; returns the existing one if so.
+    async fn insert_credit_type(&self, tenant: &TenantId, ct: &CreditType) -> Result<Option<CreditType>, StoreError>;
     async fn get_grant(
         &self,
         tenant: &TenantId,
@@ -88,6 +123,37 @@ pub trait Store: Send + Sync {
         id: &GrantId,
         at: Timestamp,
     ) -> Result<Option<Grant>, StoreError>;
+
+    /// The entitlement, its grants and its usage records, in one read.
+    async fn load_ledger(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<(Entitlement, Vec<Grant>, Vec<UsageRecord>)>, StoreError>;
+    async fn get_usage(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        event_id: &str,
+    ) -> Result<Option<UsageRecord>, StoreError>;
+    /// In one transaction: creates the usage record (unless its event id exists), adds `delta` to
+    /// the entitlement's counters (if it is active), and replaces each grant if its version is
+    /// still the one read (`(new state, version read)`).
+    async fn write_usage(
+        &self,
+        record: &UsageRecord,
+        delta: CounterDelta,
+        grants: &[(Grant, u64)],
+    ) -> Result<UsageWrite, StoreError>;
+    /// In one transaction: replaces a pending usage record with its settled state (if it is still
+    /// pending), adds `delta` to the entitlement's counters, and replaces the grants at the versions
+    /// read. False when anything moved (nothing written).
+    async fn settle_usage(
+        &self,
+        record: &UsageRecord,
+        delta: CounterDelta,
+        grants: &[(Grant, u64)],
+    ) -> Result<bool, StoreError>;
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError>;
     /// Writes the settings unless the tenant has some; true when written.

@@ -5,8 +5,10 @@
 //! | API key       | `APIKEY#<sha256>`       | `APIKEY`              |                              |                           |
 //! | entitlement   | `T#<t>#E#<ent>`         | `E`                   | `T#<t>#ENTS` / `<ent>`       | `T#<t>#C#<cust>` / `E#<ent>` |
 //! | grant         | `T#<t>#E#<ent>`         | `G#<grt>`             | `T#<t>#GRANTS` / `<grt>`     | `T#<t>#C#<cust>` / `G#<grt>` |
+//! | usage event   | `T#<t>#E#<ent>`         | `U#<sha256(event id)>` |                             |                           |
 //! | claim         | `T#<t>#E#<ent>`         | `IDEM#<scope>#<sha256(key)>` |                       |                           |
 //! | tenant        | `TENANT#<t>`            | `TENANT`              |                              |                           |
+//! | credit type   | `TENANT#<t>`            | `CT#<id>` (+ `CTNAME#<sha256(lower name)>`) |          |                           |
 //! | invoice       | `T#<t>#INV#<inv>`       | `INV`                 | `OPEN_INVOICES` / `<session expiry>#<t>#<inv>`, only while open | |
 //! | pay session   | `PS#<ps>`               | `PS`                  |                              |                           |
 //!
@@ -42,6 +44,11 @@ pub fn claim_sk(scope: &str, key: &str) -> String {
     format!("IDEM#{scope}#{}", hex::encode(Sha256::digest(key.as_bytes())))
 }
 
+/// A usage event's record, keyed by its client event id.
+pub fn usage_sk(event_id: &str) -> String {
+    format!("U#{}", hex::encode(Sha256::digest(event_id.as_bytes())))
+}
+
 pub fn tenant_entitlements(tenant: &str) -> String {
     format!("T#{tenant}#ENTS")
 }
@@ -56,6 +63,15 @@ pub fn subscription_key(tenant: &str, subscription: &str) -> String {
 }
 pub fn plan_key(tenant: &str, plan: &str) -> String {
     format!("T#{tenant}#PLAN#{plan}")
+}
+
+/// A tenant's credit type, in the tenant's partition; its name is held unique by a second item.
+pub fn credit_type_sk(id: &str) -> String {
+    format!("CT#{id}")
+}
+pub const CREDIT_TYPE_SK_PREFIX: &str = "CT#";
+pub fn credit_type_name_sk(name: &str) -> String {
+    format!("CTNAME#{}", hex::encode(Sha256::digest(name.to_lowercase().as_bytes())))
 }
 
 pub fn tenant_pk(tenant: &str) -> String {

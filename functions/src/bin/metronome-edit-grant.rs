@@ -1,0 +1,7 @@
+//! Lambda function `metronome-edit-grant`: one API route, all logic in the shared crate.
+use shared::Route;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(Route::MetronomeEditGrant).await
+}

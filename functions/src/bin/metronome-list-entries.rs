@@ -1,0 +1,7 @@
+//! Lambda function `metronome-list-entries`: one API route, all logic in the shared crate.
+use shared::Route;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(Route::MetronomeListEntries).await
+}
