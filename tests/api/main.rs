@@ -8,5 +8,6 @@ mod entitlements;
 mod events;
 mod grants;
 mod helpers;
+mod ledger;
 mod purchases;
 mod routes;
