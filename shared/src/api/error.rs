@@ -186,6 +186,9 @@ impl From<EntitlementLookupError> for ApiError {
 impl From<CreateEntitlementError> for ApiError {
     fn from(e: CreateEntitlementError) -> Self {
         match e {
+            CreateEntitlementError::UnknownPricingUnit => {
+                ApiError::field("pricingUnitId", "unknown_credit_type", "is not one of the tenant's credit types")
+            }
             CreateEntitlementError::PeriodInverted => {
                 ApiError::field("currentPeriodEnd", "invalid_range", "must be after currentPeriodStart")
             }

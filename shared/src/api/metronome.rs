@@ -155,8 +155,15 @@ pub async fn list_grants(app: &App, who: &Principal, req: &ApiRequest) -> Result
         ));
     }
     let store = app.store.as_ref();
-    let catalogue = credits::catalogue(store, &app.credit_types, &who.tenant).await?;
     let (page, next) = credits::list_credit_grants(store, &who.tenant, &filter, limit, after.as_deref()).await?;
+    let ids: Vec<&str> = page
+        .iter()
+        .flat_map(|g| {
+            let d = &g.grant.details;
+            [credits::type_id(g.grant.credit_type_id.as_deref()), d.paid_credit_type_id.as_deref().unwrap_or(DEFAULT_CREDIT_TYPE_ID)]
+        })
+        .collect();
+    let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
     let now = app.clock.now();
     ok(&json!({
         "data": page.iter().map(|g| grant_json(g, &catalogue, now)).collect::<Vec<_>>(),
@@ -219,7 +226,8 @@ pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Resul
         product_ids,
     };
     let store = app.store.as_ref();
-    let catalogue = credits::catalogue(store, &app.credit_types, &who.tenant).await?;
+    let ids = [request.credit_type_id.as_str(), request.paid_credit_type_id.as_str()];
+    let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
     let grant = credits::create_credit_grant(store, app.clock.as_ref(), &catalogue, &who.tenant, request).await?;
     ok(&json!({ "data": { "id": grant.id.as_str() } }))
 }
@@ -301,9 +309,10 @@ pub async fn list_entries(app: &App, who: &Principal, req: &ApiRequest) -> Resul
         }
     }
     let store = app.store.as_ref();
-    let catalogue = credits::catalogue(store, &app.credit_types, &who.tenant).await?;
     let (page, next) =
         credits::list_entries(store, app.clock.as_ref(), &who.tenant, &filter, ENTRIES_PAGE, after.as_deref()).await?;
+    let ids: Vec<&str> = page.iter().flat_map(|(_, ledgers)| ledgers.iter().map(|l| l.credit_type_id.as_str())).collect();
+    let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
     let data: Vec<Value> = page
         .iter()
         .map(|(customer, ledgers)| {

@@ -207,7 +207,9 @@ pub fn parse_new_entitlement(body: &mut JsonBody) -> Option<NewEntitlement> {
     let current_period_end = body.optional_timestamp("currentPeriodEnd");
     let metadata = body.optional_string_map("metadata");
     let is_soft_limit = body.optional_bool("isSoftLimit").unwrap_or(false);
+    let pricing_unit_id = body.parsed("pricingUnitId", false, Label::parse);
     Some(NewEntitlement {
+        pricing_unit_id,
         customer_id: customer_id?,
         feature_key: feature_key?,
         feature_id,

@@ -50,6 +50,22 @@ pub async fn catalogue(store: &dyn Store, cache: &CreditTypeCache, tenant: &Tena
     Ok(all)
 }
 
+/// The catalogue, read again when the cached copy lacks one of `ids` (a type created on another
+/// instance within the cache's lifetime).
+pub async fn catalogue_covering(
+    store: &dyn Store,
+    cache: &CreditTypeCache,
+    tenant: &TenantId,
+    ids: &[&str],
+) -> Result<Vec<CreditType>, StoreError> {
+    let cached = catalogue(store, cache, tenant).await?;
+    if ids.iter().all(|id| cached.iter().any(|c| c.id == *id)) {
+        return Ok(cached);
+    }
+    cache.forget(tenant.as_str());
+    catalogue(store, cache, tenant).await
+}
+
 /// The name of a credit type id, as far as the catalogue knows it.
 pub fn name_of(catalogue: &[CreditType], id: &str) -> String {
     catalogue.iter().find(|c| c.id == id).map(|c| c.name.clone()).unwrap_or_else(|| id.to_owned())

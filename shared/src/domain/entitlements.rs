@@ -52,12 +52,16 @@ pub struct NewEntitlement {
     pub current_period_end: Option<Timestamp>,
     pub metadata: BTreeMap<String, String>,
     pub is_soft_limit: bool,
+    /// The credit type its grants are in (a tenant credit type id); None is the default.
+    pub pricing_unit_id: Option<Label>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateEntitlementError {
     #[error("currentPeriodEnd must be after currentPeriodStart")]
     PeriodInverted,
+    #[error("pricingUnitId is not one of the tenant's credit types")]
+    UnknownPricingUnit,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,6 +96,18 @@ pub async fn create_entitlement(
     if end <= start {
         return Err(CreateEntitlementError::PeriodInverted);
     }
+    let pricing_unit_id = req.pricing_unit_id.map(Label::into_string);
+    match pricing_unit_id.as_deref() {
+        None => {}
+        Some(id) if id == super::credits::DEFAULT_CREDIT_TYPE_ID => {}
+        Some(id) => {
+            if !store.list_credit_types(tenant).await?.iter().any(|c| c.id == id) {
+                return Err(CreateEntitlementError::UnknownPricingUnit);
+            }
+        }
+    }
+    // The default credit type is stored as none, so that both spellings mean one ledger.
+    let pricing_unit_id = pricing_unit_id.filter(|id| id != super::credits::DEFAULT_CREDIT_TYPE_ID);
     let feature_key = req.feature_key.into_string();
     let entitlement = Entitlement {
         id: EntitlementId::generate(),
@@ -107,7 +123,7 @@ pub async fn create_entitlement(
         active_to: None,
         metadata: req.metadata,
         is_soft_limit: req.is_soft_limit,
-        pricing_unit_id: None,
+        pricing_unit_id,
         current_period_start: start,
         current_period_end: end,
         usage_in_period: Decimal::ZERO,
