@@ -95,7 +95,7 @@ impl TestResponse {
     }
 }
 
-fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     shared::domain::GrantId::generate().as_str()[4..].to_ascii_lowercase()
 }
 

@@ -9,5 +9,6 @@ mod events;
 mod grants;
 mod helpers;
 mod ledger;
+mod metronome;
 mod purchases;
 mod routes;

@@ -147,7 +147,8 @@ pub async fn list_grants(app: &App, who: &Principal, req: &ApiRequest) -> Result
         not_expiring_before: body.optional_timestamp("not_expiring_before"),
     };
     body.finish()?;
-    if !filter.grant_ids.is_empty() && !(filter.customer_ids.is_empty() && filter.credit_type_ids.is_empty()) {
+    let other_ids = !filter.customer_ids.is_empty() || !filter.credit_type_ids.is_empty();
+    if !filter.grant_ids.is_empty() && other_ids {
         return Err(ApiError::field(
             "credit_grant_ids",
             "exclusive",

@@ -97,13 +97,9 @@ pub async fn create_entitlement(
         return Err(CreateEntitlementError::PeriodInverted);
     }
     let pricing_unit_id = req.pricing_unit_id.map(Label::into_string);
-    match pricing_unit_id.as_deref() {
-        None => {}
-        Some(id) if id == super::credits::DEFAULT_CREDIT_TYPE_ID => {}
-        Some(id) => {
-            if !store.list_credit_types(tenant).await?.iter().any(|c| c.id == id) {
-                return Err(CreateEntitlementError::UnknownPricingUnit);
-            }
+    if let Some(id) = pricing_unit_id.as_deref().filter(|id| *id != super::credits::DEFAULT_CREDIT_TYPE_ID) {
+        if !store.list_credit_types(tenant).await?.iter().any(|c| c.id == id) {
+            return Err(CreateEntitlementError::UnknownPricingUnit);
         }
     }
     // The default credit type is stored as none, so that both spellings mean one ledger.
