@@ -144,6 +144,10 @@ async fn void_takes_the_rest_out_from_then_on_and_balance_at_reads_the_past() {
     assert_eq!(now["excludingPending"], json!(0));
     // The past is unchanged: deductions made stand and the grant counted until it was voided.
     assert_eq!(t.balance(&ent, Some(&now_plus(-60).to_rfc3339())).await["excludingPending"], json!(30));
+    let past = t.get(&format!("/v1/entitlements/{ent}?at={}", now_plus(-60).to_rfc3339())).await;
+    assert_eq!((past.body["balance"].clone(), past.body["hasAccess"].clone()), (json!(30), json!(true)));
+    let r = t.get(&format!("/v1/entitlements/{ent}?at=yesterday")).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("at")));
     let after = t.usage(&ent, json!({"eventId": "after-void", "amount": 1})).await;
     assert_eq!(after.body["overage"], json!(1), "a voided grant takes no new usage");
 }

@@ -172,3 +172,32 @@ def test_purchase_mismatch_is_409_and_bad_price_400(client, entitlement):
     with pytest.raises(errors.PaygenticError) as bad:
         client.entitlements.grants.purchase(entitlement_id=entitlement, amount=10, price="0.49", idempotency_key="k2")
     assert bad.value.status_code == 400
+
+
+def test_usage_lowers_the_balance_and_get_at_reads_the_past(client, base_url, api_key, unique):
+    """Usage is this service's own endpoint (the SDK has none); the SDK reads the result, also `at` a past instant."""
+    from datetime import timedelta
+
+    period = datetime.now(timezone.utc) - timedelta(days=1)
+    r = httpx.post(
+        f"{base_url}/v1/entitlements",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"customerId": f"cus_{unique}", "featureKey": "api_calls", "currentPeriodStart": period.isoformat()},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    entitlement = r.json()["id"]
+    start = datetime.now(timezone.utc) - timedelta(hours=2)
+    client.entitlements.grants.create(entitlement_id=entitlement, amount=100, idempotency_key="g", effective_at=start)
+    used_at = datetime.now(timezone.utc) - timedelta(hours=1)
+    r = httpx.post(
+        f"{base_url}/v1/entitlements/{entitlement}/usage",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"eventId": "job-1", "amount": 30, "occurredAt": used_at.isoformat()},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    now = client.entitlements.get(entitlement_id=entitlement)
+    assert now.balance == 70 and now.usage_in_period == 30 and now.overage == 0
+    before = client.entitlements.get(entitlement_id=entitlement, at=used_at - timedelta(minutes=5))
+    assert before.balance == 100

@@ -108,6 +108,14 @@ fn grant_in_path(req: &ApiRequest) -> Result<GrantId, ApiError> {
     GrantId::parse(req.param("grantId")).map_err(|_| ApiError::not_found("grant_not_found", "Grant not found"))
 }
 
+/// An optional RFC 3339 instant in the query string.
+fn query_time(req: &ApiRequest, name: &str) -> Result<Option<Timestamp>, ApiError> {
+    match req.query_value(name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(raw) => Timestamp::parse(raw).map(Some).map_err(|e| ApiError::field(name, "invalid", e.to_string())),
+    }
+}
+
 pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let entitlement_id = entitlement_in_path(req)?;
     let mut body = JsonBody::parse(req)?;
@@ -185,7 +193,11 @@ pub async fn list_entitlements(app: &App, who: &Principal, req: &ApiRequest) -> 
 
 pub async fn get_entitlement(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = entitlement_in_path(req)?;
-    let view = entitlements::get_entitlement(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id).await?;
+    // `at` (the SDK sends it): the balance and access as of that instant, from the ledger.
+    let view = match query_time(req, "at")? {
+        Some(at) => entitlements::get_entitlement_at(app.store.as_ref(), &who.tenant, &id, at).await?,
+        None => entitlements::get_entitlement(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id).await?,
+    };
     ok(&entitlement_json(&view, false))
 }
 
@@ -436,10 +448,7 @@ pub fn balance_json(e: &Entitlement, b: &Balance) -> Value {
 
 pub async fn get_balance(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = entitlement_in_path(req)?;
-    let at = match req.query_value("at").filter(|v| !v.is_empty()) {
-        None => None,
-        Some(raw) => Some(Timestamp::parse(raw).map_err(|e| ApiError::field("at", "invalid", e.to_string()))?),
-    };
+    let at = query_time(req, "at")?;
     let (entitlement, balance) = usage::balance(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at)
         .await?
         .ok_or_else(|| ApiError::not_found("entitlement_not_found", "Entitlement not found"))?;

@@ -146,6 +146,10 @@ impl EntitlementView {
             .map(|g| g.remaining)
             .sum::<Decimal>()
             - entitlement.overage;
+        Self::with_balance(entitlement, balance, at)
+    }
+
+    pub fn with_balance(entitlement: Entitlement, balance: Decimal, at: Timestamp) -> Self {
         let in_window = entitlement.active_from <= at && entitlement.active_to.is_none_or(|t| at < t);
         let has_access = entitlement.is_active()
             && in_window
@@ -173,6 +177,19 @@ pub async fn get_entitlement(
         .await?
         .ok_or(EntitlementLookupError::NotFound)?;
     Ok(EntitlementView::new(entitlement, &grants, clock.now()))
+}
+
+/// An entitlement with its balance as of a past (or present) instant, from the ledger.
+pub async fn get_entitlement_at(
+    store: &dyn Store,
+    tenant: &TenantId,
+    id: &EntitlementId,
+    at: Timestamp,
+) -> Result<EntitlementView, EntitlementLookupError> {
+    let (entitlement, grants, usage) = store.load_ledger(tenant, id).await?.ok_or(EntitlementLookupError::NotFound)?;
+    let postings: Vec<_> = usage.iter().map(super::usage::UsageRecord::posting).collect();
+    let balance = super::ledger::balance_at(&grants, &postings, at, entitlement.current_period_start);
+    Ok(EntitlementView::with_balance(entitlement, balance.excluding_pending, at))
 }
 
 pub async fn list_entitlements(
