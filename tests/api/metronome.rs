@@ -216,3 +216,36 @@ async fn credit_types_are_a_per_tenant_catalogue_with_a_default() {
     let usd = t.entitlement_with(json!({"pricingUnitId": USD_CENTS})).await;
     assert_eq!(t.get(&format!("/v1/entitlements/{usd}")).await.body["pricingUnitId"], json!(null));
 }
+
+#[tokio::test]
+async fn paging_through_a_sparse_filter_has_no_gaps_or_duplicates() {
+    let t = spawn_app().await;
+    let (customer, _) = t.customer().await;
+    let mut long = Vec::new();
+    for i in 0..12 {
+        let expires = if i % 3 == 0 { "2099-01-01T00:00:00Z" } else { "2098-01-01T00:00:00Z" };
+        let body = with(grant_body(&customer), &["expires_at"], json!(expires));
+        let r = t.post("/v1/credits/createGrant", body).await;
+        if i % 3 == 0 {
+            long.push(r.body["data"]["id"].as_str().unwrap().to_owned());
+        }
+    }
+    for scope in [json!({"customer_ids": [customer]}), json!({})] {
+        let mut filter = scope.clone();
+        filter["not_expiring_before"] = json!("2098-06-01T00:00:00Z");
+        let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let q = cursor.as_ref().map(|c| format!("&next_page={c}")).unwrap_or_default();
+            let r = t.post(&format!("/v1/credits/listGrants?limit=2{q}"), filter.clone()).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            let page = r.body["data"].as_array().unwrap();
+            assert!(page.len() <= 2);
+            seen.extend(page.iter().map(|g| g["id"].as_str().unwrap().to_owned()));
+            match r.body["next_page"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen, long, "{scope}");
+    }
+}

@@ -313,20 +313,19 @@ pub async fn list_credit_grants(
     limit: usize,
     after: Option<&str>,
 ) -> Result<(Vec<LedgerGrant>, Option<String>), StoreError> {
-    let candidates: Vec<Grant> = if !filter.grant_ids.is_empty() {
+    let want = limit + 1;
+    let mut matching: Vec<Grant> = if !filter.grant_ids.is_empty() {
         let ids: Vec<GrantId> = filter.grant_ids.iter().filter_map(|id| GrantId::parse(id).ok()).collect();
-        try_join_all(ids.iter().map(|id| store.find_grant(tenant, id))).await?.into_iter().flatten().collect()
+        let found = try_join_all(ids.iter().map(|id| store.find_grant(tenant, id))).await?;
+        found.into_iter().flatten().filter(|g| filter.keeps(g)).filter(|g| after.is_none_or(|a| g.id.as_str() > a)).collect()
     } else if !filter.customer_ids.is_empty() {
         let unique: BTreeSet<&String> = filter.customer_ids.iter().collect();
-        try_join_all(unique.into_iter().map(|c| store.customer_grants(tenant, c))).await?.into_iter().flatten().collect()
+        let per_customer =
+            try_join_all(unique.into_iter().map(|c| matching_after(store, tenant, Some(c), after, want, filter))).await?;
+        per_customer.into_iter().flatten().collect()
     } else {
-        store.tenant_grants(tenant).await?
+        matching_after(store, tenant, None, after, want, filter).await?
     };
-    let mut matching: Vec<Grant> = candidates
-        .into_iter()
-        .filter(|g| filter.keeps(g))
-        .filter(|g| after.is_none_or(|a| g.id.as_str() > a))
-        .collect();
     matching.sort_by(|a, b| a.id.cmp(&b.id));
     matching.dedup_by(|a, b| a.id == b.id);
     let more = matching.len() > limit;
@@ -351,6 +350,30 @@ pub async fn list_credit_grants(
         })
         .collect();
     Ok((page, next))
+}
+
+/// Walks the index in id order from `after` until `want` grants pass the filter or it ends. In the
+/// common case (most grants pass) that is one index read.
+async fn matching_after(
+    store: &dyn Store,
+    tenant: &TenantId,
+    customer: Option<&str>,
+    after: Option<&str>,
+    want: usize,
+    filter: &GrantFilter,
+) -> Result<Vec<Grant>, StoreError> {
+    let mut out = Vec::new();
+    let mut cursor = after.map(str::to_owned);
+    loop {
+        let (batch, exhausted) = store.grants_after(tenant, customer, cursor.as_deref(), want.max(50)).await?;
+        cursor = batch.last().map(|g| g.id.as_str().to_owned()).or(cursor);
+        let empty = batch.is_empty();
+        out.extend(batch.into_iter().filter(|g| filter.keeps(g)));
+        if out.len() >= want || exhausted || empty {
+            out.truncate(want);
+            return Ok(out);
+        }
+    }
 }
 
 /// One customer's ledger in one credit type (Metronome `listEntries`).

@@ -1036,22 +1036,43 @@ impl Store for DynamoStore {
         items.first().map(grant_from).transpose()
     }
 
-    async fn tenant_grants(&self, tenant: &TenantId) -> Result<Vec<Grant>, StoreError> {
-        let items =
-            self.query_all(Some(GSI1), "GSI1PK = :pk", &[], vec![(":pk", s(tenant_grants(tenant.as_str())))]).await?;
-        items.iter().map(grant_from).collect()
-    }
-
-    async fn customer_grants(&self, tenant: &TenantId, customer_id: &str) -> Result<Vec<Grant>, StoreError> {
-        let items = self
-            .query_all(
-                Some(GSI2),
-                "GSI2PK = :pk AND begins_with(GSI2SK, :g)",
-                &[],
-                vec![(":pk", s(customer_key(tenant.as_str(), customer_id))), (":g", s("G#"))],
-            )
-            .await?;
-        items.iter().map(grant_from).collect()
+    async fn grants_after(
+        &self,
+        tenant: &TenantId,
+        customer_id: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Grant>, bool), StoreError> {
+        let t = tenant.as_str();
+        let mut q = self.client.query().table_name(&self.table).limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        q = match (customer_id, after) {
+            (None, None) => q
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(tenant_grants(t))),
+            (None, Some(a)) => q
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk AND GSI1SK > :after")
+                .expression_attribute_values(":pk", s(tenant_grants(t)))
+                .expression_attribute_values(":after", s(a)),
+            // Grant sort keys are `G#<id>`; ids use characters below `~`.
+            (Some(c), after) => q
+                .index_name(GSI2)
+                .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(customer_key(t, c)))
+                .expression_attribute_values(":lo", s(format!("G#{}", after.unwrap_or_default())))
+                .expression_attribute_values(":hi", s("G#~")),
+        };
+        let out = q.send().await.map_err(unavailable)?;
+        let exhausted = out.last_evaluated_key.as_ref().is_none_or(|k| k.is_empty());
+        let grants = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(grant_from)
+            .filter(|g| !matches!((g, after), (Ok(g), Some(a)) if g.id.as_str() == a))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((grants, exhausted))
     }
 
     async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<Option<Grant>, StoreError> {

@@ -85,10 +85,15 @@ pub trait Store: Send + Sync {
     async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError>;
     /// A grant found by id alone (an index read: may lag a just-created grant).
     async fn find_grant(&self, tenant: &TenantId, id: &GrantId) -> Result<Option<Grant>, StoreError>;
-    /// Every grant of the tenant (index read), oldest first.
-    async fn tenant_grants(&self, tenant: &TenantId) -> Result<Vec<Grant>, StoreError>;
-    /// Every grant of one customer (index read), oldest first.
-    async fn customer_grants(&self, tenant: &TenantId, customer_id: &str) -> Result<Vec<Grant>, StoreError>;
+    /// Up to `limit` grants of the tenant, or of one customer, whose ids come after `after`, in id
+    /// (creation) order: one index read. True when the index has no more after these.
+    async fn grants_after(
+        &self,
+        tenant: &TenantId,
+        customer_id: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Grant>, bool), StoreError>;
     /// Changes a grant's descriptive fields and expiry (bumping its version); None when missing.
     async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<Option<Grant>, StoreError>;
     /// Deletes an idempotency claim so that its key can be used again.
