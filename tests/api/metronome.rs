@@ -249,3 +249,22 @@ async fn paging_through_a_sparse_filter_has_no_gaps_or_duplicates() {
         assert_eq!(seen, long, "{scope}");
     }
 }
+
+#[tokio::test]
+async fn an_expiry_cannot_be_moved_before_usage_that_already_drew_on_the_grant() {
+    let t = spawn_app().await;
+    let (customer, ent) = t.customer().await;
+    let start = crate::helpers::now_plus(-3 * 3600).to_rfc3339();
+    let body = with(grant_body(&customer), &["effective_at"], json!(start));
+    let id = t.post("/v1/credits/createGrant", body).await.body["data"]["id"].as_str().unwrap().to_owned();
+    let used_at = crate::helpers::now_plus(-3600).to_rfc3339();
+    let u = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": "u", "amount": 5, "occurredAt": used_at})).await;
+    assert_eq!(u.status, StatusCode::CREATED);
+    let early = crate::helpers::now_plus(-2 * 3600).to_rfc3339();
+    let r = t.post("/v1/credits/editGrant", json!({"id": id, "expires_at": early})).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("expires_at")), "{}", r.body);
+    let grant = t.get(&format!("/v1/entitlements/{ent}/grants/{id}")).await;
+    assert_eq!(grant.body["expiresAt"], "2099-01-01T00:00:00Z", "nothing written");
+    let later = crate::helpers::now_plus(86_400).to_rfc3339();
+    assert_eq!(t.post("/v1/credits/editGrant", json!({"id": id, "expires_at": later})).await.status, StatusCode::OK);
+}

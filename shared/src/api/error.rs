@@ -328,6 +328,11 @@ impl From<CreditGrantError> for ApiError {
             CreditGrantError::ExpiresNotAfterEffective => {
                 ApiError::field("expires_at", "invalid_range", "must be after effective_at")
             }
+            CreditGrantError::ExpiresBeforeUsage(t) => ApiError::field(
+                "expires_at",
+                "invalid_range",
+                format!("must be after {}, when usage last drew on this grant", t.to_rfc3339()),
+            ),
             CreditGrantError::Store(s) => s.into(),
         }
     }

@@ -8,7 +8,7 @@ use super::ledger::{self, Entry, EntryKind, Posting};
 use super::model::{Claim, Entitlement, Grant, GrantDetails};
 use super::usage::UsageRecord;
 use super::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
-use crate::store::{InsertOutcome, Store, StoreError};
+use crate::store::{EditOutcome, InsertOutcome, Store, StoreError};
 use futures::future::try_join_all;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -181,6 +181,7 @@ pub async fn create_credit_grant(
         recurrence_period: None,
         idempotency_key: None,
         reserved: Decimal::ZERO,
+        last_used_at: None,
         version: 0,
         credit_type_id: entitlement.pricing_unit_id.clone(),
         details: GrantDetails {
@@ -215,6 +216,8 @@ pub enum CreditGrantError {
     NotFound,
     #[error("expires_at must be after effective_at")]
     ExpiresNotAfterEffective,
+    #[error("usage drew on the grant at {0}; expires_at must be after it")]
+    ExpiresBeforeUsage(Timestamp),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -270,7 +273,11 @@ pub async fn edit_credit_grant(
         expires_at,
         credit_grant_type,
     };
-    store.edit_grant(tenant, &edit).await?.ok_or(CreditGrantError::NotFound)
+    match store.edit_grant(tenant, &edit).await? {
+        EditOutcome::Edited(g) => Ok(*g),
+        EditOutcome::Missing => Err(CreditGrantError::NotFound),
+        EditOutcome::UsedAfterExpiry(t) => Err(CreditGrantError::ExpiresBeforeUsage(t)),
+    }
 }
 
 /// `listGrants` filters.

@@ -133,6 +133,7 @@ pub async fn create_grant(
         recurrence_period: None,
         idempotency_key: Some(req.idempotency_key.as_str().to_owned()),
         reserved: rust_decimal::Decimal::ZERO,
+        last_used_at: None,
         version: 0,
         credit_type_id: entitlement.pricing_unit_id.clone(),
         details: GrantDetails::default(),

@@ -355,6 +355,7 @@ mod tests {
             recurrence_period: None,
             idempotency_key: None,
             reserved: Decimal::ZERO,
+            last_used_at: None,
             version: 0,
             credit_type_id: None,
             details: GrantDetails::default(),

@@ -85,6 +85,9 @@ pub struct Grant {
     /// Credits held by pending usage: not consumed yet, but not available to other usage.
     /// Never above `remaining`.
     pub reserved: Decimal,
+    /// The latest `occurredAt` of usage that drew on (or holds) this grant: its expiry may not be
+    /// moved to or before it.
+    pub last_used_at: Option<Timestamp>,
     /// Bumped by every ledger write, void and edit. Ledger transactions are conditional on it,
     /// so two writers can never both spend the same credits.
     pub version: u64,

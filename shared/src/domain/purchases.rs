@@ -469,6 +469,7 @@ fn grant_for(invoice: &Invoice, now: Timestamp) -> Grant {
         recurrence_period: None,
         idempotency_key: Some(invoice.idempotency_key.clone()),
         reserved: rust_decimal::Decimal::ZERO,
+        last_used_at: None,
         version: 0,
         credit_type_id: invoice.credit_type_id.clone(),
         details: GrantDetails {

@@ -138,7 +138,7 @@ pub enum UsageError {
 }
 
 /// The grants an allocation changes, with their new state (version bumped) and the version read.
-fn changed(grants: &[Grant], deductions: &[Deduction], effect: Effect) -> Vec<(Grant, u64)> {
+fn changed(grants: &[Grant], deductions: &[Deduction], effect: Effect, occurred_at: Timestamp) -> Vec<(Grant, u64)> {
     let mut after = grants.to_vec();
     let touched = ledger::apply(&mut after, deductions, effect);
     after
@@ -147,6 +147,7 @@ fn changed(grants: &[Grant], deductions: &[Deduction], effect: Effect) -> Vec<(G
         .map(|mut g| {
             let read = g.version;
             g.version += 1;
+            g.last_used_at = g.last_used_at.max(Some(occurred_at));
             (g, read)
         })
         .collect()
@@ -181,7 +182,7 @@ pub async fn record_usage(
             return Err(UsageError::TooManyGrants(allocation.deductions.len()));
         }
         let effect = if req.pending { Effect::Reserve } else { Effect::Consume };
-        let grant_writes = changed(&grants, &allocation.deductions, effect);
+        let grant_writes = changed(&grants, &allocation.deductions, effect, at);
         let record = UsageRecord {
             tenant: tenant.clone(),
             entitlement_id: req.entitlement_id.clone(),
@@ -275,7 +276,7 @@ pub async fn settle_usage(
             Settle::Commit => (Effect::Commit, UsageStatus::Committed),
             Settle::Release => (Effect::Release, UsageStatus::Released),
         };
-        let grant_writes = changed(&grants, &record.deductions, effect);
+        let grant_writes = changed(&grants, &record.deductions, effect, record.occurred_at);
         let settled = UsageRecord { status, settled_at: Some(clock.now()), ..record };
         let delta =
             if how == Settle::Commit { CounterDelta::of(&entitlement, &settled) } else { CounterDelta::default() };

@@ -1,6 +1,6 @@
 //! [`Store`] on DynamoDB: one table, conditional writes and transactions for every invariant.
 use super::schema::*;
-use super::{InsertOutcome, Store, StoreError, UsageWrite};
+use super::{EditOutcome, InsertOutcome, Store, StoreError, UsageWrite};
 use crate::domain::ledger::{Deduction, UsageStatus};
 use crate::domain::usage::{CounterDelta, UsageRecord};
 use crate::domain::credits::{CreditType, GrantEdit};
@@ -358,6 +358,7 @@ fn grant_item(g: &Grant) -> Item {
     opt("recurrence_period", g.recurrence_period.clone().map(s));
     opt("idempotency_key", g.idempotency_key.clone().map(s));
     opt("reserved", (!g.reserved.is_zero()).then(|| n(g.reserved)));
+    opt("last_used_at", g.last_used_at.map(ts));
     opt("gv", (g.version > 0).then(|| AttributeValue::N(g.version.to_string())));
     opt("credit_type_id", g.credit_type_id.clone().map(s));
     let d = &g.details;
@@ -400,6 +401,7 @@ fn grant_from(item: &Item) -> Result<Grant, StoreError> {
         recurrence_period: r.opt_s("recurrence_period").map(str::to_owned),
         idempotency_key: r.opt_s("idempotency_key").map(str::to_owned),
         reserved: r.opt_dec("reserved")?.unwrap_or_default(),
+        last_used_at: r.opt_ts("last_used_at")?,
         version: r.version("gv")?,
         credit_type_id: r.opt_s("credit_type_id").map(str::to_owned),
         details: GrantDetails {
@@ -1075,7 +1077,7 @@ impl Store for DynamoStore {
         Ok((grants, exhausted))
     }
 
-    async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<Option<Grant>, StoreError> {
+    async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<EditOutcome, StoreError> {
         let mut sets = Vec::new();
         let mut update = self
             .client
@@ -1085,14 +1087,18 @@ impl Store for DynamoStore {
             .key(SK, s(grant_sk(edit.id.as_str())))
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .return_values(ReturnValue::AllNew);
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(name) = &edit.name {
             sets.push("#nm = :nm");
             update = update.expression_attribute_names("#nm", "name").expression_attribute_values(":nm", s(name));
         }
         if let Some(e) = edit.expires_at {
             sets.push("expires_at = :ex");
-            update = update.expression_attribute_values(":ex", ts(e));
+            // Usage already drew on the grant up to last_used_at: the expiry stays after it.
+            update = update
+                .expression_attribute_values(":ex", ts(e))
+                .condition_expression("attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :ex)");
         }
         if let Some(t) = &edit.credit_grant_type {
             sets.push("credit_grant_type = :cgt");
@@ -1100,10 +1106,17 @@ impl Store for DynamoStore {
         }
         let expression = if sets.is_empty() { "ADD gv :one".to_owned() } else { format!("SET {} ADD gv :one", sets.join(", ")) };
         match update.update_expression(expression).send().await {
-            Ok(out) => out.attributes.as_ref().map(grant_from).transpose(),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
-                Ok(None)
-            }
+            Ok(out) => match out.attributes.as_ref().map(grant_from).transpose()? {
+                Some(g) => Ok(EditOutcome::Edited(Box::new(g))),
+                None => Ok(EditOutcome::Missing),
+            },
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                UpdateItemError::ConditionalCheckFailedException(c) => match c.item.as_ref().map(grant_from).transpose()? {
+                    Some(g) => Ok(g.last_used_at.map_or(EditOutcome::Missing, EditOutcome::UsedAfterExpiry)),
+                    None => Ok(EditOutcome::Missing),
+                },
+                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+            },
             Err(e) => Err(unavailable(e)),
         }
     }

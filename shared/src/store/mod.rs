@@ -34,6 +34,15 @@ pub enum InsertOutcome {
     ParentUnavailable,
 }
 
+/// What happened to a grant edit.
+#[derive(Debug)]
+pub enum EditOutcome {
+    Edited(Box<Grant>),
+    Missing,
+    /// Usage drew on the grant at this instant, not before the requested expiry: nothing written.
+    UsedAfterExpiry(Timestamp),
+}
+
 /// What happened to a usage write.
 #[derive(Debug)]
 pub enum UsageWrite {
@@ -94,8 +103,9 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Grant>, bool), StoreError>;
-    /// Changes a grant's descriptive fields and expiry (bumping its version); None when missing.
-    async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<Option<Grant>, StoreError>;
+    /// Changes a grant's descriptive fields and expiry (bumping its version), unless usage already
+    /// drew on it at or after the new expiry.
+    async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<EditOutcome, StoreError>;
     /// Deletes an idempotency claim so that its key can be used again.
     async fn release_claim(
         &self,
