@@ -14,6 +14,7 @@ const SAMPLE_GRANT: &str = "grt_01SAMPLEGRANT000000000000";
 const SAMPLE_INVOICE: &str = "inv_01SAMPLEINVOICE000000000";
 const SAMPLE_SESSION: &str = "ps_01SAMPLESESSION0000000000";
 const SAMPLE_TENANT: &str = "sample-tenant";
+const SAMPLE_CAPACITY: &str = "cap_01SAMPLECAPACITYGRANT000";
 
 fn sample(name: &str) -> String {
     let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -39,9 +40,12 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
         let r = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": id, "amount": 1, "pending": true})).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
-    // Cancel last: the others need the entitlement active.
+    let cap = t.post("/v2/grants", json!({"kind": "gpu", "cluster": "c1", "quantity": 8, "ends_at": "2099-01-01T00:00:00Z",
+        "unit_price": "2", "early_termination_buyback_price": "1", "flexible_usage_buyback_price": "1"})).await;
+    let cap = cap.body["fid"].as_str().unwrap().to_owned();
+    // Cancel last: the others need the entitlement active; resell before delete.
     let mut routes: Vec<Route> = Route::ALL.to_vec();
-    routes.sort_by_key(|r| *r == Route::CancelEntitlement);
+    routes.sort_by_key(|r| (*r == Route::CancelEntitlement, *r == Route::DeleteCapacityGrant));
     for route in routes {
         let text = sample(route.function())
             .replace(SAMPLE_KEY, &t.admin_key)
@@ -49,7 +53,8 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
             .replace(SAMPLE_GRANT, gid)
             .replace(SAMPLE_INVOICE, &inv)
             .replace(SAMPLE_SESSION, &ps)
-            .replace(SAMPLE_TENANT, t.tenant.as_str());
+            .replace(SAMPLE_TENANT, t.tenant.as_str())
+            .replace(SAMPLE_CAPACITY, &cap);
         let mut event: Value = serde_json::from_str(&text).unwrap();
         if route == Route::PaymentWebhook {
             // A real signature over the sample's body, made now.
@@ -61,7 +66,7 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
         let status = response.status();
         let expected_ok = status.is_success() || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER);
         assert!(expected_ok, "{}: {status} {:?}", route.function(), response.body());
-        if matches!(route, Route::CreateGrant | Route::CreateEntitlement | Route::PurchaseGrant | Route::RecordUsage | Route::CreateCreditType) {
+        if matches!(route, Route::CreateGrant | Route::CreateEntitlement | Route::PurchaseGrant | Route::RecordUsage | Route::CreateCreditType | Route::CreateCapacityGrant) {
             assert_eq!(status, StatusCode::CREATED);
         }
     }

@@ -35,6 +35,11 @@ impl JsonBody {
         self.errors.push(FieldError::new(field, code, message));
     }
 
+    /// Records an error for a field the caller validated itself.
+    pub fn reject(&mut self, field: &str, code: &str, message: impl Into<String>) {
+        self.fail(field, code, message);
+    }
+
     fn present(&self, name: &str) -> Option<&Value> {
         self.obj.get(name).filter(|v| !v.is_null())
     }
@@ -150,6 +155,50 @@ impl JsonBody {
             }
         }
         out
+    }
+
+    /// A whole number from `min` to `max`, required.
+    pub fn required_integer(&mut self, name: &str, min: u64, max: u64) -> Option<u64> {
+        if self.present(name).is_none() {
+            self.fail(name, "required", "is required");
+            return None;
+        }
+        let text = self.number_text(name)?;
+        match crate::domain::amount::parse_decimal(&text) {
+            Ok(d) if d.fract().is_zero() => match u64::try_from(d) {
+                Ok(v) if (min..=max).contains(&v) => Some(v),
+                _ => {
+                    self.fail(name, "out_of_range", format!("must be from {min} to {max}"));
+                    None
+                }
+            },
+            Ok(_) => {
+                self.fail(name, "not_integer", "must be a whole number");
+                None
+            }
+            Err(e) => {
+                self.amount_error(name, e);
+                None
+            }
+        }
+    }
+
+    /// A decimal given as a string or a JSON number, returned as its exact text.
+    pub fn decimal_text(&mut self, name: &str, required: bool) -> Option<String> {
+        match self.present(name) {
+            None => {
+                if required {
+                    self.fail(name, "required", "is required");
+                }
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(_) => {
+                self.fail(name, "invalid_type", "must be a decimal string");
+                None
+            }
+        }
     }
 
     pub fn required_non_negative(&mut self, name: &str) -> Option<NonNegative> {
@@ -273,6 +322,13 @@ impl<'a> QueryParams<'a> {
                 default
             }
         }
+    }
+
+    /// A comma-separated list (`kinds=a,b`); absent is empty.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.string(name)
+            .map(|v| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
     }
 
     pub fn string(&self, name: &str) -> Option<&'a str> {

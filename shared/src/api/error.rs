@@ -5,6 +5,7 @@ use crate::domain::entitlements::{CreateEntitlementError, EntitlementLookupError
 use crate::domain::grants::{CreateGrantError, GrantLookupError};
 use crate::domain::purchases::{InvoiceLookupError, PurchaseError};
 use crate::domain::tenants::TenantError;
+use crate::domain::capacity::{CapacityError, CreateCapacityError};
 use crate::domain::credits::{CreateCreditGrantError, CreditGrantError, CreditTypeError};
 use crate::domain::usage::{SettleError, UsageError};
 use crate::store::StoreError;
@@ -347,6 +348,37 @@ impl From<CreditTypeError> for ApiError {
                 json!({ "id": ct.id, "name": ct.name }),
             ),
             CreditTypeError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CreateCapacityError> for ApiError {
+    fn from(e: CreateCapacityError) -> Self {
+        match e {
+            CreateCapacityError::EndsNotAfterStart => ApiError::field("ends_at", "invalid_range", "must be after starts_at"),
+            CreateCapacityError::BuybackAboveUnitPrice(field) => {
+                ApiError::field(field, "invalid_range", "must not exceed unit_price")
+            }
+            CreateCapacityError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<CapacityError> for ApiError {
+    fn from(e: CapacityError) -> Self {
+        let state = |code: &'static str, e: &CapacityError| ApiError::conflict(code, e.to_string(), json!({}));
+        match e {
+            CapacityError::NotFound => ApiError::not_found("grant_not_found", "Grant not found"),
+            CapacityError::QuantityNotLess(q) => ApiError::field(
+                "new_quantity",
+                "invalid_range",
+                format!("must be greater than 0 and less than the current quantity {q}"),
+            ),
+            CapacityError::Deleted => state("grant_deleted", &e),
+            CapacityError::AlreadyResold => state("grant_already_resold", &e),
+            CapacityError::Expired => state("grant_expired", &e),
+            CapacityError::Concurrent => state("concurrent_update", &e),
+            CapacityError::Store(s) => s.into(),
         }
     }
 }

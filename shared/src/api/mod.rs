@@ -1,6 +1,7 @@
 //! The HTTP surface, independent of how requests arrive (Lambda, tests): routes, auth, parsing,
 //! JSON shapes and the one mapping from domain errors to HTTP.
 pub mod body;
+pub mod capacity;
 pub mod error;
 pub mod metronome;
 pub mod paygentic;
@@ -214,6 +215,10 @@ routes! {
     MetronomeListEntries => POST "/v1/credits/listEntries" "metronome-list-entries" "Metronome: customers' credit ledgers with running balances.",
     ListCreditTypes => GET "/v1/credit-types" "list-credit-types" "The tenant's credit types, the default USD (cents) first.",
     CreateCreditType => POST "/v1/credit-types" "create-credit-type" "Add a credit type to the tenant's catalogue (admin).",
+    ListCapacityGrants => GET "/v2/grants" "list-capacity-grants" "The organization's capacity grants (expired and deleted ones with show_expired=true).",
+    CreateCapacityGrant => POST "/v2/grants" "create-capacity-grant" "Create a capacity grant (admin).",
+    DeleteCapacityGrant => DELETE "/v2/grants/{grant_fid}" "delete-capacity-grant" "Soft-delete a capacity grant, idempotently (admin).",
+    ResellCapacityGrant => POST "/v2/grants/{grant_fid}/resell" "resell-capacity-grant" "Resell part of a capacity grant: a new smaller grant replaces it (admin).",
     SandboxCheckoutAction => POST "/sandbox/pay/{sessionId}" "sandbox-checkout-action" "Pay or Cancel on the sandbox checkout page (no API key).",
 }
 
@@ -311,6 +316,10 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
         Route::MetronomeListEntries => m::list_entries(app, &principal, req).await,
         Route::ListCreditTypes => m::list_credit_types(app, &principal, req).await,
         Route::CreateCreditType => m::create_credit_type(app, admin(&principal)?, req).await,
+        Route::ListCapacityGrants => capacity::list(app, &principal, req).await,
+        Route::CreateCapacityGrant => capacity::create(app, admin(&principal)?, req).await,
+        Route::DeleteCapacityGrant => capacity::delete(app, admin(&principal)?, req).await,
+        Route::ResellCapacityGrant => capacity::resell(app, admin(&principal)?, req).await,
         Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction => Ok(not_found_route(&req.method, &req.path)),
     }
 }

@@ -70,6 +70,11 @@ prefixed_id!(
     EventId, "evt_", "event"
 );
 
+prefixed_id!(
+    /// A capacity grant (`cap_`), the `grant_fid` of `/v2/grants`.
+    CapacityGrantId, "cap_", "capacity grant"
+);
+
 /// A tenant: the company that owns API keys, entitlements and grants. Chosen by the operator
 /// (`grants-admin`), so a slug rather than a generated id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

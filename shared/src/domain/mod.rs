@@ -1,6 +1,7 @@
 //! The domain: model, validation and operations. No AWS or HTTP types live here.
 pub mod amount;
 pub mod cache;
+pub mod capacity;
 pub mod auth;
 pub mod credits;
 pub mod entitlements;
@@ -17,5 +18,5 @@ pub mod time;
 pub mod usage;
 
 pub use amount::{CreditAmount, NonNegative, Priority};
-pub use ids::{EntitlementId, EventId, GrantId, InvoiceId, SessionId, TenantId};
+pub use ids::{CapacityGrantId, EntitlementId, EventId, GrantId, InvoiceId, SessionId, TenantId};
 pub use time::{Clock, SystemClock, Timestamp};

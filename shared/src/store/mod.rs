@@ -8,6 +8,8 @@ use crate::domain::purchases::Invoice;
 use crate::domain::tenants::TenantSettings;
 use crate::domain::usage::{CounterDelta, UsageRecord};
 use crate::domain::credits::{CreditType, GrantEdit};
+use crate::domain::capacity::CapacityGrant;
+use crate::domain::CapacityGrantId;
 use crate::domain::{EntitlementId, GrantId, InvoiceId, SessionId, TenantId, Timestamp};
 use async_trait::async_trait;
 
@@ -168,6 +170,26 @@ pub trait Store: Send + Sync {
         record: &UsageRecord,
         delta: CounterDelta,
         grants: &[(Grant, u64)],
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_capacity_grant(&self, grant: &CapacityGrant) -> Result<(), StoreError>;
+    async fn get_capacity_grant(&self, tenant: &TenantId, fid: &CapacityGrantId) -> Result<Option<CapacityGrant>, StoreError>;
+    /// Every capacity grant of the tenant, oldest first (an index read).
+    async fn list_capacity_grants(&self, tenant: &TenantId) -> Result<Vec<CapacityGrant>, StoreError>;
+    /// Sets `deleted_at` unless set; returns the grant as it now is, or None when missing.
+    async fn delete_capacity_grant(
+        &self,
+        tenant: &TenantId,
+        fid: &CapacityGrantId,
+        at: Timestamp,
+    ) -> Result<Option<CapacityGrant>, StoreError>;
+    /// In one transaction: replaces the old grant (now deleted and linked) if its version is still
+    /// `expected_version` and it is not deleted, and creates the new one. False when it moved.
+    async fn resell_capacity_grant(
+        &self,
+        old: &CapacityGrant,
+        expected_version: u64,
+        new: &CapacityGrant,
     ) -> Result<bool, StoreError>;
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError>;

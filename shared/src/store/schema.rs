@@ -10,6 +10,7 @@
 //! | tenant        | `TENANT#<t>`            | `TENANT`              |                              |                           |
 //! | credit type   | `TENANT#<t>`            | `CT#<id>` (+ `CTNAME#<sha256(lower name)>`) |          |                           |
 //! | invoice       | `T#<t>#INV#<inv>`       | `INV`                 | `OPEN_INVOICES` / `<session expiry>#<t>#<inv>`, only while open | |
+//! | capacity grant | `T#<t>#CAP#<fid>`      | `CAP`                 | `T#<t>#CAPS` / `<fid>`       |                           |
 //! | pay session   | `PS#<ps>`               | `PS`                  |                              |                           |
 //!
 //! GSI3 (`T#<t>#SUB#<subscription>`) and GSI4 (`T#<t>#PLAN#<plan>`) are sparse indexes of entitlements
@@ -72,6 +73,14 @@ pub fn credit_type_sk(id: &str) -> String {
 pub const CREDIT_TYPE_SK_PREFIX: &str = "CT#";
 pub fn credit_type_name_sk(name: &str) -> String {
     format!("CTNAME#{}", hex::encode(Sha256::digest(name.to_lowercase().as_bytes())))
+}
+
+pub fn capacity_pk(tenant: &str, fid: &str) -> String {
+    format!("T#{tenant}#CAP#{fid}")
+}
+pub const CAPACITY_SK: &str = "CAP";
+pub fn tenant_capacity(tenant: &str) -> String {
+    format!("T#{tenant}#CAPS")
 }
 
 pub fn tenant_pk(tenant: &str) -> String {
