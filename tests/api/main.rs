@@ -2,6 +2,7 @@
 //! `make test` starts.
 #![allow(clippy::unwrap_used)]
 mod auth;
+mod capacity;
 mod bad_input;
 mod concurrency;
 mod entitlements;
