@@ -11,6 +11,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "[dev] building the functions" >&2
 cargo build --quiet --workspace
+# What `cargo lambda watch` runs (`cargo run --bin <function>`) resolves features for the functions
+# package alone, not the whole workspace: build exactly that now, so no request waits on a compile.
+cargo build --quiet -p functions --bins
 
 pids=()
 cleanup() {

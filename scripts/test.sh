@@ -15,6 +15,9 @@ run_logged() { local log=$1; shift; "$@" > >(tee "$log") 2>&1; }
 
 step "build"
 cargo build --quiet --workspace --all-targets
+# What `cargo lambda watch` runs (`cargo run --bin <function>`) resolves features for the functions
+# package alone, not the whole workspace: build exactly that now, so no request waits on a compile.
+cargo build --quiet -p functions --bins
 
 pids=()
 cleanup() {

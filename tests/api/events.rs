@@ -15,6 +15,7 @@ const SAMPLE_INVOICE: &str = "inv_01SAMPLEINVOICE000000000";
 const SAMPLE_SESSION: &str = "ps_01SAMPLESESSION0000000000";
 const SAMPLE_TENANT: &str = "sample-tenant";
 const SAMPLE_CAPACITY: &str = "cap_01SAMPLECAPACITYGRANT000";
+const SAMPLE_CREDIT_PLAN: &str = "cgrant_01SAMPLECREDITGRANT00000";
 
 fn sample(name: &str) -> String {
     let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -43,9 +44,11 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
     let cap = t.post("/v2/grants", json!({"kind": "gpu", "cluster": "c1", "quantity": 8, "ends_at": "2099-01-01T00:00:00Z",
         "unit_price": "2", "early_termination_buyback_price": "1", "flexible_usage_buyback_price": "1"})).await;
     let cap = cap.body["fid"].as_str().unwrap().to_owned();
+    let plan = t.post("/v1/creditgrants", json!({"name": "p", "scope": "PLAN", "plan_id": "plan_sample", "credits": "5", "cadence": "ONETIME"})).await;
+    let plan = plan.body["id"].as_str().unwrap().to_owned();
     // Cancel last: the others need the entitlement active; resell before delete.
     let mut routes: Vec<Route> = Route::ALL.to_vec();
-    routes.sort_by_key(|r| (*r == Route::CancelEntitlement, *r == Route::DeleteCapacityGrant));
+    routes.sort_by_key(|r| (*r == Route::CancelEntitlement, matches!(r, Route::DeleteCapacityGrant | Route::FlexpriceDeleteCreditGrant)));
     for route in routes {
         let text = sample(route.function())
             .replace(SAMPLE_KEY, &t.admin_key)
@@ -54,7 +57,8 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
             .replace(SAMPLE_INVOICE, &inv)
             .replace(SAMPLE_SESSION, &ps)
             .replace(SAMPLE_TENANT, t.tenant.as_str())
-            .replace(SAMPLE_CAPACITY, &cap);
+            .replace(SAMPLE_CAPACITY, &cap)
+            .replace(SAMPLE_CREDIT_PLAN, &plan);
         let mut event: Value = serde_json::from_str(&text).unwrap();
         if route == Route::PaymentWebhook {
             // A real signature over the sample's body, made now.
@@ -66,7 +70,7 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
         let status = response.status();
         let expected_ok = status.is_success() || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER);
         assert!(expected_ok, "{}: {status} {:?}", route.function(), response.body());
-        if matches!(route, Route::CreateGrant | Route::CreateEntitlement | Route::PurchaseGrant | Route::RecordUsage | Route::CreateCreditType | Route::CreateCapacityGrant) {
+        if matches!(route, Route::CreateGrant | Route::CreateEntitlement | Route::PurchaseGrant | Route::RecordUsage | Route::CreateCreditType | Route::CreateCapacityGrant | Route::FlexpriceCreateCreditGrant) {
             assert_eq!(status, StatusCode::CREATED);
         }
     }

@@ -157,6 +157,17 @@ impl JsonBody {
         out
     }
 
+    /// Whether the field is present and not null.
+    pub fn has(&self, name: &str) -> bool {
+        self.present(name).is_some()
+    }
+
+    /// A whole number from `min` to `max`, when present.
+    pub fn optional_integer(&mut self, name: &str, min: u64, max: u64) -> Option<u64> {
+        self.present(name)?;
+        self.required_integer(name, min, max)
+    }
+
     /// A whole number from `min` to `max`, required.
     pub fn required_integer(&mut self, name: &str, min: u64, max: u64) -> Option<u64> {
         if self.present(name).is_none() {

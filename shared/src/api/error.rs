@@ -5,6 +5,7 @@ use crate::domain::entitlements::{CreateEntitlementError, EntitlementLookupError
 use crate::domain::grants::{CreateGrantError, GrantLookupError};
 use crate::domain::purchases::{InvoiceLookupError, PurchaseError};
 use crate::domain::tenants::TenantError;
+use crate::domain::plans::PlanError;
 use crate::domain::capacity::{CapacityError, CreateCapacityError};
 use crate::domain::credits::{CreateCreditGrantError, CreditGrantError, CreditTypeError};
 use crate::domain::usage::{SettleError, UsageError};
@@ -100,6 +101,21 @@ impl ApiError {
                 .collect();
         }
         body
+    }
+
+    /// Flexprice's error shape merged with ours: `{code, message, http_status_code, success: false,
+    /// error: {message, details}}` plus `errors` for invalid fields.
+    pub fn into_flexprice_response(self) -> ApiResponse {
+        let mut body = self.to_json();
+        body["http_status_code"] = json!(self.status.as_u16());
+        body["success"] = json!(false);
+        body["error"] = json!({
+            "message": self.message,
+            "details": self.details.as_deref().cloned().unwrap_or_else(|| json!({ "kind": self.kind })),
+        });
+        let mut response = self.into_response();
+        response.body = body.to_string();
+        response
     }
 
     pub fn into_response(self) -> ApiResponse {
@@ -379,6 +395,17 @@ impl From<CapacityError> for ApiError {
             CapacityError::Expired => state("grant_expired", &e),
             CapacityError::Concurrent => state("concurrent_update", &e),
             CapacityError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::NotFound => ApiError::not_found("credit_grant_not_found", "Credit grant not found"),
+            PlanError::EndNotAfterStart => ApiError::field("end_date", "invalid_range", "must be after start_date"),
+            PlanError::Concurrent => ApiError::conflict("concurrent_update", e.to_string(), json!({})),
+            PlanError::Store(s) => s.into(),
         }
     }
 }

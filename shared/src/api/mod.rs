@@ -3,6 +3,7 @@
 pub mod body;
 pub mod capacity;
 pub mod error;
+pub mod flexprice;
 pub mod metronome;
 pub mod paygentic;
 pub mod sandbox;
@@ -219,6 +220,11 @@ routes! {
     CreateCapacityGrant => POST "/v2/grants" "create-capacity-grant" "Create a capacity grant (admin).",
     DeleteCapacityGrant => DELETE "/v2/grants/{grant_fid}" "delete-capacity-grant" "Soft-delete a capacity grant, idempotently (admin).",
     ResellCapacityGrant => POST "/v2/grants/{grant_fid}/resell" "resell-capacity-grant" "Resell part of a capacity grant: a new smaller grant replaces it (admin).",
+    FlexpriceCreateCreditGrant => POST "/v1/creditgrants" "flexprice-create-credit-grant" "Flexprice: create a credit grant plan and apply what is due (admin).",
+    FlexpriceListCreditGrants => GET "/v1/creditgrants" "flexprice-list-credit-grants" "Flexprice: list credit grant plans.",
+    FlexpriceGetCreditGrant => GET "/v1/creditgrants/{id}" "flexprice-get-credit-grant" "Flexprice: one credit grant plan.",
+    FlexpriceUpdateCreditGrant => PUT "/v1/creditgrants/{id}" "flexprice-update-credit-grant" "Flexprice: change a plan's name, metadata or end date (admin).",
+    FlexpriceDeleteCreditGrant => DELETE "/v1/creditgrants/{id}" "flexprice-delete-credit-grant" "Flexprice: archive a plan, or end it at effective_date (admin).",
     SandboxCheckoutAction => POST "/sandbox/pay/{sessionId}" "sandbox-checkout-action" "Pay or Cancel on the sandbox checkout page (no API key).",
 }
 
@@ -227,6 +233,11 @@ impl Route {
     /// page by the unguessable session id in its URL.
     pub fn is_public(self) -> bool {
         matches!(self, Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction)
+    }
+
+    /// Routes of the Flexprice surface, whose errors take Flexprice's merged shape.
+    pub fn is_flexprice(self) -> bool {
+        self.function().starts_with("flexprice-")
     }
 
     pub fn by_function(name: &str) -> Option<Route> {
@@ -272,7 +283,11 @@ pub async fn dispatch(app: &App, route: Route, mut req: ApiRequest) -> ApiRespon
     }
     let span = tracing::info_span!("request", request_id = %req.request_id, route = route.function());
     async {
-        let response = handle(app, route, &req).await.unwrap_or_else(ApiError::into_response);
+        let response = match handle(app, route, &req).await {
+            Ok(r) => r,
+            Err(e) if route.is_flexprice() => e.into_flexprice_response(),
+            Err(e) => e.into_response(),
+        };
         tracing::info!(status = response.status.as_u16(), "handled");
         response
     }
@@ -320,6 +335,11 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
         Route::CreateCapacityGrant => capacity::create(app, admin(&principal)?, req).await,
         Route::DeleteCapacityGrant => capacity::delete(app, admin(&principal)?, req).await,
         Route::ResellCapacityGrant => capacity::resell(app, admin(&principal)?, req).await,
+        Route::FlexpriceCreateCreditGrant => flexprice::create(app, admin(&principal)?, req).await,
+        Route::FlexpriceListCreditGrants => flexprice::list(app, &principal, req).await,
+        Route::FlexpriceGetCreditGrant => flexprice::get(app, &principal, req).await,
+        Route::FlexpriceUpdateCreditGrant => flexprice::update(app, admin(&principal)?, req).await,
+        Route::FlexpriceDeleteCreditGrant => flexprice::delete(app, admin(&principal)?, req).await,
         Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction => Ok(not_found_route(&req.method, &req.path)),
     }
 }

@@ -9,6 +9,7 @@ use crate::domain::tenants::TenantSettings;
 use crate::domain::usage::{CounterDelta, UsageRecord};
 use crate::domain::credits::{CreditType, GrantEdit};
 use crate::domain::capacity::CapacityGrant;
+use crate::domain::plans::{CreditPlan, PlanScope};
 use crate::domain::CapacityGrantId;
 use crate::domain::{EntitlementId, GrantId, InvoiceId, SessionId, TenantId, Timestamp};
 use async_trait::async_trait;
@@ -34,6 +35,17 @@ pub enum InsertOutcome {
     ClaimExists(Claim),
     /// The parent (entitlement) is missing or not active: nothing was written.
     ParentUnavailable,
+}
+
+/// What happened to one credit-plan application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanApply {
+    /// The grant and the plan's progress on the entitlement were written together.
+    Applied,
+    /// The progress was not where this run read it: another run applied it. Nothing written.
+    Moved,
+    /// The entitlement is not active: nothing written.
+    EntitlementInactive,
 }
 
 /// What happened to a grant edit.
@@ -191,6 +203,28 @@ pub trait Store: Send + Sync {
         expected_version: u64,
         new: &CapacityGrant,
     ) -> Result<bool, StoreError>;
+
+    /// Writes a new credit plan (Flexprice credit grant).
+    async fn insert_credit_plan(&self, plan: &CreditPlan) -> Result<(), StoreError>;
+    async fn get_credit_plan(&self, tenant: &TenantId, id: &str) -> Result<Option<CreditPlan>, StoreError>;
+    /// The tenant's plans, oldest first (an index read).
+    async fn list_credit_plans(&self, tenant: &TenantId) -> Result<Vec<CreditPlan>, StoreError>;
+    /// Replaces a plan if its version is still `expected_version`; false otherwise.
+    async fn replace_credit_plan(&self, plan: &CreditPlan, expected_version: u64) -> Result<bool, StoreError>;
+    /// Every published plan of every tenant (the scheduler's index).
+    async fn active_credit_plans(&self) -> Result<Vec<CreditPlan>, StoreError>;
+    /// The tenant's entitlements with this plan id or subscription id (an index read).
+    async fn entitlements_in_scope(
+        &self,
+        tenant: &TenantId,
+        scope: PlanScope,
+        scope_id: &str,
+    ) -> Result<Vec<Entitlement>, StoreError>;
+    /// The next period of the plan to apply to the entitlement (0 when none was).
+    async fn plan_progress(&self, tenant: &TenantId, entitlement: &EntitlementId, plan_id: &str) -> Result<u64, StoreError>;
+    /// In one transaction: the entitlement is active, the plan's progress on it is still `expected`
+    /// and becomes `next`, and the grant is written.
+    async fn apply_plan_period(&self, grant: &Grant, plan_id: &str, expected: u64, next: u64) -> Result<PlanApply, StoreError>;
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError>;
     /// Writes the settings unless the tenant has some; true when written.

@@ -11,6 +11,8 @@
 //! | credit type   | `TENANT#<t>`            | `CT#<id>` (+ `CTNAME#<sha256(lower name)>`) |          |                           |
 //! | invoice       | `T#<t>#INV#<inv>`       | `INV`                 | `OPEN_INVOICES` / `<session expiry>#<t>#<inv>`, only while open | |
 //! | capacity grant | `T#<t>#CAP#<fid>`      | `CAP`                 | `T#<t>#CAPS` / `<fid>`       |                           |
+//! | credit plan   | `T#<t>#CGP#<id>`        | `CGP`                 | `T#<t>#CGPS` / `<id>`        | `ACTIVE_CREDIT_PLANS` / `<t>#<id>`, only while published |
+//! | plan progress | `T#<t>#E#<ent>`         | `PLAN#<plan id>`      |                              |                           |
 //! | pay session   | `PS#<ps>`               | `PS`                  |                              |                           |
 //!
 //! GSI3 (`T#<t>#SUB#<subscription>`) and GSI4 (`T#<t>#PLAN#<plan>`) are sparse indexes of entitlements
@@ -81,6 +83,20 @@ pub fn capacity_pk(tenant: &str, fid: &str) -> String {
 pub const CAPACITY_SK: &str = "CAP";
 pub fn tenant_capacity(tenant: &str) -> String {
     format!("T#{tenant}#CAPS")
+}
+
+pub fn credit_plan_pk(tenant: &str, id: &str) -> String {
+    format!("T#{tenant}#CGP#{id}")
+}
+pub const CREDIT_PLAN_SK: &str = "CGP";
+pub fn tenant_credit_plans(tenant: &str) -> String {
+    format!("T#{tenant}#CGPS")
+}
+/// GSI2 partition of every published credit plan of every tenant: what the scheduler walks.
+pub const ACTIVE_CREDIT_PLANS: &str = "ACTIVE_CREDIT_PLANS";
+/// A plan's progress on one entitlement, in the entitlement's partition.
+pub fn plan_progress_sk(plan: &str) -> String {
+    format!("PLAN#{plan}")
 }
 
 pub fn tenant_pk(tenant: &str) -> String {
