@@ -119,3 +119,27 @@ pub async fn handle_expiry(app: &App) -> Result<serde_json::Value, lambda_runtim
     tracing::info!(canceled, "expired payment sessions canceled");
     Ok(serde_json::json!({ "canceled": canceled }))
 }
+
+/// Periods reset per scheduled run (the rest wait for the next run).
+const RESET_BATCH: usize = 200;
+
+/// Runs the credit schedule: on an EventBridge schedule, resets ended entitlement periods (with
+/// rollover), then applies every credit grant plan's due periods.
+pub async fn serve_credit_schedules() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let app = Arc::new(crate::config::app_from_env().await);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let app = Arc::clone(&app);
+        let span = tracing::info_span!("credit_schedules", request_id = %event.context.request_id);
+        async move { handle_credit_schedules(&app).await }.instrument(span)
+    }))
+    .await
+}
+
+pub async fn handle_credit_schedules(app: &App) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let (store, clock) = (app.store.as_ref(), app.clock.as_ref());
+    let reset = crate::domain::periods::reset_due(store, clock, RESET_BATCH).await?;
+    let applied = crate::domain::plans::apply_all(store, clock).await?;
+    tracing::info!(reset, grants = applied.grants, entitlements = applied.entitlements, "credit schedules run");
+    Ok(serde_json::json!({ "periodsReset": reset, "grantsApplied": applied.grants, "entitlementsChecked": applied.entitlements }))
+}

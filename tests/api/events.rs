@@ -103,6 +103,9 @@ async fn the_sqs_and_schedule_samples_drive_fulfilment_and_expiry() {
     let _schedule: Value = serde_json::from_str(&sample("expire-payment-sessions")).unwrap();
     let out = shared::lambda::handle_expiry(&t.app).await.unwrap();
     assert!(out["canceled"].is_u64());
+    let _schedule: Value = serde_json::from_str(&sample("run-credit-schedules")).unwrap();
+    let out = shared::lambda::handle_credit_schedules(&t.app).await.unwrap();
+    assert!(out["periodsReset"].is_u64() && out["grantsApplied"].is_u64());
 }
 
 #[test]

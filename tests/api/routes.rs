@@ -82,13 +82,14 @@ fn template_functions() -> BTreeSet<String> {
 fn the_non_http_functions_are_the_sqs_consumer_and_the_schedule() {
     let http: BTreeSet<String> = Route::ALL.iter().map(|r| r.function().to_owned()).chain(["not-found".to_owned()]).collect();
     let others: Vec<String> = template_functions().difference(&http).cloned().collect();
-    assert_eq!(others, ["expire-payment-sessions", "fulfil-payments"]);
+    assert_eq!(others, ["expire-payment-sessions", "fulfil-payments", "run-credit-schedules"]);
     let sqs = shared::local::sqs_mappings(&template()).unwrap();
     assert_eq!(sqs.len(), 1);
     assert_eq!((sqs[0].function.as_str(), sqs[0].queue.as_str()), ("fulfil-payments", "PaymentEventsQueue"));
     assert!(sqs[0].report_batch_item_failures);
     let schedules = shared::local::schedule_mappings(&template()).unwrap();
-    assert_eq!(schedules[0].function, "expire-payment-sessions");
+    let names: Vec<&str> = schedules.iter().map(|s| s.function.as_str()).collect();
+    assert_eq!(names, ["expire-payment-sessions", "run-credit-schedules"]);
 }
 
 #[test]

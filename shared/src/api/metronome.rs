@@ -82,6 +82,7 @@ fn entry_reason(e: &Entry, grant_reason: Option<&str>) -> String {
         EntryKind::Deduction => format!("Usage {}", e.event_id.as_deref().unwrap_or_default()),
         EntryKind::Expiration => "Credit grant expired".to_owned(),
         EntryKind::Void => "Credit grant voided".to_owned(),
+        EntryKind::Rollover => "Period reset: rollover".to_owned(),
     }
 }
 

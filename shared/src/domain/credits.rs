@@ -409,7 +409,7 @@ pub struct EntryFilter {
 fn kind_rank(k: EntryKind) -> u8 {
     match k {
         EntryKind::Grant => 0,
-        EntryKind::Deduction => 1,
+        EntryKind::Deduction | EntryKind::Rollover => 1,
         EntryKind::Expiration | EntryKind::Void => 2,
     }
 }

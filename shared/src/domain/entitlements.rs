@@ -122,6 +122,8 @@ pub async fn create_entitlement(
         pricing_unit_id,
         current_period_start: start,
         current_period_end: end,
+        period_anchor: start,
+        period_months: super::periods::whole_months(start, end),
         usage_in_period: Decimal::ZERO,
         overage: Decimal::ZERO,
         created_at: now,

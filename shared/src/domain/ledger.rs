@@ -130,6 +130,9 @@ impl UsageStatus {
 /// The part of a usage event the ledger computations need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Posting {
+    /// A period-reset rollover adjustment rather than usage: its deductions may be negative (a
+    /// top-up to the minimum rollover).
+    pub rollover: bool,
     pub event_id: String,
     pub occurred_at: Timestamp,
     pub recorded_at: Timestamp,
@@ -159,6 +162,8 @@ pub enum EntryKind {
     Expiration,
     /// What was left was voided at `voided_at`.
     Void,
+    /// At a period reset, the rest was clamped to the grant's rollover bounds.
+    Rollover,
 }
 
 /// One change to one grant's balance. `amount` is signed (+ grant, - everything else);
@@ -181,7 +186,7 @@ pub fn grant_entries(grant: &Grant, postings: &[Posting]) -> Vec<Entry> {
         .filter(|p| p.status == UsageStatus::Committed)
         .filter_map(|p| {
             let amount: Decimal = p.deductions.iter().filter(|d| d.grant_id == grant.id).map(|d| d.amount).sum();
-            (amount > Decimal::ZERO).then_some((p, amount))
+            (!amount.is_zero()).then_some((p, amount))
         })
         .collect();
     mine.sort_by(|a, b| Posting::order(a.0, b.0));
@@ -198,7 +203,7 @@ pub fn grant_entries(grant: &Grant, postings: &[Posting]) -> Vec<Entry> {
         balance -= amount;
         entries.push(Entry {
             grant_id: grant.id.clone(),
-            kind: EntryKind::Deduction,
+            kind: if p.rollover { EntryKind::Rollover } else { EntryKind::Deduction },
             amount: -amount,
             effective_at: p.occurred_at.max(grant.effective_at),
             event_id: Some(p.event_id.clone()),
@@ -367,6 +372,7 @@ mod tests {
         let a = allocate(grants, at, amount);
         apply(grants, &a.deductions, if pending { Effect::Reserve } else { Effect::Consume });
         postings.push(Posting {
+            rollover: false,
             event_id: id.to_owned(),
             occurred_at: at,
             recorded_at: at,

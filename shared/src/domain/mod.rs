@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod messaging;
 pub mod money;
 pub mod payments;
+pub mod periods;
 pub mod plans;
 pub mod purchases;
 pub mod tenants;

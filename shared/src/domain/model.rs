@@ -49,6 +49,12 @@ pub struct Entitlement {
     pub pricing_unit_id: Option<String>,
     pub current_period_start: Timestamp,
     pub current_period_end: Timestamp,
+    /// Where the period schedule is counted from (the first period's start), so that month ends
+    /// do not drift: Jan 31, Feb 28, Mar 31, ...
+    pub period_anchor: Timestamp,
+    /// The period's length in calendar months, when it is whole months; otherwise periods repeat
+    /// the first period's exact length.
+    pub period_months: Option<u32>,
     /// Usage recorded in the current period (the ledger keeps it).
     pub usage_in_period: Decimal,
     /// Usage in the current period that no grant covered.

@@ -52,6 +52,8 @@ impl UsageEventId {
 /// A recorded usage event: what it drew from which grant, and what no grant covered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRecord {
+    /// A period-reset rollover adjustment (see [`super::periods`]), not client usage.
+    pub rollover: bool,
     pub tenant: TenantId,
     pub entitlement_id: EntitlementId,
     pub event_id: String,
@@ -70,6 +72,7 @@ pub struct UsageRecord {
 impl UsageRecord {
     pub fn posting(&self) -> Posting {
         Posting {
+            rollover: self.rollover,
             event_id: self.event_id.clone(),
             occurred_at: self.occurred_at,
             recorded_at: self.recorded_at,
@@ -184,6 +187,7 @@ pub async fn record_usage(
         let effect = if req.pending { Effect::Reserve } else { Effect::Consume };
         let grant_writes = changed(&grants, &allocation.deductions, effect, at);
         let record = UsageRecord {
+            rollover: false,
             tenant: tenant.clone(),
             entitlement_id: req.entitlement_id.clone(),
             event_id: req.event_id.as_str().to_owned(),

@@ -1,6 +1,7 @@
 //! [`Store`] on DynamoDB: one table, conditional writes and transactions for every invariant.
 use super::schema::*;
 use super::{EditOutcome, InsertOutcome, PlanApply, Store, StoreError, UsageWrite};
+use crate::domain::periods::Reset;
 use crate::domain::plans::{CreditPlan, DurationUnit, Expiration, ExpirationType, Period, PlanScope, PlanStatus, Recurrence};
 use crate::domain::ledger::{Deduction, UsageStatus};
 use crate::domain::usage::{CounterDelta, UsageRecord};
@@ -277,6 +278,7 @@ fn entitlement_item(e: &Entitlement) -> Item {
         ("is_soft_limit".to_owned(), AttributeValue::Bool(e.is_soft_limit)),
         ("current_period_start".to_owned(), ts(e.current_period_start)),
         ("current_period_end".to_owned(), ts(e.current_period_end)),
+        ("period_anchor".to_owned(), ts(e.period_anchor)),
         ("usage_in_period".to_owned(), n(e.usage_in_period)),
         ("overage".to_owned(), n(e.overage)),
         ("created_at".to_owned(), ts(e.created_at)),
@@ -296,6 +298,14 @@ fn entitlement_item(e: &Entitlement) -> Item {
     }
     if let Some(p) = &e.pricing_unit_id {
         item.insert("pricing_unit_id".to_owned(), s(p));
+    }
+    if let Some(m) = e.period_months {
+        item.insert("period_months".to_owned(), AttributeValue::N(m.to_string()));
+    }
+    if e.status == EntitlementStatus::Active {
+        // Sparse index of active entitlements by period end: what the period-reset run walks.
+        item.insert("GSI5PK".to_owned(), s(PERIOD_ENDS));
+        item.insert("GSI5SK".to_owned(), s(period_end_sk(&e.current_period_end.to_storage(), t, e.id.as_str())));
     }
     item
 }
@@ -320,6 +330,8 @@ fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
         pricing_unit_id: r.opt_s("pricing_unit_id").map(str::to_owned),
         current_period_start: r.ts("current_period_start")?,
         current_period_end: r.ts("current_period_end")?,
+        period_anchor: r.opt_ts("period_anchor")?.map_or_else(|| r.ts("current_period_start"), Ok)?,
+        period_months: r.opt_dec("period_months")?.map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt("period_months".to_owned()))).transpose()?,
         usage_in_period: r.opt_dec("usage_in_period")?.unwrap_or_default(),
         overage: r.opt_dec("overage")?.unwrap_or_default(),
         created_at: r.ts("created_at")?,
@@ -468,6 +480,9 @@ fn usage_item(u: &UsageRecord) -> Item {
     if let Some(t) = u.settled_at {
         item.insert("settled_at".to_owned(), ts(t));
     }
+    if u.rollover {
+        item.insert("rollover".to_owned(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -485,6 +500,7 @@ fn usage_from(item: &Item) -> Result<UsageRecord, StoreError> {
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(UsageRecord {
+        rollover: r.bool("rollover"),
         tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
         entitlement_id: EntitlementId::parse(r.s("entitlement_id")?).map_err(corrupt("entitlement id"))?,
         event_id: r.s("event_id")?.to_owned(),
@@ -1001,7 +1017,7 @@ impl Store for DynamoStore {
             update.update_expression("SET #st = :st REMOVE active_to")
         } else {
             update
-                .update_expression("SET #st = :st, active_to = if_not_exists(active_to, :at)")
+                .update_expression("SET #st = :st, active_to = if_not_exists(active_to, :at) REMOVE GSI5PK, GSI5SK")
                 .expression_attribute_values(":at", ts(at))
         };
         match update.send().await {
@@ -1539,6 +1555,59 @@ impl Store for DynamoStore {
             }
         }
         Err(StoreError::Contention)
+    }
+
+    async fn entitlements_due_for_reset(&self, now: Timestamp, limit: usize) -> Result<Vec<(TenantId, EntitlementId)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI5)
+            .key_condition_expression("GSI5PK = :pk AND GSI5SK < :hi")
+            .expression_attribute_values(":pk", s(PERIOD_ENDS))
+            .expression_attribute_values(":hi", s(format!("{}#~", now.to_storage())))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                let r = Reader(i);
+                Ok((
+                    TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+                    EntitlementId::parse(r.s("id")?).map_err(corrupt("entitlement id"))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn reset_period(&self, entitlement: &Entitlement, reset: &Reset) -> Result<bool, StoreError> {
+        let t = entitlement.tenant.as_str();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(entitlement_pk(t, entitlement.id.as_str())))
+            .key(SK, s(ENTITLEMENT_SK))
+            .update_expression("SET current_period_start = :s, current_period_end = :e, usage_in_period = :z, overage = :z, GSI5SK = :k")
+            .condition_expression("current_period_end = :old AND #st = :active")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":s", ts(reset.start))
+            .expression_attribute_values(":e", ts(reset.end))
+            .expression_attribute_values(":z", n(Decimal::ZERO))
+            .expression_attribute_values(":k", s(period_end_sk(&reset.end.to_storage(), t, entitlement.id.as_str())))
+            .expression_attribute_values(":old", ts(reset.old_end))
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for (g, read) in &reset.grants {
+            items.push(versioned_grant_put(&self.table, g, *read)?);
+        }
+        if let Some(record) = &reset.record {
+            items.push(put(&self.table, usage_item(record), "attribute_not_exists(PK)")?);
+        }
+        self.transact_versioned(items).await
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError> {

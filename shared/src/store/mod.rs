@@ -10,6 +10,7 @@ use crate::domain::usage::{CounterDelta, UsageRecord};
 use crate::domain::credits::{CreditType, GrantEdit};
 use crate::domain::capacity::CapacityGrant;
 use crate::domain::plans::{CreditPlan, PlanScope};
+use crate::domain::periods::Reset;
 use crate::domain::CapacityGrantId;
 use crate::domain::{EntitlementId, GrantId, InvoiceId, SessionId, TenantId, Timestamp};
 use async_trait::async_trait;
@@ -225,6 +226,13 @@ pub trait Store: Send + Sync {
     /// In one transaction: the entitlement is active, the plan's progress on it is still `expected`
     /// and becomes `next`, and the grant is written.
     async fn apply_plan_period(&self, grant: &Grant, plan_id: &str, expected: u64, next: u64) -> Result<PlanApply, StoreError>;
+
+    /// Active entitlements whose current period ended by `now`, oldest end first (an index read).
+    async fn entitlements_due_for_reset(&self, now: Timestamp, limit: usize) -> Result<Vec<(TenantId, EntitlementId)>, StoreError>;
+    /// In one transaction: moves the entitlement to the new period and zeroes its counters (if its
+    /// period end is still `reset.old_end`), writes the clamped grants at the versions read, and the
+    /// rollover record. False when anything moved.
+    async fn reset_period(&self, entitlement: &Entitlement, reset: &Reset) -> Result<bool, StoreError>;
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError>;
     /// Writes the settings unless the tenant has some; true when written.

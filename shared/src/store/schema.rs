@@ -15,6 +15,8 @@
 //! | plan progress | `T#<t>#E#<ent>`         | `PLAN#<plan id>`      |                              |                           |
 //! | pay session   | `PS#<ps>`               | `PS`                  |                              |                           |
 //!
+//! GSI5 (`PERIOD_ENDS` / `<current period end>#<t>#<ent>`) is a sparse index of active entitlements,
+//! for the period-reset run.
 //! GSI3 (`T#<t>#SUB#<subscription>`) and GSI4 (`T#<t>#PLAN#<plan>`) are sparse indexes of entitlements
 //! for the subscription- and plan-scoped credit grants. An entitlement and its grants share one
 //! partition, so one strongly consistent Query reads an entitlement with all its grants.
@@ -97,6 +99,13 @@ pub const ACTIVE_CREDIT_PLANS: &str = "ACTIVE_CREDIT_PLANS";
 /// A plan's progress on one entitlement, in the entitlement's partition.
 pub fn plan_progress_sk(plan: &str) -> String {
     format!("PLAN#{plan}")
+}
+
+/// GSI5 partition of every active entitlement, sorted by current period end (the reset run's index).
+pub const PERIOD_ENDS: &str = "PERIOD_ENDS";
+pub const GSI5: &str = "GSI5";
+pub fn period_end_sk(end_storage: &str, tenant: &str, entitlement: &str) -> String {
+    format!("{end_storage}#{tenant}#{entitlement}")
 }
 
 pub fn tenant_pk(tenant: &str) -> String {
