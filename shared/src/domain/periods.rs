@@ -129,6 +129,24 @@ pub async fn reset_due(store: &dyn Store, clock: &dyn Clock, limit: usize) -> Re
     Ok(done)
 }
 
+/// Resets the ended periods of one tenant's entitlements (the per-tenant form of [`reset_due`],
+/// for operators and tests).
+pub async fn reset_tenant(store: &dyn Store, clock: &dyn Clock, tenant: &super::TenantId) -> Result<usize, StoreError> {
+    let now = clock.now();
+    let mut done = 0;
+    for e in store.list_entitlements(tenant, None).await? {
+        let Some((entitlement, grants)) = store.load_entitlement(tenant, &e.id).await? else { continue };
+        if !entitlement.is_active() {
+            continue;
+        }
+        let Some(reset) = plan_reset(&entitlement, &grants, now) else { continue };
+        if store.reset_period(&entitlement, &reset).await? {
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

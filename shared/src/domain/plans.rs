@@ -149,7 +149,7 @@ impl CreditPlan {
     }
 
     /// Periods due for an entitlement at `now`, from period `next` on: those that have started,
-    /// start before `end_date`, and end after the entitlement became active (an entitlement gets
+    /// start before `end_date`, and end after the entitlement was provisioned (an entitlement gets
     /// the period it joined in, not earlier ones). At most [`MAX_APPLICATIONS_PER_RUN`].
     pub fn due_periods(&self, entitlement: &Entitlement, next: u64, now: Timestamp) -> Vec<(u64, Timestamp)> {
         let mut out = Vec::new();
@@ -162,7 +162,7 @@ impl CreditPlan {
             let end = self.period_start(k + 1);
             let joined = match (self.recurrence, end) {
                 (Recurrence::Once, _) => true,
-                (_, Some(end)) => end > entitlement.active_from,
+                (_, Some(end)) => end > entitlement.created_at,
                 (_, None) => true,
             };
             if joined {
@@ -413,6 +413,17 @@ pub async fn apply_plan(store: &dyn Store, clock: &dyn Clock, plan: &CreditPlan)
 pub async fn apply_all(store: &dyn Store, clock: &dyn Clock) -> Result<Applied, StoreError> {
     let mut total = Applied::default();
     for plan in store.active_credit_plans().await? {
+        let done = apply_plan(store, clock, &plan).await?;
+        total.grants += done.grants;
+        total.entitlements += done.entitlements;
+    }
+    Ok(total)
+}
+
+/// Every published plan of one tenant (the per-tenant form of [`apply_all`]).
+pub async fn apply_tenant(store: &dyn Store, clock: &dyn Clock, tenant: &TenantId) -> Result<Applied, StoreError> {
+    let mut total = Applied::default();
+    for plan in store.list_credit_plans(tenant).await?.into_iter().filter(|p| p.status == PlanStatus::Published) {
         let done = apply_plan(store, clock, &plan).await?;
         total.grants += done.grants;
         total.entitlements += done.entitlements;
