@@ -16,6 +16,11 @@ if ! stamp_ok .venv/.installed "$req_hash"; then
   log "installing Python tools into .venv (pinned in requirements-dev.txt)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  # flexprice 1.0.28 (the only version with the credit-grant list) shares its import name with the
+  # pinned 2.x: it lives in its own directory, put first on PYTHONPATH by its tests only. Its
+  # dependencies (pydantic, urllib3, dateutil) come from the venv.
+  rm -rf .venv/flexprice-1.0.28
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --target .venv/flexprice-1.0.28 flexprice==1.0.28
   echo "$req_hash" > .venv/.installed
 fi
 

@@ -57,6 +57,10 @@ GRANTS_API_KEY=$(./target/debug/grants-admin create-key --tenant "compat-$$" --r
 export GRANTS_API_KEY
 run_logged "$state/pytest.log" timeout 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat \
   || { failed+=("sdk compatibility"); tail -40 "$state/watch.log" >&2; tail -20 "$state/bridge.log" >&2; }
+# flexprice 1.0.28 (the list) shares its import name with 2.x: its own run, with it first on the path.
+run_logged "$state/pytest-flexprice-v1.log" timeout 300 env PYTHONPATH="$PWD/.venv/flexprice-1.0.28" \
+  .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat_flexprice_v1 \
+  || failed+=("flexprice 1.0.28 compatibility")
 
 step "checkout page in headless Chromium (playwright-core)"
 run_logged "$state/browser.log" timeout 600 env SCREENSHOT_DIR="$state" node --test tests/browser/ \
@@ -65,7 +69,7 @@ run_logged "$state/browser.log" timeout 600 env SCREENSHOT_DIR="$state" node --t
 sed -n 's/^# pass \([0-9]*\)$/\1 passed/p; s/^# fail \([0-9]*\)$/\1 failed/p' "$state/browser.log" > "$state/browser-count.log"
 
 # One closing line over every runner: "N passed, N failed".
-count() { grep -oE "[0-9]+ $1" "$state/cargo-test.log" "$state/pytest.log" "$state/browser-count.log" 2>/dev/null | awk -F: '{split($NF,a," "); s+=a[1]} END {print s+0}'; }
+count() { grep -oE "[0-9]+ $1" "$state/cargo-test.log" "$state/pytest.log" "$state/pytest-flexprice-v1.log" "$state/browser-count.log" 2>/dev/null | awk -F: '{split($NF,a," "); s+=a[1]} END {print s+0}'; }
 echo
 echo "tests: $(count passed) passed, $(count failed) failed"
 if [ ${#failed[@]} -eq 0 ]; then

@@ -107,12 +107,24 @@ impl ApiError {
     /// error: {message, details}}` plus `errors` for invalid fields.
     pub fn into_flexprice_response(self) -> ApiResponse {
         let mut body = self.to_json();
+        // Flexprice's own error codes; ours moves into error.details.code.
+        let code = match self.status.as_u16() {
+            400 | 413 | 422 => "validation_error",
+            401 | 403 => "permission_denied",
+            404 => "not_found",
+            409 => "version_conflict",
+            429 => "too_many_requests",
+            503 => "service_unavailable",
+            _ => "internal_error",
+        };
+        let mut details = self.details.as_deref().cloned().unwrap_or_else(|| json!({}));
+        if let Some(d) = details.as_object_mut() {
+            d.insert("code".to_owned(), json!(self.code));
+        }
+        body["code"] = json!(code);
         body["http_status_code"] = json!(self.status.as_u16());
         body["success"] = json!(false);
-        body["error"] = json!({
-            "message": self.message,
-            "details": self.details.as_deref().cloned().unwrap_or_else(|| json!({ "kind": self.kind })),
-        });
+        body["error"] = json!({ "message": self.message, "details": details });
         let mut response = self.into_response();
         response.body = body.to_string();
         response
