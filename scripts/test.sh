@@ -62,8 +62,8 @@ run_logged "$state/pytest-flexprice-v1.log" timeout 300 env PYTHONPATH="$PWD/.ve
   .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat_flexprice_v1 \
   || failed+=("flexprice 1.0.28 compatibility")
 
-step "checkout page in headless Chromium (playwright-core)"
-run_logged "$state/browser.log" timeout 600 env SCREENSHOT_DIR="$state" node --test tests/browser/ \
+step "checkout page in headless Chromium (playwright-core); Flexprice's TypeScript SDK"
+run_logged "$state/browser.log" timeout 600 env SCREENSHOT_DIR="$state" node --test tests/browser/ tests/compat_ts/ \
   || { failed+=("browser"); tail -20 "$state/bridge.log" >&2; }
 # node's TAP summary ("# pass N", "# fail N") in the same words as the other runners.
 sed -n 's/^# pass \([0-9]*\)$/\1 passed/p; s/^# fail \([0-9]*\)$/\1 failed/p' "$state/browser.log" > "$state/browser-count.log"
