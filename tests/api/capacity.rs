@@ -236,3 +236,28 @@ async fn members_only_list_and_other_organizations_get_404() {
     let mine = t.capacity_list("").await;
     assert_eq!((mine.len(), mine[0]["deleted_at"].clone(), mine[0]["quantity"].clone()), (1, json!(null), json!(10)));
 }
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_retried_create_return_the_first_grant() {
+    let t = spawn_app().await;
+    let send = |b: Value, key: &'static str| {
+        let t = &t;
+        async move {
+            let bytes = b.to_string();
+            t.raw_with(Method::POST, "/v2/grants", Key::Bearer(&t.admin_key), bytes.as_bytes(), &[("idempotency-key", key)]).await
+        }
+    };
+    let b = body();
+    let first = send(b.clone(), "order-7").await;
+    let again = send(b.clone(), "order-7").await;
+    assert_eq!((first.status, again.status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(first.body["fid"], again.body["fid"]);
+    let mut other = b.clone();
+    other["quantity"] = json!(11);
+    let clash = send(other, "order-7").await;
+    assert_eq!(clash.status, StatusCode::CONFLICT, "{}", clash.body);
+    assert_eq!(clash.body["details"]["differingFields"], json!(["quantity"]));
+    assert_eq!(t.capacity_list("").await.len(), 1);
+    let bad = send(body(), "").await;
+    assert_eq!((bad.status, bad.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("Idempotency-Key")));
+}

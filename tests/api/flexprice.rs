@@ -291,3 +291,21 @@ async fn crud_list_filters_roles_and_tenants() {
     assert_eq!(other.get("/v1/creditgrants").await.body["pagination"]["total"], json!(0));
     assert_eq!(t.get(&format!("/v1/creditgrants/{id}")).await.body["name"], "A2");
 }
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_retried_create_return_the_first_plan_and_grant_once() {
+    let (t, _) = at("2031-07-01T00:00:00Z").await;
+    let ent = t.entitlement_with(json!({"subscriptionId": "sub_i"})).await;
+    let body = json!({"name": "Once", "scope": "SUBSCRIPTION", "subscription_id": "sub_i", "credits": "7", "cadence": "ONETIME"}).to_string();
+    let send = |b: String| {
+        let t = &t;
+        async move { t.raw_with(Method::POST, "/v1/creditgrants", Key::ApiKeyHeader(&t.admin_key), b.as_bytes(), &[("idempotency-key", "k1")]).await }
+    };
+    let (a, b) = (send(body.clone()).await, send(body.clone()).await);
+    assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(a.body["id"], b.body["id"]);
+    assert_eq!(t.all_grants(&ent).await.len(), 1);
+    let clash = send(body.replace("\"7\"", "\"8\"")).await;
+    assert_eq!((clash.status, clash.body["success"].clone()), (StatusCode::CONFLICT, json!(false)));
+    assert_eq!(t.get("/v1/creditgrants").await.body["pagination"]["total"], json!(1));
+}

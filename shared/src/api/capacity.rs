@@ -79,14 +79,15 @@ pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
         kind,
         cluster,
         quantity,
-        starts_at: starts_at.unwrap_or_else(|| app.clock.now()),
+        starts_at,
         ends_at,
         unit_price,
         early_termination_buyback_price: early,
         flexible_usage_buyback_price: flexible,
+        idempotency_key: super::idempotency_header(req)?,
     };
-    let grant = capacity::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
-    Ok(ApiResponse::json(StatusCode::CREATED, &grant_json(&grant)))
+    let created = capacity::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
+    Ok(ApiResponse::json(StatusCode::CREATED, &grant_json(&created.into_inner())))
 }
 
 pub async fn delete(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {

@@ -387,6 +387,7 @@ impl From<CreateCapacityError> for ApiError {
             CreateCapacityError::BuybackAboveUnitPrice(field) => {
                 ApiError::field(field, "invalid_range", "must not exceed unit_price")
             }
+            CreateCapacityError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
             CreateCapacityError::Store(s) => s.into(),
         }
     }
@@ -416,6 +417,7 @@ impl From<PlanError> for ApiError {
         match e {
             PlanError::NotFound => ApiError::not_found("credit_grant_not_found", "Credit grant not found"),
             PlanError::EndNotAfterStart => ApiError::field("end_date", "invalid_range", "must be after start_date"),
+            PlanError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
             PlanError::Concurrent => ApiError::conflict("concurrent_update", e.to_string(), json!({})),
             PlanError::Store(s) => s.into(),
         }

@@ -164,9 +164,10 @@ pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
         start_date,
         end_date,
         conversion_rate,
+        idempotency_key: super::idempotency_header(req)?,
     };
-    let plan = plans::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
-    Ok(ApiResponse::json(StatusCode::CREATED, &plan_json(&plan, Credits::Text)))
+    let created = plans::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
+    Ok(ApiResponse::json(StatusCode::CREATED, &plan_json(&created.into_inner(), Credits::Text)))
 }
 
 fn id_in_path(req: &ApiRequest) -> &str {

@@ -344,6 +344,16 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
     }
 }
 
+/// The optional `Idempotency-Key` header of creates whose documents have no idempotency field.
+pub fn idempotency_header(req: &ApiRequest) -> Result<Option<crate::domain::grants::IdempotencyKey>, ApiError> {
+    req.header("idempotency-key")
+        .map(|k| {
+            crate::domain::grants::IdempotencyKey::parse(k)
+                .map_err(|e| ApiError::field("Idempotency-Key", "invalid", e.to_string()))
+        })
+        .transpose()
+}
+
 fn admin(p: &Principal) -> Result<&Principal, ApiError> {
     if p.is_admin() {
         Ok(p)

@@ -3,7 +3,10 @@
 //! grant: a new, smaller grant from now to the old end replaces the old one, in one transaction.
 use super::entitlements::Label;
 use super::{CapacityGrantId, Clock, TenantId, Timestamp};
-use crate::store::{Store, StoreError};
+use super::grants::{Created, IdempotencyKey};
+use super::model::Claim;
+use crate::store::{InsertOutcome, Store, StoreError};
+use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 /// Largest quantity accepted (units of capacity).
@@ -70,12 +73,36 @@ pub struct NewCapacityGrant {
     pub kind: Label,
     pub cluster: Label,
     pub quantity: u64,
-    pub starts_at: Timestamp,
+    /// Default: now.
+    pub starts_at: Option<Timestamp>,
     pub ends_at: Timestamp,
     pub unit_price: ExactPrice,
     pub early_termination_buyback_price: ExactPrice,
     pub flexible_usage_buyback_price: ExactPrice,
+    /// The `Idempotency-Key` header: a retry with it returns the grant the first request made.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
+
+impl NewCapacityGrant {
+    /// The request's parameters as sent, for replay comparison.
+    fn fingerprint(&self) -> BTreeMap<String, String> {
+        let mut f = BTreeMap::from([
+            ("kind".to_owned(), self.kind.as_str().to_owned()),
+            ("cluster".to_owned(), self.cluster.as_str().to_owned()),
+            ("quantity".to_owned(), self.quantity.to_string()),
+            ("ends_at".to_owned(), self.ends_at.to_storage()),
+            ("unit_price".to_owned(), self.unit_price.value().normalize().to_string()),
+            ("early_termination_buyback_price".to_owned(), self.early_termination_buyback_price.value().normalize().to_string()),
+            ("flexible_usage_buyback_price".to_owned(), self.flexible_usage_buyback_price.value().normalize().to_string()),
+        ]);
+        if let Some(t) = self.starts_at {
+            f.insert("starts_at".to_owned(), t.to_storage());
+        }
+        f
+    }
+}
+
+pub const CAPACITY_SCOPE: &str = "capacity";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateCapacityError {
@@ -84,6 +111,8 @@ pub enum CreateCapacityError {
     /// Which buy-back price is above the unit price.
     #[error("{0} must not exceed unit_price")]
     BuybackAboveUnitPrice(&'static str),
+    #[error("Idempotency-Key reused with different parameters: {}", .0.join(", "))]
+    IdempotencyMismatch(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -93,8 +122,9 @@ pub async fn create(
     clock: &dyn Clock,
     tenant: &TenantId,
     req: NewCapacityGrant,
-) -> Result<CapacityGrant, CreateCapacityError> {
-    if req.ends_at <= req.starts_at {
+) -> Result<Created<CapacityGrant>, CreateCapacityError> {
+    let starts_at = req.starts_at.unwrap_or_else(|| clock.now());
+    if req.ends_at <= starts_at {
         return Err(CreateCapacityError::EndsNotAfterStart);
     }
     if req.early_termination_buyback_price.value() > req.unit_price.value() {
@@ -103,13 +133,21 @@ pub async fn create(
     if req.flexible_usage_buyback_price.value() > req.unit_price.value() {
         return Err(CreateCapacityError::BuybackAboveUnitPrice("flexible_usage_buyback_price"));
     }
+    let fingerprint = req.fingerprint();
+    let fid = CapacityGrantId::generate();
+    let claim = req.idempotency_key.as_ref().map(|k| Claim {
+        scope: CAPACITY_SCOPE.to_owned(),
+        key: k.as_str().to_owned(),
+        object_id: fid.as_str().to_owned(),
+        fingerprint: fingerprint.clone(),
+    });
     let grant = CapacityGrant {
-        fid: CapacityGrantId::generate(),
+        fid,
         tenant: tenant.clone(),
         kind: req.kind.into_string(),
         cluster: req.cluster.into_string(),
         quantity: req.quantity,
-        starts_at: req.starts_at,
+        starts_at,
         ends_at: req.ends_at,
         unit_price: req.unit_price,
         early_termination_buyback_price: req.early_termination_buyback_price,
@@ -120,8 +158,23 @@ pub async fn create(
         resold_to: None,
         version: 0,
     };
-    store.insert_capacity_grant(&grant).await?;
-    Ok(grant)
+    match store.insert_capacity_grant(&grant, claim.as_ref()).await? {
+        InsertOutcome::Inserted => Ok(Created::New(grant)),
+        InsertOutcome::ClaimExists(existing) => {
+            let differing = existing.differing_fields(&fingerprint);
+            if !differing.is_empty() {
+                return Err(CreateCapacityError::IdempotencyMismatch(differing));
+            }
+            let fid = CapacityGrantId::parse(&existing.object_id)
+                .map_err(|_| StoreError::Corrupt(format!("claim points at {}", existing.object_id)))?;
+            let original = store
+                .get_capacity_grant(tenant, &fid)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("claimed capacity grant {fid} is missing")))?;
+            Ok(Created::Replayed(original))
+        }
+        InsertOutcome::ParentUnavailable => Err(StoreError::Corrupt("no parent to be unavailable".to_owned()).into()),
+    }
 }
 
 /// `GET /v2/grants` filters.

@@ -38,6 +38,9 @@ impl Label {
     pub fn into_string(self) -> String {
         self.0
     }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone)]

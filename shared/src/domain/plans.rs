@@ -8,7 +8,9 @@
 use super::entitlements::Label;
 use super::model::{Entitlement, EntitlementStatus, Grant, GrantDetails};
 use super::{Clock, CreditAmount, GrantId, Priority, TenantId, Timestamp};
-use crate::store::{PlanApply, Store, StoreError};
+use super::grants::{Created, IdempotencyKey};
+use super::model::Claim;
+use crate::store::{InsertOutcome, PlanApply, Store, StoreError};
 use chrono::Months;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -228,7 +230,34 @@ pub struct NewCreditPlan {
     pub start_date: Option<Timestamp>,
     pub end_date: Option<Timestamp>,
     pub conversion_rate: Option<String>,
+    /// The `Idempotency-Key` header: a retry with it returns the plan the first request made.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
+
+impl NewCreditPlan {
+    /// The request's parameters as sent, for replay comparison.
+    fn fingerprint(&self) -> BTreeMap<String, String> {
+        let mut f = BTreeMap::from([
+            ("name".to_owned(), self.name.as_str().to_owned()),
+            ("scope".to_owned(), format!("{}:{}", self.scope.as_str(), self.scope_id.as_str())),
+            ("credits".to_owned(), self.credits.value().to_string()),
+            ("recurrence".to_owned(), format!("{:?}", self.recurrence)),
+            ("expiration".to_owned(), format!("{:?}", self.expiration)),
+            ("priority".to_owned(), format!("{:?}", self.priority)),
+        ]);
+        let mut opt = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                f.insert(k.to_owned(), v);
+            }
+        };
+        opt("start_date", self.start_date.map(|t| t.to_storage()));
+        opt("end_date", self.end_date.map(|t| t.to_storage()));
+        opt("currency", self.currency.clone());
+        f
+    }
+}
+
+pub const PLAN_SCOPE: &str = "creditplan";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -238,6 +267,8 @@ pub enum PlanError {
     EndNotAfterStart,
     #[error("the credit grant changed at the same time; retry")]
     Concurrent,
+    #[error("Idempotency-Key reused with different parameters: {}", .0.join(", "))]
+    IdempotencyMismatch(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -247,14 +278,22 @@ pub async fn create(
     clock: &dyn Clock,
     tenant: &TenantId,
     req: NewCreditPlan,
-) -> Result<CreditPlan, PlanError> {
+) -> Result<Created<CreditPlan>, PlanError> {
     let now = clock.now();
+    let fingerprint = req.fingerprint();
     let start_date = req.start_date.unwrap_or(now);
     if req.end_date.is_some_and(|e| e <= start_date) {
         return Err(PlanError::EndNotAfterStart);
     }
+    let id = format!("cgrant_{}", ulid::Ulid::generate());
+    let claim = req.idempotency_key.as_ref().map(|k| Claim {
+        scope: PLAN_SCOPE.to_owned(),
+        key: k.as_str().to_owned(),
+        object_id: id.clone(),
+        fingerprint: fingerprint.clone(),
+    });
     let plan = CreditPlan {
-        id: format!("cgrant_{}", ulid::Ulid::generate()),
+        id,
         tenant: tenant.clone(),
         name: req.name.into_string(),
         scope: req.scope,
@@ -273,9 +312,25 @@ pub async fn create(
         updated_at: now,
         version: 0,
     };
-    store.insert_credit_plan(&plan).await?;
-    // Apply what is due at once, so credits show up without waiting for the schedule.
-    apply_plan(store, clock, &plan).await?;
+    let plan = match store.insert_credit_plan(&plan, claim.as_ref()).await? {
+        InsertOutcome::Inserted => Created::New(plan),
+        InsertOutcome::ClaimExists(existing) => {
+            let differing = existing.differing_fields(&fingerprint);
+            if !differing.is_empty() {
+                return Err(PlanError::IdempotencyMismatch(differing));
+            }
+            let original = store
+                .get_credit_plan(tenant, &existing.object_id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("claimed credit plan {} is missing", existing.object_id)))?;
+            Created::Replayed(original)
+        }
+        InsertOutcome::ParentUnavailable => return Err(StoreError::Corrupt("no parent to be unavailable".to_owned()).into()),
+    };
+    // Apply what is due at once (a replay too: it finishes what a failed first attempt began), so
+    // credits show up without waiting for the schedule. Applications are idempotent per period.
+    let (Created::New(p) | Created::Replayed(p)) = &plan;
+    apply_plan(store, clock, p).await?;
     Ok(plan)
 }
 

@@ -138,6 +138,36 @@ impl DynamoStore {
         Err(StoreError::Contention)
     }
 
+    /// Writes a new tenant-level object and, when given, the claim of its idempotency key (in the
+    /// tenant's partition) in one transaction.
+    async fn insert_tenant_claimed(&self, tenant: &TenantId, object: Item, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError> {
+        let pk = tenant_pk(tenant.as_str());
+        let mut items = vec![put(&self.table, object, "attribute_not_exists(PK)")?];
+        if let Some(c) = claim {
+            items.push(put(&self.table, claim_item(pk.clone(), c), "attribute_not_exists(PK)")?);
+        }
+        for attempt in 0..CONFLICT_RETRIES {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(InsertOutcome::Inserted),
+                Err(e) => match cancellation(e)? {
+                    Cancelled::Conflict => conflict_pause(attempt).await,
+                    Cancelled::Conditions(failed) => {
+                        let Some(c) = claim else { return Err(StoreError::Corrupt("id collision".to_owned())) };
+                        let stored = match failed.into_iter().find(|(i, _)| *i == 1).and_then(|(_, old)| old) {
+                            Some(old) => old,
+                            None => self
+                                .get(pk.clone(), &claim_sk(&c.scope, &c.key))
+                                .await?
+                                .ok_or_else(|| StoreError::Corrupt("id collision".to_owned()))?,
+                        };
+                        return Ok(InsertOutcome::ClaimExists(claim_from(&stored)?));
+                    }
+                },
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
     /// Runs a transaction whose only conditions are version checks: true when written, false
     /// when a condition failed. Transaction conflicts are retried.
     async fn transact_versioned(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
@@ -1369,16 +1399,8 @@ impl Store for DynamoStore {
         Err(StoreError::Contention)
     }
 
-    async fn insert_capacity_grant(&self, grant: &CapacityGrant) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(capacity_item(grant)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    async fn insert_capacity_grant(&self, grant: &CapacityGrant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError> {
+        self.insert_tenant_claimed(&grant.tenant, capacity_item(grant), claim).await
     }
 
     async fn get_capacity_grant(&self, tenant: &TenantId, fid: &CapacityGrantId) -> Result<Option<CapacityGrant>, StoreError> {
@@ -1441,16 +1463,8 @@ impl Store for DynamoStore {
         self.transact_versioned(items).await
     }
 
-    async fn insert_credit_plan(&self, plan: &CreditPlan) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(credit_plan_item(plan)))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+    async fn insert_credit_plan(&self, plan: &CreditPlan, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError> {
+        self.insert_tenant_claimed(&plan.tenant, credit_plan_item(plan), claim).await
     }
 
     async fn get_credit_plan(&self, tenant: &TenantId, id: &str) -> Result<Option<CreditPlan>, StoreError> {

@@ -185,7 +185,8 @@ pub trait Store: Send + Sync {
         grants: &[(Grant, u64)],
     ) -> Result<bool, StoreError>;
 
-    async fn insert_capacity_grant(&self, grant: &CapacityGrant) -> Result<(), StoreError>;
+    /// Writes a capacity grant, with the tenant-level claim of its idempotency key when given.
+    async fn insert_capacity_grant(&self, grant: &CapacityGrant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError>;
     async fn get_capacity_grant(&self, tenant: &TenantId, fid: &CapacityGrantId) -> Result<Option<CapacityGrant>, StoreError>;
     /// Every capacity grant of the tenant, oldest first (an index read).
     async fn list_capacity_grants(&self, tenant: &TenantId) -> Result<Vec<CapacityGrant>, StoreError>;
@@ -206,7 +207,7 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Writes a new credit plan (Flexprice credit grant).
-    async fn insert_credit_plan(&self, plan: &CreditPlan) -> Result<(), StoreError>;
+    async fn insert_credit_plan(&self, plan: &CreditPlan, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError>;
     async fn get_credit_plan(&self, tenant: &TenantId, id: &str) -> Result<Option<CreditPlan>, StoreError>;
     /// The tenant's plans, oldest first (an index read).
     async fn list_credit_plans(&self, tenant: &TenantId) -> Result<Vec<CreditPlan>, StoreError>;
