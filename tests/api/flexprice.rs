@@ -237,9 +237,18 @@ async fn bad_requests_get_flexprice_errors_naming_the_field_and_write_nothing() 
     assert_eq!((missing.status, missing.body["http_status_code"].clone()), (StatusCode::NOT_FOUND, json!(404)));
     let r = t.raw(Method::PUT, "/v1/creditgrants/cgrant_nope", Key::ApiKeyHeader(&t.admin_key), b"{").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let plan = t.plan(json!({"name": "kept", "scope": "SUBSCRIPTION", "subscription_id": "s", "credits": "1", "cadence": "ONETIME"})).await;
+    let id = plan["id"].as_str().unwrap();
+    let bad_put = t.call(Method::PUT, &format!("/v1/creditgrants/{id}"), Some(json!({"end_date": "later", "name": ""}))).await;
+    let fields: Vec<Value> = bad_put.body["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+    assert_eq!((bad_put.status, fields), (StatusCode::BAD_REQUEST, vec![json!("name"), json!("end_date")]));
+    let bad_delete = t.call(Method::DELETE, &format!("/v1/creditgrants/{id}"), Some(json!({"effective_date": "tomorrow"}))).await;
+    assert_eq!((bad_delete.status, bad_delete.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("effective_date")));
+    let kept = t.get(&format!("/v1/creditgrants/{id}")).await.body;
+    assert_eq!((kept["name"].clone(), kept["status"].clone(), kept["end_date"].clone()), (json!("kept"), json!("published"), json!(null)));
     let none = t.raw(Method::GET, "/v1/creditgrants", Key::None, b"").await;
     assert_eq!((none.status, none.body["success"].clone()), (StatusCode::UNAUTHORIZED, json!(false)));
-    assert_eq!(t.get("/v1/creditgrants").await.body["pagination"]["total"], json!(0));
+    assert_eq!(t.get("/v1/creditgrants").await.body["pagination"]["total"], json!(1), "only the valid one");
 }
 
 #[tokio::test]
