@@ -61,24 +61,22 @@ fn optional_body(req: &ApiRequest) -> Result<JsonBody, ApiError> {
     }
 }
 
-fn ledger_entry_json(e: &Entry, reason: &str, invoice_id: Option<&str>, positive: bool) -> Value {
-    let mut v = json!({
+/// A ledger entry. `positive`: a deduction's amount as a positive number (listGrants, as in
+/// Metronome's document); otherwise the signed change to the balance (listEntries).
+fn ledger_entry_json(e: &Entry, positive: bool) -> Value {
+    json!({
         "amount": num(if positive { -e.amount } else { e.amount }),
-        "reason": reason,
+        "reason": entry_reason(e),
         "running_balance": num(e.running_balance),
         "effective_at": time(e.effective_at),
         "created_by": CREATED_BY,
         "credit_grant_id": e.grant_id.as_str(),
-    });
-    if let Some(i) = invoice_id {
-        v["invoice_id"] = json!(i);
-    }
-    v
+    })
 }
 
-fn entry_reason(e: &Entry, grant_reason: Option<&str>) -> String {
+fn entry_reason(e: &Entry) -> String {
     match e.kind {
-        EntryKind::Grant => grant_reason.unwrap_or("Credit grant").to_owned(),
+        EntryKind::Grant => "Credit grant".to_owned(),
         EntryKind::Deduction => format!("Usage {}", e.event_id.as_deref().unwrap_or_default()),
         EntryKind::Expiration => "Credit grant expired".to_owned(),
         EntryKind::Void => "Credit grant voided".to_owned(),
@@ -97,11 +95,11 @@ pub fn grant_json(lg: &LedgerGrant, catalogue: &[CreditType], now: Timestamp) ->
     let deductions: Vec<Value> = ledger::grant_entries(g, &lg.postings)
         .iter()
         .filter(|e| e.kind == EntryKind::Deduction)
-        .map(|e| ledger_entry_json(e, &entry_reason(e, None), None, true))
+        .map(|e| ledger_entry_json(e, true))
         .collect();
     let pending: Vec<Value> = ledger::pending_entries(g, &lg.postings)
         .iter()
-        .map(|e| ledger_entry_json(e, &entry_reason(e, None), None, true))
+        .map(|e| ledger_entry_json(e, true))
         .collect();
     let grant_type = credits::type_id(g.credit_type_id.as_deref());
     let paid_type = d.paid_credit_type_id.as_deref().unwrap_or(DEFAULT_CREDIT_TYPE_ID);
@@ -271,7 +269,7 @@ fn balance_json(at: Timestamp, excluding: Decimal, including: Decimal) -> Value 
 fn customer_ledger_json(l: &CustomerLedger, catalogue: &[CreditType], descending: bool) -> Value {
     let render = |entries: &[Entry]| -> Vec<Value> {
         let mut out: Vec<Value> =
-            entries.iter().map(|e| ledger_entry_json(e, &entry_reason(e, None), None, false)).collect();
+            entries.iter().map(|e| ledger_entry_json(e, false)).collect();
         if descending {
             out.reverse();
         }

@@ -339,9 +339,8 @@ pub async fn list_credit_grants(
     matching.truncate(limit);
     let next = if more { matching.last().map(|g| g.id.as_str().to_owned()) } else { None };
     // The index copies may lag: read each entitlement on the page once, strongly consistent.
-    let entitlements: BTreeSet<(EntitlementId, TenantId)> =
-        matching.iter().map(|g| (g.entitlement_id.clone(), g.tenant.clone())).collect();
-    let ledgers = try_join_all(entitlements.iter().map(|(e, t)| store.load_ledger(t, e))).await?;
+    let entitlements: BTreeSet<&EntitlementId> = matching.iter().map(|g| &g.entitlement_id).collect();
+    let ledgers = try_join_all(entitlements.into_iter().map(|e| store.load_ledger(tenant, e))).await?;
     let mut fresh: HashMap<GrantId, Grant> = HashMap::new();
     let mut postings: HashMap<EntitlementId, Vec<Posting>> = HashMap::new();
     for (entitlement, grants, usage) in ledgers.into_iter().flatten() {
