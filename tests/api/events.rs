@@ -1,14 +1,13 @@
 //! Each events/ sample is a real event of its kind (API Gateway HTTP API v2, SQS, EventBridge
 //! schedule: what `cargo lambda invoke --data-file` or `sam local invoke -e` sends) and its
 //! function's handler accepts it.
-use crate::helpers::spawn_app_with_queues;
+use crate::helpers::{spawn_app_with_queues, TestApp};
 use http::StatusCode;
 use serde_json::{json, Value};
 use shared::domain::payments;
 use shared::domain::{Clock, SystemClock};
 use shared::Route;
 
-const SAMPLE_KEY: &str = "gk_sample_replace_with_a_real_key";
 const SAMPLE_ENTITLEMENT: &str = "ent_01SAMPLEENTITLEMENT00000";
 const SAMPLE_GRANT: &str = "grt_01SAMPLEGRANT000000000000";
 const SAMPLE_INVOICE: &str = "inv_01SAMPLEINVOICE000000000";
@@ -28,45 +27,83 @@ fn ids(purchase: &Value) -> (String, String) {
     (purchase["invoiceId"].as_str().unwrap().to_owned(), url.rsplit('/').next().unwrap().to_owned())
 }
 
-#[tokio::test]
-async fn every_http_sample_event_is_accepted_by_its_handler() {
-    let t = spawn_app_with_queues().await;
-    let ent = t.entitlement_with(json!({"customerId": "cus_demo"})).await;
-    let grant = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 5, "idempotencyKey": "sample"})).await;
-    let gid = grant.body["id"].as_str().unwrap();
-    let purchase = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "sample"})).await;
-    let (inv, ps) = ids(&purchase);
-    let secret = t.webhook_secret().await;
-    for id in ["sample-reservation-commit", "sample-reservation-release"] {
-        let r = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": id, "amount": 1, "pending": true})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+/// Objects of one tenant that the samples' placeholder ids are replaced with.
+pub struct SampleObjects {
+    ent: String,
+    grant: String,
+    invoice: String,
+    session: String,
+    capacity: String,
+    plan: String,
+    secret: String,
+}
+
+impl SampleObjects {
+    /// Creates one of everything a sample refers to (the entitlement's customer is `cus_demo`,
+    /// which the Metronome samples name), and two pending usage events to commit and release.
+    pub async fn create(t: &TestApp) -> Self {
+        let ent = t.entitlement_with(json!({"customerId": "cus_demo"})).await;
+        let grant = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 5, "idempotencyKey": "sample"})).await;
+        let purchase = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "sample"})).await;
+        let (invoice, session) = ids(&purchase);
+        for id in ["sample-reservation-commit", "sample-reservation-release"] {
+            let r = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": id, "amount": 1, "pending": true})).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+        let cap = t.post("/v2/grants", json!({"kind": "gpu", "cluster": "c1", "quantity": 8, "ends_at": "2099-01-01T00:00:00Z",
+            "unit_price": "2", "early_termination_buyback_price": "1", "flexible_usage_buyback_price": "1"})).await;
+        let plan = t.post("/v1/creditgrants", json!({"name": "p", "scope": "PLAN", "plan_id": "plan_sample", "credits": "5", "cadence": "ONETIME"})).await;
+        SampleObjects {
+            grant: grant.body["id"].as_str().unwrap().to_owned(),
+            capacity: cap.body["fid"].as_str().unwrap().to_owned(),
+            plan: plan.body["id"].as_str().unwrap().to_owned(),
+            secret: t.webhook_secret().await,
+            ent,
+            invoice,
+            session,
+        }
     }
-    let cap = t.post("/v2/grants", json!({"kind": "gpu", "cluster": "c1", "quantity": 8, "ends_at": "2099-01-01T00:00:00Z",
-        "unit_price": "2", "early_termination_buyback_price": "1", "flexible_usage_buyback_price": "1"})).await;
-    let cap = cap.body["fid"].as_str().unwrap().to_owned();
-    let plan = t.post("/v1/creditgrants", json!({"name": "p", "scope": "PLAN", "plan_id": "plan_sample", "credits": "5", "cadence": "ONETIME"})).await;
-    let plan = plan.body["id"].as_str().unwrap().to_owned();
-    // Cancel last: the others need the entitlement active; resell before delete.
-    let mut routes: Vec<Route> = Route::ALL.to_vec();
-    routes.sort_by_key(|r| (*r == Route::CancelEntitlement, matches!(r, Route::DeleteCapacityGrant | Route::FlexpriceDeleteCreditGrant)));
-    for route in routes {
+
+    /// The route's sample event, pointing at these objects and carrying `key` (none: no header).
+    pub fn event(&self, t: &TestApp, route: Route, key: Option<&str>) -> lambda_http::Request {
         let text = sample(route.function())
-            .replace(SAMPLE_KEY, &t.admin_key)
-            .replace(SAMPLE_ENTITLEMENT, &ent)
-            .replace(SAMPLE_GRANT, gid)
-            .replace(SAMPLE_INVOICE, &inv)
-            .replace(SAMPLE_SESSION, &ps)
+            .replace(SAMPLE_ENTITLEMENT, &self.ent)
+            .replace(SAMPLE_GRANT, &self.grant)
+            .replace(SAMPLE_INVOICE, &self.invoice)
+            .replace(SAMPLE_SESSION, &self.session)
             .replace(SAMPLE_TENANT, t.tenant.as_str())
-            .replace(SAMPLE_CAPACITY, &cap)
-            .replace(SAMPLE_CREDIT_PLAN, &plan);
+            .replace(SAMPLE_CAPACITY, &self.capacity)
+            .replace(SAMPLE_CREDIT_PLAN, &self.plan);
         let mut event: Value = serde_json::from_str(&text).unwrap();
+        match key {
+            Some(k) => event["headers"]["authorization"] = json!(format!("Bearer {k}")),
+            None => {
+                event["headers"].as_object_mut().unwrap().remove("authorization");
+            }
+        }
         if route == Route::PaymentWebhook {
             // A real signature over the sample's body, made now.
             let body = event["body"].as_str().unwrap().to_owned();
-            event["headers"]["grants-signature"] = json!(payments::sign(&secret, SystemClock.now(), body.as_bytes()));
+            event["headers"]["grants-signature"] = json!(payments::sign(&self.secret, SystemClock.now(), body.as_bytes()));
         }
-        let event = lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{}: {e}", route.function()));
-        let response = shared::lambda::handle_event(&t.app, route, event).await;
+        lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{}: {e}", route.function()))
+    }
+}
+
+/// Every route, with the ones that end objects last: cancel after everything that needs the
+/// entitlement active, deletes after resell and update.
+pub fn routes_in_safe_order() -> Vec<Route> {
+    let mut routes: Vec<Route> = Route::ALL.to_vec();
+    routes.sort_by_key(|r| (*r == Route::CancelEntitlement, matches!(r, Route::DeleteCapacityGrant | Route::FlexpriceDeleteCreditGrant)));
+    routes
+}
+
+#[tokio::test]
+async fn every_http_sample_event_is_accepted_by_its_handler() {
+    let t = spawn_app_with_queues().await;
+    let objects = SampleObjects::create(&t).await;
+    for route in routes_in_safe_order() {
+        let response = shared::lambda::handle_event(&t.app, route, objects.event(&t, route, Some(&t.admin_key))).await;
         let status = response.status();
         let expected_ok = status.is_success() || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER);
         assert!(expected_ok, "{}: {status} {:?}", route.function(), response.body());

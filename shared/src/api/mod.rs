@@ -9,7 +9,7 @@ pub mod paygentic;
 pub mod sandbox;
 pub mod webhooks;
 
-use crate::domain::auth::{authenticate, KeyCache, Principal};
+use crate::domain::auth::{authenticate, KeyCache};
 use crate::domain::messaging::{MessageQueue, QueueError};
 use crate::domain::payments::{PaymentProvider, SandboxProvider, WebhookDelivery};
 use crate::domain::tenants::TenantCache;
@@ -235,6 +235,12 @@ impl Route {
         matches!(self, Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction)
     }
 
+    /// Routes that only an `admin` key may call (a `member` gets 403). The one list: dispatch and
+    /// the authorization-matrix test both read it.
+    pub fn requires_admin(self) -> bool {
+        matches!(self, Route::CreateEntitlement | Route::CancelEntitlement | Route::CreateGrant | Route::VoidGrant | Route::RecordUsage | Route::CommitUsage | Route::ReleaseUsage | Route::MetronomeCreateGrant | Route::MetronomeVoidGrant | Route::MetronomeEditGrant | Route::CreateCreditType | Route::CreateCapacityGrant | Route::DeleteCapacityGrant | Route::ResellCapacityGrant | Route::FlexpriceCreateCreditGrant | Route::FlexpriceUpdateCreditGrant | Route::FlexpriceDeleteCreditGrant)
+    }
+
     /// Routes of the Flexprice surface, whose errors take Flexprice's merged shape.
     pub fn is_flexprice(self) -> bool {
         self.function().starts_with("flexprice-")
@@ -307,39 +313,43 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
     }
     let principal = authenticate(app.store.as_ref(), &app.keys, req.api_key()).await?;
     tracing::debug!(tenant = %principal.tenant, role = principal.role.as_str(), "authenticated");
+    if route.requires_admin() && !principal.is_admin() {
+        return Err(ApiError::forbidden());
+    }
+    let who = &principal;
     use metronome as m;
     use paygentic as p;
     match route {
-        Route::ListEntitlements => p::list_entitlements(app, &principal, req).await,
-        Route::CreateEntitlement => p::create_entitlement(app, admin(&principal)?, req).await,
-        Route::GetEntitlement => p::get_entitlement(app, &principal, req).await,
-        Route::CancelEntitlement => p::cancel_entitlement(app, admin(&principal)?, req).await,
-        Route::CreateGrant => p::create_grant(app, admin(&principal)?, req).await,
-        Route::ListGrants => p::list_grants(app, &principal, req).await,
-        Route::GetGrant => p::get_grant(app, &principal, req).await,
-        Route::VoidGrant => p::void_grant(app, admin(&principal)?, req).await,
-        Route::PurchaseGrant => p::purchase_grant(app, &principal, req).await,
-        Route::GetInvoice => p::get_invoice(app, &principal, req).await,
-        Route::RecordUsage => p::record_usage(app, admin(&principal)?, req).await,
-        Route::CommitUsage => p::commit_usage(app, admin(&principal)?, req).await,
-        Route::ReleaseUsage => p::release_usage(app, admin(&principal)?, req).await,
-        Route::GetBalance => p::get_balance(app, &principal, req).await,
-        Route::MetronomeListGrants => m::list_grants(app, &principal, req).await,
-        Route::MetronomeCreateGrant => m::create_grant(app, admin(&principal)?, req).await,
-        Route::MetronomeVoidGrant => m::void_grant(app, admin(&principal)?, req).await,
-        Route::MetronomeEditGrant => m::edit_grant(app, admin(&principal)?, req).await,
-        Route::MetronomeListEntries => m::list_entries(app, &principal, req).await,
-        Route::ListCreditTypes => m::list_credit_types(app, &principal, req).await,
-        Route::CreateCreditType => m::create_credit_type(app, admin(&principal)?, req).await,
-        Route::ListCapacityGrants => capacity::list(app, &principal, req).await,
-        Route::CreateCapacityGrant => capacity::create(app, admin(&principal)?, req).await,
-        Route::DeleteCapacityGrant => capacity::delete(app, admin(&principal)?, req).await,
-        Route::ResellCapacityGrant => capacity::resell(app, admin(&principal)?, req).await,
-        Route::FlexpriceCreateCreditGrant => flexprice::create(app, admin(&principal)?, req).await,
-        Route::FlexpriceListCreditGrants => flexprice::list(app, &principal, req).await,
-        Route::FlexpriceGetCreditGrant => flexprice::get(app, &principal, req).await,
-        Route::FlexpriceUpdateCreditGrant => flexprice::update(app, admin(&principal)?, req).await,
-        Route::FlexpriceDeleteCreditGrant => flexprice::delete(app, admin(&principal)?, req).await,
+        Route::ListEntitlements => p::list_entitlements(app, who, req).await,
+        Route::CreateEntitlement => p::create_entitlement(app, who, req).await,
+        Route::GetEntitlement => p::get_entitlement(app, who, req).await,
+        Route::CancelEntitlement => p::cancel_entitlement(app, who, req).await,
+        Route::CreateGrant => p::create_grant(app, who, req).await,
+        Route::ListGrants => p::list_grants(app, who, req).await,
+        Route::GetGrant => p::get_grant(app, who, req).await,
+        Route::VoidGrant => p::void_grant(app, who, req).await,
+        Route::PurchaseGrant => p::purchase_grant(app, who, req).await,
+        Route::GetInvoice => p::get_invoice(app, who, req).await,
+        Route::RecordUsage => p::record_usage(app, who, req).await,
+        Route::CommitUsage => p::commit_usage(app, who, req).await,
+        Route::ReleaseUsage => p::release_usage(app, who, req).await,
+        Route::GetBalance => p::get_balance(app, who, req).await,
+        Route::MetronomeListGrants => m::list_grants(app, who, req).await,
+        Route::MetronomeCreateGrant => m::create_grant(app, who, req).await,
+        Route::MetronomeVoidGrant => m::void_grant(app, who, req).await,
+        Route::MetronomeEditGrant => m::edit_grant(app, who, req).await,
+        Route::MetronomeListEntries => m::list_entries(app, who, req).await,
+        Route::ListCreditTypes => m::list_credit_types(app, who, req).await,
+        Route::CreateCreditType => m::create_credit_type(app, who, req).await,
+        Route::ListCapacityGrants => capacity::list(app, who, req).await,
+        Route::CreateCapacityGrant => capacity::create(app, who, req).await,
+        Route::DeleteCapacityGrant => capacity::delete(app, who, req).await,
+        Route::ResellCapacityGrant => capacity::resell(app, who, req).await,
+        Route::FlexpriceCreateCreditGrant => flexprice::create(app, who, req).await,
+        Route::FlexpriceListCreditGrants => flexprice::list(app, who, req).await,
+        Route::FlexpriceGetCreditGrant => flexprice::get(app, who, req).await,
+        Route::FlexpriceUpdateCreditGrant => flexprice::update(app, who, req).await,
+        Route::FlexpriceDeleteCreditGrant => flexprice::delete(app, who, req).await,
         Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction => Ok(not_found_route(&req.method, &req.path)),
     }
 }
@@ -352,14 +362,6 @@ pub fn idempotency_header(req: &ApiRequest) -> Result<Option<crate::domain::gran
                 .map_err(|e| ApiError::field("Idempotency-Key", "invalid", e.to_string()))
         })
         .transpose()
-}
-
-fn admin(p: &Principal) -> Result<&Principal, ApiError> {
-    if p.is_admin() {
-        Ok(p)
-    } else {
-        Err(ApiError::forbidden())
-    }
 }
 
 /// The JSON answer for a path no route serves.
