@@ -161,12 +161,8 @@ pub async fn create(
     match store.insert_capacity_grant(&grant, claim.as_ref()).await? {
         InsertOutcome::Inserted => Ok(Created::New(grant)),
         InsertOutcome::ClaimExists(existing) => {
-            let differing = existing.differing_fields(&fingerprint);
-            if !differing.is_empty() {
-                return Err(CreateCapacityError::IdempotencyMismatch(differing));
-            }
-            let fid = CapacityGrantId::parse(&existing.object_id)
-                .map_err(|_| StoreError::Corrupt(format!("claim points at {}", existing.object_id)))?;
+            let id = existing.replayed_id(&fingerprint).map_err(CreateCapacityError::IdempotencyMismatch)?;
+            let fid = CapacityGrantId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
             let original = store
                 .get_capacity_grant(tenant, &fid)
                 .await?

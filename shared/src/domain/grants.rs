@@ -147,12 +147,8 @@ pub async fn create_grant(
     match store.insert_grant(&grant, Some(&claim)).await? {
         InsertOutcome::Inserted => Ok(Created::New(grant)),
         InsertOutcome::ClaimExists(existing) => {
-            let differing = existing.differing_fields(&fingerprint);
-            if !differing.is_empty() {
-                return Err(CreateGrantError::IdempotencyMismatch(differing));
-            }
-            let id = GrantId::parse(&existing.object_id)
-                .map_err(|_| StoreError::Corrupt(format!("claim points at {}", existing.object_id)))?;
+            let id = existing.replayed_id(&fingerprint).map_err(CreateGrantError::IdempotencyMismatch)?;
+            let id = GrantId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
             let original = store
                 .get_grant(tenant, &req.entitlement_id, &id)
                 .await?

@@ -177,6 +177,17 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// The id of the object this claim created, when a new request matches it; otherwise the
+    /// names of the fields that differ (a 409).
+    pub fn replayed_id(&self, request: &BTreeMap<String, String>) -> Result<&str, Vec<String>> {
+        let differing = self.differing_fields(request);
+        if differing.is_empty() {
+            Ok(&self.object_id)
+        } else {
+            Err(differing)
+        }
+    }
+
     /// Field names whose values differ between the stored claim and a new request.
     pub fn differing_fields(&self, other: &BTreeMap<String, String>) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -315,14 +315,11 @@ pub async fn create(
     let plan = match store.insert_credit_plan(&plan, claim.as_ref()).await? {
         InsertOutcome::Inserted => Created::New(plan),
         InsertOutcome::ClaimExists(existing) => {
-            let differing = existing.differing_fields(&fingerprint);
-            if !differing.is_empty() {
-                return Err(PlanError::IdempotencyMismatch(differing));
-            }
+            let id = existing.replayed_id(&fingerprint).map_err(PlanError::IdempotencyMismatch)?;
             let original = store
-                .get_credit_plan(tenant, &existing.object_id)
+                .get_credit_plan(tenant, id)
                 .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("claimed credit plan {} is missing", existing.object_id)))?;
+                .ok_or_else(|| StoreError::Corrupt(format!("claimed credit plan {id} is missing")))?;
             Created::Replayed(original)
         }
         InsertOutcome::ParentUnavailable => return Err(StoreError::Corrupt("no parent to be unavailable".to_owned()).into()),

@@ -285,12 +285,8 @@ pub async fn purchase(
     match ctx.store.insert_purchase(&invoice, &claim).await? {
         InsertOutcome::Inserted => Ok(Created::New(invoice)),
         InsertOutcome::ClaimExists(existing) => {
-            let differing = existing.differing_fields(&fingerprint);
-            if !differing.is_empty() {
-                return Err(PurchaseError::IdempotencyMismatch(differing));
-            }
-            let id = InvoiceId::parse(&existing.object_id)
-                .map_err(|_| StoreError::Corrupt(format!("claim points at {}", existing.object_id)))?;
+            let id = existing.replayed_id(&fingerprint).map_err(PurchaseError::IdempotencyMismatch)?;
+            let id = InvoiceId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
             let original = ctx
                 .store
                 .get_invoice(tenant, &id)

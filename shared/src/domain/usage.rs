@@ -17,37 +17,8 @@ pub const MAX_GRANTS_PER_EVENT: usize = 98;
 /// How many times a usage write that lost a race with another writer is recomputed and retried.
 const STALE_RETRIES: u32 = 40;
 
-/// A client's usage event id: 1..=255 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageEventId(String);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UsageEventIdError {
-    #[error("must not be empty")]
-    Empty,
-    #[error("must be at most 255 characters")]
-    TooLong,
-    #[error("must not contain control characters")]
-    ControlCharacters,
-}
-
-impl UsageEventId {
-    pub fn parse(s: &str) -> Result<Self, UsageEventIdError> {
-        if s.is_empty() {
-            return Err(UsageEventIdError::Empty);
-        }
-        if s.chars().count() > 255 {
-            return Err(UsageEventIdError::TooLong);
-        }
-        if s.chars().any(char::is_control) {
-            return Err(UsageEventIdError::ControlCharacters);
-        }
-        Ok(Self(s.to_owned()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+/// A client's usage event id: 1..=255 characters, not blank, no control characters.
+pub type UsageEventId = super::entitlements::Label;
 
 /// A recorded usage event: what it drew from which grant, and what no grant covered.
 #[derive(Debug, Clone, PartialEq)]

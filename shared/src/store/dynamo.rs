@@ -168,6 +168,36 @@ impl DynamoStore {
         Err(StoreError::Contention)
     }
 
+    /// Sets a timestamp attribute once (bumping the item's version counter): the item as it now
+    /// is, unchanged when the attribute was already set; None when the item does not exist.
+    async fn set_once(&self, pk: String, sk: &str, attribute: &str, version: &str, at: Timestamp) -> Result<Option<Item>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(#at)")
+            .update_expression("SET #at = :at ADD #v :one")
+            .expression_attribute_names("#at", attribute)
+            .expression_attribute_names("#v", version)
+            .expression_attribute_values(":at", ts(at))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                // Already set: the item unchanged. Missing: no item comes back.
+                UpdateItemError::ConditionalCheckFailedException(c) => Ok(c.item),
+                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Runs a transaction whose only conditions are version checks: true when written, false
     /// when a condition failed. Transaction conflicts are retried.
     async fn transact_versioned(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
@@ -1105,29 +1135,11 @@ impl Store for DynamoStore {
         id: &GrantId,
         at: Timestamp,
     ) -> Result<Option<Grant>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(entitlement_pk(tenant.as_str(), entitlement.as_str())))
-            .key(SK, s(grant_sk(id.as_str())))
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(voided_at)")
-            .update_expression("SET voided_at = :at ADD gv :one")
-            .expression_attribute_values(":at", ts(at))
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => out.attributes.as_ref().map(grant_from).transpose(),
-            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                // Already voided: answer with it unchanged. Missing: no item comes back.
-                UpdateItemError::ConditionalCheckFailedException(c) => c.item.as_ref().map(grant_from).transpose(),
-                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
-            },
-            Err(e) => Err(unavailable(e)),
-        }
+        self.set_once(entitlement_pk(tenant.as_str(), entitlement.as_str()), &grant_sk(id.as_str()), "voided_at", "gv", at)
+            .await?
+            .as_ref()
+            .map(grant_from)
+            .transpose()
     }
 
     async fn load_ledger(
@@ -1419,28 +1431,11 @@ impl Store for DynamoStore {
         fid: &CapacityGrantId,
         at: Timestamp,
     ) -> Result<Option<CapacityGrant>, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(capacity_pk(tenant.as_str(), fid.as_str())))
-            .key(SK, s(CAPACITY_SK))
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(deleted_at)")
-            .update_expression("SET deleted_at = :at ADD version :one")
-            .expression_attribute_values(":at", ts(at))
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => out.attributes.as_ref().map(capacity_from).transpose(),
-            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(c) => c.item.as_ref().map(capacity_from).transpose(),
-                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
-            },
-            Err(e) => Err(unavailable(e)),
-        }
+        self.set_once(capacity_pk(tenant.as_str(), fid.as_str()), CAPACITY_SK, "deleted_at", "version", at)
+            .await?
+            .as_ref()
+            .map(capacity_from)
+            .transpose()
     }
 
     async fn resell_capacity_grant(
