@@ -168,6 +168,26 @@ impl DynamoStore {
         Err(StoreError::Contention)
     }
 
+    /// Replaces an item if its stored `version` is still `expected`; false when it moved.
+    async fn put_at_version(&self, item: Item, expected: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Sets a timestamp attribute once (bumping the item's version counter): the item as it now
     /// is, unchanged when the attribute was already set; None when the item does not exist.
     async fn set_once(&self, pk: String, sk: &str, attribute: &str, version: &str, at: Timestamp) -> Result<Option<Item>, StoreError> {
@@ -1474,22 +1494,7 @@ impl Store for DynamoStore {
     }
 
     async fn replace_credit_plan(&self, plan: &CreditPlan, expected_version: u64) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(credit_plan_item(plan)))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_at_version(credit_plan_item(plan), expected_version).await
     }
 
     async fn active_credit_plans(&self) -> Result<Vec<CreditPlan>, StoreError> {
@@ -1672,22 +1677,7 @@ impl Store for DynamoStore {
     }
 
     async fn update_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(invoice_item(invoice)))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        self.put_at_version(invoice_item(invoice), expected_version).await
     }
 
     async fn settle_invoice(&self, invoice: &Invoice, expected_version: u64, grant: &Grant) -> Result<bool, StoreError> {
