@@ -16,13 +16,13 @@ const SAMPLE_TENANT: &str = "sample-tenant";
 const SAMPLE_CAPACITY: &str = "cap_01SAMPLECAPACITYGRANT000";
 const SAMPLE_CREDIT_PLAN: &str = "cgrant_01SAMPLECREDITGRANT00000";
 
-fn sample(name: &str) -> String {
+pub fn sample(name: &str) -> String {
     let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// (invoice id, session id) of a purchase response.
-fn ids(purchase: &Value) -> (String, String) {
+pub fn ids(purchase: &Value) -> (String, String) {
     let url = purchase["paymentSessions"][0]["url"].as_str().unwrap();
     (purchase["invoiceId"].as_str().unwrap().to_owned(), url.rsplit('/').next().unwrap().to_owned())
 }

@@ -10,6 +10,7 @@ use shared::domain::{Clock, SystemClock, TenantId, Timestamp};
 use shared::local::{self, Invoker, SqsBridge, SqsMapping};
 use shared::queue::SqsQueue;
 use shared::store::dynamo::DynamoStore;
+use shared::store::round_trips::RoundTrips;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -44,6 +45,8 @@ pub struct TestApp {
     pub queues: Option<TestQueues>,
     /// Webhooks the sandbox checkout emitted (the tests forward them to the webhook route).
     pub deliveries: Arc<CapturedDeliveries>,
+    /// Every DynamoDB request this app's store made (see `round_trips.rs`).
+    pub round_trips: RoundTrips,
 }
 
 /// Per-test queues on the local SQS server, created from template.yaml with a 1 s visibility
@@ -109,7 +112,9 @@ pub async fn spawn_app_with_queues() -> TestApp {
 }
 
 pub async fn spawn_with(clock: Arc<dyn Clock>, with_queues: bool) -> TestApp {
-    let store = store().await;
+    let table = store().await.table().to_owned();
+    let round_trips = RoundTrips::default();
+    let store = DynamoStore::new(round_trips.client(&shared::config::sdk_config().await), table);
     let tenant = TenantId::parse(&format!("t-{}", random_suffix())).expect("tenant");
     let admin_key = admin::create_key(&store, &tenant, Role::Admin).await.expect("admin key");
     let member_key = admin::create_key(&store, &tenant, Role::Member).await.expect("member key");
@@ -133,7 +138,7 @@ pub async fn spawn_with(clock: Arc<dyn Clock>, with_queues: bool) -> TestApp {
         );
         queues = Some(q);
     }
-    TestApp { app: Arc::new(app), admin_key, member_key, tenant, queues, deliveries }
+    TestApp { app: Arc::new(app), admin_key, member_key, tenant, queues, deliveries, round_trips }
 }
 
 /// Invokes the fulfilment function's handler in this process, through the same JSON a Lambda

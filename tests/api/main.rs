@@ -13,4 +13,5 @@ mod helpers;
 mod ledger;
 mod metronome;
 mod purchases;
+mod round_trips;
 mod routes;

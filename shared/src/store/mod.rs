@@ -1,6 +1,7 @@
 //! Persistence behind a trait, so the domain never sees AWS types. [`dynamo::DynamoStore`] is the
 //! implementation; every test runs it against a real DynamoDB Local.
 pub mod dynamo;
+pub mod round_trips;
 pub mod schema;
 
 use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant};
