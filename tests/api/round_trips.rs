@@ -7,7 +7,6 @@
 use crate::events::{ids, routes_in_safe_order, sample, SampleObjects};
 use crate::helpers::spawn_app_with_queues;
 use serde_json::json;
-use shared::Route;
 use std::fmt::Write as _;
 
 /// (operation, round trips on the first call, on the second). Why any count is above issue #6's
