@@ -59,7 +59,8 @@ fn price(body: &mut JsonBody, name: &str) -> Option<ExactPrice> {
     }
 }
 
-pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+/// The create request: body and Idempotency-Key header, every field checked (all errors at once).
+pub fn parse_create(req: &ApiRequest) -> Result<NewCapacityGrant, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let kind = body.parsed("kind", true, Label::parse);
     let cluster = body.parsed("cluster", true, Label::parse);
@@ -86,6 +87,11 @@ pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
         flexible_usage_buyback_price: flexible,
         idempotency_key: super::idempotency_header(req)?,
     };
+    Ok(request)
+}
+
+pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let request = parse_create(req)?;
     let created = capacity::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
     Ok(ApiResponse::json(StatusCode::CREATED, &grant_json(&created.into_inner())))
 }

@@ -18,12 +18,12 @@ use super::paygentic::num;
 /// `credits` as Flexprice's current API and SDK (2.x) have it: a decimal string. The list, which
 /// only the 1.x SDK offers, shows it as a JSON number, as Flexprice's document and that SDK do.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Credits {
+pub enum Credits {
     Text,
     Number,
 }
 
-fn plan_json(p: &CreditPlan, credits: Credits) -> Value {
+pub fn plan_json(p: &CreditPlan, credits: Credits) -> Value {
     let time = |t: Timestamp| Value::String(t.to_rfc3339());
     let (period, period_count) = match p.recurrence {
         Recurrence::Once => (Value::Null, Value::Null),
@@ -79,7 +79,8 @@ fn small_int(body: &mut JsonBody, name: &str, max: u64) -> Option<u32> {
     body.optional_integer(name, 1, max).and_then(|v| u32::try_from(v).ok())
 }
 
-pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+/// The create request: body and Idempotency-Key header, every field checked (all errors at once).
+pub fn parse_create(req: &ApiRequest) -> Result<NewCreditPlan, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let name = body.parsed("name", true, Label::parse);
     let scope_text = body.required_string("scope");
@@ -166,6 +167,11 @@ pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
         conversion_rate,
         idempotency_key: super::idempotency_header(req)?,
     };
+    Ok(request)
+}
+
+pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let request = parse_create(req)?;
     let created = plans::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
     Ok(ApiResponse::json(StatusCode::CREATED, &plan_json(&created.into_inner(), Credits::Text)))
 }

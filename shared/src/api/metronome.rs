@@ -186,7 +186,8 @@ fn amount_with_type<T>(
     (amount, credit_type)
 }
 
-pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+/// createGrant's body, every field checked (all errors at once).
+pub fn parse_create_grant(req: &ApiRequest) -> Result<NewCreditGrant, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let customer_id = body.parsed("customer_id", true, Label::parse);
     let expires_at = body.required_timestamp("expires_at");
@@ -225,6 +226,11 @@ pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Resul
         credit_grant_type,
         product_ids,
     };
+    Ok(request)
+}
+
+pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let request = parse_create_grant(req)?;
     let store = app.store.as_ref();
     let ids = [request.credit_type_id.as_str(), request.paid_credit_type_id.as_str()];
     let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;

@@ -116,7 +116,8 @@ fn query_time(req: &ApiRequest, name: &str) -> Result<Option<Timestamp>, ApiErro
     }
 }
 
-pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+/// The create-grant request: path and body, every field checked (all errors at once).
+pub fn parse_create_grant(req: &ApiRequest) -> Result<NewGrant, ApiError> {
     let entitlement_id = entitlement_in_path(req)?;
     let mut body = JsonBody::parse(req)?;
     let amount = body.required_amount("amount");
@@ -140,6 +141,11 @@ pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Resul
         reset_max_rollover,
         reset_min_rollover,
     };
+    Ok(request)
+}
+
+pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let request = parse_create_grant(req)?;
     let created = grants::create_grant(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
     if let Created::Replayed(g) = &created {
         tracing::info!(grant = %g.id, "idempotent replay");

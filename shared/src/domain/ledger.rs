@@ -13,6 +13,7 @@ use super::model::Grant;
 use super::{GrantId, Timestamp};
 use rust_decimal::Decimal;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 /// Compares two grants in burn-down order.
 pub fn burn_order(a: &Grant, b: &Grant) -> Ordering {
@@ -84,9 +85,11 @@ pub enum Effect {
 /// Applies an allocation's deductions to the grants (in place) as `effect` says.
 /// Returns the ids of the grants changed.
 pub fn apply(grants: &mut [Grant], deductions: &[Deduction], effect: Effect) -> Vec<GrantId> {
+    // Positions by id: one pass, so an event over many grants stays linear.
+    let position: HashMap<GrantId, usize> = grants.iter().enumerate().map(|(i, g)| (g.id.clone(), i)).collect();
     let mut touched = Vec::new();
     for d in deductions {
-        let Some(g) = grants.iter_mut().find(|g| g.id == d.grant_id) else { continue };
+        let Some(g) = position.get(&d.grant_id).and_then(|&i| grants.get_mut(i)) else { continue };
         match effect {
             Effect::Consume => g.remaining -= d.amount,
             Effect::Reserve => g.reserved += d.amount,
@@ -180,9 +183,9 @@ pub struct Entry {
 
 /// The posted entries of one grant, in order, with the grant's running balance: its credits,
 /// then every committed deduction, then (if it ended) the expiry or void of what was left.
-pub fn grant_entries(grant: &Grant, postings: &[Posting]) -> Vec<Entry> {
+pub fn grant_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a Posting>) -> Vec<Entry> {
     let mut mine: Vec<(&Posting, Decimal)> = postings
-        .iter()
+        .into_iter()
         .filter(|p| p.status == UsageStatus::Committed)
         .filter_map(|p| {
             let amount: Decimal = p.deductions.iter().filter(|d| d.grant_id == grant.id).map(|d| d.amount).sum();
@@ -233,9 +236,9 @@ pub fn grant_entries(grant: &Grant, postings: &[Posting]) -> Vec<Entry> {
 }
 
 /// Pending deductions of one grant (credits held by pending usage), in ledger order.
-pub fn pending_entries(grant: &Grant, postings: &[Posting]) -> Vec<Entry> {
+pub fn pending_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a Posting>) -> Vec<Entry> {
     let mut mine: Vec<(&Posting, Decimal)> = postings
-        .iter()
+        .into_iter()
         .filter(|p| p.status == UsageStatus::Pending)
         .filter_map(|p| {
             let amount: Decimal = p.deductions.iter().filter(|d| d.grant_id == grant.id).map(|d| d.amount).sum();
@@ -273,11 +276,14 @@ fn posted_at(entries: &[Entry], at: Timestamp) -> Decimal {
 }
 
 /// One grant's balance at `at`, or None when the grant is not active then.
-pub fn grant_balance(grant: &Grant, postings: &[Posting], at: Timestamp) -> Option<GrantBalance> {
+pub fn grant_balance<'a, P>(grant: &Grant, postings: P, at: Timestamp) -> Option<GrantBalance>
+where
+    P: IntoIterator<Item = &'a Posting> + Clone,
+{
     if !grant.is_active_at(at) {
         return None;
     }
-    let excluding = posted_at(&grant_entries(grant, postings), at);
+    let excluding = posted_at(&grant_entries(grant, postings.clone()), at);
     let held: Decimal = pending_entries(grant, postings)
         .iter()
         .filter(|e| e.effective_at <= at)
@@ -304,7 +310,21 @@ pub struct Balance {
 pub fn balance_at(grants: &[Grant], postings: &[Posting], at: Timestamp, since: Timestamp) -> Balance {
     let mut active: Vec<&Grant> = grants.iter().filter(|g| g.is_active_at(at)).collect();
     active.sort_by(|a, b| burn_order(a, b));
-    let per_grant: Vec<GrantBalance> = active.iter().filter_map(|g| grant_balance(g, postings, at)).collect();
+    // Each grant sees only the postings that draw on it: linear in grants plus deductions.
+    let mut by_grant: HashMap<&GrantId, Vec<&Posting>> = HashMap::new();
+    for p in postings {
+        for d in &p.deductions {
+            let list = by_grant.entry(&d.grant_id).or_default();
+            if !list.last().is_some_and(|last| std::ptr::eq(*last, p)) {
+                list.push(p);
+            }
+        }
+    }
+    let none: Vec<&Posting> = Vec::new();
+    let per_grant: Vec<GrantBalance> = active
+        .iter()
+        .filter_map(|g| grant_balance(g, by_grant.get(&g.id).unwrap_or(&none).iter().copied(), at))
+        .collect();
     let in_window = |p: &&Posting| p.occurred_at <= at && p.occurred_at >= since;
     let overage: Decimal = postings
         .iter()
