@@ -7,34 +7,26 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// Built on first use: reading the machine's root certificates costs milliseconds of cold start,
+/// and only the functions that call out (the sandbox checkout, the local bridge) ever need them.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<Connector, Full<Bytes>>,
+    client: Arc<OnceLock<Client<Connector, Full<Bytes>>>>,
     timeout: Duration,
 }
 
 impl HttpClient {
     pub fn new(timeout: Duration) -> Self {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let connector = match builder.with_native_roots() {
-            Ok(b) => b.https_or_http().enable_http1().build(),
-            Err(e) => {
-                // No CA certificates on this machine: plain HTTP still works (local use).
-                tracing::warn!(error = %e, "no native root certificates; HTTPS calls will fail");
-                hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(
-                        rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth(),
-                    )
-                    .https_or_http()
-                    .enable_http1()
-                    .build()
-            }
-        };
-        Self { client: Client::builder(TokioExecutor::new()).build(connector), timeout }
+        Self { client: Arc::new(OnceLock::new()), timeout }
+    }
+
+    fn client(&self) -> &Client<Connector, Full<Bytes>> {
+        self.client.get_or_init(build_client)
     }
 
     /// POSTs `body`; returns the status and the response body.
@@ -45,7 +37,7 @@ impl HttpClient {
         }
         let request = request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
         let call = async {
-            let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+            let response = self.client().request(request).await.map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
             let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
             Ok::<_, String>((status, body))
@@ -60,4 +52,23 @@ impl WebhookDelivery for HttpClient {
         let headers = [("content-type", "application/json"), (SIGNATURE_HEADER, signature)];
         self.post(url, &headers, body.into_bytes()).await.map(|(status, _)| status)
     }
+}
+
+fn build_client() -> Client<Connector, Full<Bytes>> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let connector = match builder.with_native_roots() {
+        Ok(b) => b.https_or_http().enable_http1().build(),
+        Err(e) => {
+            // No CA certificates on this machine: plain HTTP still works (local use).
+            tracing::warn!(error = %e, "no native root certificates; HTTPS calls will fail");
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(
+                    rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth(),
+                )
+                .https_or_http()
+                .enable_http1()
+                .build()
+        }
+    };
+    Client::builder(TokioExecutor::new()).build(connector)
 }

@@ -7,6 +7,7 @@ mod bad_input;
 mod concurrency;
 mod entitlements;
 mod events;
+mod faults;
 mod flexprice;
 mod grants;
 mod helpers;

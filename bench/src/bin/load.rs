@@ -1,0 +1,213 @@
+//! Measurements on the local stack (DynamoDB Local; `make bench` starts it and exports its env).
+//!
+//! `load overhead --base-url URL --oha PATH --requests N --rounds R --out FILE`: latency of one
+//! get-grant as (a) the bare DynamoDB GetItem it makes, (b) the handler in this process (auth from
+//! the warm key cache, parsing, the GetItem, JSON), (c) through `cargo lambda watch` with `oha`
+//! (loopback, one connection, N requests), and (d) watch's own floor: the catch-all function,
+//! which touches nothing. Rounds interleave (a)-(d), so they see the same machine state.
+//!
+//! `load hot --writers W --events E --out FILE`: E usage events of 1 credit on one entitlement
+//! holding E/2 credits, first from one writer, then from W concurrent writers on a fresh one;
+//! throughput of each, transaction attempts, and the overspend check.
+//!
+//! Both write JSON (microseconds); bench/report.py turns it into the report.
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::{json, Value};
+use shared::api::{dispatch, ApiRequest, App};
+use shared::domain::model::Role;
+use shared::domain::{EntitlementId, GrantId, TenantId};
+use shared::store::dynamo::DynamoStore;
+use shared::store::round_trips::RoundTrips;
+use shared::store::schema::{entitlement_pk, grant_sk, PK, SK};
+use shared::Route;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_owned())
+}
+
+struct Bench {
+    app: Arc<App>,
+    key: String,
+    tenant: TenantId,
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    round_trips: RoundTrips,
+}
+
+impl Bench {
+    async fn new() -> Result<Self, Error> {
+        let round_trips = RoundTrips::default();
+        let client = round_trips.client(&shared::config::sdk_config().await);
+        let table = shared::config::table_name();
+        let store = DynamoStore::new(client.clone(), table.clone());
+        let tenant = TenantId::parse(&format!("bench-{}", ulid_suffix()))?;
+        let key = shared::admin::create_key(&store, &tenant, Role::Admin).await?;
+        let app = Arc::new(App::with_system_clock(Arc::new(store)));
+        Ok(Self { app, key, tenant, client, table, round_trips })
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<(StatusCode, Value), Error> {
+        let (route, params) = Route::resolve(&method, path).ok_or("no such route")?;
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {}", self.key))?);
+        let req = ApiRequest {
+            method,
+            path: path.to_owned(),
+            path_params: params,
+            headers,
+            body: body.map(|b| b.to_string().into()).unwrap_or_default(),
+            ..ApiRequest::default()
+        };
+        let r = dispatch(&self.app, route, req).await;
+        let value = if r.body.is_empty() { Value::Null } else { serde_json::from_str(&r.body)? };
+        Ok((r.status, value))
+    }
+
+    async fn created(&self, path: &str, body: Value) -> Result<String, Error> {
+        let (status, v) = self.call(Method::POST, path, Some(body)).await?;
+        if status != StatusCode::CREATED {
+            return Err(format!("{path}: {status} {v}").into());
+        }
+        Ok(v["id"].as_str().ok_or("no id")?.to_owned())
+    }
+
+    async fn entitlement_with_grant(&self, credits: u64) -> Result<(String, String), Error> {
+        let ent = self.created("/v1/entitlements", json!({"customerId": format!("cus_{}", ulid_suffix()), "featureKey": "bench"})).await?;
+        let grant = self.created(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": credits, "idempotencyKey": "bench"})).await?;
+        Ok((ent, grant))
+    }
+}
+
+fn ulid_suffix() -> String {
+    shared::domain::GrantId::generate().as_str().get(4..).unwrap_or_default().to_ascii_lowercase()
+}
+
+fn median(mut v: Vec<u128>) -> u128 {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// oha's median latency in microseconds (it reports seconds).
+fn oha_median(oha: &str, url: &str, key: &str, requests: usize) -> Result<Value, Error> {
+    let out = Command::new(oha)
+        .args(["-n", &requests.to_string(), "-c", "1", "--no-tui", "--output-format", "json", "-H", &format!("authorization: Bearer {key}"), url])
+        .output()?;
+    if !out.status.success() {
+        return Err(format!("oha failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let report: Value = serde_json::from_slice(&out.stdout)?;
+    let codes = report["statusCodeDistribution"].clone();
+    Ok(json!({"p50_seconds": report["latencyPercentiles"]["p50"], "status_codes": codes}))
+}
+
+async fn overhead(args: &[String]) -> Result<Value, Error> {
+    let base = arg(args, "--base-url", "http://127.0.0.1:9000");
+    let oha = arg(args, "--oha", ".tools/bin/oha");
+    let n: usize = arg(args, "--requests", "300").parse()?;
+    let rounds: usize = arg(args, "--rounds", "5").parse()?;
+    let b = Bench::new().await?;
+    let (ent, grant) = b.entitlement_with_grant(100).await?;
+    let path = format!("/v1/entitlements/{ent}/grants/{grant}");
+    let mut out = Vec::new();
+    for _ in 0..rounds {
+        let mut bare = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            b.client
+                .get_item()
+                .table_name(&b.table)
+                .key(PK, aws_sdk_dynamodb::types::AttributeValue::S(entitlement_pk(b.tenant.as_str(), &ent)))
+                .key(SK, aws_sdk_dynamodb::types::AttributeValue::S(grant_sk(&grant)))
+                .consistent_read(true)
+                .send()
+                .await?;
+            bare.push(t.elapsed().as_micros());
+        }
+        let mut handler = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let (status, _) = b.call(Method::GET, &path, None).await?;
+            handler.push(t.elapsed().as_micros());
+            if status != StatusCode::OK {
+                return Err(format!("get-grant answered {status}").into());
+            }
+        }
+        let watch = oha_median(&oha, &format!("{base}{path}"), &b.key, n)?;
+        let floor = oha_median(&oha, &format!("{base}/v1/bench-no-such-route"), &b.key, n)?;
+        out.push(json!({"bare_getitem_us": median(bare), "handler_in_process_us": median(handler), "through_watch": watch, "watch_catch_all": floor}));
+    }
+    Ok(json!({"requests_per_round": n, "rounds": out}))
+}
+
+async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Result<(u128, usize), Error> {
+    b.round_trips.take();
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let b = Arc::clone(b);
+            let ent = ent.to_owned();
+            tokio::spawn(async move {
+                for i in (w..events).step_by(writers) {
+                    let (status, v) = b.call(Method::POST, &format!("/v1/entitlements/{ent}/usage"), Some(json!({"eventId": format!("e{i}"), "amount": 1}))).await?;
+                    if status != StatusCode::CREATED {
+                        return Err::<(), Error>(format!("usage {i}: {status} {v}").into());
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let elapsed = t.elapsed().as_micros();
+    let transactions = b.round_trips.take().iter().filter(|op| *op == "TransactWriteItems").count();
+    Ok((elapsed, transactions))
+}
+
+async fn hot(args: &[String]) -> Result<Value, Error> {
+    let concurrent: usize = arg(args, "--writers", "64").parse()?;
+    let events: usize = arg(args, "--events", "640").parse()?;
+    let b = Arc::new(Bench::new().await?);
+    let credits = u64::try_from(events / 2)?;
+    let mut out = Vec::new();
+    for w in [1, concurrent] {
+        let (ent, grant) = b.entitlement_with_grant(credits).await?;
+        let (elapsed_us, transactions) = writers(&b, &ent, w, events).await?;
+        let (_, e) = b.call(Method::GET, &format!("/v1/entitlements/{ent}"), None).await?;
+        let stored = b
+            .app
+            .store
+            .get_grant(&b.tenant, &EntitlementId::parse(&ent)?, &GrantId::parse(&grant)?)
+            .await?
+            .ok_or("the grant is gone")?;
+        out.push(json!({
+            "writers": w, "events": events, "granted": credits, "elapsed_us": elapsed_us,
+            "transaction_attempts": transactions,
+            "usage_in_period": e["usageInPeriod"], "overage": e["overage"], "balance": e["balance"],
+            "grant_remaining": stored.remaining.to_string(), "grant_reserved": stored.reserved.to_string(),
+        }));
+    }
+    Ok(json!({"runs": out}))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let out = arg(&args, "--out", "");
+    let result = match args.first().map(String::as_str) {
+        Some("overhead") => overhead(&args).await?,
+        Some("hot") => hot(&args).await?,
+        _ => return Err("usage: load overhead|hot [options] --out FILE".into()),
+    };
+    if out.is_empty() {
+        return Err("--out FILE is required".into());
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&result)?)?;
+    Ok(())
+}
