@@ -8,6 +8,7 @@ mod concurrency;
 mod entitlements;
 mod events;
 mod faults;
+mod fuzz;
 mod flexprice;
 mod grants;
 mod helpers;
