@@ -174,6 +174,9 @@ async fn a_period_reset_rolls_the_rest_over_within_the_bounds() {
     let u = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": "feb", "amount": 55})).await;
     assert_eq!(u.body["overage"], json!(0));
     let topup = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 200, "idempotencyKey": "big", "resetMaxRollover": 20, "priority": 9})).await;
+    // This instance kept the entitlement from January's creates; the reset moved its period, so the
+    // kept copy fails the write's condition and the grant is dated from the new period.
+    assert_eq!(topup.body["effectiveAt"], json!("2031-02-01T00:00:00Z"), "{}", topup.body);
     set(&clock, "2031-03-05T00:00:00Z");
     assert_eq!(t.run_schedule().await, 0);
     // floor had 10 left: topped up to its minimum 40; big had 200: capped to 20.

@@ -15,7 +15,7 @@ const EXPECTED: &[(&str, usize, usize)] = &[
     ("list-entitlements", 2, 2),
     ("create-entitlement", 1, 1),
     ("get-entitlement", 1, 1),
-    ("create-grant", 2, 3),
+    ("create-grant", 1, 2),
     ("list-grants", 1, 1),
     ("get-grant", 1, 1),
     ("void-grant", 1, 1),

@@ -34,6 +34,8 @@ pub struct App {
     pub keys: KeyCache,
     pub tenants: TenantCache,
     pub credit_types: CreditTypeCache,
+    /// What grants copy from their entitlement (see [`EntitlementFacts`](crate::domain::grants::EntitlementFacts)).
+    pub entitlement_facts: crate::domain::grants::EntitlementFactsCache,
     pub payments: Arc<dyn PaymentProvider>,
     /// How the sandbox provider delivers its signed webhooks.
     pub delivery: Arc<dyn WebhookDelivery>,
@@ -69,6 +71,7 @@ impl App {
             keys: KeyCache::new(Duration::from_secs(60)),
             tenants: TenantCache::new(Duration::from_secs(60)),
             credit_types: CreditTypeCache::new(Duration::from_secs(60)),
+            entitlement_facts: crate::domain::grants::EntitlementFactsCache::new(Duration::from_secs(60)),
             payments: Arc::new(SandboxProvider),
             delivery: Arc::new(Unconfigured("webhook delivery")),
             payment_events: Arc::new(Unconfigured("payment events queue")),

@@ -146,7 +146,7 @@ pub fn parse_create_grant(req: &ApiRequest) -> Result<NewGrant, ApiError> {
 
 pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create_grant(req)?;
-    let created = grants::create_grant(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
+    let created = grants::create_grant(app.store.as_ref(), app.clock.as_ref(), &app.entitlement_facts, &who.tenant, request).await?;
     if let Created::Replayed(g) = &created {
         tracing::info!(grant = %g.id, "idempotent replay");
     }

@@ -202,7 +202,7 @@ pub async fn create_credit_grant(
         object_id: grant.id.as_str().to_owned(),
         fingerprint: BTreeMap::new(),
     });
-    match store.insert_grant(&grant, claim.as_ref()).await? {
+    match store.insert_grant(&grant, claim.as_ref(), None).await? {
         InsertOutcome::Inserted => Ok(grant),
         // Metronome: a reused uniqueness key is a 409, whatever the parameters.
         InsertOutcome::ClaimExists(_) => Err(CreateCreditGrantError::UniquenessKeyUsed),

@@ -1,5 +1,6 @@
 //! Grant operations: create (idempotent), get, list, void. One error enum per operation.
-use super::model::{Claim, Grant, GrantDetails};
+use super::cache::TtlCache;
+use super::model::{Claim, EntitlementStatus, Grant, GrantDetails};
 use super::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
 use crate::store::{InsertOutcome, Store, StoreError};
 use std::collections::BTreeMap;
@@ -96,9 +97,23 @@ pub enum CreateGrantError {
 
 pub const DIRECT_GRANT_SCOPE: &str = "grant";
 
+/// What a grant copies from its entitlement: the customer and credit type, which never change,
+/// and the period start (the default `effectiveAt`), which moves at a reset. A warm instance keeps
+/// them, so a create is one transaction; a write made from a kept copy is conditional on the period
+/// start it used, so a stale copy fails the condition instead of dating the grant wrongly.
+#[derive(Debug, Clone)]
+pub struct EntitlementFacts {
+    pub customer_id: String,
+    pub pricing_unit_id: Option<String>,
+    pub current_period_start: Timestamp,
+}
+
+pub type EntitlementFactsCache = TtlCache<EntitlementFacts>;
+
 pub async fn create_grant(
     store: &dyn Store,
     clock: &dyn Clock,
+    facts_cache: &EntitlementFactsCache,
     tenant: &TenantId,
     req: NewGrant,
 ) -> Result<Created<Grant>, CreateGrantError> {
@@ -107,62 +122,84 @@ pub async fn create_grant(
             return Err(CreateGrantError::RolloverBoundsInverted);
         }
     }
-    let entitlement = store
-        .get_entitlement(tenant, &req.entitlement_id)
-        .await?
-        .ok_or(CreateGrantError::EntitlementNotFound)?;
-    let effective_at = req.effective_at.unwrap_or(entitlement.current_period_start);
-    if req.expires_at.is_some_and(|e| e <= effective_at) {
-        return Err(CreateGrantError::ExpiresNotAfterEffective);
-    }
+    let cache_key = format!("{}/{}", tenant.as_str(), req.entitlement_id.as_str());
     let fingerprint = req.fingerprint();
-    let grant = Grant {
-        id: GrantId::generate(),
-        tenant: tenant.clone(),
-        entitlement_id: req.entitlement_id.clone(),
-        customer_id: entitlement.customer_id.clone(),
-        amount: req.amount,
-        remaining: req.amount.value(),
-        effective_at,
-        expires_at: req.expires_at,
-        voided_at: None,
-        created_at: clock.now(),
-        priority: req.priority,
-        reset_max_rollover: req.reset_max_rollover,
-        reset_min_rollover: req.reset_min_rollover,
-        recurrence_period: None,
-        idempotency_key: Some(req.idempotency_key.as_str().to_owned()),
-        reserved: rust_decimal::Decimal::ZERO,
-        last_used_at: None,
-        version: 0,
-        credit_type_id: entitlement.pricing_unit_id.clone(),
-        details: GrantDetails::default(),
-    };
-    let claim = Claim {
-        scope: DIRECT_GRANT_SCOPE.to_owned(),
-        key: req.idempotency_key.as_str().to_owned(),
-        object_id: grant.id.as_str().to_owned(),
-        fingerprint: fingerprint.clone(),
-    };
-    match store.insert_grant(&grant, Some(&claim)).await? {
-        InsertOutcome::Inserted => Ok(Created::New(grant)),
-        InsertOutcome::ClaimExists(existing) => {
-            let id = existing.replayed_id(&fingerprint).map_err(CreateGrantError::IdempotencyMismatch)?;
-            let id = GrantId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
-            let original = store
-                .get_grant(tenant, &req.entitlement_id, &id)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("claimed grant {id} is missing")))?;
-            Ok(Created::Replayed(original))
+    // At most three tries: a kept copy that went stale, then fresh reads that lost a race with a
+    // period reset of the same entitlement.
+    for attempt in 0..3 {
+        let kept = if attempt == 0 { facts_cache.get(&cache_key) } else { None };
+        let from_cache = kept.is_some();
+        let facts = match kept {
+            Some(f) => f,
+            None => {
+                let e = store
+                    .get_entitlement(tenant, &req.entitlement_id)
+                    .await?
+                    .ok_or(CreateGrantError::EntitlementNotFound)?;
+                let f = EntitlementFacts { customer_id: e.customer_id, pricing_unit_id: e.pricing_unit_id, current_period_start: e.current_period_start };
+                facts_cache.put(cache_key.clone(), f.clone());
+                f
+            }
+        };
+        let effective_at = req.effective_at.unwrap_or(facts.current_period_start);
+        if req.expires_at.is_some_and(|e| e <= effective_at) {
+            return Err(CreateGrantError::ExpiresNotAfterEffective);
         }
-        InsertOutcome::ParentUnavailable => {
-            // Re-read to say why: it was cancelled (or expired) between our read and the write.
-            match store.get_entitlement(tenant, &req.entitlement_id).await? {
-                None => Err(CreateGrantError::EntitlementNotFound),
-                Some(e) => Err(CreateGrantError::EntitlementNotActive(e.status.as_str())),
+        let grant = Grant {
+            id: GrantId::generate(),
+            tenant: tenant.clone(),
+            entitlement_id: req.entitlement_id.clone(),
+            customer_id: facts.customer_id.clone(),
+            amount: req.amount,
+            remaining: req.amount.value(),
+            effective_at,
+            expires_at: req.expires_at,
+            voided_at: None,
+            created_at: clock.now(),
+            priority: req.priority,
+            reset_max_rollover: req.reset_max_rollover,
+            reset_min_rollover: req.reset_min_rollover,
+            recurrence_period: None,
+            idempotency_key: Some(req.idempotency_key.as_str().to_owned()),
+            reserved: rust_decimal::Decimal::ZERO,
+            last_used_at: None,
+            version: 0,
+            credit_type_id: facts.pricing_unit_id.clone(),
+            details: GrantDetails::default(),
+        };
+        let claim = Claim {
+            scope: DIRECT_GRANT_SCOPE.to_owned(),
+            key: req.idempotency_key.as_str().to_owned(),
+            object_id: grant.id.as_str().to_owned(),
+            fingerprint: fingerprint.clone(),
+        };
+        let period_start = req.effective_at.is_none().then_some(facts.current_period_start);
+        match store.insert_grant(&grant, Some(&claim), period_start).await? {
+            InsertOutcome::Inserted => return Ok(Created::New(grant)),
+            InsertOutcome::ClaimExists(existing) => {
+                let id = existing.replayed_id(&fingerprint).map_err(CreateGrantError::IdempotencyMismatch)?;
+                let id = GrantId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
+                let original = store
+                    .get_grant(tenant, &req.entitlement_id, &id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("claimed grant {id} is missing")))?;
+                return Ok(Created::Replayed(original));
+            }
+            InsertOutcome::ParentUnavailable => {
+                facts_cache.forget(&cache_key);
+                if from_cache {
+                    continue;
+                }
+                // Fresh, yet refused: cancelled, or its period moved on, since the read. Say which.
+                match store.get_entitlement(tenant, &req.entitlement_id).await? {
+                    None => return Err(CreateGrantError::EntitlementNotFound),
+                    Some(e) if e.status != EntitlementStatus::Active => return Err(CreateGrantError::EntitlementNotActive(e.status.as_str())),
+                    Some(_) => continue,
+                }
             }
         }
     }
+    Err(CreateGrantError::Store(StoreError::Contention))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -92,16 +92,21 @@ impl DynamoStore {
         pk: String,
         claim: Option<&Claim>,
         objects: Vec<TransactWriteItem>,
+        period_start: Option<Timestamp>,
     ) -> Result<InsertOutcome, StoreError> {
-        let check = ConditionCheck::builder()
+        let mut check = ConditionCheck::builder()
             .table_name(&self.table)
             .key(PK, s(pk.clone()))
             .key(SK, s(ENTITLEMENT_SK))
             .condition_expression("#st = :active")
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
-            .build()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
+        if let Some(start) = period_start {
+            check = check
+                .condition_expression("#st = :active AND current_period_start = :start")
+                .expression_attribute_values(":start", ts(start));
+        }
+        let check = check.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
         if let Some(claim) = claim {
             items.push(put(&self.table, claim_item(pk.clone(), claim), "attribute_not_exists(PK)")?);
@@ -1111,9 +1116,9 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError> {
+    async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>, period_start: Option<Timestamp>) -> Result<InsertOutcome, StoreError> {
         let pk = entitlement_pk(grant.tenant.as_str(), grant.entitlement_id.as_str());
-        self.insert_claimed(pk, claim, vec![put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?]).await
+        self.insert_claimed(pk, claim, vec![put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?], period_start).await
     }
 
     async fn get_grant(
@@ -1658,7 +1663,7 @@ impl Store for DynamoStore {
             put(&self.table, invoice_item(invoice), "attribute_not_exists(PK)")?,
             put(&self.table, session_item(invoice), "attribute_not_exists(PK)")?,
         ];
-        self.insert_claimed(pk, Some(claim), objects).await
+        self.insert_claimed(pk, Some(claim), objects, None).await
     }
 
     async fn get_invoice(&self, tenant: &TenantId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {

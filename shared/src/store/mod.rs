@@ -106,8 +106,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Entitlement>, StoreError>;
 
     /// Writes the grant and its claim (if any) in one transaction, conditional on the claim being
-    /// new and the entitlement being active.
-    async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError>;
+    /// new and the entitlement being active, and, when given, its period still starting at
+    /// `period_start` (what the caller's possibly cached view of the entitlement said).
+    async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>, period_start: Option<Timestamp>) -> Result<InsertOutcome, StoreError>;
     /// A grant found by id alone (an index read: may lag a just-created grant).
     async fn find_grant(&self, tenant: &TenantId, id: &GrantId) -> Result<Option<Grant>, StoreError>;
     /// Up to `limit` grants of the tenant, or of one customer, whose ids come after `after`, in id
