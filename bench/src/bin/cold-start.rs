@@ -28,6 +28,13 @@ fn one_start(listener: &TcpListener, binary: &Path) -> Result<u128, Error> {
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        // Lambda gives every function its region and role credentials in the environment; without
+        // them the SDK would look for a region on the instance metadata service at init.
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_SESSION_TOKEN", "bench")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
