@@ -2,7 +2,9 @@
 # `make test`: every test. Installs what is missing, starts its own local stack (separate from
 # `make dev`), then runs: Rust unit + integration tests on DynamoDB Local and the SQS server,
 # clippy, cfn-lint and sam validate, and, against `cargo lambda watch` plus the SQS bridge, the
-# vendor-SDK compatibility tests and the checkout page's browser test in headless Chromium.
+# vendor-SDK compatibility tests, the checkout page's browser test in headless Chromium, and
+# schemathesis over openapi.yaml (its generated cases are reported on their own line, not counted
+# as tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -65,6 +67,10 @@ run_logged "$state/pytest-flexprice-v1.log" timeout 300 env PYTHONPATH="$PWD/.ve
 step "checkout page in headless Chromium (playwright-core); Flexprice's TypeScript SDK"
 run_logged "$state/browser.log" timeout 600 env SCREENSHOT_DIR="$state" node --test tests/browser/ tests/compat_ts/ \
   || { failed+=("browser"); tail -20 "$state/bridge.log" >&2; }
+step "schemathesis: every operation of openapi.yaml against cargo lambda watch"
+run_logged "$state/schemathesis.log" timeout 900 env ST_OUT="$state/schemathesis" bash scripts/schemathesis.sh \
+  || { failed+=("schemathesis"); tail -20 "$state/watch.log" >&2; }
+
 # node's TAP summary ("# pass N", "# fail N") in the same words as the other runners.
 sed -n 's/^# pass \([0-9]*\)$/\1 passed/p; s/^# fail \([0-9]*\)$/\1 failed/p' "$state/browser.log" > "$state/browser-count.log"
 
@@ -72,6 +78,7 @@ sed -n 's/^# pass \([0-9]*\)$/\1 passed/p; s/^# fail \([0-9]*\)$/\1 failed/p' "$
 count() { grep -oE "[0-9]+ $1" "$state/cargo-test.log" "$state/pytest.log" "$state/pytest-flexprice-v1.log" "$state/browser-count.log" 2>/dev/null | awk -F: '{split($NF,a," "); s+=a[1]} END {print s+0}'; }
 echo
 echo "tests: $(count passed) passed, $(count failed) failed"
+echo "schemathesis: $(grep -oE '[0-9]+ generated, [0-9]+ passed' "$state/schemathesis.log" 2>/dev/null || echo 'no result')"
 if [ ${#failed[@]} -eq 0 ]; then
   echo "make test: all suites passed"
 else

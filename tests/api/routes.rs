@@ -66,6 +66,21 @@ fn template_router_and_code_agree() {
     assert_eq!(router, code, "Cargo.toml [workspace.metadata.lambda.watch.router] vs shared::Route");
 }
 
+/// openapi.yaml (what schemathesis tests) documents exactly the routes there are.
+#[test]
+fn the_openapi_document_has_every_route_and_no_other() {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(root().join("openapi.yaml")).unwrap()).unwrap();
+    assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for method in item.as_mapping().unwrap().keys() {
+            documented.insert((method.as_str().unwrap().to_uppercase(), path.as_str().unwrap().to_owned()));
+        }
+    }
+    let code: BTreeSet<(String, String)> = from_code().into_iter().map(|(m, p, _)| (m, p)).collect();
+    assert_eq!(documented, code, "openapi.yaml vs shared::Route");
+}
+
 /// Every function of template.yaml (HTTP or not) by its Binary name.
 fn template_functions() -> BTreeSet<String> {
     let doc: serde_yaml::Value = serde_yaml::from_str(&template()).unwrap();

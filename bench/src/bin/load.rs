@@ -144,7 +144,9 @@ async fn overhead(args: &[String]) -> Result<Value, Error> {
     Ok(json!({"requests_per_round": n, "rounds": out}))
 }
 
-async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Result<(u128, usize), Error> {
+/// (elapsed µs, transaction attempts, 503s retried by the client). A writer that lost the race for
+/// its whole server-side retry budget gets a clean 503 and, like any client, sends the event again.
+async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Result<(u128, usize, usize), Error> {
     b.round_trips.take();
     let t = Instant::now();
     let tasks: Vec<_> = (0..writers)
@@ -152,22 +154,29 @@ async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Re
             let b = Arc::clone(b);
             let ent = ent.to_owned();
             tokio::spawn(async move {
+                let mut retried = 0usize;
                 for i in (w..events).step_by(writers) {
-                    let (status, v) = b.call(Method::POST, &format!("/v1/entitlements/{ent}/usage"), Some(json!({"eventId": format!("e{i}"), "amount": 1}))).await?;
-                    if status != StatusCode::CREATED {
-                        return Err::<(), Error>(format!("usage {i}: {status} {v}").into());
+                    let body = json!({"eventId": format!("e{i}"), "amount": 1});
+                    loop {
+                        let (status, v) = b.call(Method::POST, &format!("/v1/entitlements/{ent}/usage"), Some(body.clone())).await?;
+                        match status {
+                            StatusCode::CREATED => break,
+                            StatusCode::SERVICE_UNAVAILABLE if retried < 100 * events => retried += 1,
+                            _ => return Err::<usize, Error>(format!("usage {i}: {status} {v}").into()),
+                        }
                     }
                 }
-                Ok(())
+                Ok(retried)
             })
         })
         .collect();
+    let mut retried = 0;
     for task in tasks {
-        task.await??;
+        retried += task.await??;
     }
     let elapsed = t.elapsed().as_micros();
     let transactions = b.round_trips.take().iter().filter(|op| *op == "TransactWriteItems").count();
-    Ok((elapsed, transactions))
+    Ok((elapsed, transactions, retried))
 }
 
 async fn hot(args: &[String]) -> Result<Value, Error> {
@@ -178,7 +187,7 @@ async fn hot(args: &[String]) -> Result<Value, Error> {
     let mut out = Vec::new();
     for w in [1, concurrent] {
         let (ent, grant) = b.entitlement_with_grant(credits).await?;
-        let (elapsed_us, transactions) = writers(&b, &ent, w, events).await?;
+        let (elapsed_us, transactions, client_retries) = writers(&b, &ent, w, events).await?;
         let (_, e) = b.call(Method::GET, &format!("/v1/entitlements/{ent}"), None).await?;
         let stored = b
             .app
@@ -188,7 +197,7 @@ async fn hot(args: &[String]) -> Result<Value, Error> {
             .ok_or("the grant is gone")?;
         out.push(json!({
             "writers": w, "events": events, "granted": credits, "elapsed_us": elapsed_us,
-            "transaction_attempts": transactions,
+            "transaction_attempts": transactions, "client_retries": client_retries,
             "usage_in_period": e["usageInPeriod"], "overage": e["overage"], "balance": e["balance"],
             "grant_remaining": stored.remaining.to_string(), "grant_reserved": stored.reserved.to_string(),
         }));
