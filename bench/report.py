@@ -70,6 +70,7 @@ targets = {
     "list-capacity-grants": ("list page <= 2", 2, 2), "flexprice-list-credit-grants": ("list page <= 2", 2, 2),
     "list-credit-types": ("list page <= 2", 2, 2),
     "record-usage": ("usage 1", 1, None),
+    "fulfil-payments": ("fulfil 1", 1, None),
 }
 why = {
     "create-grant": "A warm instance keeps what a grant copies from its entitlement (customer, credit type, period start) for 60 s, and the one transaction is conditioned on the entitlement being active with that period start, so a stale copy fails the condition and is re-read instead of dating the grant wrongly. The first create on an instance (or after a period reset) adds one GetItem. A replay adds the GetItem of the original grant the claim points at.",
@@ -86,19 +87,17 @@ rt_lines = ["| operation | 1st call | 2nd call (replay for creates) | target | D
 misses = []
 for r in rows:
     op = r[0].strip()
+    # The fulfil row's label describes its two calls; its target is the operation's.
+    key = "fulfil-payments" if op.startswith("fulfil-payments") else op
     first, second = int(r[1]), int(r[2])
-    t = targets.get(op)
+    t = targets.get(key)
     target = t[0] if t else "-"
     miss = False
     if t:
         if first > t[1] or (t[2] is not None and second > t[2] and not op.startswith("metronome-list") and t[0] != "usage 1"):
             miss = True
-    if op == "record-usage" and first > 1:
-        miss = True
-    if op.startswith("fulfil-payments"):
-        target, miss = "fulfil 1", first > 1
     if miss:
-        misses.append("fulfil-payments" if op.startswith("fulfil-payments") else op)
+        misses.append(key)
     flag = " **(above target)**" if miss else ""
     rt_lines.append(f"| {op} | {first} | {second} | {target}{flag} | {r[3].strip()} |")
 why["fulfil-payments"] = ("3 for a paid message: GetItem of the invoice (the grant's amount and dates live on it; the provider event "
@@ -114,7 +113,7 @@ why["sandbox-checkout"] = why["sandbox-checkout-action"] = "Session lookup (by s
 misses += [o for o in ["commit-usage", "release-usage", "cancel-entitlement", "flexprice-update-credit-grant", "resell-capacity-grant"] if o in counts and counts[o][0] > 1]
 summary = []
 summary.append(("1", "DynamoDB round trips per operation", "create 1, replay 2, get 1, void 1, list <= 2, usage 1, fulfil 1",
-                f"{len([o for o in misses if o in targets or o == 'fulfil-payments'])} operations above target, each explained below"))
+                f"{len([o for o in misses if o in targets])} operations above target, each explained below"))
 p("")
 p("## 1. DynamoDB round trips per operation")
 p("")
