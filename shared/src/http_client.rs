@@ -1,7 +1,5 @@
 //! A small outbound HTTP client (hyper + rustls, already in the AWS SDK's dependency tree) for the
-//! sandbox provider's webhook deliveries and the local SQS bridge's function invocations.
-use crate::domain::payments::{WebhookDelivery, SIGNATURE_HEADER};
-use async_trait::async_trait;
+//! local SQS bridge's function invocations.
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -13,7 +11,7 @@ use std::time::Duration;
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Built on first use: reading the machine's root certificates costs milliseconds of cold start,
-/// and only the functions that call out (the sandbox checkout, the local bridge) ever need them.
+/// and only the local bridge calls out.
 #[derive(Clone)]
 pub struct HttpClient {
     client: Arc<OnceLock<Client<Connector, Full<Bytes>>>>,
@@ -43,14 +41,6 @@ impl HttpClient {
             Ok::<_, String>((status, body))
         };
         tokio::time::timeout(self.timeout, call).await.map_err(|_| format!("no answer from {url} within {:?}", self.timeout))?
-    }
-}
-
-#[async_trait]
-impl WebhookDelivery for HttpClient {
-    async fn deliver(&self, url: &str, signature: &str, body: String) -> Result<u16, String> {
-        let headers = [("content-type", "application/json"), (SIGNATURE_HEADER, signature)];
-        self.post(url, &headers, body.into_bytes()).await.map(|(status, _)| status)
     }
 }
 

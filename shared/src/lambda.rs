@@ -13,7 +13,10 @@ use std::sync::Arc;
 /// Runs the Lambda runtime loop for one route. This is all a function's `main` calls.
 pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let app = Arc::new(crate::config::app_from_env().await);
+    let app = Arc::new(crate::config::app_from_env().await.map_err(|e| {
+        tracing::error!(error = %e, "bad configuration; not starting");
+        Box::new(e) as lambda_runtime::Error
+    })?);
     lambda_http::run(service_fn(move |event: Request| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
@@ -47,6 +50,10 @@ pub fn to_api_request(event: Request) -> ApiRequest {
         .map(|q| q.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
         .unwrap_or_default();
     let request_id = event.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    let gateway_domain = match event.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.domain_name.clone(),
+        _ => None,
+    };
     let (parts, body) = event.into_parts();
     ApiRequest {
         method: parts.method,
@@ -56,6 +63,7 @@ pub fn to_api_request(event: Request) -> ApiRequest {
         headers: parts.headers,
         body: bytes::Bytes::copy_from_slice(body.as_ref()),
         request_id,
+        gateway_domain,
     }
 }
 
@@ -74,7 +82,10 @@ pub fn to_lambda_response(r: ApiResponse) -> Response<Body> {
 /// Runs the fulfilment function: SQS batches of payment events, partial failures reported.
 pub async fn serve_payment_events() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(crate::config::app_from_env().await);
+    let app = Arc::new(crate::config::app_from_env().await.map_err(|e| {
+        tracing::error!(error = %e, "bad configuration; not starting");
+        Box::new(e) as lambda_runtime::Error
+    })?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = Arc::clone(&app);
         let span = tracing::info_span!("sqs_batch", request_id = %event.context.request_id);
@@ -105,7 +116,10 @@ pub const EXPIRY_BATCH: usize = 500;
 /// Runs the scheduled sweep that cancels invoices whose payment session expired unpaid.
 pub async fn serve_expiry() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(crate::config::app_from_env().await);
+    let app = Arc::new(crate::config::app_from_env().await.map_err(|e| {
+        tracing::error!(error = %e, "bad configuration; not starting");
+        Box::new(e) as lambda_runtime::Error
+    })?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = Arc::clone(&app);
         let span = tracing::info_span!("expiry", request_id = %event.context.request_id);
@@ -127,7 +141,10 @@ const RESET_BATCH: usize = 200;
 /// rollover), then applies every credit grant plan's due periods.
 pub async fn serve_credit_schedules() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(crate::config::app_from_env().await);
+    let app = Arc::new(crate::config::app_from_env().await.map_err(|e| {
+        tracing::error!(error = %e, "bad configuration; not starting");
+        Box::new(e) as lambda_runtime::Error
+    })?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let app = Arc::clone(&app);
         let span = tracing::info_span!("credit_schedules", request_id = %event.context.request_id);

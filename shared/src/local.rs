@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{json, Value as Json};
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -34,8 +34,8 @@ fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: aws_sdk_sqs:
     LocalError::Sqs(DisplayErrorContext(e).to_string())
 }
 
-fn resources(template: &str) -> Result<serde_yaml::Mapping, LocalError> {
-    let doc: Value = serde_yaml::from_str(template).map_err(|e| LocalError::Template(e.to_string()))?;
+fn resources(template: &str) -> Result<serde_norway::Mapping, LocalError> {
+    let doc: Value = serde_norway::from_str(template).map_err(|e| LocalError::Template(e.to_string()))?;
     doc.get("Resources")
         .and_then(Value::as_mapping)
         .cloned()

@@ -19,7 +19,7 @@ fn from_code() -> BTreeSet<Endpoint> {
 }
 
 fn from_template() -> BTreeSet<Endpoint> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(&template()).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&template()).unwrap();
     let mut out = BTreeSet::new();
     for (name, res) in doc["Resources"].as_mapping().unwrap() {
         if res["Type"].as_str() != Some("AWS::Serverless::Function") {
@@ -69,7 +69,7 @@ fn template_router_and_code_agree() {
 /// openapi.yaml (what schemathesis tests) documents exactly the routes there are.
 #[test]
 fn the_openapi_document_has_every_route_and_no_other() {
-    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(root().join("openapi.yaml")).unwrap()).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(root().join("openapi.yaml")).unwrap()).unwrap();
     assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_mapping().unwrap() {
@@ -83,7 +83,7 @@ fn the_openapi_document_has_every_route_and_no_other() {
 
 /// Every function of template.yaml (HTTP or not) by its Binary name.
 fn template_functions() -> BTreeSet<String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(&template()).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&template()).unwrap();
     doc["Resources"]
         .as_mapping()
         .unwrap()
@@ -109,7 +109,7 @@ fn the_non_http_functions_are_the_sqs_consumer_and_the_schedule() {
 
 #[test]
 fn the_payment_queue_redrives_to_a_dlq_and_outlives_six_function_timeouts() {
-    let doc: serde_yaml::Value = serde_yaml::from_str(&template()).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&template()).unwrap();
     let r = &doc["Resources"];
     let queue = &r["PaymentEventsQueue"]["Properties"];
     let timeout = r["FulfilPaymentsFunction"]["Properties"]["Timeout"].as_u64().unwrap();

@@ -184,9 +184,7 @@ impl From<CreateGrantError> for ApiError {
             CreateGrantError::ExpiresNotAfterEffective => {
                 ApiError::field("expiresAt", "invalid_range", "must be after effectiveAt")
             }
-            CreateGrantError::RolloverBoundsInverted => {
-                ApiError::field("resetMinRollover", "invalid_range", "must not exceed resetMaxRollover")
-            }
+            CreateGrantError::Rollover(r) => rollover(r),
             CreateGrantError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
             CreateGrantError::Store(s) => s.into(),
         }
@@ -246,13 +244,39 @@ impl From<TenantError> for ApiError {
     }
 }
 
+fn rollover(e: crate::domain::grants::RolloverBoundsError) -> ApiError {
+    use crate::domain::grants::RolloverBoundsError as R;
+    match e {
+        R::Inverted => ApiError::field("resetMinRollover", "invalid_range", "must not exceed resetMaxRollover"),
+        R::AboveAmount => ApiError::field("resetMinRollover", "invalid_range", "must not exceed amount"),
+    }
+}
+
 impl From<PurchaseError> for ApiError {
     fn from(e: PurchaseError) -> Self {
         match e {
             PurchaseError::EntitlementNotFound => entitlement_not_found(),
-            PurchaseError::RolloverBoundsInverted => {
-                ApiError::field("resetMinRollover", "invalid_range", "must not exceed resetMaxRollover")
-            }
+            PurchaseError::Rollover(r) => rollover(r),
+            PurchaseError::MembersMayNotPurchase => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "admin_required",
+                "Purchases need an admin API key unless the tenant allows members to purchase",
+            ),
+            PurchaseError::PriceBelowMinimum { minimum } => ApiError::field(
+                "price",
+                "below_minimum",
+                format!("must be at least {minimum} for this amount (the tenant's minimum price per credit)"),
+            ),
+            PurchaseError::RedirectNotAllowed { field, allowed } => ApiError::field(
+                field,
+                "origin_not_allowed",
+                if allowed.is_empty() {
+                    "must be an https URL (and needs the tenant's allowed redirect origins outside the sandbox)".to_owned()
+                } else {
+                    format!("must be on one of the tenant's allowed origins: {}", allowed.join(", "))
+                },
+            ),
             PurchaseError::EntitlementNotActive(status) => ApiError::unprocessable(
                 "entitlement_not_active",
                 format!("Entitlement is {status}; purchases need an active entitlement"),

@@ -11,7 +11,8 @@ pub mod webhooks;
 
 use crate::domain::auth::{authenticate, KeyCache};
 use crate::domain::messaging::{MessageQueue, QueueError};
-use crate::domain::payments::{PaymentProvider, SandboxProvider, WebhookDelivery};
+use crate::domain::payments::{NoProvider, PaymentProvider};
+use crate::domain::secrets::{InMemorySecrets, Secrets};
 use crate::domain::tenants::TenantCache;
 use crate::domain::credits::CreditTypeCache;
 use crate::domain::{Clock, SystemClock};
@@ -37,8 +38,12 @@ pub struct App {
     /// What grants copy from their entitlement (see [`EntitlementFacts`](crate::domain::grants::EntitlementFacts)).
     pub entitlement_facts: crate::domain::grants::EntitlementFactsCache,
     pub payments: Arc<dyn PaymentProvider>,
-    /// How the sandbox provider delivers its signed webhooks.
-    pub delivery: Arc<dyn WebhookDelivery>,
+    /// Webhook signing secrets and the page-cursor key (Secrets Manager when deployed).
+    pub secrets: Arc<Secrets>,
+    /// Where this service is reachable from outside (`PUBLIC_BASE_URL`), for URLs it stores and
+    /// hands out. Never taken from a request header a client controls; without it, API Gateway's
+    /// own `requestContext.domainName` is used (see [`ApiRequest::gateway_domain`]).
+    pub public_base_url: Option<String>,
     /// Verified payment events, for the fulfilment function.
     pub payment_events: Arc<dyn MessageQueue>,
     /// Outbound `invoice.paid.v0` events.
@@ -55,25 +60,20 @@ impl MessageQueue for Unconfigured {
     }
 }
 
-#[async_trait]
-impl WebhookDelivery for Unconfigured {
-    async fn deliver(&self, _url: &str, _signature: &str, _body: String) -> Result<u16, String> {
-        Err(format!("{} is not configured", self.0))
-    }
-}
-
 impl App {
-    /// An app with the sandbox provider and no queues or webhook transport (see the `with_` methods).
+    /// An app with no payment provider, no queues and secrets in process memory (see the `with_`
+    /// methods; [`crate::config::app_from_env`] wires the deployed ones).
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
-            keys: KeyCache::new(Duration::from_secs(60)),
+            keys: KeyCache::default(),
             tenants: TenantCache::new(Duration::from_secs(60)),
             credit_types: CreditTypeCache::new(Duration::from_secs(60)),
             entitlement_facts: crate::domain::grants::EntitlementFactsCache::new(Duration::from_secs(60)),
-            payments: Arc::new(SandboxProvider),
-            delivery: Arc::new(Unconfigured("webhook delivery")),
+            payments: Arc::new(NoProvider),
+            secrets: Arc::new(Secrets::new(Arc::new(InMemorySecrets::default()), "local")),
+            public_base_url: None,
             payment_events: Arc::new(Unconfigured("payment events queue")),
             invoice_events: Arc::new(Unconfigured("invoice events queue")),
         }
@@ -84,8 +84,21 @@ impl App {
     pub fn with_queues(self, payment_events: Arc<dyn MessageQueue>, invoice_events: Arc<dyn MessageQueue>) -> Self {
         Self { payment_events, invoice_events, ..self }
     }
-    pub fn with_delivery(self, delivery: Arc<dyn WebhookDelivery>) -> Self {
-        Self { delivery, ..self }
+    pub fn with_secrets(self, secrets: Arc<Secrets>) -> Self {
+        Self { secrets, ..self }
+    }
+    /// `base` must be an absolute http(s) URL (checked by [`crate::config`] at init).
+    pub fn with_public_base_url(self, base: Option<String>) -> Self {
+        Self { public_base_url: base.map(|b| b.trim_end_matches('/').to_owned()), ..self }
+    }
+    /// Where this service is reachable, for a request: the configured public base URL, else API
+    /// Gateway's own domain for the request (never the `Host` header). None: neither is known.
+    pub fn base_url(&self, req: &ApiRequest) -> Option<String> {
+        self.public_base_url.clone().or_else(|| req.gateway_domain.as_ref().map(|d| format!("https://{d}")))
+    }
+    /// Replaces the key cache (tests that count round trips keep keys for longer than a request).
+    pub fn with_key_cache(self, keys: KeyCache) -> Self {
+        Self { keys, ..self }
     }
     pub fn with_provider(self, payments: Arc<dyn PaymentProvider>) -> Self {
         Self { payments, ..self }
@@ -102,6 +115,9 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     pub body: bytes::Bytes,
     pub request_id: String,
+    /// API Gateway's `requestContext.domainName` (set by the gateway, not by the client; only
+    /// filled in on AWS, see [`crate::lambda::to_api_request`]).
+    pub gateway_domain: Option<String>,
 }
 
 impl ApiRequest {
@@ -113,20 +129,6 @@ impl ApiRequest {
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// Where this service is reachable from outside: `PUBLIC_BASE_URL`, else the request's
-    /// `x-forwarded-proto` and `host` (what API Gateway and `cargo lambda watch` pass on).
-    pub fn base_url(&self) -> String {
-        if let Some(base) = std::env::var("PUBLIC_BASE_URL").ok().filter(|b| !b.is_empty()) {
-            return base.trim_end_matches('/').to_owned();
-        }
-        let proto = self.header("x-forwarded-proto").filter(|p| *p == "https").unwrap_or("http");
-        let host = self
-            .header("host")
-            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
-            .unwrap_or("localhost");
-        format!("{proto}://{host}")
     }
 
     /// The API key, from `Authorization: Bearer <key>` or `x-api-key: <key>`.
@@ -154,26 +156,47 @@ impl ApiResponse {
     pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
         Self {
             status,
-            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            headers: vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("x-content-type-options".to_owned(), "nosniff".to_owned()),
+            ],
             body: value.to_string(),
         }
     }
+    /// An HTML page that may not be framed, sniffed, cached or leak its URL as a referrer, and
+    /// whose forms may post only to itself (widen `form-action` with [`Self::set_header`]).
     pub fn html(status: StatusCode, body: String) -> Self {
         Self {
             status,
             headers: vec![
                 ("content-type".to_owned(), "text/html; charset=utf-8".to_owned()),
                 ("cache-control".to_owned(), "no-store".to_owned()),
-                ("content-security-policy".to_owned(), "default-src 'none'; style-src 'unsafe-inline'; form-action *".to_owned()),
+                (
+                    "content-security-policy".to_owned(),
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+                        .to_owned(),
+                ),
+                ("x-frame-options".to_owned(), "DENY".to_owned()),
+                ("x-content-type-options".to_owned(), "nosniff".to_owned()),
+                ("referrer-policy".to_owned(), "no-referrer".to_owned()),
             ],
             body,
         }
+    }
+    /// Replaces a header (or adds it).
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_owned(), value.to_owned()));
     }
     /// 303 See Other: the browser follows with a GET.
     pub fn see_other(location: &str) -> Self {
         Self {
             status: StatusCode::SEE_OTHER,
-            headers: vec![("location".to_owned(), location.to_owned()), ("cache-control".to_owned(), "no-store".to_owned())],
+            headers: vec![
+                ("location".to_owned(), location.to_owned()),
+                ("cache-control".to_owned(), "no-store".to_owned()),
+                ("referrer-policy".to_owned(), "no-referrer".to_owned()),
+            ],
             body: String::new(),
         }
     }
@@ -314,8 +337,8 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
         Route::SandboxCheckoutAction => return sandbox::checkout_action(app, req).await,
         _ => {}
     }
-    let principal = authenticate(app.store.as_ref(), &app.keys, req.api_key()).await?;
-    tracing::debug!(tenant = %principal.tenant, role = principal.role.as_str(), "authenticated");
+    let principal = authenticate(app.store.as_ref(), app.clock.as_ref(), &app.keys, req.api_key()).await?;
+    tracing::info!(tenant = %principal.tenant, key_id = %principal.key_id, role = principal.role.as_str(), "authenticated");
     if route.requires_admin() && !principal.is_admin() {
         return Err(ApiError::forbidden());
     }

@@ -322,6 +322,8 @@ pub fn invoice_json(i: &Invoice, now: Timestamp) -> Value {
             "paidLate": i.paid_late,
             "cancelReason": cancel_reason,
         },
+        // Paid (or to be paid) through the sandbox provider: no money moved.
+        "sandbox": i.provider == "sandbox",
     })
 }
 
@@ -355,15 +357,15 @@ pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Res
         reset_max_rollover,
         reset_min_rollover,
     };
-    let base_url = req.base_url();
+    let base_url = app.base_url(req);
     let ctx = PurchaseContext {
         store: app.store.as_ref(),
         clock: app.clock.as_ref(),
         provider: app.payments.as_ref(),
         tenants: &app.tenants,
-        base_url: &base_url,
+        base_url: base_url.as_deref(),
     };
-    let created = purchases::purchase(&ctx, &who.tenant, request).await?;
+    let created = purchases::purchase(&ctx, who, request).await?;
     if let Created::Replayed(i) = &created {
         tracing::info!(invoice = %i.id, "idempotent replay");
     }

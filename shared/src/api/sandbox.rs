@@ -1,19 +1,37 @@
 //! The sandbox payment provider's checkout page: what a customer sees at a purchase's payment URL.
-//! GET shows the amount, the currency and Pay / Cancel; POST makes the sandbox provider emit a
-//! signed webhook to this service, exactly as a real provider would, then redirects the browser to
-//! the purchase's successUrl (Pay) or cancelUrl (Cancel). Cancel expires the session: the invoice
-//! is canceled, no grant, no charge.
+//! GET shows the amount, the currency and Pay / Cancel; POST hands the sandbox provider's payment
+//! event to the payment-events queue inside the service (the path a verified webhook takes; never
+//! an HTTP call to a URL), then redirects the browser to the purchase's successUrl (Pay) or
+//! cancelUrl (Cancel). Cancel expires the session: the invoice is canceled, no grant, no charge.
+//!
+//! The page marks itself as a sandbox on every view, and is served only while the configured
+//! provider is the sandbox (`PAYMENT_PROVIDER=sandbox`): a staging stack, never production.
 use super::{ApiError, ApiRequest, ApiResponse, App};
 use crate::domain::payments::{self, PaymentEvent, PaymentEventKind};
 use crate::domain::purchases::{self, Invoice, InvoiceLookupError, InvoiceStatus};
-use crate::domain::tenants;
+use crate::domain::tenants::origin_of;
 use crate::domain::SessionId;
 use http::StatusCode;
 
-pub const WEBHOOK_PATH: &str = "/v1/webhooks/payments";
-
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// The page's headers: it may not be framed, sniffed or leak its (secret) URL as a referrer, and
+/// its form may only post to itself and redirect to `redirects` (CSP `form-action` also governs
+/// the redirect that follows a form post).
+fn page_for(status: StatusCode, title: &str, body: &str, redirects: &[&str]) -> ApiResponse {
+    let mut form_action = vec!["'self'".to_owned()];
+    form_action.extend(redirects.iter().filter_map(|u| origin_of(u)));
+    let mut response = page(status, title, body);
+    response.set_header(
+        "content-security-policy",
+        &format!(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+            form_action.join(" ")
+        ),
+    );
+    response
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
@@ -24,8 +42,11 @@ fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
              .amount{{font-size:2rem;font-weight:600}} button{{font-size:1rem;padding:.6rem 1.4rem;margin-right:.5rem}}\
-             .note{{color:#666;font-size:.85rem}}</style></head><body>\
-             <p class=\"note\">Sandbox payment provider &mdash; no real money moves.</p>{body}</body></html>",
+             .note{{color:#666;font-size:.85rem}}\
+             .sandbox{{background:#b00020;color:#fff;font-weight:700;padding:.8rem 1rem;border-radius:.3rem;text-align:center}}\
+             </style></head><body>\
+             <p class=\"sandbox\" id=\"sandbox-banner\" role=\"alert\">SANDBOX &mdash; TEST MODE. No real money moves; \
+             do not enter real payment details.</p>{body}</body></html>",
             t = escape(title)
         ),
     )
@@ -67,7 +88,8 @@ fn render(i: &Invoice, now: crate::domain::Timestamp, notice: Option<&str>) -> A
         InvoiceStatus::Paid => format!("<h1 id=\"status\">Paid</h1>{notice}{}", summary(i)),
         InvoiceStatus::Canceled => format!("<h1 id=\"status\">This payment has expired</h1>{notice}{}", summary(i)),
     };
-    page(StatusCode::OK, "Checkout", &body)
+    let redirects: Vec<&str> = [i.success_url.as_deref(), i.cancel_url.as_deref()].into_iter().flatten().collect();
+    page_for(StatusCode::OK, "Checkout", &body, &redirects)
 }
 
 async fn load(app: &App, id: &SessionId) -> Result<Invoice, ApiResponse> {
@@ -116,7 +138,6 @@ pub async fn checkout_action(app: &App, req: &ApiRequest) -> Result<ApiResponse,
         r.status = StatusCode::CONFLICT;
         return Ok(r);
     }
-    let settings = tenants::settings(app.store.as_ref(), &app.tenants, &invoice.tenant).await?;
     let event = PaymentEvent {
         id: payments::sandbox_event_id(),
         kind,
@@ -127,25 +148,18 @@ pub async fn checkout_action(app: &App, req: &ApiRequest) -> Result<ApiResponse,
         currency: invoice.price.currency(),
         occurred_at: now,
     };
-    let body = event.to_json();
-    let signature = payments::sign(&settings.webhook_secret, now, body.as_bytes());
-    let url = format!("{}{WEBHOOK_PATH}", req.base_url());
-    match app.delivery.deliver(&url, &signature, body).await {
-        Ok(status) if (200..300).contains(&status) => {}
-        Ok(status) => {
-            tracing::error!(status, "the webhook refused the sandbox event");
-            return Ok(page(StatusCode::BAD_GATEWAY, "Payment failed", "<h1 id=\"status\">The merchant did not accept the payment; try again</h1>"));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "could not deliver the sandbox event");
-            return Ok(page(StatusCode::BAD_GATEWAY, "Payment failed", "<h1 id=\"status\">The merchant could not be reached; try again</h1>"));
-        }
+    // The event is the service's own (nothing of the request is in it): it joins the queue a
+    // verified webhook feeds, with no HTTP hop and no signature to hand anyone.
+    if let Err(e) = app.payment_events.send(event.to_json()).await {
+        tracing::error!(error = %e, "could not enqueue the sandbox event");
+        return Ok(page(StatusCode::SERVICE_UNAVAILABLE, "Payment failed", "<h1 id=\"status\">The payment could not be recorded; try again</h1>"));
     }
-    tracing::info!(event = %event.id, kind = kind.as_str(), invoice = %invoice.id, "sandbox event delivered");
+    tracing::info!(event = %event.id, kind = kind.as_str(), invoice = %invoice.id, "sandbox event enqueued");
     let (target, result) = match kind {
         PaymentEventKind::Paid => (invoice.success_url.as_deref(), "paid"),
         _ => (invoice.cancel_url.as_deref(), "canceled"),
     };
-    let fallback = format!("{}/sandbox/pay/{}?result={result}", req.base_url(), invoice.session.id);
+    // Without a redirect URL, back to this page (a relative URL: no host is needed).
+    let fallback = format!("{}?result={result}", invoice.session.id);
     Ok(ApiResponse::see_other(target.unwrap_or(&fallback)))
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 pub struct TtlCache<V> {
     ttl: Duration,
+    capacity: usize,
     entries: Mutex<HashMap<String, (V, Instant)>>,
 }
 
@@ -14,7 +15,12 @@ const MAX_ENTRIES: usize = 10_000;
 
 impl<V: Clone> TtlCache<V> {
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self::with_capacity(ttl, MAX_ENTRIES)
+    }
+
+    /// A cache that starts over once it holds `capacity` entries.
+    pub fn with_capacity(ttl: Duration, capacity: usize) -> Self {
+        Self { ttl, capacity: capacity.max(1), entries: Mutex::new(HashMap::new()) }
     }
 
     pub fn get(&self, key: &str) -> Option<V> {
@@ -24,8 +30,13 @@ impl<V: Clone> TtlCache<V> {
 
     pub fn put(&self, key: String, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        if entries.len() >= self.capacity {
+            // Drop what has expired first; start over only when everything is still fresh.
+            let ttl = self.ttl;
+            entries.retain(|_, (_, at)| at.elapsed() < ttl);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
         }
         entries.insert(key, (value, Instant::now()));
     }

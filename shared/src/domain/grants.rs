@@ -87,12 +87,41 @@ pub enum CreateGrantError {
     EntitlementNotActive(&'static str),
     #[error("expiresAt must be after effectiveAt")]
     ExpiresNotAfterEffective,
-    #[error("resetMinRollover must not exceed resetMaxRollover")]
-    RolloverBoundsInverted,
+    #[error(transparent)]
+    Rollover(#[from] RolloverBoundsError),
     #[error("idempotency key reused with different parameters: {}", .0.join(", "))]
     IdempotencyMismatch(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a grant's rollover bounds are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RolloverBoundsError {
+    #[error("resetMinRollover must not exceed resetMaxRollover")]
+    Inverted,
+    #[error("resetMinRollover must not exceed the grant's amount")]
+    AboveAmount,
+}
+
+/// The one rule for rollover bounds, on every surface that accepts them: `resetMinRollover <=
+/// resetMaxRollover` and `resetMinRollover <= amount`, so that a period reset, which tops a grant
+/// up to its minimum, can never leave more than was granted (the invariant *remaining <= amount*;
+/// security review finding 2: a paid grant grew past what was paid for).
+pub fn check_rollover_bounds(
+    amount: CreditAmount,
+    min: Option<NonNegative>,
+    max: Option<NonNegative>,
+) -> Result<(), RolloverBoundsError> {
+    if let (Some(min), Some(max)) = (min, max) {
+        if min > max {
+            return Err(RolloverBoundsError::Inverted);
+        }
+    }
+    if min.is_some_and(|m| m.value() > amount.value()) {
+        return Err(RolloverBoundsError::AboveAmount);
+    }
+    Ok(())
 }
 
 pub const DIRECT_GRANT_SCOPE: &str = "grant";
@@ -117,11 +146,7 @@ pub async fn create_grant(
     tenant: &TenantId,
     req: NewGrant,
 ) -> Result<Created<Grant>, CreateGrantError> {
-    if let (Some(min), Some(max)) = (req.reset_min_rollover, req.reset_max_rollover) {
-        if min > max {
-            return Err(CreateGrantError::RolloverBoundsInverted);
-        }
-    }
+    check_rollover_bounds(req.amount, req.reset_min_rollover, req.reset_max_rollover)?;
     let cache_key = format!("{}/{}", tenant.as_str(), req.entitlement_id.as_str());
     let fingerprint = req.fingerprint();
     // At most three tries: a kept copy that went stale, then fresh reads that lost a race with a

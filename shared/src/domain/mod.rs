@@ -14,6 +14,7 @@ pub mod payments;
 pub mod periods;
 pub mod plans;
 pub mod purchases;
+pub mod secrets;
 pub mod tenants;
 pub mod model;
 pub mod time;

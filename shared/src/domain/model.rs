@@ -160,10 +160,35 @@ impl Role {
 /// An API key as stored: only its hash, never the key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRecord {
+    /// Hex SHA-256 of the key.
     pub key_hash: String,
     pub tenant: TenantId,
     pub role: Role,
     pub created_at: Timestamp,
+    /// The key's first characters (`gk_1a2b`), so an operator can tell keys apart; empty for keys
+    /// created before it was kept.
+    pub display_prefix: String,
+    /// The key stops working at this instant (revoked, or rotated with an overlap). None: never.
+    pub expires_at: Option<Timestamp>,
+    /// When the key last authenticated a request, to the hour (see [`crate::domain::auth`]).
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl ApiKeyRecord {
+    /// The key's public id (`key_` + the first 16 hex characters of its hash): what logs and the
+    /// operator CLI show instead of anything secret. Derived, so keys stored before ids existed
+    /// have one too.
+    pub fn key_id(&self) -> String {
+        key_id_of(&self.key_hash)
+    }
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+/// The public id of a key hash (see [`ApiKeyRecord::key_id`]).
+pub fn key_id_of(key_hash: &str) -> String {
+    format!("key_{}", key_hash.get(..16).unwrap_or(key_hash))
 }
 
 /// An idempotency claim: proof that `key` in `scope` already created `object_id`, with the

@@ -167,31 +167,56 @@ pub fn sign(secret: &str, at: Timestamp, body: &[u8]) -> String {
     format!("t={t},v1={}", hex::encode(mac(secret, t, body).finalize().into_bytes()))
 }
 
-/// Checks a signature header against the body, in constant time, and its timestamp against `now`.
-pub fn verify(secret: &str, header: Option<&str>, body: &[u8], now: Timestamp) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", v)) => timestamp = v.parse::<i64>().ok(),
-            Some(("v1", v)) => signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?),
-            _ => {}
+/// A parsed signature header whose timestamp is within the tolerance of `now`: what can be checked
+/// before knowing whose secret signed it, so that every account gets the same answer until the MAC
+/// itself is compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureHeader {
+    timestamp: i64,
+    signatures: Vec<Vec<u8>>,
+}
+
+impl SignatureHeader {
+    /// Parses `t=<unix seconds>,v1=<hex>[,v1=<hex>...]` and checks the timestamp against `now`
+    /// with [`SIGNATURE_TOLERANCE_SECONDS`]. Any `i64` timestamp is handled without overflow.
+    pub fn parse(header: Option<&str>, now: Timestamp) -> Result<Self, SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        let mut timestamp = None;
+        let mut signatures = Vec::new();
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", v)) => timestamp = v.parse::<i64>().ok(),
+                Some(("v1", v)) => signatures.push(hex::decode(v).map_err(|_| SignatureError::Malformed)?),
+                _ => {}
+            }
         }
+        let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
+        if signatures.is_empty() || signatures.len() > 8 {
+            return Err(SignatureError::Malformed);
+        }
+        // abs_diff cannot overflow, whatever the client sent (i64::MIN included).
+        if now.unix_seconds().abs_diff(timestamp) > SIGNATURE_TOLERANCE_SECONDS.unsigned_abs() {
+            return Err(SignatureError::Stale);
+        }
+        Ok(Self { timestamp, signatures })
     }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if (now.unix_seconds() - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
-        return Err(SignatureError::Stale);
-    }
-    let expected = mac(secret, timestamp, body);
-    if signatures.iter().any(|s| expected.clone().verify_slice(s).is_ok()) {
-        Ok(())
-    } else {
+
+    /// Checks the MAC, in constant time, against each of `secrets` (several during a rotation's
+    /// overlap window).
+    pub fn verify<S: AsRef<str>>(&self, secrets: &[S], body: &[u8]) -> Result<(), SignatureError> {
+        for secret in secrets {
+            let expected = mac(secret.as_ref(), self.timestamp, body);
+            if self.signatures.iter().any(|s| expected.clone().verify_slice(s).is_ok()) {
+                return Ok(());
+            }
+        }
         Err(SignatureError::Mismatch)
     }
+}
+
+/// Checks a signature header against the body, in constant time, and its timestamp against `now`.
+pub fn verify<S: AsRef<str>>(secrets: &[S], header: Option<&str>, body: &[u8], now: Timestamp) -> Result<(), SignatureError> {
+    SignatureHeader::parse(header, now)?.verify(secrets, body)
 }
 
 /// What a provider needs to open a payment session for an invoice.
@@ -204,8 +229,9 @@ pub struct SessionRequest<'a> {
     pub expires_at: Timestamp,
     pub success_url: Option<&'a str>,
     pub cancel_url: Option<&'a str>,
-    /// Where this service is reachable (for pages it serves itself).
-    pub base_url: &'a str,
+    /// Where this service is reachable (for pages it serves itself); never derived from a client
+    /// header. None: not configured.
+    pub base_url: Option<&'a str>,
 }
 
 /// An open payment session: where the customer pays, until when, and how much (minor units).
@@ -227,10 +253,10 @@ pub trait PaymentProvider: Send + Sync {
     /// Opens a session with the provider. Called before the invoice is written; a session whose
     /// invoice is never written simply expires unused.
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError>;
-    /// Verifies a webhook delivery and reads the event from it.
+    /// Verifies a webhook delivery against the tenant's active secrets and reads the event from it.
     fn verify_webhook(
         &self,
-        secret: &str,
+        secrets: &[String],
         signature: Option<&str>,
         body: &[u8],
         now: Timestamp,
@@ -259,9 +285,12 @@ impl PaymentProvider for SandboxProvider {
     }
 
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
+        let base = request
+            .base_url
+            .ok_or_else(|| ProviderError("PUBLIC_BASE_URL is not set, so no checkout URL can be made".to_owned()))?;
         let id = SessionId::generate();
         Ok(PaymentSession {
-            url: format!("{}{SANDBOX_PAY_PATH}{id}", request.base_url.trim_end_matches('/')),
+            url: format!("{}{SANDBOX_PAY_PATH}{id}", base.trim_end_matches('/')),
             id,
             expires_at: request.expires_at,
             amount_minor: request.amount_minor,
@@ -270,12 +299,12 @@ impl PaymentProvider for SandboxProvider {
 
     fn verify_webhook(
         &self,
-        secret: &str,
+        secrets: &[String],
         signature: Option<&str>,
         body: &[u8],
         now: Timestamp,
     ) -> Result<PaymentEvent, WebhookError> {
-        verify(secret, signature, body, now)?;
+        verify(secrets, signature, body, now)?;
         Ok(PaymentEvent::from_json(body)?)
     }
 }
@@ -297,7 +326,7 @@ impl PaymentProvider for NoProvider {
 
     fn verify_webhook(
         &self,
-        _secret: &str,
+        _secrets: &[String],
         _signature: Option<&str>,
         _body: &[u8],
         _now: Timestamp,
@@ -309,14 +338,6 @@ impl PaymentProvider for NoProvider {
 /// A new provider event id for the sandbox.
 pub fn sandbox_event_id() -> String {
     EventId::generate().as_str().to_owned()
-}
-
-/// How the sandbox delivers a signed event to a webhook URL (HTTP in Lambda; the tests may
-/// capture it instead).
-#[async_trait]
-pub trait WebhookDelivery: Send + Sync {
-    /// POSTs `body` with the signature header; returns the HTTP status.
-    async fn deliver(&self, url: &str, signature: &str, body: String) -> Result<u16, String>;
 }
 
 #[cfg(test)]
@@ -343,14 +364,27 @@ mod tests {
         assert_eq!(PaymentEvent::from_json(body.as_bytes()).unwrap(), e);
         let now = Timestamp::parse("2026-03-14T10:31:00Z").unwrap();
         let header = sign("whsec_x", now, body.as_bytes());
-        assert_eq!(verify("whsec_x", Some(&header), body.as_bytes(), now), Ok(()));
-        assert_eq!(verify("whsec_y", Some(&header), body.as_bytes(), now), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&["whsec_x"], Some(&header), body.as_bytes(), now), Ok(()));
+        assert_eq!(verify(&["whsec_y"], Some(&header), body.as_bytes(), now), Err(SignatureError::Mismatch));
+        // During a rotation's overlap either secret verifies.
+        assert_eq!(verify(&["whsec_y", "whsec_x"], Some(&header), body.as_bytes(), now), Ok(()));
         let tampered = body.replace("500", "501");
-        assert_eq!(verify("whsec_x", Some(&header), tampered.as_bytes(), now), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&["whsec_x"], Some(&header), tampered.as_bytes(), now), Err(SignatureError::Mismatch));
         let later = now.plus_seconds(301).unwrap();
-        assert_eq!(verify("whsec_x", Some(&header), body.as_bytes(), later), Err(SignatureError::Stale));
-        assert_eq!(verify("whsec_x", Some("v1=00"), body.as_bytes(), now), Err(SignatureError::Malformed));
-        assert_eq!(verify("whsec_x", None, body.as_bytes(), now), Err(SignatureError::Missing));
+        assert_eq!(verify(&["whsec_x"], Some(&header), body.as_bytes(), later), Err(SignatureError::Stale));
+        assert_eq!(verify(&["whsec_x"], Some("v1=00"), body.as_bytes(), now), Err(SignatureError::Malformed));
+        assert_eq!(verify(&["whsec_x"], None, body.as_bytes(), now), Err(SignatureError::Missing));
+    }
+
+    /// Security review finding 6: a timestamp at the edge of the integer range overflowed a
+    /// subtraction (a panic in debug builds). Every i64 is now just stale.
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let now = Timestamp::parse("2026-03-14T10:31:00Z").unwrap();
+        for t in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
+            let header = format!("t={t},v1=00");
+            assert_eq!(SignatureHeader::parse(Some(&header), now), Err(SignatureError::Stale), "{t}");
+        }
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! is honoured: `canceled` -> `paid` with `paid_late`, because money taken is never lost.
 //! Every change is a write conditioned on the invoice's `version`, so concurrent deliveries of one
 //! event race on one conditional write and exactly one of them creates the grant.
-use super::grants::{Created, IdempotencyKey};
+use super::auth::Principal;
+use super::grants::{check_rollover_bounds, Created, IdempotencyKey, RolloverBoundsError};
 use super::messaging::{MessageQueue, QueueError};
 use super::model::GrantDetails;
 use super::model::{Claim, Grant};
 use super::money::{Price, PriceError};
 use super::payments::{PaymentEvent, PaymentEventKind, PaymentProvider, PaymentSession, ProviderError, SessionRequest};
-use super::tenants::{self, TenantCache, TenantError};
+use super::tenants::{self, origin_of, TenantCache, TenantError, TenantSettings};
 use super::{Clock, CreditAmount, EntitlementId, EventId, GrantId, InvoiceId, NonNegative, TenantId, Timestamp};
 use crate::store::{InsertOutcome, Store, StoreError};
 use serde_json::json;
@@ -165,8 +166,14 @@ pub struct NewPurchase {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PurchaseError {
-    #[error("resetMinRollover must not exceed resetMaxRollover")]
-    RolloverBoundsInverted,
+    #[error(transparent)]
+    Rollover(#[from] RolloverBoundsError),
+    #[error("purchases need an admin key unless the tenant allows members")]
+    MembersMayNotPurchase,
+    #[error("price is below the tenant's minimum of {minimum} for this amount")]
+    PriceBelowMinimum { minimum: String },
+    #[error("{field} is not on an allowed origin")]
+    RedirectNotAllowed { field: &'static str, allowed: Vec<String> },
     #[error("entitlement not found")]
     EntitlementNotFound,
     #[error("entitlement is {0}, not active")]
@@ -193,26 +200,61 @@ pub struct PurchaseContext<'a> {
     pub clock: &'a dyn Clock,
     pub provider: &'a dyn PaymentProvider,
     pub tenants: &'a TenantCache,
-    /// Where this service is reachable, for the provider's session URL.
-    pub base_url: &'a str,
+    /// Where this service is reachable, for the provider's session URL (None: not known).
+    pub base_url: Option<&'a str>,
+}
+
+/// Where a checkout may send the customer back to: an origin the tenant allows; with none set,
+/// any `https` URL, and only with the sandbox provider (security review finding 7).
+fn check_redirect(
+    settings: &TenantSettings,
+    provider: &str,
+    field: &'static str,
+    url: Option<&RedirectUrl>,
+) -> Result<(), PurchaseError> {
+    let Some(url) = url else { return Ok(()) };
+    let origin = origin_of(url.as_str());
+    let allowed = if settings.allowed_redirect_origins.is_empty() {
+        provider == "sandbox" && url.as_str().starts_with("https://") && origin.is_some()
+    } else {
+        origin.is_some_and(|o| settings.allowed_redirect_origins.iter().any(|a| a.eq_ignore_ascii_case(&o)))
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(PurchaseError::RedirectNotAllowed { field, allowed: settings.allowed_redirect_origins.clone() })
+    }
 }
 
 /// Creates an open invoice and its payment session, idempotently. No grant exists until payment.
+///
+/// Who may: an admin key, or a member key when the tenant's settings allow members. The price must
+/// meet the tenant's minimum per credit, the redirect URLs its allowed origins, and the rollover
+/// bounds [`check_rollover_bounds`].
 pub async fn purchase(
     ctx: &PurchaseContext<'_>,
-    tenant: &TenantId,
+    who: &Principal,
     req: NewPurchase,
 ) -> Result<Created<Invoice>, PurchaseError> {
+    let tenant = &who.tenant;
     let settings = match tenants::settings(ctx.store, ctx.tenants, tenant).await {
         Err(TenantError::NotConfigured) => tenants::ensure(ctx.store, ctx.clock, tenant, None).await?,
         other => other?,
     };
+    if !who.is_admin() && !settings.members_may_purchase {
+        return Err(PurchaseError::MembersMayNotPurchase);
+    }
     let price = Price::parse(&req.price, settings.currency).map_err(PurchaseError::InvalidPrice)?;
-    if let (Some(min), Some(max)) = (req.reset_min_rollover, req.reset_max_rollover) {
-        if min > max {
-            return Err(PurchaseError::RolloverBoundsInverted);
+    if let Some(per_credit) = settings.min_price_per_credit {
+        let minimum = per_credit.checked_mul(req.amount.value());
+        if minimum.is_none_or(|m| price.value() < m) {
+            let shown = minimum.map(|m| m.normalize().to_string()).unwrap_or_else(|| "more than any price".to_owned());
+            return Err(PurchaseError::PriceBelowMinimum { minimum: shown });
         }
     }
+    check_rollover_bounds(req.amount, req.reset_min_rollover, req.reset_max_rollover)?;
+    check_redirect(&settings, ctx.provider.name(), "successUrl", req.success_url.as_ref())?;
+    check_redirect(&settings, ctx.provider.name(), "cancelUrl", req.cancel_url.as_ref())?;
     let now = ctx.clock.now();
     let payment_expires_at = match req.payment_expires_at {
         Some(t) => t,
@@ -494,6 +536,7 @@ pub fn invoice_paid_event(invoice: &Invoice) -> serde_json::Value {
             "grantAmount": invoice.grant_amount.value().normalize().to_string(),
             "paidAt": invoice.paid_at.map(|t| t.to_rfc3339()),
             "paidLate": invoice.paid_late,
+            "sandbox": invoice.provider == "sandbox",
         },
     })
 }

@@ -1,5 +1,7 @@
-//! Per-tenant settings: the currency purchases are charged in and the secret that signs the
-//! tenant's payment webhooks.
+//! Per-tenant settings: the currency purchases are charged in, who may start purchases, the
+//! lowest price per credit, and where a checkout may send the customer back to. (The secret that
+//! signs the tenant's payment webhooks is not here: it is in the secret store, see
+//! [`super::secrets`].)
 use super::cache::TtlCache;
 use super::money::Currency;
 use super::{Clock, TenantId, Timestamp};
@@ -10,23 +12,44 @@ pub struct TenantSettings {
     pub tenant: TenantId,
     /// The merchant's default currency: every purchase is charged in it.
     pub currency: Currency,
-    /// HMAC-SHA256 key of the tenant's payment webhooks (`whsec_` + 64 hex). Never logged.
-    pub webhook_secret: String,
+    /// Whether `member` keys may start purchases (default false: admin only).
+    pub members_may_purchase: bool,
+    /// The lowest price per credit a purchase may have, in the currency's major unit (`"0.01"`):
+    /// `price >= amount * min`, else 400 naming `price`. None: no minimum.
+    pub min_price_per_credit: Option<rust_decimal::Decimal>,
+    /// Origins (`https://shop.example.com`) a purchase's `successUrl` / `cancelUrl` may point at.
+    /// Empty: any `https` origin, and only while the payment provider is the sandbox.
+    pub allowed_redirect_origins: Vec<String>,
     pub created_at: Timestamp,
 }
 
 impl TenantSettings {
-    /// Fresh settings with a new random webhook secret.
-    pub fn generate(tenant: &TenantId, currency: Currency, clock: &dyn Clock) -> Result<Self, getrandom::Error> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
-        Ok(Self {
+    /// Default settings: admin-only purchases, no minimum price, no redirect origins.
+    pub fn new(tenant: &TenantId, currency: Currency, clock: &dyn Clock) -> Self {
+        Self {
             tenant: tenant.clone(),
             currency,
-            webhook_secret: format!("whsec_{}", hex::encode(bytes)),
+            members_may_purchase: false,
+            min_price_per_credit: None,
+            allowed_redirect_origins: Vec::new(),
             created_at: clock.now(),
-        })
+        }
     }
+}
+
+/// The origin (`scheme://host[:port]`, lower-cased) of an absolute http(s) URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // userinfo (`user@host`) is refused: it hides the real host from a reader.
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
 pub type TenantCache = TtlCache<TenantSettings>;
@@ -35,8 +58,6 @@ pub type TenantCache = TtlCache<TenantSettings>;
 pub enum TenantError {
     #[error("tenant has no settings")]
     NotConfigured,
-    #[error("no randomness available: {0}")]
-    Random(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -58,8 +79,7 @@ pub async fn ensure(
     tenant: &TenantId,
     currency: Option<Currency>,
 ) -> Result<TenantSettings, TenantError> {
-    let fresh = TenantSettings::generate(tenant, currency.unwrap_or(Currency::USD), clock)
-        .map_err(|e| TenantError::Random(e.to_string()))?;
+    let fresh = TenantSettings::new(tenant, currency.unwrap_or(Currency::USD), clock);
     if store.put_tenant_if_absent(&fresh).await? {
         return Ok(fresh);
     }

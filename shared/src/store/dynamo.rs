@@ -793,16 +793,57 @@ fn credit_plan_from(item: &Item) -> Result<CreditPlan, StoreError> {
     })
 }
 
-// ---- tenants, invoices, payment sessions ----------------------------------------------------
+// ---- API keys, tenants, invoices, payment sessions -------------------------------------------
+
+fn api_key_from(item: &Item) -> Result<ApiKeyRecord, StoreError> {
+    let r = Reader(item);
+    let hash = match r.opt_s("key_hash") {
+        Some(h) => h.to_owned(),
+        None => r.s(PK)?.strip_prefix("APIKEY#").unwrap_or_default().to_owned(),
+    };
+    Ok(ApiKeyRecord {
+        key_hash: hash,
+        tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+        role: Role::parse(r.s("role")?).ok_or_else(|| StoreError::Corrupt("role".to_owned()))?,
+        created_at: r.ts("created_at")?,
+        display_prefix: r.opt_s("display_prefix").unwrap_or_default().to_owned(),
+        expires_at: r.opt_ts("expires_at")?,
+        last_used_at: r.opt_ts("last_used_at")?,
+    })
+}
 
 fn tenant_from(item: &Item) -> Result<TenantSettings, StoreError> {
     let r = Reader(item);
     Ok(TenantSettings {
         tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
         currency: Currency::parse(r.s("currency")?).map_err(corrupt("currency"))?,
-        webhook_secret: r.s("webhook_secret")?.to_owned(),
+        members_may_purchase: r.bool("members_may_purchase"),
+        min_price_per_credit: r.opt_dec("min_price_per_credit")?,
+        allowed_redirect_origins: r.list_s("allowed_redirect_origins"),
         created_at: r.ts("created_at")?,
     })
+}
+
+/// The tenant item. (Tables written before the secret store kept a `webhook_secret` attribute
+/// here; it is no longer read, and the next write of the settings drops it.)
+fn tenant_item(settings: &TenantSettings) -> Item {
+    let mut item: Item = HashMap::from([
+        (PK.to_owned(), s(tenant_pk(settings.tenant.as_str()))),
+        (SK.to_owned(), s(TENANT_SK)),
+        ("type".to_owned(), s("tenant")),
+        ("tenant".to_owned(), s(settings.tenant.as_str())),
+        ("currency".to_owned(), s(settings.currency.code())),
+        ("members_may_purchase".to_owned(), AttributeValue::Bool(settings.members_may_purchase)),
+        (
+            "allowed_redirect_origins".to_owned(),
+            AttributeValue::L(settings.allowed_redirect_origins.iter().map(|o| s(o.as_str())).collect()),
+        ),
+        ("created_at".to_owned(), ts(settings.created_at)),
+    ]);
+    if let Some(min) = settings.min_price_per_credit {
+        item.insert("min_price_per_credit".to_owned(), n(min));
+    }
+    item
 }
 
 fn invoice_item(i: &Invoice) -> Item {
@@ -976,33 +1017,83 @@ fn cancellation(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) ->
 #[async_trait]
 impl Store for DynamoStore {
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let Some(item) = self.get(api_key_pk(key_hash), API_KEY_SK).await? else {
-            return Ok(None);
-        };
-        let r = Reader(&item);
-        Ok(Some(ApiKeyRecord {
-            key_hash: key_hash.to_owned(),
-            tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
-            role: Role::parse(r.s("role")?).ok_or_else(|| StoreError::Corrupt("role".to_owned()))?,
-            created_at: r.ts("created_at")?,
-        }))
+        self.get(api_key_pk(key_hash), API_KEY_SK).await?.as_ref().map(api_key_from).transpose()
     }
 
     async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut item: Item = HashMap::from([
+            (PK.to_owned(), s(api_key_pk(&record.key_hash))),
+            (SK.to_owned(), s(API_KEY_SK)),
+            ("type".to_owned(), s("api_key")),
+            ("key_hash".to_owned(), s(&record.key_hash)),
+            ("tenant".to_owned(), s(record.tenant.as_str())),
+            ("role".to_owned(), s(record.role.as_str())),
+            ("created_at".to_owned(), ts(record.created_at)),
+            ("display_prefix".to_owned(), s(&record.display_prefix)),
+            ("GSI1PK".to_owned(), s(tenant_keys(record.tenant.as_str()))),
+            ("GSI1SK".to_owned(), s(record.key_id())),
+        ]);
+        if let Some(at) = record.expires_at {
+            item.insert("expires_at".to_owned(), ts(at));
+        }
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(PK, s(api_key_pk(&record.key_hash)))
-            .item(SK, s(API_KEY_SK))
-            .item("type", s("api_key"))
-            .item("tenant", s(record.tenant.as_str()))
-            .item("role", s(record.role.as_str()))
-            .item("created_at", ts(record.created_at))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let items =
+            self.query_all(Some(GSI1), "GSI1PK = :pk", &[], vec![(":pk", s(tenant_keys(tenant.as_str())))]).await?;
+        items.iter().map(api_key_from).collect()
+    }
+
+    async fn expire_api_key(&self, tenant: &TenantId, key_hash: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(api_key_pk(key_hash)))
+            .key(SK, s(API_KEY_SK))
+            .condition_expression("tenant = :t AND (attribute_not_exists(expires_at) OR expires_at > :at)")
+            .update_expression("SET expires_at = :at")
+            .expression_attribute_values(":t", s(tenant.as_str()))
+            .expression_attribute_values(":at", ts(at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
+                // Either not this tenant's key, or it already stops earlier.
+                Ok(self.find_api_key(key_hash).await?.is_some_and(|k| &k.tenant == tenant))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn touch_api_key(&self, key_hash: &str, now: Timestamp, since: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(api_key_pk(key_hash)))
+            .key(SK, s(API_KEY_SK))
+            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :since)")
+            .update_expression("SET last_used_at = :now")
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":since", ts(since))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn put_entitlement(&self, entitlement: &Entitlement) -> Result<(), StoreError> {
@@ -1638,13 +1729,7 @@ impl Store for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(PK, s(tenant_pk(settings.tenant.as_str())))
-            .item(SK, s(TENANT_SK))
-            .item("type", s("tenant"))
-            .item("tenant", s(settings.tenant.as_str()))
-            .item("currency", s(settings.currency.code()))
-            .item("webhook_secret", s(&settings.webhook_secret))
-            .item("created_at", ts(settings.created_at))
+            .set_item(Some(tenant_item(settings)))
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
@@ -1655,6 +1740,11 @@ impl Store for DynamoStore {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError> {
+        self.client.put_item().table_name(&self.table).set_item(Some(tenant_item(settings))).send().await.map_err(unavailable)?;
+        Ok(())
     }
 
     async fn insert_purchase(&self, invoice: &Invoice, claim: &Claim) -> Result<InsertOutcome, StoreError> {

@@ -3,6 +3,7 @@
 pub mod dynamo;
 pub mod round_trips;
 pub mod schema;
+pub mod secrets_manager;
 
 use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant};
 use crate::domain::purchases::Invoice;
@@ -76,6 +77,14 @@ pub enum UsageWrite {
 pub trait Store: Send + Sync {
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// The tenant's keys (an index read; keys stored before the index had them are not listed).
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Makes the tenant's key stop working at `at`, unless it already stops earlier. False: no such
+    /// key of that tenant.
+    async fn expire_api_key(&self, tenant: &TenantId, key_hash: &str, at: Timestamp) -> Result<bool, StoreError>;
+    /// Records a use at `now` unless one at or after `since` is recorded (a conditional write, so
+    /// busy keys cost at most one write per interval).
+    async fn touch_api_key(&self, key_hash: &str, now: Timestamp, since: Timestamp) -> Result<(), StoreError>;
 
     async fn put_entitlement(&self, entitlement: &Entitlement) -> Result<(), StoreError>;
     async fn get_entitlement(
@@ -240,6 +249,8 @@ pub trait Store: Send + Sync {
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError>;
     /// Writes the settings unless the tenant has some; true when written.
     async fn put_tenant_if_absent(&self, settings: &TenantSettings) -> Result<bool, StoreError>;
+    /// Writes the settings, replacing what the tenant had (operators only).
+    async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError>;
 
     /// Writes the invoice, its payment-session lookup and its claim in one transaction,
     /// conditional on the claim being new and the entitlement being active.

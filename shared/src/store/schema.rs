@@ -31,6 +31,10 @@ pub fn api_key_pk(hash: &str) -> String {
     format!("APIKEY#{hash}")
 }
 pub const API_KEY_SK: &str = "APIKEY";
+/// GSI1 partition of a tenant's API keys (sort key: the key id).
+pub fn tenant_keys(tenant: &str) -> String {
+    format!("T#{tenant}#KEYS")
+}
 
 pub fn entitlement_pk(tenant: &str, entitlement: &str) -> String {
     format!("T#{tenant}#E#{entitlement}")
