@@ -153,10 +153,29 @@ pub async fn serve_credit_schedules() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The run's time budget: resets may use the first part, plan applications what is left; the
+/// function's timeout (60 s in template.yaml) leaves the rest as margin.
+const RESET_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+const RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
+
 pub async fn handle_credit_schedules(app: &App) -> Result<serde_json::Value, lambda_runtime::Error> {
     let (store, clock) = (app.store.as_ref(), app.clock.as_ref());
-    let reset = crate::domain::periods::reset_due(store, clock, RESET_BATCH).await?;
-    let applied = crate::domain::plans::apply_all(store, clock).await?;
-    tracing::info!(reset, grants = applied.grants, entitlements = applied.entitlements, "credit schedules run");
-    Ok(serde_json::json!({ "periodsReset": reset, "grantsApplied": applied.grants, "entitlementsChecked": applied.entitlements }))
+    let started = std::time::Instant::now();
+    let reset = crate::domain::periods::reset_due(store, clock, RESET_BATCH, started + RESET_BUDGET).await?;
+    let applied = crate::domain::plans::apply_all(store, clock, started + RUN_BUDGET).await?;
+    tracing::info!(
+        reset = reset.reset,
+        failed = reset.failed,
+        quarantined = reset.quarantined,
+        grants = applied.grants,
+        entitlements = applied.entitlements,
+        "credit schedules run"
+    );
+    Ok(serde_json::json!({
+        "periodsReset": reset.reset,
+        "periodResetsFailed": reset.failed,
+        "periodsQuarantined": reset.quarantined,
+        "grantsApplied": applied.grants,
+        "entitlementsChecked": applied.entitlements,
+    }))
 }

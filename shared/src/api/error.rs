@@ -219,6 +219,11 @@ impl From<CreateEntitlementError> for ApiError {
             CreateEntitlementError::PeriodInverted => {
                 ApiError::field("currentPeriodEnd", "invalid_range", "must be after currentPeriodStart")
             }
+            CreateEntitlementError::PeriodTooShort => ApiError::field(
+                "currentPeriodEnd",
+                "period_too_short",
+                "must be at least one hour (3600 seconds) after currentPeriodStart",
+            ),
             CreateEntitlementError::Store(s) => s.into(),
         }
     }

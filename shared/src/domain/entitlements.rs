@@ -63,6 +63,9 @@ pub struct NewEntitlement {
 pub enum CreateEntitlementError {
     #[error("currentPeriodEnd must be after currentPeriodStart")]
     PeriodInverted,
+    /// Shorter than [`super::periods::MIN_PERIOD_SECONDS`].
+    #[error("the period must be at least one hour long")]
+    PeriodTooShort,
     #[error("pricingUnitId is not one of the tenant's credit types")]
     UnknownPricingUnit,
     #[error(transparent)]
@@ -98,6 +101,9 @@ pub async fn create_entitlement(
     let end = req.current_period_end.or_else(|| one_month_after(start)).unwrap_or(start);
     if end <= start {
         return Err(CreateEntitlementError::PeriodInverted);
+    }
+    if end.unix_seconds().saturating_sub(start.unix_seconds()) < super::periods::MIN_PERIOD_SECONDS {
+        return Err(CreateEntitlementError::PeriodTooShort);
     }
     let pricing_unit_id = req.pricing_unit_id.map(Label::into_string);
     if let Some(id) = pricing_unit_id.as_deref().filter(|id| *id != super::credits::DEFAULT_CREDIT_TYPE_ID) {

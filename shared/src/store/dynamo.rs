@@ -1742,6 +1742,25 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn block_period_reset(&self, tenant: &TenantId, id: &EntitlementId, reason: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(entitlement_pk(tenant.as_str(), id.as_str())))
+            .key(SK, s(ENTITLEMENT_SK))
+            .condition_expression("attribute_exists(PK)")
+            .update_expression("REMOVE GSI5PK, GSI5SK SET reset_blocked = :why")
+            .expression_attribute_values(":why", s(reason.chars().take(500).collect::<String>()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError> {
         self.client.put_item().table_name(&self.table).set_item(Some(tenant_item(settings))).send().await.map_err(unavailable)?;
         Ok(())

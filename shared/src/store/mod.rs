@@ -248,6 +248,9 @@ pub trait Store: Send + Sync {
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError>;
     /// Writes the settings unless the tenant has some; true when written.
+    /// Takes an entitlement out of the period-reset schedule (its GSI5 keys) and records why on
+    /// it (`reset_blocked`), for an operator to look at.
+    async fn block_period_reset(&self, tenant: &TenantId, id: &EntitlementId, reason: &str) -> Result<(), StoreError>;
     async fn put_tenant_if_absent(&self, settings: &TenantSettings) -> Result<bool, StoreError>;
     /// Writes the settings, replacing what the tenant had (operators only).
     async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError>;
