@@ -12,20 +12,24 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 
 # Python tools: requirements-dev.lock pins requirements-dev.txt's whole tree with the sha256 of every
-# file, requirements-flexprice-v1.lock pins flexprice 1.0.28 likewise (both written by
-# scripts/lock-python.sh). pip --require-hashes refuses anything unpinned or whose hash differs.
+# file; requirements-pip.lock and requirements-flexprice-v1.lock pin pip and flexprice 1.0.28 likewise
+# (all three written by scripts/lock-python.sh). pip --require-hashes refuses anything unpinned or
+# whose hash differs.
 # A pin of requirements-dev.txt that the lock does not hold means the lock is stale: stop.
 while read -r pin; do
   pin=${pin%%#*}; pin=${pin//[[:space:]]/}; [ -n "$pin" ] || continue
   name=${pin%%==*}; name=${name%%[*}; name=$(printf '%s' "$name" | tr 'A-Z_.' 'a-z--')
-  if ! grep -qiE "^${name}==${pin#*==}( |$)" requirements-dev.lock; then
+  if ! grep -qiE "^${name}(\[[^]]*\])?==${pin#*==}( |$)" requirements-dev.lock; then
     log "requirements-dev.lock does not pin $pin (requirements-dev.txt): run bash scripts/lock-python.sh"; exit 1
   fi
 done < requirements-dev.txt
-req_hash=$(cat requirements-dev.lock requirements-flexprice-v1.lock | sha256sum | cut -d' ' -f1)
+req_hash=$(cat requirements-pip.lock requirements-dev.lock requirements-flexprice-v1.lock | sha256sum | cut -d' ' -f1)
 if ! stamp_ok .venv/.installed "$req_hash"; then
   log "installing Python tools into .venv (requirements-dev.lock, hash-checked)"
   [ -x .venv/bin/python ] || python3 -m venv .venv
+  # pip first: the one python3 -m venv brings (23.2.1 with Python 3.11) rejects the lock's hashed
+  # `pkg[extra]==v` pins when another package requires plain `pkg` (pypa/pip#9644).
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-pip.lock
   .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
   # flexprice 1.0.28 (the only version with the credit-grant list) shares its import name with the
   # pinned 2.x: it lives in its own directory, put first on PYTHONPATH by its tests only. Its

@@ -24,6 +24,8 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 bash scripts/stack.sh start .local
+# The base of the checkout URLs the service hands out (never taken from a request's Host header).
+echo "PUBLIC_BASE_URL=http://127.0.0.1:$PORT" >> .local/stack.env
 set -a; . .local/stack.env; set +a
 ./target/debug/grants-admin setup >/dev/null
 ./target/debug/grants-admin demo | tee .local/demo.env

@@ -49,6 +49,7 @@ fi
 
 step "vendor SDK compatibility (cargo lambda watch + SQS bridge)"
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "PUBLIC_BASE_URL=http://127.0.0.1:$port" >> "$state/stack.env"
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" --env-file "$state/stack.env" >"$state/watch.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
@@ -57,6 +58,12 @@ pids+=($!)
 export GRANTS_BASE_URL="http://127.0.0.1:$port"
 GRANTS_API_KEY=$(./target/debug/grants-admin create-key --tenant "compat-$$" --role admin)
 export GRANTS_API_KEY
+# The browser test's tenant sends customers back to a merchant site on this machine: an http
+# loopback origin, so it must be one of the tenant's allowed redirect origins.
+MERCHANT_PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+GRANTS_BROWSER_API_KEY=$(./target/debug/grants-admin create-key --tenant "browser-$$" --role admin)
+./target/debug/grants-admin tenant-settings --tenant "browser-$$" --allowed-redirect-origins "http://127.0.0.1:$MERCHANT_PORT" >/dev/null
+export MERCHANT_PORT GRANTS_BROWSER_API_KEY
 run_logged "$state/pytest.log" timeout 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat \
   || { failed+=("sdk compatibility"); tail -40 "$state/watch.log" >&2; tail -20 "$state/bridge.log" >&2; }
 # flexprice 1.0.28 (the list) shares its import name with 2.x: its own run, with it first on the path.

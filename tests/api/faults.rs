@@ -175,7 +175,9 @@ impl TestApp {
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), shared::config::table_name());
         let app = App::new(Arc::new(store), Arc::clone(&self.app.clock))
             .with_queues(Arc::clone(&self.app.payment_events), Arc::clone(&self.app.invoice_events))
-            .with_delivery(self.deliveries.clone());
+            .with_provider(Arc::clone(&self.app.payments))
+            .with_public_base_url(self.app.public_base_url.clone())
+            .with_secrets(Arc::clone(&self.app.secrets));
         TestApp {
             app: Arc::new(app),
             admin_key: self.admin_key.clone(),

@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 use shared::admin;
 use shared::api::{dispatch, not_found_route, ApiRequest, App, Route};
 use shared::domain::model::Role;
-use shared::domain::payments::{self, PaymentEvent, PaymentEventKind, WebhookDelivery, SIGNATURE_HEADER};
+use shared::domain::messaging::{MessageQueue, QueueError};
+use shared::domain::payments::{self, PaymentEvent, PaymentEventKind, SandboxProvider, SIGNATURE_HEADER};
 use shared::domain::{Clock, SystemClock, TenantId, Timestamp};
 use shared::local::{self, Invoker, SqsBridge, SqsMapping};
 use shared::queue::SqsQueue;
@@ -43,7 +44,8 @@ pub struct TestApp {
     pub tenant: TenantId,
     /// This test's own SQS queues (payment events, its DLQ, invoice events), when it asked for them.
     pub queues: Option<TestQueues>,
-    /// Webhooks the sandbox checkout emitted (the tests forward them to the webhook route).
+    /// Payment events put on the payment-events queue when the app has no SQS queues (the
+    /// sandbox checkout's, and verified webhooks').
     pub deliveries: Arc<CapturedDeliveries>,
     /// Every DynamoDB request this app's store made (see `round_trips.rs`).
     pub round_trips: RoundTrips,
@@ -58,17 +60,20 @@ pub struct TestQueues {
     pub invoice_events: String,
 }
 
-/// The sandbox's webhook transport in tests: records each delivery and answers 200.
+/// The payment-events queue of an app without SQS queues: records each message.
 #[derive(Default)]
-pub struct CapturedDeliveries(pub Mutex<Vec<(String, String, String)>>);
+pub struct CapturedDeliveries(pub Mutex<Vec<String>>);
 
 #[async_trait::async_trait]
-impl WebhookDelivery for CapturedDeliveries {
-    async fn deliver(&self, url: &str, signature: &str, body: String) -> Result<u16, String> {
-        self.0.lock().unwrap().push((url.to_owned(), signature.to_owned(), body));
-        Ok(200)
+impl MessageQueue for CapturedDeliveries {
+    async fn send(&self, body: String) -> Result<(), QueueError> {
+        self.0.lock().unwrap().push(body);
+        Ok(())
     }
 }
+
+/// Where the tests' apps say they are reachable (`PUBLIC_BASE_URL`).
+pub const TEST_BASE_URL: &str = "http://grants.test";
 
 /// A clock the test moves by hand.
 pub struct TestClock(pub Mutex<Timestamp>);
@@ -119,7 +124,11 @@ pub async fn spawn_with(clock: Arc<dyn Clock>, with_queues: bool) -> TestApp {
     let admin_key = admin::create_key(&store, &tenant, Role::Admin).await.expect("admin key");
     let member_key = admin::create_key(&store, &tenant, Role::Member).await.expect("member key");
     let deliveries = Arc::new(CapturedDeliveries::default());
-    let mut app = App::new(Arc::new(store.clone()), clock).with_delivery(deliveries.clone());
+    let mut app = App::new(Arc::new(store.clone()), clock)
+        .with_provider(Arc::new(SandboxProvider))
+        .with_public_base_url(Some(TEST_BASE_URL.to_owned()))
+        .with_secrets(Arc::new(shared::config::secrets(&shared::config::sdk_config().await)))
+        .with_queues(deliveries.clone(), Arc::new(CapturedDeliveries::default()));
     let mut queues = None;
     if with_queues {
         let sqs = aws_sdk_sqs::Client::new(&shared::config::sdk_config().await);
@@ -294,8 +303,9 @@ impl TestApp {
         }
     }
 
+    /// The tenant's current webhook secret (created in Secrets Manager on first use).
     pub async fn webhook_secret(&self) -> String {
-        admin::tenant_settings(self.app.store.as_ref(), &self.tenant).await.unwrap().webhook_secret
+        self.app.secrets.ensure_webhook(&self.tenant).await.unwrap().current
     }
 
     /// POSTs a body to the webhook route with a signature header (None: no header).
@@ -309,16 +319,6 @@ impl TestApp {
         let body = event.to_json();
         let signature = payments::sign(&self.webhook_secret().await, self.app.clock.now(), body.as_bytes());
         self.webhook(&body, Some(&signature)).await
-    }
-
-    /// Forwards every webhook the sandbox checkout emitted to the webhook route.
-    pub async fn forward_deliveries(&self) {
-        let captured: Vec<_> = std::mem::take(&mut *self.deliveries.0.lock().unwrap());
-        for (url, signature, body) in captured {
-            assert!(url.ends_with("/v1/webhooks/payments"), "{url}");
-            let r = self.webhook(&body, Some(&signature)).await;
-            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        }
     }
 
     pub async fn bridge(&self) -> SqsBridge {

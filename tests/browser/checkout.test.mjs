@@ -1,15 +1,17 @@
 // The sandbox checkout page in headless Chromium (Debian's), driven by playwright-core, as a
 // customer uses it: open the payment URL from the purchase response, click Pay (or Cancel), land
 // on the merchant's page, and see the result through the API.
-// scripts/test.sh serves the API (cargo lambda watch + the SQS bridge) and sets GRANTS_BASE_URL
-// and GRANTS_API_KEY.
+// scripts/test.sh serves the API (cargo lambda watch + the SQS bridge) and sets GRANTS_BASE_URL,
+// GRANTS_BROWSER_API_KEY (a tenant whose allowed redirect origins are the merchant site below) and
+// MERCHANT_PORT (where that site listens).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { chromium } from "playwright-core";
 
 const base = process.env.GRANTS_BASE_URL;
-const key = process.env.GRANTS_API_KEY;
+const key = process.env.GRANTS_BROWSER_API_KEY;
+const merchantPort = Number(process.env.MERCHANT_PORT || 0);
 const shots = process.env.SCREENSHOT_DIR;
 let browser;
 let merchant;
@@ -51,7 +53,7 @@ before(async () => {
     res.writeHead(200, { "content-type": "text/html" });
     res.end(req.url.startsWith("/success") ? "<h1>Thanks for your purchase</h1>" : "<h1>Purchase cancelled</h1>");
   });
-  await new Promise((r) => merchant.listen(0, "127.0.0.1", r));
+  await new Promise((r) => merchant.listen(merchantPort, "127.0.0.1", r));
   merchantUrl = `http://127.0.0.1:${merchant.address().port}`;
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -76,7 +78,12 @@ test("Pay: the customer pays on the checkout page and the grant appears", async 
   const ent = await newEntitlement();
   const p = await purchase(ent, "browser-pay");
   const page = await browser.newPage();
-  await page.goto(p.paymentSessions[0].url);
+  const response = await page.goto(p.paymentSessions[0].url);
+  // The sandbox says so, loudly, and the page cannot be framed.
+  assert.match(await page.textContent("#sandbox-banner"), /SANDBOX/);
+  assert.ok(await page.isVisible("#sandbox-banner"));
+  assert.equal(response.headers()["x-frame-options"], "DENY");
+  assert.match(response.headers()["content-security-policy"], /frame-ancestors 'none'/);
   assert.equal(await page.textContent("#amount"), "5.00 USD");
   assert.equal(await page.textContent("#credits"), "1000 credits");
   if (shots) await page.screenshot({ path: `${shots}/checkout.png` });
@@ -92,6 +99,7 @@ test("Pay: the customer pays on the checkout page and the grant appears", async 
   const invoice = await api("GET", `/v2/invoices/${p.invoiceId}`);
   assert.equal(invoice.body.status, "PAID");
   assert.equal(invoice.body.grantId, grants[0].id);
+  assert.equal(invoice.body.sandbox, true, "paid through the sandbox: no money moved");
 
   // Back on the payment URL, the page says it is paid and offers no button.
   await page.goto(p.paymentSessions[0].url);
