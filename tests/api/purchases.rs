@@ -142,8 +142,15 @@ async fn purchases_are_tenant_scoped() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(a.get("/v2/invoices/inv_nope").await.status, StatusCode::NOT_FOUND);
     assert_eq!(a.get("/v2/invoices/not-an-id").await.status, StatusCode::NOT_FOUND);
-    // A member may buy (self-serve top-up); no key may not.
-    let r = a.raw(Method::POST, &format!("/v1/entitlements/{ent}/grants/purchase"), Key::Bearer(&a.member_key), purchase_body("m").to_string().as_bytes()).await;
+    // A member may not buy unless the tenant allows it (finding 1); no key may not at all.
+    let (buy_path, buy_body) = (format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("m").to_string());
+    let member_buys = || a.raw(Method::POST, &buy_path, Key::Bearer(&a.member_key), buy_body.as_bytes());
+    let r = member_buys().await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let change = shared::admin::SettingsChange { members_may_purchase: Some(true), ..Default::default() };
+    shared::admin::update_tenant_settings(a.app.store.as_ref(), &a.tenant, change).await.unwrap();
+    a.app.tenants.forget(a.tenant.as_str());
+    let r = member_buys().await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let r = a.raw(Method::GET, &format!("/v2/invoices/{inv}"), Key::None, b"").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -247,7 +254,15 @@ async fn bad_webhooks_are_rejected_and_nothing_is_enqueued() {
         ("{not json".to_owned(), Some(payments::sign(&secret, now, b"{not json")), "invalid_json"),
         ("".to_owned(), None, "required"),
         (r#"{"account":"no-such-tenant"}"#.to_owned(), Some(payments::sign(&secret, now, br#"{"account":"no-such-tenant"}"#)), "signature_invalid"),
-        (r#"{"id":"x"}"#.to_owned(), None, "invalid"),
+        // Without a signature every account gets the same answer, known or not (finding 6).
+        (r#"{"id":"x"}"#.to_owned(), None, "signature_missing"),
+        (r#"{"account":"no-such-tenant"}"#.to_owned(), None, "signature_missing"),
+        (body.clone(), Some("garbage".to_owned()), "signature_malformed"),
+        (r#"{"account":"no-such-tenant"}"#.to_owned(), Some("garbage".to_owned()), "signature_malformed"),
+        // Timestamps at the edges of the integer range are stale, not an overflow (finding 6).
+        (body.clone(), Some(format!("t={},v1=00", i64::MIN)), "signature_stale"),
+        (body.clone(), Some(format!("t={},v1=00", i64::MAX)), "signature_stale"),
+        (body.clone(), Some("t=99999999999999999999999,v1=00".to_owned()), "signature_malformed"),
     ];
     for (body, signature, code) in cases {
         let r = t.webhook(&body, signature.as_deref()).await;

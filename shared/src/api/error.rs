@@ -147,6 +147,15 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %msg, "storage unavailable");
                 ApiError::unavailable()
             }
+            StoreError::Rejected(msg) => {
+                tracing::error!(error = %msg, "storage refused a request's content (a missing input check)");
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "validation_error",
+                    "invalid_request",
+                    "A value in the request is too long or malformed",
+                )
+            }
             StoreError::Contention => {
                 tracing::warn!("transaction contention exhausted retries");
                 ApiError::unavailable()

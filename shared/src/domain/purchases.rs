@@ -244,6 +244,9 @@ pub async fn purchase(
     if !who.is_admin() && !settings.members_may_purchase {
         return Err(PurchaseError::MembersMayNotPurchase);
     }
+    if ctx.provider.name() == "none" {
+        return Err(PurchaseError::Provider(ProviderError("no payment provider is configured".to_owned())));
+    }
     let price = Price::parse(&req.price, settings.currency).map_err(PurchaseError::InvalidPrice)?;
     if let Some(per_credit) = settings.min_price_per_credit {
         let minimum = per_credit.checked_mul(req.amount.value());

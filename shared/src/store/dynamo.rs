@@ -217,7 +217,7 @@ impl DynamoStore {
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
                 // Already set: the item unchanged. Missing: no item comes back.
                 UpdateItemError::ConditionalCheckFailedException(c) => Ok(c.item),
-                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+                other => Err(service_failure(other)),
             },
             Err(e) => Err(unavailable(e)),
         }
@@ -254,11 +254,29 @@ impl DynamoStore {
     }
 }
 
+/// A failed request: DynamoDB refusing the request's content (`ValidationException`: a key or
+/// value over its limits) is [`StoreError::Rejected`], never reported as unavailable; anything
+/// else (network, throttling past retries, 5xx) is [`StoreError::Unavailable`].
 fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
-    E: std::error::Error + 'static,
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    if e.code() == Some("ValidationException") {
+        return StoreError::Rejected(DisplayErrorContext(e).to_string());
+    }
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+/// [`unavailable`] for an operation's own error type.
+fn service_failure<E>(e: E) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
+    if e.code() == Some("ValidationException") {
+        return StoreError::Rejected(DisplayErrorContext(e).to_string());
+    }
     StoreError::Unavailable(DisplayErrorContext(e).to_string())
 }
 
@@ -995,6 +1013,9 @@ fn cancellation(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) ->
             TransactWriteItemsError::TransactionCanceledException(tc) => {
                 let reasons = tc.cancellation_reasons.unwrap_or_default();
                 let code = |r: &aws_sdk_dynamodb::types::CancellationReason| r.code.clone().unwrap_or_default();
+                if reasons.iter().any(|r| code(r) == "ValidationError") {
+                    return Err(StoreError::Rejected(format!("transaction item refused: {reasons:?}")));
+                }
                 if reasons.iter().any(|r| matches!(code(r).as_str(), "TransactionConflict" | "ThrottlingError")) {
                     return Ok(Cancelled::Conflict);
                 }
@@ -1008,9 +1029,9 @@ fn cancellation(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) ->
                 ))
             }
             TransactWriteItemsError::TransactionInProgressException(_) => Ok(Cancelled::Conflict),
-            other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+            other => Err(service_failure(other)),
         },
-        other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+        other => Err(unavailable(other)),
     }
 }
 
@@ -1448,7 +1469,7 @@ impl Store for DynamoStore {
                     Some(g) => Ok(g.last_used_at.map_or(EditOutcome::Missing, EditOutcome::UsedAfterExpiry)),
                     None => Ok(EditOutcome::Missing),
                 },
-                other => Err(StoreError::Unavailable(DisplayErrorContext(other).to_string())),
+                other => Err(service_failure(other)),
             },
             Err(e) => Err(unavailable(e)),
         }
