@@ -421,6 +421,8 @@ mod tests {
                         (Some(x), Some(y)) => (Some(x.min(y)), Some(x.max(y))),
                         other => other,
                     };
+                    // Bounds as validated: resetMinRollover <= amount (check_rollover_bounds).
+                    let min = min.map(|m| m.min(*amount));
                     grant(i, *amount, (*rem).min(*amount), min, max)
                 })
                 .collect();
@@ -440,6 +442,7 @@ mod tests {
                 } else {
                     prop_assert_eq!(now.remaining, before.remaining.min(hi).max(lo));
                     prop_assert!(now.remaining >= lo && now.remaining <= hi);
+                    prop_assert!(now.remaining <= now.amount.value(), "never more than granted");
                 }
                 // The ledger agrees: its entries end at what is left.
                 let postings: Vec<_> = reset.record.iter().map(UsageRecord::posting).collect();

@@ -269,6 +269,15 @@ where
     StoreError::Unavailable(DisplayErrorContext(e).to_string())
 }
 
+/// An update whose condition failing means there is nothing to do.
+fn unless_condition_failed<O, R: std::fmt::Debug>(result: Result<O, SdkError<UpdateItemError, R>>) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 /// [`unavailable`] for an operation's own error type.
 fn service_failure<E>(e: E) -> StoreError
 where
@@ -1110,11 +1119,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":since", ts(since))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        unless_condition_failed(result)
     }
 
     async fn put_entitlement(&self, entitlement: &Entitlement) -> Result<(), StoreError> {
@@ -1775,11 +1780,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":why", s(reason.chars().take(500).collect::<String>()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        unless_condition_failed(result)
     }
 
     async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError> {
