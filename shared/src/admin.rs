@@ -149,6 +149,16 @@ pub async fn tenant_settings(store: &dyn Store, tenant: &TenantId) -> Result<Ten
     tenants::ensure(store, &SystemClock, tenant, None).await.map_err(|e| AdminError::Input(e.to_string()))
 }
 
+/// `http://127.0.0.1[:port]` or `http://localhost[:port]`: the local stack's only http origins.
+fn is_loopback_http(origin: &str) -> bool {
+    let Some(authority) = origin.strip_prefix("http://") else { return false };
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    host == "127.0.0.1" || host == "localhost"
+}
+
 /// Changes to a tenant's settings; `None` leaves a setting as it is.
 #[derive(Debug, Default, Clone)]
 pub struct SettingsChange {
@@ -180,9 +190,8 @@ pub async fn update_tenant_settings(
         let mut clean = Vec::new();
         for o in origins {
             let origin = tenants::origin_of(&o).filter(|origin| origin == &o.trim_end_matches('/').to_ascii_lowercase());
-            let local = o.starts_with("http://127.0.0.1") || o.starts_with("http://localhost");
             match origin {
-                Some(origin) if origin.starts_with("https://") || local => clean.push(origin),
+                Some(origin) if origin.starts_with("https://") || is_loopback_http(&origin) => clean.push(origin),
                 _ => return Err(AdminError::Input(format!("{o} is not an https origin (scheme://host[:port])"))),
             }
         }
@@ -206,4 +215,16 @@ pub async fn create_entitlement(
         .await
         .map_err(|e| AdminError::Input(e.to_string()))?;
     Ok(entitlement_json(&EntitlementView::new(e, &[], SystemClock.now()), false))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_hosts_may_use_http() {
+        assert!(super::is_loopback_http("http://127.0.0.1:8080"));
+        assert!(super::is_loopback_http("http://localhost"));
+        for other in ["http://127.0.0.1.evil.com", "http://localhost.evil.com:80", "https://127.0.0.1", "http://10.0.0.1"] {
+            assert!(!super::is_loopback_http(other), "{other}");
+        }
+    }
 }

@@ -104,8 +104,7 @@ pub async fn store_from_env() -> DynamoStore {
 
 /// The secrets of this deployment (Secrets Manager, names under `SECRETS_PREFIX`).
 pub fn secrets(config: &aws_config::SdkConfig) -> Secrets {
-    let client = aws_sdk_secretsmanager::Client::new(config);
-    Secrets::new(Arc::new(SecretsManagerStore::new(client)), var(SECRETS_PREFIX).unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned()))
+    Secrets::new(Arc::new(SecretsManagerStore::new(config.clone())), var(SECRETS_PREFIX).unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned()))
 }
 
 /// Everything a function may need, from the environment. Queues left unset fail when used. A bad

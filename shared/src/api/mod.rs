@@ -164,18 +164,15 @@ impl ApiResponse {
         }
     }
     /// An HTML page that may not be framed, sniffed, cached or leak its URL as a referrer, and
-    /// whose forms may post only to itself (widen `form-action` with [`Self::set_header`]).
+    /// whose forms may post only to itself (widen `form-action` with [`page_csp`] and
+    /// [`Self::set_header`]).
     pub fn html(status: StatusCode, body: String) -> Self {
         Self {
             status,
             headers: vec![
                 ("content-type".to_owned(), "text/html; charset=utf-8".to_owned()),
                 ("cache-control".to_owned(), "no-store".to_owned()),
-                (
-                    "content-security-policy".to_owned(),
-                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-                        .to_owned(),
-                ),
+                ("content-security-policy".to_owned(), page_csp(&[])),
                 ("x-frame-options".to_owned(), "DENY".to_owned()),
                 ("x-content-type-options".to_owned(), "nosniff".to_owned()),
                 ("referrer-policy".to_owned(), "no-referrer".to_owned()),
@@ -200,6 +197,18 @@ impl ApiResponse {
             body: String::new(),
         }
     }
+}
+
+/// The Content-Security-Policy of every HTML page: nothing loads but inline styles, no framing, and
+/// forms post only to the page itself and to `form_origins` (CSP `form-action` also governs the
+/// redirect that follows a form post).
+pub fn page_csp(form_origins: &[String]) -> String {
+    let mut form_action = vec!["'self'"];
+    form_action.extend(form_origins.iter().map(String::as_str));
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+        form_action.join(" ")
+    )
 }
 
 macro_rules! routes {
@@ -313,7 +322,12 @@ pub async fn dispatch(app: &App, route: Route, mut req: ApiRequest) -> ApiRespon
     if req.path_params.is_empty() {
         req.path_params = route.match_path(&req.path).unwrap_or_default();
     }
-    let span = tracing::info_span!("request", request_id = %req.request_id, route = route.function());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %req.request_id,
+        route = route.function(),
+        key_id = tracing::field::Empty
+    );
     async {
         let response = match handle(app, route, &req).await {
             Ok(r) => r,
@@ -338,7 +352,9 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
         _ => {}
     }
     let principal = authenticate(app.store.as_ref(), app.clock.as_ref(), &app.keys, req.api_key()).await?;
-    tracing::info!(tenant = %principal.tenant, key_id = %principal.key_id, role = principal.role.as_str(), "authenticated");
+    // The key's id (never the key) on every line of the request, the closing "handled" included.
+    tracing::Span::current().record("key_id", principal.key_id.as_str());
+    tracing::debug!(tenant = %principal.tenant, role = principal.role.as_str(), "authenticated");
     if route.requires_admin() && !principal.is_admin() {
         return Err(ApiError::forbidden());
     }

@@ -323,7 +323,7 @@ pub fn invoice_json(i: &Invoice, now: Timestamp) -> Value {
             "cancelReason": cancel_reason,
         },
         // Paid (or to be paid) through the sandbox provider: no money moved.
-        "sandbox": i.provider == "sandbox",
+        "sandbox": i.is_sandbox(),
     })
 }
 

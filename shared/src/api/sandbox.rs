@@ -6,7 +6,7 @@
 //!
 //! The page marks itself as a sandbox on every view, and is served only while the configured
 //! provider is the sandbox (`PAYMENT_PROVIDER=sandbox`): a staging stack, never production.
-use super::{ApiError, ApiRequest, ApiResponse, App};
+use super::{page_csp, ApiError, ApiRequest, ApiResponse, App};
 use crate::domain::payments::{self, PaymentEvent, PaymentEventKind};
 use crate::domain::purchases::{self, Invoice, InvoiceLookupError, InvoiceStatus};
 use crate::domain::tenants::origin_of;
@@ -17,20 +17,11 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-/// The page's headers: it may not be framed, sniffed or leak its (secret) URL as a referrer, and
-/// its form may only post to itself and redirect to `redirects` (CSP `form-action` also governs
-/// the redirect that follows a form post).
+/// A page whose form may also redirect to `redirects` (the purchase's success and cancel URLs).
 fn page_for(status: StatusCode, title: &str, body: &str, redirects: &[&str]) -> ApiResponse {
-    let mut form_action = vec!["'self'".to_owned()];
-    form_action.extend(redirects.iter().filter_map(|u| origin_of(u)));
+    let origins: Vec<String> = redirects.iter().filter_map(|u| origin_of(u)).collect();
     let mut response = page(status, title, body);
-    response.set_header(
-        "content-security-policy",
-        &format!(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
-            form_action.join(" ")
-        ),
-    );
+    response.set_header("content-security-policy", &page_csp(&origins));
     response
 }
 
@@ -54,7 +45,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
 
 /// The session in the path; not found unless the configured provider is the sandbox.
 fn session_in_path(app: &App, req: &ApiRequest) -> Result<SessionId, ApiResponse> {
-    if app.payments.name() != "sandbox" {
+    if !app.payments.is_sandbox() {
         return Err(not_found());
     }
     SessionId::parse(req.param("sessionId")).map_err(|_| not_found())

@@ -27,7 +27,7 @@ pub async fn payment_webhook(app: &App, req: &ApiRequest) -> Result<ApiResponse,
         return Err(ApiError::field("body", "invalid_json", format!("is not valid JSON ({e})")));
     }
     let now = app.clock.now();
-    SignatureHeader::parse(req.header(SIGNATURE_HEADER), now).map_err(signature_error)?;
+    let signature = SignatureHeader::parse(req.header(SIGNATURE_HEADER), now).map_err(signature_error)?;
     // The account only chooses which secrets to check with; a forged one fails the signature.
     let Some(tenant) = PaymentEvent::claimed_account(&req.body) else {
         return Err(signature_error(SignatureError::Mismatch));
@@ -43,7 +43,7 @@ pub async fn payment_webhook(app: &App, req: &ApiRequest) -> Result<ApiResponse,
     };
     let event = app
         .payments
-        .verify_webhook(&secrets, req.header(SIGNATURE_HEADER), &req.body, now)
+        .verify_webhook(&secrets, &signature, &req.body)
         .map_err(|e| match e {
             WebhookError::Signature(s) => signature_error(s),
             WebhookError::Event(ev) => ApiError::field(ev.field, "invalid", ev.message),

@@ -7,7 +7,7 @@
 //! or not). Unknown keys are remembered for as long in a bounded negative cache, so a client
 //! spraying made-up keys does not cost a DynamoDB read per request. Logs carry the key's id
 //! (`key_` + 16 hex of its hash), never the key.
-use super::model::{key_id_of, ApiKeyRecord, Role};
+use super::model::{key_id_of, unexpired, ApiKeyRecord, Role};
 use super::{Clock, TenantId, Timestamp};
 use crate::store::{Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -107,7 +107,7 @@ pub async fn authenticate(
     let hash = hash_key(key);
     let now = clock.now();
     if let Some((p, expires)) = cache.known.get(&hash) {
-        return if expires.is_none_or(|e| now < e) { Ok(p) } else { Err(AuthError::Invalid) };
+        return if unexpired(expires, now) { Ok(p) } else { Err(AuthError::Invalid) };
     }
     if cache.unknown.get(&hash).is_some() {
         return Err(AuthError::Invalid);

@@ -182,8 +182,13 @@ impl ApiKeyRecord {
         key_id_of(&self.key_hash)
     }
     pub fn is_valid_at(&self, now: Timestamp) -> bool {
-        self.expires_at.is_none_or(|e| now < e)
+        unexpired(self.expires_at, now)
     }
+}
+
+/// Whether something that stops at `expires_at` (None: never) is still valid at `now`.
+pub fn unexpired(expires_at: Option<Timestamp>, now: Timestamp) -> bool {
+    expires_at.is_none_or(|e| now < e)
 }
 
 /// The public id of a key hash (see [`ApiKeyRecord::key_id`]).

@@ -215,6 +215,7 @@ impl SignatureHeader {
 }
 
 /// Checks a signature header against the body, in constant time, and its timestamp against `now`.
+#[cfg(test)]
 pub fn verify<S: AsRef<str>>(secrets: &[S], header: Option<&str>, body: &[u8], now: Timestamp) -> Result<(), SignatureError> {
     SignatureHeader::parse(header, now)?.verify(secrets, body)
 }
@@ -249,7 +250,18 @@ pub struct ProviderError(pub String);
 
 #[async_trait]
 pub trait PaymentProvider: Send + Sync {
+    /// Stored on invoices (`invoice.provider`).
     fn name(&self) -> &'static str;
+    /// False for [`NoProvider`]: purchases are refused (503) before anything is checked or written.
+    fn takes_payments(&self) -> bool {
+        true
+    }
+    /// True for a provider under which no money moves ([`SandboxProvider`]): its checkout pages are
+    /// served, its invoices are marked `sandbox`, and any https redirect is allowed when the tenant
+    /// names no origins.
+    fn is_sandbox(&self) -> bool {
+        false
+    }
     /// Opens a session with the provider. Called before the invoice is written; a session whose
     /// invoice is never written simply expires unused.
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError>;
@@ -257,9 +269,8 @@ pub trait PaymentProvider: Send + Sync {
     fn verify_webhook(
         &self,
         secrets: &[String],
-        signature: Option<&str>,
+        signature: &SignatureHeader,
         body: &[u8],
-        now: Timestamp,
     ) -> Result<PaymentEvent, WebhookError>;
 }
 
@@ -277,11 +288,16 @@ pub enum WebhookError {
 pub struct SandboxProvider;
 
 pub const SANDBOX_PAY_PATH: &str = "/sandbox/pay/";
+/// The sandbox's [`PaymentProvider::name`], as stored on its invoices.
+pub const SANDBOX_PROVIDER: &str = "sandbox";
 
 #[async_trait]
 impl PaymentProvider for SandboxProvider {
     fn name(&self) -> &'static str {
-        "sandbox"
+        SANDBOX_PROVIDER
+    }
+    fn is_sandbox(&self) -> bool {
+        true
     }
 
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
@@ -300,11 +316,10 @@ impl PaymentProvider for SandboxProvider {
     fn verify_webhook(
         &self,
         secrets: &[String],
-        signature: Option<&str>,
+        signature: &SignatureHeader,
         body: &[u8],
-        now: Timestamp,
     ) -> Result<PaymentEvent, WebhookError> {
-        verify(secrets, signature, body, now)?;
+        signature.verify(secrets, body)?;
         Ok(PaymentEvent::from_json(body)?)
     }
 }
@@ -319,6 +334,9 @@ impl PaymentProvider for NoProvider {
     fn name(&self) -> &'static str {
         "none"
     }
+    fn takes_payments(&self) -> bool {
+        false
+    }
 
     async fn open_session(&self, _request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
         Err(ProviderError("no payment provider is configured".to_owned()))
@@ -327,9 +345,8 @@ impl PaymentProvider for NoProvider {
     fn verify_webhook(
         &self,
         _secrets: &[String],
-        _signature: Option<&str>,
+        _signature: &SignatureHeader,
         _body: &[u8],
-        _now: Timestamp,
     ) -> Result<PaymentEvent, WebhookError> {
         Err(WebhookError::Signature(SignatureError::Mismatch))
     }

@@ -104,6 +104,11 @@ impl Invoice {
         Invoice { version: self.version + 1, updated_at: now, ..self.clone() }
     }
 
+    /// Handled by the sandbox provider: no money moved.
+    pub fn is_sandbox(&self) -> bool {
+        self.provider == super::payments::SANDBOX_PROVIDER
+    }
+
     /// The request parameters as sent, for replay comparison.
     fn fingerprint(req: &NewPurchase) -> BTreeMap<String, String> {
         let mut f = BTreeMap::new();
@@ -208,14 +213,14 @@ pub struct PurchaseContext<'a> {
 /// any `https` URL, and only with the sandbox provider (security review finding 7).
 fn check_redirect(
     settings: &TenantSettings,
-    provider: &str,
+    provider: &dyn PaymentProvider,
     field: &'static str,
     url: Option<&RedirectUrl>,
 ) -> Result<(), PurchaseError> {
     let Some(url) = url else { return Ok(()) };
     let origin = origin_of(url.as_str());
     let allowed = if settings.allowed_redirect_origins.is_empty() {
-        provider == "sandbox" && url.as_str().starts_with("https://") && origin.is_some()
+        provider.is_sandbox() && url.as_str().starts_with("https://") && origin.is_some()
     } else {
         origin.is_some_and(|o| settings.allowed_redirect_origins.iter().any(|a| a.eq_ignore_ascii_case(&o)))
     };
@@ -244,7 +249,7 @@ pub async fn purchase(
     if !who.is_admin() && !settings.members_may_purchase {
         return Err(PurchaseError::MembersMayNotPurchase);
     }
-    if ctx.provider.name() == "none" {
+    if !ctx.provider.takes_payments() {
         return Err(PurchaseError::Provider(ProviderError("no payment provider is configured".to_owned())));
     }
     let price = Price::parse(&req.price, settings.currency).map_err(PurchaseError::InvalidPrice)?;
@@ -256,8 +261,8 @@ pub async fn purchase(
         }
     }
     check_rollover_bounds(req.amount, req.reset_min_rollover, req.reset_max_rollover)?;
-    check_redirect(&settings, ctx.provider.name(), "successUrl", req.success_url.as_ref())?;
-    check_redirect(&settings, ctx.provider.name(), "cancelUrl", req.cancel_url.as_ref())?;
+    check_redirect(&settings, ctx.provider, "successUrl", req.success_url.as_ref())?;
+    check_redirect(&settings, ctx.provider, "cancelUrl", req.cancel_url.as_ref())?;
     let now = ctx.clock.now();
     let payment_expires_at = match req.payment_expires_at {
         Some(t) => t,
@@ -539,7 +544,7 @@ pub fn invoice_paid_event(invoice: &Invoice) -> serde_json::Value {
             "grantAmount": invoice.grant_amount.value().normalize().to_string(),
             "paidAt": invoice.paid_at.map(|t| t.to_rfc3339()),
             "paidLate": invoice.paid_late,
-            "sandbox": invoice.provider == "sandbox",
+            "sandbox": invoice.is_sandbox(),
         },
     })
 }

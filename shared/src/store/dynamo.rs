@@ -239,6 +239,11 @@ impl DynamoStore {
         Err(StoreError::Contention)
     }
 
+    /// An UpdateItem of the API key item with this hash (the caller adds its expressions).
+    fn update_api_key(&self, key_hash: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key(PK, s(api_key_pk(key_hash))).key(SK, s(API_KEY_SK))
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
@@ -1085,11 +1090,7 @@ impl Store for DynamoStore {
 
     async fn expire_api_key(&self, tenant: &TenantId, key_hash: &str, at: Timestamp) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(api_key_pk(key_hash)))
-            .key(SK, s(API_KEY_SK))
+            .update_api_key(key_hash)
             .condition_expression("tenant = :t AND (attribute_not_exists(expires_at) OR expires_at > :at)")
             .update_expression("SET expires_at = :at")
             .expression_attribute_values(":t", s(tenant.as_str()))
@@ -1108,11 +1109,7 @@ impl Store for DynamoStore {
 
     async fn touch_api_key(&self, key_hash: &str, now: Timestamp, since: Timestamp) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(api_key_pk(key_hash)))
-            .key(SK, s(API_KEY_SK))
+            .update_api_key(key_hash)
             .condition_expression("attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :since)")
             .update_expression("SET last_used_at = :now")
             .expression_attribute_values(":now", ts(now))
