@@ -239,9 +239,9 @@ impl DynamoStore {
         Err(StoreError::Contention)
     }
 
-    /// An UpdateItem of the API key item with this hash (the caller adds its expressions).
-    fn update_api_key(&self, key_hash: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).key(PK, s(api_key_pk(key_hash))).key(SK, s(API_KEY_SK))
+    /// An UpdateItem of the item at `pk`/`sk` (the caller adds its expressions).
+    fn update_at(&self, pk: String, sk: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key(PK, s(pk)).key(SK, s(sk))
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -1090,7 +1090,7 @@ impl Store for DynamoStore {
 
     async fn expire_api_key(&self, tenant: &TenantId, key_hash: &str, at: Timestamp) -> Result<bool, StoreError> {
         let result = self
-            .update_api_key(key_hash)
+            .update_at(api_key_pk(key_hash), API_KEY_SK)
             .condition_expression("tenant = :t AND (attribute_not_exists(expires_at) OR expires_at > :at)")
             .update_expression("SET expires_at = :at")
             .expression_attribute_values(":t", s(tenant.as_str()))
@@ -1109,7 +1109,7 @@ impl Store for DynamoStore {
 
     async fn touch_api_key(&self, key_hash: &str, now: Timestamp, since: Timestamp) -> Result<(), StoreError> {
         let result = self
-            .update_api_key(key_hash)
+            .update_at(api_key_pk(key_hash), API_KEY_SK)
             .condition_expression("attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :since)")
             .update_expression("SET last_used_at = :now")
             .expression_attribute_values(":now", ts(now))
@@ -1203,11 +1203,7 @@ impl Store for DynamoStore {
         at: Timestamp,
     ) -> Result<Option<Entitlement>, StoreError> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(entitlement_pk(tenant.as_str(), id.as_str())))
-            .key(SK, s(ENTITLEMENT_SK))
+            .update_at(entitlement_pk(tenant.as_str(), id.as_str()), ENTITLEMENT_SK)
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":st", s(status.as_str()))
@@ -1767,11 +1763,7 @@ impl Store for DynamoStore {
 
     async fn block_period_reset(&self, tenant: &TenantId, id: &EntitlementId, reason: &str) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(entitlement_pk(tenant.as_str(), id.as_str())))
-            .key(SK, s(ENTITLEMENT_SK))
+            .update_at(entitlement_pk(tenant.as_str(), id.as_str()), ENTITLEMENT_SK)
             .condition_expression("attribute_exists(PK)")
             .update_expression("REMOVE GSI5PK, GSI5SK SET reset_blocked = :why")
             .expression_attribute_values(":why", s(reason.chars().take(500).collect::<String>()))
