@@ -21,26 +21,49 @@ const FLEXPRICE: &str = r#"{"name": "Monthly", "scope": "PLAN", "plan_id": "plan
 
 fn surfaces(c: &mut Criterion) {
     let mut parse = c.benchmark_group("parse_create");
-    let req = request("/v1/entitlements/ent_00000000000000000000000001/grants", PAYGENTIC, None);
-    parse.bench_function("paygentic", |b| b.iter(|| paygentic::parse_create_grant(black_box(&req)).unwrap()));
+    let req = request(
+        "/v1/entitlements/ent_00000000000000000000000001/grants",
+        PAYGENTIC,
+        None,
+    );
+    parse.bench_function("paygentic", |b| {
+        b.iter(|| paygentic::parse_create_grant(black_box(&req)).unwrap())
+    });
     let req = request("/v1/credits/createGrant", METRONOME, None);
-    parse.bench_function("metronome", |b| b.iter(|| metronome::parse_create_grant(black_box(&req)).unwrap()));
+    parse.bench_function("metronome", |b| {
+        b.iter(|| metronome::parse_create_grant(black_box(&req)).unwrap())
+    });
     let req = request("/v2/grants", CAPACITY, Some("cap-2030-01"));
-    parse.bench_function("capacity", |b| b.iter(|| capacity::parse_create(black_box(&req)).unwrap()));
+    parse.bench_function("capacity", |b| {
+        b.iter(|| capacity::parse_create(black_box(&req)).unwrap())
+    });
     let req = request("/v1/creditgrants", FLEXPRICE, Some("plan-2030-01"));
-    parse.bench_function("flexprice", |b| b.iter(|| flexprice::parse_create(black_box(&req)).unwrap()));
+    parse.bench_function("flexprice", |b| {
+        b.iter(|| flexprice::parse_create(black_box(&req)).unwrap())
+    });
     parse.finish();
 
     let mut out = c.benchmark_group("serialise");
     let grant = grants(1).remove(0);
-    out.bench_function("paygentic", |b| b.iter(|| paygentic::grant_json(black_box(&grant)).to_string()));
-    let lg = LedgerGrant { postings: postings(std::slice::from_ref(&grant)), grant: grant.clone() };
+    out.bench_function("paygentic", |b| {
+        b.iter(|| paygentic::grant_json(black_box(&grant)).to_string())
+    });
+    let lg = LedgerGrant {
+        postings: postings(std::slice::from_ref(&grant)),
+        grant: grant.clone(),
+    };
     let catalogue = [CreditType::default_type()];
-    out.bench_function("metronome", |b| b.iter(|| metronome::grant_json(black_box(&lg), &catalogue, at(7200)).to_string()));
+    out.bench_function("metronome", |b| {
+        b.iter(|| metronome::grant_json(black_box(&lg), &catalogue, at(7200)).to_string())
+    });
     let cap = capacity_grant();
-    out.bench_function("capacity", |b| b.iter(|| capacity::grant_json(black_box(&cap)).to_string()));
+    out.bench_function("capacity", |b| {
+        b.iter(|| capacity::grant_json(black_box(&cap)).to_string())
+    });
     let plan = credit_plan();
-    out.bench_function("flexprice", |b| b.iter(|| flexprice::plan_json(black_box(&plan), flexprice::Credits::Text).to_string()));
+    out.bench_function("flexprice", |b| {
+        b.iter(|| flexprice::plan_json(black_box(&plan), flexprice::Credits::Text).to_string())
+    });
     out.finish();
 }
 

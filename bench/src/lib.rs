@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 
 /// The fixtures' epoch plus `seconds`.
 pub fn at(seconds: i64) -> Timestamp {
-    Timestamp::parse("2030-01-01T00:00:00Z").ok().and_then(|t| t.plus_seconds(seconds)).unwrap_or_else(|| unreachable!("a fixed valid instant"))
+    Timestamp::parse("2030-01-01T00:00:00Z")
+        .ok()
+        .and_then(|t| t.plus_seconds(seconds))
+        .unwrap_or_else(|| unreachable!("a fixed valid instant"))
 }
 
 /// `n` grants of one entitlement with a realistic mix: three priorities, half expiring at spread
@@ -22,7 +25,8 @@ pub fn grants(n: usize) -> Vec<Grant> {
             Grant {
                 id: GrantId::parse(&format!("grt_{i:026}")).unwrap_or_else(|_| unreachable!("a valid id")),
                 tenant: TenantId::parse("bench").unwrap_or_else(|_| unreachable!("a valid tenant")),
-                entitlement_id: EntitlementId::parse("ent_00000000000000000000000001").unwrap_or_else(|_| unreachable!("a valid id")),
+                entitlement_id: EntitlementId::parse("ent_00000000000000000000000001")
+                    .unwrap_or_else(|_| unreachable!("a valid id")),
                 customer_id: "cus_bench".to_owned(),
                 amount: CreditAmount::new(Decimal::from(100)).unwrap_or_else(|_| unreachable!("positive")),
                 remaining: Decimal::from(100),
@@ -56,7 +60,10 @@ pub fn postings(grants: &[Grant]) -> Vec<Posting> {
             occurred_at: at(3600),
             recorded_at: at(3600),
             status: UsageStatus::Committed,
-            deductions: vec![Deduction { grant_id: g.id.clone(), amount: Decimal::ONE }],
+            deductions: vec![Deduction {
+                grant_id: g.id.clone(),
+                amount: Decimal::ONE,
+            }],
             overage: Decimal::ZERO,
         })
         .collect()
@@ -68,7 +75,13 @@ pub fn request(path: &str, body: &str, idempotency_key: Option<&str>) -> ApiRequ
     if let Some(k) = idempotency_key.and_then(|k| http::HeaderValue::from_str(k).ok()) {
         headers.insert("idempotency-key", k);
     }
-    let mut req = ApiRequest { method: http::Method::POST, path: path.to_owned(), headers, body: bytes::Bytes::copy_from_slice(body.as_bytes()), ..ApiRequest::default() };
+    let mut req = ApiRequest {
+        method: http::Method::POST,
+        path: path.to_owned(),
+        headers,
+        body: bytes::Bytes::copy_from_slice(body.as_bytes()),
+        ..ApiRequest::default()
+    };
     if let Some((_, params)) = shared::Route::resolve(&http::Method::POST, path) {
         req.path_params = params;
     }

@@ -10,8 +10,8 @@ use crate::domain::{Clock, SystemClock, TenantId};
 use crate::store::dynamo::DynamoStore;
 use crate::store::Store;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 use serde_norway::Value;
 use std::path::Path;
@@ -51,10 +51,14 @@ fn field<'a>(v: &'a Value, k: &str) -> Result<&'a Value, AdminError> {
     v.get(k).ok_or_else(|| AdminError::Template(format!("missing {k}")))
 }
 fn text<'a>(v: &'a Value, k: &str) -> Result<&'a str, AdminError> {
-    field(v, k)?.as_str().ok_or_else(|| AdminError::Template(format!("{k} is not a string")))
+    field(v, k)?
+        .as_str()
+        .ok_or_else(|| AdminError::Template(format!("{k} is not a string")))
 }
 fn list<'a>(v: &'a Value, k: &str) -> Result<&'a Vec<Value>, AdminError> {
-    field(v, k)?.as_sequence().ok_or_else(|| AdminError::Template(format!("{k} is not a list")))
+    field(v, k)?
+        .as_sequence()
+        .ok_or_else(|| AdminError::Template(format!("{k} is not a list")))
 }
 
 fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, AdminError> {
@@ -132,26 +136,34 @@ pub async fn create_table_from_template(
     match result {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(AdminError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())),
+        Err(e) => Err(AdminError::Dynamo(
+            aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+        )),
     }
 }
 
 /// Issues a key; returns the key itself (shown once, never stored).
 pub async fn create_key(store: &dyn Store, tenant: &TenantId, role: Role) -> Result<String, AdminError> {
     let (key, record) = generate_key(tenant, role, &SystemClock).map_err(|e| AdminError::Input(e.to_string()))?;
-    tenants::ensure(store, &SystemClock, tenant, None).await.map_err(|e| AdminError::Input(e.to_string()))?;
+    tenants::ensure(store, &SystemClock, tenant, None)
+        .await
+        .map_err(|e| AdminError::Input(e.to_string()))?;
     store.put_api_key(&record).await?;
     Ok(key)
 }
 
 /// The tenant's settings (created with USD, admin-only purchases, if it has none).
 pub async fn tenant_settings(store: &dyn Store, tenant: &TenantId) -> Result<TenantSettings, AdminError> {
-    tenants::ensure(store, &SystemClock, tenant, None).await.map_err(|e| AdminError::Input(e.to_string()))
+    tenants::ensure(store, &SystemClock, tenant, None)
+        .await
+        .map_err(|e| AdminError::Input(e.to_string()))
 }
 
 /// `http://127.0.0.1[:port]` or `http://localhost[:port]`: the local stack's only http origins.
 fn is_loopback_http(origin: &str) -> bool {
-    let Some(authority) = origin.strip_prefix("http://") else { return false };
+    let Some(authority) = origin.strip_prefix("http://") else {
+        return false;
+    };
     let host = match authority.rsplit_once(':') {
         Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => authority,
@@ -189,10 +201,15 @@ pub async fn update_tenant_settings(
     if let Some(origins) = change.allowed_redirect_origins {
         let mut clean = Vec::new();
         for o in origins {
-            let origin = tenants::origin_of(&o).filter(|origin| origin == &o.trim_end_matches('/').to_ascii_lowercase());
+            let origin =
+                tenants::origin_of(&o).filter(|origin| origin == &o.trim_end_matches('/').to_ascii_lowercase());
             match origin {
                 Some(origin) if origin.starts_with("https://") || is_loopback_http(&origin) => clean.push(origin),
-                _ => return Err(AdminError::Input(format!("{o} is not an https origin (scheme://host[:port])"))),
+                _ => {
+                    return Err(AdminError::Input(format!(
+                        "{o} is not an https origin (scheme://host[:port])"
+                    )))
+                }
             }
         }
         settings.allowed_redirect_origins = clean;
@@ -214,7 +231,10 @@ pub async fn create_entitlement(
     let e = entitlements::create_entitlement(store, &SystemClock, tenant, parsed)
         .await
         .map_err(|e| AdminError::Input(e.to_string()))?;
-    Ok(entitlement_json(&EntitlementView::new(e, &[], SystemClock.now()), false))
+    Ok(entitlement_json(
+        &EntitlementView::new(e, &[], SystemClock.now()),
+        false,
+    ))
 }
 
 #[cfg(test)]
@@ -223,7 +243,12 @@ mod tests {
     fn only_loopback_hosts_may_use_http() {
         assert!(super::is_loopback_http("http://127.0.0.1:8080"));
         assert!(super::is_loopback_http("http://localhost"));
-        for other in ["http://127.0.0.1.evil.com", "http://localhost.evil.com:80", "https://127.0.0.1", "http://10.0.0.1"] {
+        for other in [
+            "http://127.0.0.1.evil.com",
+            "http://localhost.evil.com:80",
+            "https://127.0.0.1",
+            "http://10.0.0.1",
+        ] {
             assert!(!super::is_loopback_http(other), "{other}");
         }
     }

@@ -43,12 +43,19 @@ pub fn payment_provider(value: Option<&str>) -> Result<Arc<dyn PaymentProvider>,
 
 /// `PUBLIC_BASE_URL`, checked: `https://api.example.com` (or `http://` for the local stack).
 pub fn public_base_url(value: Option<&str>) -> Result<Option<String>, ConfigError> {
-    let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
     let base = raw.trim_end_matches('/');
     let bad = || ConfigError::BadBaseUrl(raw.to_owned());
-    let authority = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://")).ok_or_else(bad)?;
+    let authority = base
+        .strip_prefix("https://")
+        .or_else(|| base.strip_prefix("http://"))
+        .ok_or_else(bad)?;
     let ok = !authority.is_empty()
-        && authority.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
     ok.then(|| Some(base.to_owned())).ok_or_else(bad)
 }
 
@@ -90,7 +97,10 @@ fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 }
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(aws_https_client()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(aws_https_client())
+        .load()
+        .await
 }
 
 pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
@@ -104,7 +114,10 @@ pub async fn store_from_env() -> DynamoStore {
 
 /// The secrets of this deployment (Secrets Manager, names under `SECRETS_PREFIX`).
 pub fn secrets(config: &aws_config::SdkConfig) -> Secrets {
-    Secrets::new(Arc::new(SecretsManagerStore::new(config.clone())), var(SECRETS_PREFIX).unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned()))
+    Secrets::new(
+        Arc::new(SecretsManagerStore::new(config.clone())),
+        var(SECRETS_PREFIX).unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned()),
+    )
 }
 
 /// Everything a function may need, from the environment. Queues left unset fail when used. A bad
@@ -120,7 +133,10 @@ pub async fn app_from_env() -> Result<App, ConfigError> {
         .with_secrets(Arc::new(secrets(&config)));
     if let (Some(payments), Some(invoices)) = (var(PAYMENT_EVENTS_QUEUE), var(INVOICE_EVENTS_QUEUE)) {
         let sqs = aws_sdk_sqs::Client::new(&config);
-        app = app.with_queues(Arc::new(SqsQueue::new(sqs.clone(), payments)), Arc::new(SqsQueue::new(sqs, invoices)));
+        app = app.with_queues(
+            Arc::new(SqsQueue::new(sqs.clone(), payments)),
+            Arc::new(SqsQueue::new(sqs, invoices)),
+        );
     }
     Ok(app)
 }
@@ -135,7 +151,9 @@ mod tests {
     fn the_aws_roots_are_five_parsable_trust_anchors() {
         let mut store = rustls::RootCertStore::empty();
         for pem in super::AWS_ROOTS {
-            let certs = CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<Vec<_>, _>>().expect("PEM");
+            let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .expect("PEM");
             assert_eq!(certs.len(), 1);
             store.add(certs[0].clone()).expect("a trust anchor");
         }
@@ -147,18 +165,36 @@ mod tests {
     fn unknown_providers_stop_the_function_and_unset_means_none() {
         assert_eq!(payment_provider(None).map(|p| p.name()).ok(), Some("none"));
         assert_eq!(payment_provider(Some("")).map(|p| p.name()).ok(), Some("none"));
-        assert_eq!(payment_provider(Some("sandbox")).map(|p| p.name()).ok(), Some("sandbox"));
+        assert_eq!(
+            payment_provider(Some("sandbox")).map(|p| p.name()).ok(),
+            Some("sandbox")
+        );
         for bad in ["Sandbox", "None", "stripe ", "live", "true"] {
-            assert!(matches!(payment_provider(Some(bad)), Err(ConfigError::UnknownProvider(_))), "{bad}");
+            assert!(
+                matches!(payment_provider(Some(bad)), Err(ConfigError::UnknownProvider(_))),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn the_public_base_url_is_an_origin() {
-        assert_eq!(public_base_url(Some("https://api.example.com/")).unwrap().as_deref(), Some("https://api.example.com"));
-        assert_eq!(public_base_url(Some("http://127.0.0.1:9000")).unwrap().as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(
+            public_base_url(Some("https://api.example.com/")).unwrap().as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(
+            public_base_url(Some("http://127.0.0.1:9000")).unwrap().as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
         assert_eq!(public_base_url(None).unwrap(), None);
-        for bad in ["api.example.com", "ftp://x", "https://user@evil.com", "https://a.com/path", "https://"] {
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://user@evil.com",
+            "https://a.com/path",
+            "https://",
+        ] {
             assert!(public_base_url(Some(bad)).is_err(), "{bad}");
         }
     }

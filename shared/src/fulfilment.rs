@@ -17,7 +17,12 @@ pub struct Message {
 /// Applies every message of a batch (concurrently); returns the ids of those that failed.
 pub async fn process_batch(app: &App, messages: Vec<Message>) -> Vec<String> {
     let results = futures::future::join_all(messages.iter().map(|m| process(app, m))).await;
-    messages.into_iter().zip(results).filter(|(_, ok)| !ok).map(|(m, _)| m.id).collect()
+    messages
+        .into_iter()
+        .zip(results)
+        .filter(|(_, ok)| !ok)
+        .map(|(m, _)| m.id)
+        .collect()
 }
 
 async fn process(app: &App, message: &Message) -> bool {
@@ -28,14 +33,20 @@ async fn process(app: &App, message: &Message) -> bool {
             return false;
         }
     };
-    let f = Fulfilment { store: app.store.as_ref(), clock: app.clock.as_ref(), invoice_events: app.invoice_events.as_ref() };
+    let f = Fulfilment {
+        store: app.store.as_ref(),
+        clock: app.clock.as_ref(),
+        invoice_events: app.invoice_events.as_ref(),
+    };
     match purchases::apply_payment_event(&f, &event).await {
         Ok(applied) => {
             match &applied {
                 Applied::Fulfilled { grant_id, late } => {
                     tracing::info!(event = %event.id, invoice = %event.invoice_id, grant = %grant_id, late, "invoice paid, grant created");
                 }
-                other => tracing::info!(event = %event.id, invoice = %event.invoice_id, outcome = ?other, "payment event applied"),
+                other => {
+                    tracing::info!(event = %event.id, invoice = %event.invoice_id, outcome = ?other, "payment event applied")
+                }
             }
             true
         }

@@ -20,7 +20,10 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(timeout: Duration) -> Self {
-        Self { client: Arc::new(OnceLock::new()), timeout }
+        Self {
+            client: Arc::new(OnceLock::new()),
+            timeout,
+        }
     }
 
     fn client(&self) -> &Client<Connector, Full<Bytes>> {
@@ -37,10 +40,17 @@ impl HttpClient {
         let call = async {
             let response = self.client().request(request).await.map_err(|e| e.to_string())?;
             let status = response.status().as_u16();
-            let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
             Ok::<_, String>((status, body))
         };
-        tokio::time::timeout(self.timeout, call).await.map_err(|_| format!("no answer from {url} within {:?}", self.timeout))?
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| format!("no answer from {url} within {:?}", self.timeout))?
     }
 }
 
@@ -53,7 +63,9 @@ fn build_client() -> Client<Connector, Full<Bytes>> {
             tracing::warn!(error = %e, "no native root certificates; HTTPS calls will fail");
             hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(
-                    rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth(),
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
                 )
                 .https_or_http()
                 .enable_http1()

@@ -6,9 +6,9 @@ use crate::fulfilment::{self, Message};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
-use tracing::Instrument;
 use std::convert::Infallible;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Runs the Lambda runtime loop for one route. This is all a function's `main` calls.
 pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
@@ -27,7 +27,10 @@ pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
 /// Runs the catch-all function: every request is answered with a JSON 404 naming the route.
 pub async fn serve_not_found() -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    lambda_http::run(service_fn(|event: Request| async move { Ok::<_, Infallible>(not_found_event(&event)) })).await
+    lambda_http::run(service_fn(|event: Request| async move {
+        Ok::<_, Infallible>(not_found_event(&event))
+    }))
+    .await
 }
 
 /// The catch-all's answer to one event.
@@ -49,7 +52,10 @@ pub fn to_api_request(event: Request) -> ApiRequest {
         .query_string_parameters_ref()
         .map(|q| q.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
         .unwrap_or_default();
-    let request_id = event.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default();
+    let request_id = event
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
     let gateway_domain = match event.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.domain_name.clone(),
         _ => None,
@@ -73,7 +79,9 @@ pub fn to_lambda_response(r: ApiResponse) -> Response<Body> {
         builder = builder.header(k.as_str(), v.as_str());
     }
     builder.body(Body::Text(r.body)).unwrap_or_else(|_| {
-        let mut fallback = Response::new(Body::Text(r#"{"message":"Internal error","error":"internal_error"}"#.to_owned()));
+        let mut fallback = Response::new(Body::Text(
+            r#"{"message":"Internal error","error":"internal_error"}"#.to_owned(),
+        ));
         *fallback.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
         fallback
     })
@@ -99,7 +107,10 @@ pub async fn handle_sqs_event(app: &App, event: SqsEvent) -> SqsBatchResponse {
     let messages = event
         .records
         .into_iter()
-        .map(|r| Message { id: r.message_id.unwrap_or_default(), body: r.body.unwrap_or_default() })
+        .map(|r| Message {
+            id: r.message_id.unwrap_or_default(),
+            body: r.body.unwrap_or_default(),
+        })
         .collect();
     let mut response = SqsBatchResponse::default();
     for id in fulfilment::process_batch(app, messages).await {
@@ -120,11 +131,13 @@ pub async fn serve_expiry() -> Result<(), lambda_runtime::Error> {
         tracing::error!(error = %e, "bad configuration; not starting");
         Box::new(e) as lambda_runtime::Error
     })?);
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let app = Arc::clone(&app);
-        let span = tracing::info_span!("expiry", request_id = %event.context.request_id);
-        async move { handle_expiry(&app).await }.instrument(span)
-    }))
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let app = Arc::clone(&app);
+            let span = tracing::info_span!("expiry", request_id = %event.context.request_id);
+            async move { handle_expiry(&app).await }.instrument(span)
+        },
+    ))
     .await
 }
 
@@ -145,11 +158,13 @@ pub async fn serve_credit_schedules() -> Result<(), lambda_runtime::Error> {
         tracing::error!(error = %e, "bad configuration; not starting");
         Box::new(e) as lambda_runtime::Error
     })?);
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let app = Arc::clone(&app);
-        let span = tracing::info_span!("credit_schedules", request_id = %event.context.request_id);
-        async move { handle_credit_schedules(&app).await }.instrument(span)
-    }))
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let app = Arc::clone(&app);
+            let span = tracing::info_span!("credit_schedules", request_id = %event.context.request_id);
+            async move { handle_credit_schedules(&app).await }.instrument(span)
+        },
+    ))
     .await
 }
 

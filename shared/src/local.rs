@@ -17,9 +17,21 @@ use std::time::Duration;
 
 /// The template's queues and the environment variable that names each one locally.
 pub const QUEUE_ENV: &[(&str, &str, &str)] = &[
-    ("PaymentEventsQueue", crate::config::PAYMENT_EVENTS_QUEUE, "payment-events"),
-    ("PaymentEventsDeadLetterQueue", "PAYMENT_EVENTS_DLQ", "payment-events-dlq"),
-    ("InvoiceEventsQueue", crate::config::INVOICE_EVENTS_QUEUE, "invoice-events"),
+    (
+        "PaymentEventsQueue",
+        crate::config::PAYMENT_EVENTS_QUEUE,
+        "payment-events",
+    ),
+    (
+        "PaymentEventsDeadLetterQueue",
+        "PAYMENT_EVENTS_DLQ",
+        "payment-events-dlq",
+    ),
+    (
+        "InvoiceEventsQueue",
+        crate::config::INVOICE_EVENTS_QUEUE,
+        "invoice-events",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +88,12 @@ pub async fn create_queues_from_template(
     let queues: Vec<(String, Value)> = resources
         .iter()
         .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::SQS::Queue"))
-        .filter_map(|(k, r)| Some((k.as_str()?.to_owned(), r.get("Properties").cloned().unwrap_or(Value::Null))))
+        .filter_map(|(k, r)| {
+            Some((
+                k.as_str()?.to_owned(),
+                r.get("Properties").cloned().unwrap_or(Value::Null),
+            ))
+        })
         .collect();
     let mut urls = QueueUrls::new();
     let mut arns = HashMap::new();
@@ -84,7 +101,9 @@ pub async fn create_queues_from_template(
     let mut ordered = queues.clone();
     ordered.sort_by_key(|(_, p)| p.get("RedrivePolicy").is_some());
     for (logical, props) in ordered {
-        let name = names.get(&logical).ok_or_else(|| LocalError::Template(format!("no local name for {logical}")))?;
+        let name = names
+            .get(&logical)
+            .ok_or_else(|| LocalError::Template(format!("no local name for {logical}")))?;
         let mut attributes = HashMap::new();
         let visibility = visibility_override.or(number(props.get("VisibilityTimeout")));
         if let Some(v) = visibility {
@@ -97,8 +116,12 @@ pub async fn create_queues_from_template(
             let target = redrive
                 .get("deadLetterTargetArn")
                 .and_then(get_att_target)
-                .ok_or_else(|| LocalError::Template(format!("{logical}: deadLetterTargetArn must be !GetAtt <queue>.Arn")))?;
-            let arn: &String = arns.get(&target).ok_or_else(|| LocalError::Template(format!("{logical}: unknown DLQ {target}")))?;
+                .ok_or_else(|| {
+                    LocalError::Template(format!("{logical}: deadLetterTargetArn must be !GetAtt <queue>.Arn"))
+                })?;
+            let arn: &String = arns
+                .get(&target)
+                .ok_or_else(|| LocalError::Template(format!("{logical}: unknown DLQ {target}")))?;
             let max = number(redrive.get("maxReceiveCount"))
                 .ok_or_else(|| LocalError::Template(format!("{logical}: maxReceiveCount")))?;
             attributes.insert(
@@ -139,7 +162,10 @@ pub fn queue_names_from_env() -> BTreeMap<String, String> {
     QUEUE_ENV
         .iter()
         .map(|(logical, var, default)| {
-            let name = std::env::var(var).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| (*default).to_owned());
+            let name = std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| (*default).to_owned());
             ((*logical).to_owned(), name)
         })
         .collect()
@@ -166,7 +192,12 @@ fn functions(template: &str) -> Result<Vec<(String, Value)>, LocalError> {
         .into_iter()
         .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
         .filter_map(|(_, r)| {
-            let binary = r.get("Metadata")?.get("BuildProperties")?.get("Binary")?.as_str()?.to_owned();
+            let binary = r
+                .get("Metadata")?
+                .get("BuildProperties")?
+                .get("Binary")?
+                .as_str()?
+                .to_owned();
             Some((binary, r.get("Properties")?.get("Events")?.clone()))
         })
         .collect())
@@ -180,7 +211,10 @@ pub fn sqs_mappings(template: &str) -> Result<Vec<SqsMapping>, LocalError> {
                 continue;
             }
             let p = event.get("Properties").cloned().unwrap_or(Value::Null);
-            let queue = p.get("Queue").and_then(get_att_target).ok_or_else(|| LocalError::Template(format!("{function}: Queue")))?;
+            let queue = p
+                .get("Queue")
+                .and_then(get_att_target)
+                .ok_or_else(|| LocalError::Template(format!("{function}: Queue")))?;
             let report = p
                 .get("FunctionResponseTypes")
                 .and_then(Value::as_sequence)
@@ -215,15 +249,22 @@ pub fn schedule_mappings(template: &str) -> Result<Vec<ScheduleMapping>, LocalEr
     let mut out = Vec::new();
     for (function, events) in functions(template)? {
         for event in events.as_mapping().into_iter().flat_map(|m| m.values()) {
-            if !matches!(event.get("Type").and_then(Value::as_str), Some("Schedule" | "ScheduleV2")) {
+            if !matches!(
+                event.get("Type").and_then(Value::as_str),
+                Some("Schedule" | "ScheduleV2")
+            ) {
                 continue;
             }
-            let expr = event.get("Properties").and_then(|p| p.get("Schedule").or_else(|| p.get("ScheduleExpression")));
-            let every = expr
-                .and_then(Value::as_str)
-                .and_then(parse_rate)
-                .ok_or_else(|| LocalError::Template(format!("{function}: only rate(...) schedules are supported locally")))?;
-            out.push(ScheduleMapping { function: function.clone(), every });
+            let expr = event
+                .get("Properties")
+                .and_then(|p| p.get("Schedule").or_else(|| p.get("ScheduleExpression")));
+            let every = expr.and_then(Value::as_str).and_then(parse_rate).ok_or_else(|| {
+                LocalError::Template(format!("{function}: only rate(...) schedules are supported locally"))
+            })?;
+            out.push(ScheduleMapping {
+                function: function.clone(),
+                every,
+            });
         }
     }
     Ok(out)
@@ -243,18 +284,33 @@ pub struct WatchInvoker {
 
 impl WatchInvoker {
     pub fn new(base: impl Into<String>) -> Self {
-        Self { http: HttpClient::new(Duration::from_secs(120)), base: base.into() }
+        Self {
+            http: HttpClient::new(Duration::from_secs(120)),
+            base: base.into(),
+        }
     }
 }
 
 #[async_trait]
 impl Invoker for WatchInvoker {
     async fn invoke(&self, function: &str, payload: Json) -> Result<Json, String> {
-        let url = format!("{}/2015-03-31/functions/{function}/invocations", self.base.trim_end_matches('/'));
-        let (status, body) =
-            self.http.post(&url, &[("content-type", "application/json")], payload.to_string().into_bytes()).await?;
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.base.trim_end_matches('/')
+        );
+        let (status, body) = self
+            .http
+            .post(
+                &url,
+                &[("content-type", "application/json")],
+                payload.to_string().into_bytes(),
+            )
+            .await?;
         if !(200..300).contains(&status) {
-            return Err(format!("invoke {function}: HTTP {status}: {}", String::from_utf8_lossy(&body)));
+            return Err(format!(
+                "invoke {function}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            ));
         }
         let value: Json = serde_json::from_slice(&body).map_err(|e| format!("invoke {function}: {e}"))?;
         // The Invoke API answers a function error with an errorType/errorMessage document.
@@ -323,17 +379,22 @@ impl SqsBridge {
             })
             .collect();
         let ids: HashSet<&str> = messages.iter().filter_map(|m| m.message_id.as_deref()).collect();
-        let failed: HashSet<String> = match invoker.invoke(&self.mapping.function, json!({ "Records": records })).await {
+        let failed: HashSet<String> = match invoker
+            .invoke(&self.mapping.function, json!({ "Records": records }))
+            .await
+        {
             Err(e) => {
                 // A function error fails the whole batch, as with the real event source mapping.
                 tracing::warn!(function = %self.mapping.function, error = %e, "invocation failed; batch returns to the queue");
                 ids.iter().map(|s| (*s).to_owned()).collect()
             }
             Ok(response) if self.mapping.report_batch_item_failures => {
-                let reported: Option<HashSet<String>> = response
-                    .get("batchItemFailures")
-                    .and_then(Json::as_array)
-                    .map(|a| a.iter().filter_map(|f| f.get("itemIdentifier")?.as_str().map(str::to_owned)).collect());
+                let reported: Option<HashSet<String>> =
+                    response.get("batchItemFailures").and_then(Json::as_array).map(|a| {
+                        a.iter()
+                            .filter_map(|f| f.get("itemIdentifier")?.as_str().map(str::to_owned))
+                            .collect()
+                    });
                 match reported {
                     // An identifier that is not in the batch makes the whole response invalid.
                     Some(r) if r.iter().all(|id| ids.contains(id.as_str())) => r,
@@ -365,7 +426,11 @@ impl SqsBridge {
                 .await
                 .map_err(sqs_error)?;
         }
-        Ok(PollOutcome { received: messages.len(), deleted, failed: failed.len() })
+        Ok(PollOutcome {
+            received: messages.len(),
+            deleted,
+            failed: failed.len(),
+        })
     }
 
     /// Messages visible plus in flight.
@@ -386,7 +451,8 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, Lo
         .map_err(sqs_error)?;
     let attrs = out.attributes.unwrap_or_default();
     let get = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    Ok(get(QueueAttributeName::ApproximateNumberOfMessages) + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    Ok(get(QueueAttributeName::ApproximateNumberOfMessages)
+        + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
 }
 
 /// The event EventBridge sends a scheduled function.

@@ -15,7 +15,11 @@ pub struct SqsQueue {
 impl SqsQueue {
     /// `target` is a queue URL or a queue name.
     pub fn new(client: Client, target: impl Into<String>) -> Self {
-        Self { client, target: target.into(), url: OnceCell::new() }
+        Self {
+            client,
+            target: target.into(),
+            url: OnceCell::new(),
+        }
     }
 
     pub async fn url(&self) -> Result<&str, QueueError> {
@@ -31,7 +35,8 @@ impl SqsQueue {
                     .send()
                     .await
                     .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
-                out.queue_url.ok_or_else(|| QueueError(format!("no URL for queue {}", self.target)))
+                out.queue_url
+                    .ok_or_else(|| QueueError(format!("no URL for queue {}", self.target)))
             })
             .await
             .map(String::as_str)

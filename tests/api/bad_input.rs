@@ -20,21 +20,56 @@ fn bad_grant_bodies() -> Vec<(Vec<u8>, &'static str)> {
         (j(json!({"amount": -5, "idempotencyKey": "k"})), "amount"),
         (j(json!({"amount": 1e300, "idempotencyKey": "k"})), "amount"),
         (b"{\"amount\": 1e99999, \"idempotencyKey\": \"k\"}".to_vec(), "amount"),
-        (b"{\"amount\": 123456789012345678901234567890123456789, \"idempotencyKey\": \"k\"}".to_vec(), "amount"),
-        (j(json!({"amount": 10000000000000001u64, "idempotencyKey": "k"})), "amount"),
+        (
+            b"{\"amount\": 123456789012345678901234567890123456789, \"idempotencyKey\": \"k\"}".to_vec(),
+            "amount",
+        ),
+        (
+            j(json!({"amount": 10000000000000001u64, "idempotencyKey": "k"})),
+            "amount",
+        ),
         (j(json!({"amount": 5})), "idempotencyKey"),
         (j(json!({"amount": 5, "idempotencyKey": ""})), "idempotencyKey"),
         (j(json!({"amount": 5, "idempotencyKey": 7})), "idempotencyKey"),
         (j(json!({"amount": 5, "idempotencyKey": long_key})), "idempotencyKey"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "effectiveAt": "yesterday"})), "effectiveAt"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "effectiveAt": "2026-02-30T00:00:00Z"})), "effectiveAt"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "expiresAt": 12345})), "expiresAt"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "effectiveAt": "2030-01-02T00:00:00Z", "expiresAt": "2030-01-01T00:00:00Z"})), "expiresAt"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "expiresAt": "1999-01-01T00:00:00Z"})), "expiresAt"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "priority": 1.5})), "priority"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "priority": "high"})), "priority"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "resetMaxRollover": -1})), "resetMaxRollover"),
-        (j(json!({"amount": 5, "idempotencyKey": "k", "resetMinRollover": 10, "resetMaxRollover": 5})), "resetMinRollover"),
+        (
+            j(json!({"amount": 5, "idempotencyKey": "k", "effectiveAt": "yesterday"})),
+            "effectiveAt",
+        ),
+        (
+            j(json!({"amount": 5, "idempotencyKey": "k", "effectiveAt": "2026-02-30T00:00:00Z"})),
+            "effectiveAt",
+        ),
+        (
+            j(json!({"amount": 5, "idempotencyKey": "k", "expiresAt": 12345})),
+            "expiresAt",
+        ),
+        (
+            j(
+                json!({"amount": 5, "idempotencyKey": "k", "effectiveAt": "2030-01-02T00:00:00Z", "expiresAt": "2030-01-01T00:00:00Z"}),
+            ),
+            "expiresAt",
+        ),
+        (
+            j(json!({"amount": 5, "idempotencyKey": "k", "expiresAt": "1999-01-01T00:00:00Z"})),
+            "expiresAt",
+        ),
+        (
+            j(json!({"amount": 5, "idempotencyKey": "k", "priority": 1.5})),
+            "priority",
+        ),
+        (
+            j(json!({"amount": 5, "idempotencyKey": "k", "priority": "high"})),
+            "priority",
+        ),
+        (
+            j(json!({"amount": 5, "idempotencyKey": "k", "resetMaxRollover": -1})),
+            "resetMaxRollover",
+        ),
+        (
+            j(json!({"amount": 5, "idempotencyKey": "k", "resetMinRollover": 10, "resetMaxRollover": 5})),
+            "resetMinRollover",
+        ),
     ]
 }
 
@@ -48,8 +83,17 @@ async fn bad_grant_bodies_are_400_naming_the_field_and_write_nothing() {
         let shown = String::from_utf8_lossy(&body).chars().take(80).collect::<String>();
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{shown} -> {}", r.body);
         assert_eq!(r.body["error"], "validation_error", "{shown}");
-        assert!(r.body["message"].as_str().unwrap().contains(field), "{shown} -> {}", r.body);
-        let fields: Vec<_> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+        assert!(
+            r.body["message"].as_str().unwrap().contains(field),
+            "{shown} -> {}",
+            r.body
+        );
+        let fields: Vec<_> = r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].clone())
+            .collect();
         assert!(fields.contains(&json!(field)), "{shown} -> {}", r.body);
     }
     assert!(t.all_grants(&ent).await.is_empty());
@@ -59,8 +103,18 @@ async fn bad_grant_bodies_are_400_naming_the_field_and_write_nothing() {
 async fn every_bad_field_is_named_at_once() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
-    let r = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": -1, "effectiveAt": "x"})).await;
-    let fields: Vec<_> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let r = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": -1, "effectiveAt": "x"}),
+        )
+        .await;
+    let fields: Vec<_> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["amount", "idempotencyKey", "effectiveAt"]);
     assert!(r.body["errors"][0]["code"].is_string());
 }
@@ -69,8 +123,18 @@ async fn every_bad_field_is_named_at_once() {
 async fn oversized_bodies_are_413() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
-    let huge = format!(r#"{{"amount": 5, "idempotencyKey": "{}"}}"#, "x".repeat(10 * 1024 * 1024));
-    let r = t.raw(Method::POST, &format!("/v1/entitlements/{ent}/grants"), Key::Bearer(&t.admin_key), huge.as_bytes()).await;
+    let huge = format!(
+        r#"{{"amount": 5, "idempotencyKey": "{}"}}"#,
+        "x".repeat(10 * 1024 * 1024)
+    );
+    let r = t
+        .raw(
+            Method::POST,
+            &format!("/v1/entitlements/{ent}/grants"),
+            Key::Bearer(&t.admin_key),
+            huge.as_bytes(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(r.body["message"].is_string());
     assert!(t.all_grants(&ent).await.is_empty());

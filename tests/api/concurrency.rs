@@ -39,9 +39,19 @@ async fn fifty_identical_creates_make_exactly_one_grant() {
 async fn fifty_distinct_creates_make_fifty_grants() {
     let t = Arc::new(spawn_app().await);
     let ent = t.entitlement().await;
-    for r in concurrent_creates(&t, &ent, 50, |i| json!({"amount": 1, "idempotencyKey": format!("k{i}")})).await {
+    for r in concurrent_creates(
+        &t,
+        &ent,
+        50,
+        |i| json!({"amount": 1, "idempotencyKey": format!("k{i}")}),
+    )
+    .await
+    {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     assert_eq!(t.all_grants(&ent).await.len(), 50);
-    assert_eq!(t.get(&format!("/v1/entitlements/{ent}")).await.body["balance"], json!(50));
+    assert_eq!(
+        t.get(&format!("/v1/entitlements/{ent}")).await.body["balance"],
+        json!(50)
+    );
 }

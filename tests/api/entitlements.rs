@@ -4,9 +4,25 @@ use serde_json::json;
 
 /// Every key the Paygentic SDK requires of a metered entitlement.
 const ENTITLEMENT_KEYS: &[&str] = &[
-    "customerId", "featureId", "featureKey", "featureType", "productId", "subscriptionId", "status",
-    "activeFrom", "activeTo", "hasAccess", "metadata", "config", "isSoftLimit", "balance",
-    "usageInPeriod", "overage", "pricingUnitId", "currentPeriodStart", "currentPeriodEnd",
+    "customerId",
+    "featureId",
+    "featureKey",
+    "featureType",
+    "productId",
+    "subscriptionId",
+    "status",
+    "activeFrom",
+    "activeTo",
+    "hasAccess",
+    "metadata",
+    "config",
+    "isSoftLimit",
+    "balance",
+    "usageInPeriod",
+    "overage",
+    "pricingUnitId",
+    "currentPeriodStart",
+    "currentPeriodEnd",
 ];
 
 #[tokio::test]
@@ -71,9 +87,19 @@ async fn cancel_is_admin_only_and_idempotent() {
 #[tokio::test]
 async fn provisioning_validates_its_fields() {
     let t = spawn_app().await;
-    let r = t.post("/v1/entitlements", json!({"featureKey": 5, "currentPeriodStart": "soon"})).await;
+    let r = t
+        .post(
+            "/v1/entitlements",
+            json!({"featureKey": 5, "currentPeriodStart": "soon"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let fields: Vec<_> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<_> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["customerId", "featureKey", "currentPeriodStart"]);
     let r = t
         .post(
@@ -90,7 +116,10 @@ async fn provisioning_validates_its_fields() {
 async fn a_period_start_alone_defaults_to_a_calendar_month() {
     let t = spawn_app().await;
     let r = t
-        .post("/v1/entitlements", json!({"customerId": "c", "featureKey": "k", "currentPeriodStart": "2027-01-31T00:00:00Z"}))
+        .post(
+            "/v1/entitlements",
+            json!({"customerId": "c", "featureKey": "k", "currentPeriodStart": "2027-01-31T00:00:00Z"}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["currentPeriodEnd"], "2027-02-28T00:00:00Z");

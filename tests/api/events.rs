@@ -24,7 +24,10 @@ pub fn sample(name: &str) -> String {
 /// (invoice id, session id) of a purchase response.
 pub fn ids(purchase: &Value) -> (String, String) {
     let url = purchase["paymentSessions"][0]["url"].as_str().unwrap();
-    (purchase["invoiceId"].as_str().unwrap().to_owned(), url.rsplit('/').next().unwrap().to_owned())
+    (
+        purchase["invoiceId"].as_str().unwrap().to_owned(),
+        url.rsplit('/').next().unwrap().to_owned(),
+    )
 }
 
 /// Objects of one tenant that the samples' placeholder ids are replaced with.
@@ -43,16 +46,41 @@ impl SampleObjects {
     /// which the Metronome samples name), and two pending usage events to commit and release.
     pub async fn create(t: &TestApp) -> Self {
         let ent = t.entitlement_with(json!({"customerId": "cus_demo"})).await;
-        let grant = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 5, "idempotencyKey": "sample"})).await;
-        let purchase = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "sample"})).await;
+        let grant = t
+            .post(
+                &format!("/v1/entitlements/{ent}/grants"),
+                json!({"amount": 5, "idempotencyKey": "sample"}),
+            )
+            .await;
+        let purchase = t
+            .purchase(
+                &ent,
+                json!({"amount": 1000, "price": "5.00", "idempotencyKey": "sample"}),
+            )
+            .await;
         let (invoice, session) = ids(&purchase);
         for id in ["sample-reservation-commit", "sample-reservation-release"] {
-            let r = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": id, "amount": 1, "pending": true})).await;
+            let r = t
+                .post(
+                    &format!("/v1/entitlements/{ent}/usage"),
+                    json!({"eventId": id, "amount": 1, "pending": true}),
+                )
+                .await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         }
-        let cap = t.post("/v2/grants", json!({"kind": "gpu", "cluster": "c1", "quantity": 8, "ends_at": "2099-01-01T00:00:00Z",
-            "unit_price": "2", "early_termination_buyback_price": "1", "flexible_usage_buyback_price": "1"})).await;
-        let plan = t.post("/v1/creditgrants", json!({"name": "p", "scope": "PLAN", "plan_id": "plan_sample", "credits": "5", "cadence": "ONETIME"})).await;
+        let cap = t
+            .post(
+                "/v2/grants",
+                json!({"kind": "gpu", "cluster": "c1", "quantity": 8, "ends_at": "2099-01-01T00:00:00Z",
+            "unit_price": "2", "early_termination_buyback_price": "1", "flexible_usage_buyback_price": "1"}),
+            )
+            .await;
+        let plan = t
+            .post(
+                "/v1/creditgrants",
+                json!({"name": "p", "scope": "PLAN", "plan_id": "plan_sample", "credits": "5", "cadence": "ONETIME"}),
+            )
+            .await;
         SampleObjects {
             grant: grant.body["id"].as_str().unwrap().to_owned(),
             capacity: cap.body["fid"].as_str().unwrap().to_owned(),
@@ -84,7 +112,8 @@ impl SampleObjects {
         if route == Route::PaymentWebhook {
             // A real signature over the sample's body, made now.
             let body = event["body"].as_str().unwrap().to_owned();
-            event["headers"]["grants-signature"] = json!(payments::sign(&self.secret, SystemClock.now(), body.as_bytes()));
+            event["headers"]["grants-signature"] =
+                json!(payments::sign(&self.secret, SystemClock.now(), body.as_bytes()));
         }
         lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("{}: {e}", route.function()))
     }
@@ -94,7 +123,12 @@ impl SampleObjects {
 /// entitlement active, deletes after resell and update.
 pub fn routes_in_safe_order() -> Vec<Route> {
     let mut routes: Vec<Route> = Route::ALL.to_vec();
-    routes.sort_by_key(|r| (*r == Route::CancelEntitlement, matches!(r, Route::DeleteCapacityGrant | Route::FlexpriceDeleteCreditGrant)));
+    routes.sort_by_key(|r| {
+        (
+            *r == Route::CancelEntitlement,
+            matches!(r, Route::DeleteCapacityGrant | Route::FlexpriceDeleteCreditGrant),
+        )
+    });
     routes
 }
 
@@ -105,9 +139,19 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
     for route in routes_in_safe_order() {
         let response = shared::lambda::handle_event(&t.app, route, objects.event(&t, route, Some(&t.admin_key))).await;
         let status = response.status();
-        let expected_ok = status.is_success() || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER);
+        let expected_ok =
+            status.is_success() || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER);
         assert!(expected_ok, "{}: {status} {:?}", route.function(), response.body());
-        if matches!(route, Route::CreateGrant | Route::CreateEntitlement | Route::PurchaseGrant | Route::RecordUsage | Route::CreateCreditType | Route::CreateCapacityGrant | Route::FlexpriceCreateCreditGrant) {
+        if matches!(
+            route,
+            Route::CreateGrant
+                | Route::CreateEntitlement
+                | Route::PurchaseGrant
+                | Route::RecordUsage
+                | Route::CreateCreditType
+                | Route::CreateCapacityGrant
+                | Route::FlexpriceCreateCreditGrant
+        ) {
             assert_eq!(status, StatusCode::CREATED);
         }
     }
@@ -117,11 +161,18 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
 async fn the_sqs_and_schedule_samples_drive_fulfilment_and_expiry() {
     let t = spawn_app_with_queues().await;
     let ent = t.entitlement().await;
-    let a = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "a"})).await;
-    let b = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "b"})).await;
+    let a = t
+        .purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "a"}))
+        .await;
+    let b = t
+        .purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "b"}))
+        .await;
     let run = |name: &str, purchase: &Value| {
         let (inv, ps) = ids(purchase);
-        let text = sample(name).replace(SAMPLE_INVOICE, &inv).replace(SAMPLE_SESSION, &ps).replace(SAMPLE_TENANT, t.tenant.as_str());
+        let text = sample(name)
+            .replace(SAMPLE_INVOICE, &inv)
+            .replace(SAMPLE_SESSION, &ps)
+            .replace(SAMPLE_TENANT, t.tenant.as_str());
         let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
         let app = std::sync::Arc::clone(&t.app);
         async move { shared::lambda::handle_sqs_event(&app, event).await }
@@ -135,7 +186,10 @@ async fn the_sqs_and_schedule_samples_drive_fulfilment_and_expiry() {
     assert_eq!(t.all_grants(&ent).await.len(), 1, "duplicates make no second grant");
     assert!(failures(run("fulfil-payments-expired", &b).await).is_empty());
     assert_eq!(t.invoice(&ids(&b).0).await["status"], "CANCELLED");
-    assert_eq!(failures(run("fulfil-payments-poison", &a).await), vec!["11111111-0000-4000-8000-000000000005".to_owned()]);
+    assert_eq!(
+        failures(run("fulfil-payments-poison", &a).await),
+        vec!["11111111-0000-4000-8000-000000000005".to_owned()]
+    );
 
     let _schedule: Value = serde_json::from_str(&sample("expire-payment-sessions")).unwrap();
     let out = shared::lambda::handle_expiry(&t.app).await.unwrap();
@@ -150,7 +204,9 @@ fn the_catch_all_sample_is_a_json_404() {
     let text = sample("not-found");
     let response = shared::lambda::not_found_event(&lambda_http::request::from_str(&text).unwrap());
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let lambda_http::Body::Text(body) = response.body() else { panic!("text body") };
+    let lambda_http::Body::Text(body) = response.body() else {
+        panic!("text body")
+    };
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["code"], "route_not_found");
     assert!(body["message"].as_str().unwrap().contains("/v1/no-such-thing"));

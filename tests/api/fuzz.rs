@@ -12,32 +12,162 @@ use serde_json::{json, Map, Value};
 use shared::Route;
 
 const FIELDS: &[&str] = &[
-    "amount", "idempotencyKey", "effectiveAt", "expiresAt", "priority", "resetMaxRollover", "resetMinRollover",
-    "customerId", "featureKey", "pricingUnitId", "price", "currency", "successUrl", "cancelUrl", "paymentExpiresAt",
-    "eventId", "pending", "occurredAt", "customer_id", "expires_at", "grant_amount", "credit_type_id", "paid_amount",
-    "name", "effective_at", "reason", "uniqueness_key", "custom_fields", "credit_grant_type", "product_ids",
-    "invoice_date", "rollover_settings", "id", "credit_grant_ids", "customer_ids", "credit_type_ids",
-    "effective_before", "not_expiring_before", "limit", "next_page", "starting_on", "ending_before", "kind",
-    "cluster", "quantity", "starts_at", "ends_at", "unit_price", "early_termination_buyback_price",
-    "flexible_usage_buyback_price", "new_quantity", "scope", "plan_id", "subscription_id", "credits", "cadence",
-    "period", "period_count", "expiration_type", "expiration_duration", "expiration_duration_unit", "metadata",
-    "start_date", "end_date", "conversion_rate", "effective_date", "action", "account", "type", "data",
-    "invoiceId", "sessionId", "includeVoided", "at", "cursor", "status",
+    "amount",
+    "idempotencyKey",
+    "effectiveAt",
+    "expiresAt",
+    "priority",
+    "resetMaxRollover",
+    "resetMinRollover",
+    "customerId",
+    "featureKey",
+    "pricingUnitId",
+    "price",
+    "currency",
+    "successUrl",
+    "cancelUrl",
+    "paymentExpiresAt",
+    "eventId",
+    "pending",
+    "occurredAt",
+    "customer_id",
+    "expires_at",
+    "grant_amount",
+    "credit_type_id",
+    "paid_amount",
+    "name",
+    "effective_at",
+    "reason",
+    "uniqueness_key",
+    "custom_fields",
+    "credit_grant_type",
+    "product_ids",
+    "invoice_date",
+    "rollover_settings",
+    "id",
+    "credit_grant_ids",
+    "customer_ids",
+    "credit_type_ids",
+    "effective_before",
+    "not_expiring_before",
+    "limit",
+    "next_page",
+    "starting_on",
+    "ending_before",
+    "kind",
+    "cluster",
+    "quantity",
+    "starts_at",
+    "ends_at",
+    "unit_price",
+    "early_termination_buyback_price",
+    "flexible_usage_buyback_price",
+    "new_quantity",
+    "scope",
+    "plan_id",
+    "subscription_id",
+    "credits",
+    "cadence",
+    "period",
+    "period_count",
+    "expiration_type",
+    "expiration_duration",
+    "expiration_duration_unit",
+    "metadata",
+    "start_date",
+    "end_date",
+    "conversion_rate",
+    "effective_date",
+    "action",
+    "account",
+    "type",
+    "data",
+    "invoiceId",
+    "sessionId",
+    "includeVoided",
+    "at",
+    "cursor",
+    "status",
 ];
 
 const WORDS: &[&str] = &[
-    "", " ", "0", "-1", "1e400", "-0", "NaN", "Infinity", "0.000000000000000000000000001", "79228162514264337593543950336",
-    "5.00", "0.499", "12.345", "2099-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-02-30T00:00:00Z",
-    "10000-01-01T00:00:00Z", "2030-01-01T00:00:00+14:00", "yesterday", "PLAN", "SUBSCRIPTION", "ADDON", "ONETIME", "RECURRING",
-    "MONTHLY", "ANNUAL", "DAILY", "DURATION", "NEVER", "BILLING_CYCLE", "DAY", "WEEK", "MONTH", "YEAR", "gpu", "usd", "JPY",
-    "KWD", "xxx", "2714e483-4ff1-48e4-9e25-ac732e8f24f2", "ent_01SAMPLEENTITLEMENT00000", "grt_00000000000000000000000000",
-    "cap_x", "cgrant_x", "inv_x", "ps_x", "paid", "expired", "failed", "pay", "cancel", "payment.paid", "<script>", "é\u{0}\u{7f}",
-    "%00", "../../etc/passwd", "https://example.com/ok", "javascript:alert(1)",
+    "",
+    " ",
+    "0",
+    "-1",
+    "1e400",
+    "-0",
+    "NaN",
+    "Infinity",
+    "0.000000000000000000000000001",
+    "79228162514264337593543950336",
+    "5.00",
+    "0.499",
+    "12.345",
+    "2099-01-01T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "2026-02-30T00:00:00Z",
+    "10000-01-01T00:00:00Z",
+    "2030-01-01T00:00:00+14:00",
+    "yesterday",
+    "PLAN",
+    "SUBSCRIPTION",
+    "ADDON",
+    "ONETIME",
+    "RECURRING",
+    "MONTHLY",
+    "ANNUAL",
+    "DAILY",
+    "DURATION",
+    "NEVER",
+    "BILLING_CYCLE",
+    "DAY",
+    "WEEK",
+    "MONTH",
+    "YEAR",
+    "gpu",
+    "usd",
+    "JPY",
+    "KWD",
+    "xxx",
+    "2714e483-4ff1-48e4-9e25-ac732e8f24f2",
+    "ent_01SAMPLEENTITLEMENT00000",
+    "grt_00000000000000000000000000",
+    "cap_x",
+    "cgrant_x",
+    "inv_x",
+    "ps_x",
+    "paid",
+    "expired",
+    "failed",
+    "pay",
+    "cancel",
+    "payment.paid",
+    "<script>",
+    "é\u{0}\u{7f}",
+    "%00",
+    "../../etc/passwd",
+    "https://example.com/ok",
+    "javascript:alert(1)",
 ];
 
 /// Numbers as JSON text (arbitrary precision keeps them exactly as written).
-const NUMBERS: &[&str] = &["0", "-0", "1e400", "-1e-400", "0.000000000000000000000000001", "79228162514264337593543950336",
-    "12.345", "0.499", "1.0", "-5", "18446744073709551616", "1E2", "99999999999.999999999"];
+const NUMBERS: &[&str] = &[
+    "0",
+    "-0",
+    "1e400",
+    "-1e-400",
+    "0.000000000000000000000000001",
+    "79228162514264337593543950336",
+    "12.345",
+    "0.499",
+    "1.0",
+    "-5",
+    "18446744073709551616",
+    "1E2",
+    "99999999999.999999999",
+];
 
 fn leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
@@ -83,27 +213,60 @@ fn query() -> impl Strategy<Value = String> {
 }
 
 fn form_encode(v: &str) -> String {
-    v.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn every_parser_answers_hostile_input_with_a_4xx_never_a_5xx_or_a_panic() {
     let t = spawn_app_with_queues().await;
     let objects = SampleObjects::create(&t).await;
-    let cases: u32 = std::env::var("FUZZ_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(48);
-    let mut runner = TestRunner::new_with_rng(Config { cases, ..Config::default() }, proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha));
+    let cases: u32 = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(48);
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases,
+            ..Config::default()
+        },
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
     let strategy = (body(), query(), any::<bool>(), prop::sample::select(WORDS));
     for route in Route::ALL {
         for _ in 0..cases {
             let (body, query, real_ids, word) = strategy.new_tree(&mut runner).unwrap().current();
             // Path ids: the sample objects' (so parsing reaches the domain), or a hostile word.
             let sample = objects.event(&t, *route, Some(&t.admin_key));
-            let mut path = if real_ids { sample.uri().path().to_owned() } else { route.template().to_owned() };
+            let mut path = if real_ids {
+                sample.uri().path().to_owned()
+            } else {
+                route.template().to_owned()
+            };
             for param in ["{id}", "{grantId}", "{invoiceId}", "{sessionId}", "{grant_fid}"] {
                 path = path.replace(param, &form_encode(word));
             }
-            let target = if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
-            let r = t.raw_with(route.method(), &target, Key::Bearer(&t.admin_key), &body, &[("idempotency-key", "fuzz")]).await;
+            let target = if query.is_empty() {
+                path.clone()
+            } else {
+                format!("{path}?{query}")
+            };
+            let r = t
+                .raw_with(
+                    route.method(),
+                    &target,
+                    Key::Bearer(&t.admin_key),
+                    &body,
+                    &[("idempotency-key", "fuzz")],
+                )
+                .await;
             assert!(
                 r.status.as_u16() < 500,
                 "{} {target} with {:?}: {} {}",
@@ -119,7 +282,14 @@ async fn every_parser_answers_hostile_input_with_a_4xx_never_a_5xx_or_a_panic() 
 /// Values no field, id or cursor accepts: over every length limit (in characters and in UTF-8
 /// bytes, past DynamoDB's key limits), with control characters, and a forged page cursor.
 fn hostile_strings() -> Vec<String> {
-    vec!["x".repeat(3000), "é".repeat(1500), "\u{10FFFF}".repeat(700), "a\u{0}b\u{7}c".to_owned(), hex("g1:grt_x"), hex(&format!("c1:{}", "z".repeat(2000)))]
+    vec![
+        "x".repeat(3000),
+        "é".repeat(1500),
+        "\u{10FFFF}".repeat(700),
+        "a\u{0}b\u{7}c".to_owned(),
+        hex("g1:grt_x"),
+        hex(&format!("c1:{}", "z".repeat(2000))),
+    ]
 }
 
 fn hex(s: &str) -> String {
@@ -128,8 +298,24 @@ fn hex(s: &str) -> String {
 
 /// Query parameters any route reads.
 const QUERY_NAMES: &[&str] = &[
-    "limit", "offset", "customerId", "includeVoided", "at", "next_page", "cluster", "kinds", "show_expired", "sort",
-    "order", "status", "scope", "plan_ids", "subscription_ids", "start_time", "end_time", "result",
+    "limit",
+    "offset",
+    "customerId",
+    "includeVoided",
+    "at",
+    "next_page",
+    "cluster",
+    "kinds",
+    "show_expired",
+    "sort",
+    "order",
+    "status",
+    "scope",
+    "plan_ids",
+    "subscription_ids",
+    "start_time",
+    "end_time",
+    "result",
 ];
 
 /// Security review finding 5: forged or over-long cursors and ids reached DynamoDB and came back as
@@ -166,23 +352,44 @@ async fn over_long_and_malformed_values_in_every_position_are_a_clear_4xx() {
                 let q = format!("{name}={encoded}");
                 let raw = sample.body().as_ref().to_vec();
                 let reads_cursor = matches!(route, Route::MetronomeListGrants | Route::MetronomeListEntries);
-                cases.push((format!("query {name}"), join(&path, &q), raw, *name == "next_page" && reads_cursor));
+                cases.push((
+                    format!("query {name}"),
+                    join(&path, &q),
+                    raw,
+                    *name == "next_page" && reads_cursor,
+                ));
             }
             // Top-level body fields.
             if let Some(Value::Object(fields)) = &body {
                 for name in fields.keys() {
                     let mut b = fields.clone();
                     b.insert(name.clone(), json!(value));
-                    cases.push((format!("body {name}"), join(&path, &query), Value::Object(b).to_string().into_bytes(), false));
+                    cases.push((
+                        format!("body {name}"),
+                        join(&path, &query),
+                        Value::Object(b).to_string().into_bytes(),
+                        false,
+                    ));
                 }
             }
         }
         for (what, target, raw, must_fail) in cases {
-            let r = t.raw_with(route.method(), &target, Key::Bearer(&t.admin_key), &raw, &[("idempotency-key", "overlong")]).await;
+            let r = t
+                .raw_with(
+                    route.method(),
+                    &target,
+                    Key::Bearer(&t.admin_key),
+                    &raw,
+                    &[("idempotency-key", "overlong")],
+                )
+                .await;
             let status = r.status.as_u16();
             let context = format!("{} {what}: {} {}", route.function(), r.status, r.body);
             assert!(status < 500, "{context}");
-            assert_ne!(r.body["code"], "invalid_request", "storage refused it: a missing check; {context}");
+            assert_ne!(
+                r.body["code"], "invalid_request",
+                "storage refused it: a missing check; {context}"
+            );
             let html = r.header("content-type").is_some_and(|c| c.starts_with("text/html"));
             if r.status.is_client_error() && !html {
                 assert_eq!(r.header("x-should-retry"), Some("false"), "{context}");

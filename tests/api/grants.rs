@@ -6,7 +6,12 @@ use serde_json::json;
 async fn create_returns_201_with_the_documented_grant() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
-    let r = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 500, "idempotencyKey": "promo-500"})).await;
+    let r = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": 500, "idempotencyKey": "promo-500"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let g = &r.body;
     assert_eq!(g["object"], "grant");
@@ -22,7 +27,9 @@ async fn create_returns_201_with_the_documented_grant() {
     assert_eq!(g["effectiveAt"], e.body["currentPeriodStart"]);
     assert_eq!(e.body["balance"], json!(500));
 
-    let got = t.get(&format!("/v1/entitlements/{ent}/grants/{}", g["id"].as_str().unwrap())).await;
+    let got = t
+        .get(&format!("/v1/entitlements/{ent}/grants/{}", g["id"].as_str().unwrap()))
+        .await;
     assert_eq!(got.status, StatusCode::OK);
     assert_eq!(&got.body, g);
 }
@@ -31,7 +38,12 @@ async fn create_returns_201_with_the_documented_grant() {
 async fn decimal_amounts_are_exact() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
-    let r = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 100.0, "idempotencyKey": "a"})).await;
+    let r = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": 100.0, "idempotencyKey": "a"}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     assert_eq!(r.body["amount"].to_string(), "100");
     let r = t
@@ -68,7 +80,9 @@ async fn same_key_other_parameters_is_409_naming_the_fields_and_writes_nothing()
     let ent = t.entitlement().await;
     let path = format!("/v1/entitlements/{ent}/grants");
     t.post(&path, json!({"amount": 250, "idempotencyKey": "k"})).await;
-    let r = t.post(&path, json!({"amount": 300, "idempotencyKey": "k", "priority": 1})).await;
+    let r = t
+        .post(&path, json!({"amount": 300, "idempotencyKey": "k", "priority": 1}))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(r.body["details"]["differingFields"], json!(["amount", "priority"]));
     assert!(r.body["message"].as_str().unwrap().contains("amount"));
@@ -93,7 +107,12 @@ async fn keys_are_scoped_to_the_entitlement() {
 async fn void_is_idempotent_and_voided_at_never_moves() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
-    let g = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 70, "idempotencyKey": "v"})).await;
+    let g = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": 70, "idempotencyKey": "v"}),
+        )
+        .await;
     let path = format!("/v1/entitlements/{ent}/grants/{}", g.body["id"].as_str().unwrap());
     let v1 = t.delete(&path).await;
     assert_eq!(v1.status, StatusCode::OK, "{}", v1.body);
@@ -106,9 +125,17 @@ async fn void_is_idempotent_and_voided_at_never_moves() {
     let list = t.get(&format!("/v1/entitlements/{ent}/grants")).await;
     assert_eq!(list.body["pagination"]["total"], json!(0));
     assert_eq!(t.all_grants(&ent).await.len(), 1);
-    assert_eq!(t.get(&format!("/v1/entitlements/{ent}")).await.body["balance"], json!(0));
+    assert_eq!(
+        t.get(&format!("/v1/entitlements/{ent}")).await.body["balance"],
+        json!(0)
+    );
     // A replay of the create returns the voided grant as it now is.
-    let replay = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 70, "idempotencyKey": "v"})).await;
+    let replay = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": 70, "idempotencyKey": "v"}),
+        )
+        .await;
     assert_eq!(replay.status, StatusCode::CREATED);
     assert_eq!(replay.body["voidedAt"], v1.body["voidedAt"]);
 }
@@ -134,14 +161,24 @@ async fn list_paginates_with_an_exact_total() {
     let ent = t.entitlement().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let r = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": i + 1, "idempotencyKey": format!("p{i}")})).await;
+        let r = t
+            .post(
+                &format!("/v1/entitlements/{ent}/grants"),
+                json!({"amount": i + 1, "idempotencyKey": format!("p{i}")}),
+            )
+            .await;
         ids.push(r.body["id"].as_str().unwrap().to_owned());
     }
     let page = t.get(&format!("/v1/entitlements/{ent}/grants?limit=2&offset=2")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.body["object"], "list");
     assert_eq!(page.body["pagination"], json!({"total": 5, "limit": 2, "offset": 2}));
-    let got: Vec<_> = page.body["data"].as_array().unwrap().iter().map(|g| g["id"].as_str().unwrap().to_owned()).collect();
+    let got: Vec<_> = page.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(got, ids[2..4]);
     let past = t.get(&format!("/v1/entitlements/{ent}/grants?offset=10")).await;
     assert_eq!(past.body["pagination"], json!({"total": 5, "limit": 20, "offset": 10}));
@@ -170,7 +207,10 @@ async fn grants_need_an_active_entitlement_but_replays_still_answer() {
 async fn grant_on_a_missing_entitlement_is_404_and_writes_nothing() {
     let t = spawn_app().await;
     let r = t
-        .post("/v1/entitlements/ent_01MISSING0000000000000000/grants", json!({"amount": 5, "idempotencyKey": "x"}))
+        .post(
+            "/v1/entitlements/ent_01MISSING0000000000000000/grants",
+            json!({"amount": 5, "idempotencyKey": "x"}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body["code"], "entitlement_not_found");

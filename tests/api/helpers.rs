@@ -4,8 +4,8 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 use shared::admin;
 use shared::api::{dispatch, not_found_route, ApiRequest, App, Route};
-use shared::domain::model::Role;
 use shared::domain::messaging::{MessageQueue, QueueError};
+use shared::domain::model::Role;
 use shared::domain::payments::{self, PaymentEvent, PaymentEventKind, SandboxProvider, SIGNATURE_HEADER};
 use shared::domain::{Clock, SystemClock, TenantId, Timestamp};
 use shared::local::{self, Invoker, SqsBridge, SqsMapping};
@@ -22,8 +22,13 @@ pub fn use_local_stack() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let found = [".local/test/stack.env", admin::LOCAL_STACK_ENV].iter().any(|f| admin::load_env_file(&root.join(f)));
-    assert!(found, "no local stack: run the tests with `make test` (it starts DynamoDB Local)");
+    let found = [".local/test/stack.env", admin::LOCAL_STACK_ENV]
+        .iter()
+        .any(|f| admin::load_env_file(&root.join(f)));
+    assert!(
+        found,
+        "no local stack: run the tests with `make test` (it starts DynamoDB Local)"
+    );
 }
 
 pub fn template() -> String {
@@ -33,7 +38,9 @@ pub fn template() -> String {
 pub async fn store() -> DynamoStore {
     use_local_stack();
     let store = shared::config::store_from_env().await;
-    admin::create_table_from_template(store.client(), &template(), store.table()).await.expect("create table");
+    admin::create_table_from_template(store.client(), &template(), store.table())
+        .await
+        .expect("create table");
     store
 }
 
@@ -99,7 +106,10 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -121,13 +131,21 @@ pub async fn spawn_with(clock: Arc<dyn Clock>, with_queues: bool) -> TestApp {
 }
 
 /// As [`spawn_with`], with this key cache (round-trip counts keep keys for the whole test).
-pub async fn spawn_keeping_keys(clock: Arc<dyn Clock>, with_queues: bool, keys: shared::domain::auth::KeyCache) -> TestApp {
+pub async fn spawn_keeping_keys(
+    clock: Arc<dyn Clock>,
+    with_queues: bool,
+    keys: shared::domain::auth::KeyCache,
+) -> TestApp {
     let table = store().await.table().to_owned();
     let round_trips = RoundTrips::default();
     let store = DynamoStore::new(round_trips.client(&shared::config::sdk_config().await), table);
     let tenant = TenantId::parse(&format!("t-{}", random_suffix())).expect("tenant");
-    let admin_key = admin::create_key(&store, &tenant, Role::Admin).await.expect("admin key");
-    let member_key = admin::create_key(&store, &tenant, Role::Member).await.expect("member key");
+    let admin_key = admin::create_key(&store, &tenant, Role::Admin)
+        .await
+        .expect("admin key");
+    let member_key = admin::create_key(&store, &tenant, Role::Member)
+        .await
+        .expect("member key");
     let deliveries = Arc::new(CapturedDeliveries::default());
     let mut app = App::new(Arc::new(store.clone()), clock)
         .with_provider(Arc::new(SandboxProvider))
@@ -139,8 +157,13 @@ pub async fn spawn_keeping_keys(clock: Arc<dyn Clock>, with_queues: bool, keys: 
     if with_queues {
         let sqs = aws_sdk_sqs::Client::new(&shared::config::sdk_config().await);
         let prefix = format!("q-{}", random_suffix());
-        let names = local::QUEUE_ENV.iter().map(|(logical, _, default)| ((*logical).to_owned(), format!("{prefix}-{default}"))).collect();
-        let urls = local::create_queues_from_template(&sqs, &template(), &names, Some(1)).await.expect("queues");
+        let names = local::QUEUE_ENV
+            .iter()
+            .map(|(logical, _, default)| ((*logical).to_owned(), format!("{prefix}-{default}")))
+            .collect();
+        let urls = local::create_queues_from_template(&sqs, &template(), &names, Some(1))
+            .await
+            .expect("queues");
         let q = TestQueues {
             sqs: sqs.clone(),
             payment_events: urls["PaymentEventsQueue"].clone(),
@@ -153,7 +176,15 @@ pub async fn spawn_keeping_keys(clock: Arc<dyn Clock>, with_queues: bool, keys: 
         );
         queues = Some(q);
     }
-    TestApp { app: Arc::new(app), admin_key, member_key, tenant, queues, deliveries, round_trips }
+    TestApp {
+        app: Arc::new(app),
+        admin_key,
+        member_key,
+        tenant,
+        queues,
+        deliveries,
+        round_trips,
+    }
 }
 
 /// Invokes the fulfilment function's handler in this process, through the same JSON a Lambda
@@ -205,14 +236,20 @@ impl TestApp {
         match key {
             Key::None => {}
             Key::Bearer(k) => {
-                headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {k}")).expect("header"));
+                headers.insert(
+                    "authorization",
+                    HeaderValue::from_str(&format!("Bearer {k}")).expect("header"),
+                );
             }
             Key::ApiKeyHeader(k) => {
                 headers.insert("x-api-key", HeaderValue::from_str(k).expect("header"));
             }
         }
         for (k, v) in extra_headers {
-            headers.insert(http::HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+            headers.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
         }
         headers.entry("host").or_insert(HeaderValue::from_static("grants.test"));
         let req = ApiRequest {
@@ -225,10 +262,23 @@ impl TestApp {
             ..ApiRequest::default()
         };
         let response = match Route::resolve(&method, path) {
-            Some((route, params)) => dispatch(&self.app, route, ApiRequest { path_params: params, ..req }).await,
+            Some((route, params)) => {
+                dispatch(
+                    &self.app,
+                    route,
+                    ApiRequest {
+                        path_params: params,
+                        ..req
+                    },
+                )
+                .await
+            }
             None => not_found_route(&method, path),
         };
-        let is_json = response.headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("application/json"));
+        let is_json = response
+            .headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v.starts_with("application/json"));
         let body = if response.body.is_empty() {
             Value::Null
         } else if is_json {
@@ -236,7 +286,11 @@ impl TestApp {
         } else {
             Value::String(response.body.clone())
         };
-        TestResponse { status: response.status, headers: response.headers, body }
+        TestResponse {
+            status: response.status,
+            headers: response.headers,
+            body,
+        }
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
@@ -270,7 +324,11 @@ impl TestApp {
 
     /// Every grant of the entitlement, voided included.
     pub async fn all_grants(&self, entitlement: &str) -> Vec<Value> {
-        let r = self.get(&format!("/v1/entitlements/{entitlement}/grants?includeVoided=true&limit=100")).await;
+        let r = self
+            .get(&format!(
+                "/v1/entitlements/{entitlement}/grants?includeVoided=true&limit=100"
+            ))
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         r.body["data"].as_array().cloned().unwrap_or_default()
     }
@@ -283,7 +341,9 @@ impl TestApp {
 
     /// A purchase on `ent`; returns the GrantPurchase body.
     pub async fn purchase(&self, ent: &str, body: Value) -> Value {
-        let r = self.post(&format!("/v1/entitlements/{ent}/grants/purchase"), body).await;
+        let r = self
+            .post(&format!("/v1/entitlements/{ent}/grants/purchase"), body)
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body
     }
@@ -317,7 +377,14 @@ impl TestApp {
     /// POSTs a body to the webhook route with a signature header (None: no header).
     pub async fn webhook(&self, body: &str, signature: Option<&str>) -> TestResponse {
         let headers: Vec<(&str, &str)> = signature.map(|s| (SIGNATURE_HEADER, s)).into_iter().collect();
-        self.raw_with(Method::POST, "/v1/webhooks/payments", Key::None, body.as_bytes(), &headers).await
+        self.raw_with(
+            Method::POST,
+            "/v1/webhooks/payments",
+            Key::None,
+            body.as_bytes(),
+            &headers,
+        )
+        .await
     }
 
     /// Signs an event with the tenant's secret (at the app's now) and delivers it to the webhook.
@@ -329,7 +396,11 @@ impl TestApp {
 
     pub async fn bridge(&self) -> SqsBridge {
         let q = self.queues();
-        let mapping = local::sqs_mappings(&template()).unwrap().into_iter().find(|m| m.function == "fulfil-payments").unwrap();
+        let mapping = local::sqs_mappings(&template())
+            .unwrap()
+            .into_iter()
+            .find(|m| m.function == "fulfil-payments")
+            .unwrap();
         SqsBridge {
             sqs: q.sqs.clone(),
             queue_arn: local::queue_arn(&q.sqs, &q.payment_events).await.unwrap(),
@@ -358,7 +429,10 @@ impl TestApp {
             if bridge.backlog().await.unwrap() == 0 {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "payment-events queue did not drain");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "payment-events queue did not drain"
+            );
         }
     }
 
@@ -367,13 +441,25 @@ impl TestApp {
         let sqs = &self.queues().sqs;
         let mut out = Vec::new();
         loop {
-            let r = sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(0).send().await.unwrap();
+            let r = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .unwrap();
             let messages = r.messages.unwrap_or_default();
             if messages.is_empty() {
                 return out;
             }
             for m in messages {
-                sqs.delete_message().queue_url(url).receipt_handle(m.receipt_handle.unwrap()).send().await.unwrap();
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
                 out.push(m.body.unwrap_or_default());
             }
         }

@@ -35,10 +35,24 @@ async fn usage_burns_grants_in_the_published_order_and_overage_goes_on_the_entit
     let ent = t.entitlement().await;
     let later = now_plus(30 * 86_400).to_rfc3339();
     let sooner = now_plus(10 * 86_400).to_rfc3339();
-    let never = t.grant(&ent, json!({"amount": 10, "idempotencyKey": "never", "priority": 1})).await;
-    let late = t.grant(&ent, json!({"amount": 10, "idempotencyKey": "late", "priority": 1, "expiresAt": later})).await;
-    let soon = t.grant(&ent, json!({"amount": 10, "idempotencyKey": "soon", "priority": 1, "expiresAt": sooner})).await;
-    let first = t.grant(&ent, json!({"amount": 5, "idempotencyKey": "p0", "priority": 0})).await;
+    let never = t
+        .grant(&ent, json!({"amount": 10, "idempotencyKey": "never", "priority": 1}))
+        .await;
+    let late = t
+        .grant(
+            &ent,
+            json!({"amount": 10, "idempotencyKey": "late", "priority": 1, "expiresAt": later}),
+        )
+        .await;
+    let soon = t
+        .grant(
+            &ent,
+            json!({"amount": 10, "idempotencyKey": "soon", "priority": 1, "expiresAt": sooner}),
+        )
+        .await;
+    let first = t
+        .grant(&ent, json!({"amount": 5, "idempotencyKey": "p0", "priority": 0}))
+        .await;
 
     let r = t.usage(&ent, json!({"eventId": "e1", "amount": 22})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -48,12 +62,22 @@ async fn usage_burns_grants_in_the_published_order_and_overage_goes_on_the_entit
         .iter()
         .map(|d| (d["grantId"].as_str().unwrap().to_owned(), d["amount"].clone()))
         .collect();
-    assert_eq!(taken, vec![(first.clone(), json!(5)), (soon.clone(), json!(10)), (late.clone(), json!(7))]);
+    assert_eq!(
+        taken,
+        vec![
+            (first.clone(), json!(5)),
+            (soon.clone(), json!(10)),
+            (late.clone(), json!(7))
+        ]
+    );
     assert_eq!(r.body["overage"], json!(0));
     assert_eq!(r.body["status"], "committed");
 
     let r = t.usage(&ent, json!({"eventId": "e2", "amount": 20})).await;
-    assert_eq!(r.body["deductions"], json!([{"grantId": late, "amount": 3}, {"grantId": never, "amount": 10}]));
+    assert_eq!(
+        r.body["deductions"],
+        json!([{"grantId": late, "amount": 3}, {"grantId": never, "amount": 10}])
+    );
     assert_eq!(r.body["overage"], json!(7));
 
     let e = t.get(&format!("/v1/entitlements/{ent}")).await.body;
@@ -62,7 +86,10 @@ async fn usage_burns_grants_in_the_published_order_and_overage_goes_on_the_entit
     assert_eq!(e["balance"], json!(-7));
     assert_eq!(e["hasAccess"], json!(false));
     let b = t.balance(&ent, None).await;
-    assert_eq!((b["excludingPending"].clone(), b["overage"].clone()), (json!(-7), json!(7)));
+    assert_eq!(
+        (b["excludingPending"].clone(), b["overage"].clone()),
+        (json!(-7), json!(7))
+    );
     for g in t.all_grants(&ent).await {
         assert!(dec(&g["amount"]) > Decimal::ZERO);
     }
@@ -83,9 +110,14 @@ async fn an_event_id_is_recorded_once_and_a_different_amount_is_409() {
     assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.body);
     assert_eq!(other.body["details"]["differingFields"], json!(["amount"]));
     assert_eq!(other.header("x-should-retry"), Some("false"));
-    let pending = t.usage(&ent, json!({"eventId": "req-1", "amount": 30, "pending": true})).await;
+    let pending = t
+        .usage(&ent, json!({"eventId": "req-1", "amount": 30, "pending": true}))
+        .await;
     assert_eq!(pending.status, StatusCode::CONFLICT);
-    assert_eq!(t.get(&format!("/v1/entitlements/{ent}")).await.body["balance"], json!(70));
+    assert_eq!(
+        t.get(&format!("/v1/entitlements/{ent}")).await.body["balance"],
+        json!(70)
+    );
 }
 
 #[tokio::test]
@@ -93,33 +125,68 @@ async fn pending_usage_holds_credits_until_committed_or_released() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
     t.grant(&ent, json!({"amount": 10, "idempotencyKey": "g"})).await;
-    let hold = t.usage(&ent, json!({"eventId": "hold", "amount": 6, "pending": true})).await;
+    let hold = t
+        .usage(&ent, json!({"eventId": "hold", "amount": 6, "pending": true}))
+        .await;
     assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
     assert_eq!(hold.body["status"], "pending");
     let b = t.balance(&ent, None).await;
-    assert_eq!((b["excludingPending"].clone(), b["includingPending"].clone()), (json!(10), json!(4)));
+    assert_eq!(
+        (b["excludingPending"].clone(), b["includingPending"].clone()),
+        (json!(10), json!(4))
+    );
     // Held credits are not available to other usage.
     let other = t.usage(&ent, json!({"eventId": "other", "amount": 5})).await;
     assert_eq!(other.body["overage"], json!(1));
-    let hold2 = t.usage(&ent, json!({"eventId": "hold2", "amount": 2, "pending": true})).await;
+    let hold2 = t
+        .usage(&ent, json!({"eventId": "hold2", "amount": 2, "pending": true}))
+        .await;
     assert_eq!(hold2.body["overage"], json!(2), "nothing left to hold");
 
-    let commit = t.post(&format!("/v1/entitlements/{ent}/usage/commit"), json!({"eventId": "hold"})).await;
+    let commit = t
+        .post(
+            &format!("/v1/entitlements/{ent}/usage/commit"),
+            json!({"eventId": "hold"}),
+        )
+        .await;
     assert_eq!(commit.status, StatusCode::OK, "{}", commit.body);
     assert_eq!(commit.body["status"], "committed");
-    let again = t.post(&format!("/v1/entitlements/{ent}/usage/commit"), json!({"eventId": "hold"})).await;
+    let again = t
+        .post(
+            &format!("/v1/entitlements/{ent}/usage/commit"),
+            json!({"eventId": "hold"}),
+        )
+        .await;
     assert_eq!(again.body, commit.body, "committing twice changes nothing");
-    let release = t.post(&format!("/v1/entitlements/{ent}/usage/release"), json!({"eventId": "hold"})).await;
+    let release = t
+        .post(
+            &format!("/v1/entitlements/{ent}/usage/release"),
+            json!({"eventId": "hold"}),
+        )
+        .await;
     assert_eq!(release.status, StatusCode::CONFLICT);
     let b = t.balance(&ent, None).await;
     assert_eq!(b["excludingPending"], json!(-1), "10 - 6 - 4 (other) - 1 overage");
     let e = t.get(&format!("/v1/entitlements/{ent}")).await.body;
-    assert_eq!((e["usageInPeriod"].clone(), e["overage"].clone()), (json!(11), json!(1)));
+    assert_eq!(
+        (e["usageInPeriod"].clone(), e["overage"].clone()),
+        (json!(11), json!(1))
+    );
 
-    let released = t.post(&format!("/v1/entitlements/{ent}/usage/release"), json!({"eventId": "hold2"})).await;
+    let released = t
+        .post(
+            &format!("/v1/entitlements/{ent}/usage/release"),
+            json!({"eventId": "hold2"}),
+        )
+        .await;
     assert_eq!(released.body["status"], "released");
     assert_eq!(t.balance(&ent, None).await["includingPending"], json!(-1));
-    let missing = t.post(&format!("/v1/entitlements/{ent}/usage/commit"), json!({"eventId": "nope"})).await;
+    let missing = t
+        .post(
+            &format!("/v1/entitlements/{ent}/usage/commit"),
+            json!({"eventId": "nope"}),
+        )
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
@@ -128,26 +195,46 @@ async fn void_takes_the_rest_out_from_then_on_and_balance_at_reads_the_past() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
     let start = now_plus(-3600).to_rfc3339();
-    let g = t.grant(&ent, json!({"amount": 50, "idempotencyKey": "g", "effectiveAt": start})).await;
+    let g = t
+        .grant(&ent, json!({"amount": 50, "idempotencyKey": "g", "effectiveAt": start}))
+        .await;
     let used_at = now_plus(-1800).to_rfc3339();
-    t.usage(&ent, json!({"eventId": "u", "amount": 20, "occurredAt": used_at})).await;
+    t.usage(&ent, json!({"eventId": "u", "amount": 20, "occurredAt": used_at}))
+        .await;
     let before_use = now_plus(-2700).to_rfc3339();
     assert_eq!(t.balance(&ent, Some(&before_use)).await["excludingPending"], json!(50));
-    assert_eq!(t.balance(&ent, Some(&now_plus(-60).to_rfc3339())).await["excludingPending"], json!(30));
+    assert_eq!(
+        t.balance(&ent, Some(&now_plus(-60).to_rfc3339())).await["excludingPending"],
+        json!(30)
+    );
     let before_grant = now_plus(-7200).to_rfc3339();
     let b = t.balance(&ent, Some(&before_grant)).await;
-    assert_eq!((b["excludingPending"].clone(), b["grants"].clone()), (json!(0), json!([])));
+    assert_eq!(
+        (b["excludingPending"].clone(), b["grants"].clone()),
+        (json!(0), json!([]))
+    );
 
     let void = t.delete(&format!("/v1/entitlements/{ent}/grants/{g}")).await;
     assert_eq!(void.status, StatusCode::OK);
     let now = t.balance(&ent, None).await;
     assert_eq!(now["excludingPending"], json!(0));
     // The past is unchanged: deductions made stand and the grant counted until it was voided.
-    assert_eq!(t.balance(&ent, Some(&now_plus(-60).to_rfc3339())).await["excludingPending"], json!(30));
-    let past = t.get(&format!("/v1/entitlements/{ent}?at={}", now_plus(-60).to_rfc3339())).await;
-    assert_eq!((past.body["balance"].clone(), past.body["hasAccess"].clone()), (json!(30), json!(true)));
+    assert_eq!(
+        t.balance(&ent, Some(&now_plus(-60).to_rfc3339())).await["excludingPending"],
+        json!(30)
+    );
+    let past = t
+        .get(&format!("/v1/entitlements/{ent}?at={}", now_plus(-60).to_rfc3339()))
+        .await;
+    assert_eq!(
+        (past.body["balance"].clone(), past.body["hasAccess"].clone()),
+        (json!(30), json!(true))
+    );
     let r = t.get(&format!("/v1/entitlements/{ent}?at=yesterday")).await;
-    assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("at")));
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("at"))
+    );
     let after = t.usage(&ent, json!({"eventId": "after-void", "amount": 1})).await;
     assert_eq!(after.body["overage"], json!(1), "a voided grant takes no new usage");
 }
@@ -169,23 +256,42 @@ async fn bad_usage_is_400_naming_the_field_and_writes_nothing() {
         (json!({"eventId": "e", "amount": -1}), "amount"),
         (json!({"eventId": "e", "amount": "1"}), "amount"),
         (json!({"eventId": "e", "amount": 1, "pending": "yes"}), "pending"),
-        (json!({"eventId": "e", "amount": 1, "occurredAt": "today"}), "occurredAt"),
+        (
+            json!({"eventId": "e", "amount": 1, "occurredAt": "today"}),
+            "occurredAt",
+        ),
         (json!({"eventId": "e", "amount": 1, "occurredAt": future}), "occurredAt"),
     ];
     for (body, field) in cases {
         let r = t.usage(&ent, body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body} -> {}", r.body);
-        assert!(r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{body} -> {}", r.body);
+        assert!(
+            r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field),
+            "{body} -> {}",
+            r.body
+        );
     }
     for path in ["usage", "usage/commit", "usage/release"] {
-        let r = t.raw(Method::POST, &format!("/v1/entitlements/{ent}/{path}"), Key::Bearer(&t.admin_key), b"{oops").await;
+        let r = t
+            .raw(
+                Method::POST,
+                &format!("/v1/entitlements/{ent}/{path}"),
+                Key::Bearer(&t.admin_key),
+                b"{oops",
+            )
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert_eq!(r.body["errors"][0]["field"], "body");
     }
-    let r = t.post(&format!("/v1/entitlements/{ent}/usage/commit"), json!({"eventId": ""})).await;
+    let r = t
+        .post(&format!("/v1/entitlements/{ent}/usage/commit"), json!({"eventId": ""}))
+        .await;
     assert_eq!(r.body["errors"][0]["field"], "eventId");
     let r = t.get(&format!("/v1/entitlements/{ent}/balance?at=noon")).await;
-    assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("at")));
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("at"))
+    );
     assert_eq!(t.balance(&ent, None).await["excludingPending"], json!(10));
     let e = t.get(&format!("/v1/entitlements/{ent}")).await.body;
     assert_eq!(e["usageInPeriod"], json!(0));
@@ -200,13 +306,33 @@ async fn members_cannot_record_usage_and_other_tenants_see_404() {
     let body = json!({"eventId": "m", "amount": 1}).to_string();
     let m = Key::Bearer(&t.member_key);
     for path in ["usage", "usage/commit", "usage/release"] {
-        let r = t.raw(Method::POST, &format!("/v1/entitlements/{ent}/{path}"), m, body.as_bytes()).await;
+        let r = t
+            .raw(
+                Method::POST,
+                &format!("/v1/entitlements/{ent}/{path}"),
+                m,
+                body.as_bytes(),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
     }
-    assert_eq!(t.raw(Method::GET, &format!("/v1/entitlements/{ent}/balance"), m, b"").await.status, StatusCode::OK);
-    assert_eq!(other.usage(&ent, json!({"eventId": "x", "amount": 1})).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(other.get(&format!("/v1/entitlements/{ent}/balance")).await.status, StatusCode::NOT_FOUND);
-    let commit = other.post(&format!("/v1/entitlements/{ent}/usage/commit"), json!({"eventId": "m"})).await;
+    assert_eq!(
+        t.raw(Method::GET, &format!("/v1/entitlements/{ent}/balance"), m, b"")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        other.usage(&ent, json!({"eventId": "x", "amount": 1})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        other.get(&format!("/v1/entitlements/{ent}/balance")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let commit = other
+        .post(&format!("/v1/entitlements/{ent}/usage/commit"), json!({"eventId": "m"}))
+        .await;
     assert_eq!(commit.status, StatusCode::NOT_FOUND);
     assert_eq!(t.balance(&ent, None).await["excludingPending"], json!(10));
 }
@@ -231,7 +357,10 @@ async fn one_event_draws_on_at_most_98_grants_and_beyond_that_nothing_is_written
     let tasks: Vec<_> = (0..99)
         .map(|i| {
             let (t, ent) = (Arc::clone(&t), ent.clone());
-            tokio::spawn(async move { t.grant(&ent, json!({"amount": 1, "idempotencyKey": format!("g{i}")})).await })
+            tokio::spawn(async move {
+                t.grant(&ent, json!({"amount": 1, "idempotencyKey": format!("g{i}")}))
+                    .await
+            })
         })
         .collect();
     for task in tasks {
@@ -254,7 +383,11 @@ async fn sixty_four_concurrent_writers_never_overspend() {
     let t = Arc::new(spawn_app().await);
     let ent = t.entitlement().await;
     for (i, amount) in [100, 50, 75, 25].iter().enumerate() {
-        t.grant(&ent, json!({"amount": amount, "idempotencyKey": format!("g{i}"), "priority": i})).await;
+        t.grant(
+            &ent,
+            json!({"amount": amount, "idempotencyKey": format!("g{i}"), "priority": i}),
+        )
+        .await;
     }
     let granted = Decimal::from(250);
     let writers: Vec<_> = (0..64)
@@ -297,14 +430,27 @@ async fn sixty_four_concurrent_writers_never_overspend() {
 
     let store = crate::helpers::store().await;
     let id = shared::domain::EntitlementId::parse(&ent).unwrap();
-    let (e, grants, usage) = shared::store::Store::load_ledger(&store, &t.tenant, &id).await.unwrap().unwrap();
+    let (e, grants, usage) = shared::store::Store::load_ledger(&store, &t.tenant, &id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(usage.len(), 192, "every event recorded exactly once");
     let ids: HashSet<&str> = usage.iter().map(|u| u.event_id.as_str()).collect();
     assert_eq!(ids.len(), 192);
     for g in &grants {
         assert!(g.remaining >= Decimal::ZERO, "{} went below zero", g.id);
-        let deducted: Decimal = usage.iter().flat_map(|u| &u.deductions).filter(|d| d.grant_id == g.id).map(|d| d.amount).sum();
-        assert_eq!(g.amount.value() - deducted, g.remaining, "{}: remainder = amount - deductions", g.id);
+        let deducted: Decimal = usage
+            .iter()
+            .flat_map(|u| &u.deductions)
+            .filter(|d| d.grant_id == g.id)
+            .map(|d| d.amount)
+            .sum();
+        assert_eq!(
+            g.amount.value() - deducted,
+            g.remaining,
+            "{}: remainder = amount - deductions",
+            g.id
+        );
     }
     let deducted: Decimal = usage.iter().flat_map(|u| &u.deductions).map(|d| d.amount).sum();
     let overage: Decimal = usage.iter().map(|u| u.overage).sum();

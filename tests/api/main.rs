@@ -2,19 +2,19 @@
 //! `make test` starts.
 #![allow(clippy::unwrap_used)]
 mod auth;
-mod capacity;
 mod bad_input;
+mod capacity;
 mod concurrency;
 mod entitlements;
 mod events;
 mod faults;
-mod fuzz;
 mod flexprice;
+mod fuzz;
 mod grants;
 mod helpers;
 mod ledger;
 mod metronome;
 mod purchases;
 mod round_trips;
-mod security;
 mod routes;
+mod security;

@@ -48,7 +48,12 @@ fn with(mut body: Value, path: &[&str], value: Value) -> Value {
 async fn one_ledger_two_surfaces() {
     let t = spawn_app().await;
     let (customer, ent) = t.customer().await;
-    let pg = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 7, "idempotencyKey": "pg"})).await;
+    let pg = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": 7, "idempotencyKey": "pg"}),
+        )
+        .await;
     let pg_id = pg.body["id"].as_str().unwrap().to_owned();
     let created = t.post("/v1/credits/createGrant", grant_body(&customer)).await;
     assert_eq!(created.status, StatusCode::OK, "{}", created.body);
@@ -60,14 +65,28 @@ async fn one_ledger_two_surfaces() {
     assert_eq!(ids, vec![pg_id.as_str(), m_id.as_str()]);
     assert_eq!(listed[0]["expires_at"], "9999-12-31T00:00:00Z");
     assert_eq!(listed[0]["priority"], json!(0));
-    assert_eq!(listed[0]["grant_amount"]["credit_type"], json!({"id": USD_CENTS, "name": "USD (cents)"}));
+    assert_eq!(
+        listed[0]["grant_amount"]["credit_type"],
+        json!({"id": USD_CENTS, "name": "USD (cents)"})
+    );
     // The Metronome grant through Paygentic: a fractional priority is left out there.
     let g = t.get(&format!("/v1/entitlements/{ent}/grants/{m_id}")).await;
     assert_eq!((g.body["amount"].clone(), g.body.get("priority")), (json!(100), None));
-    assert_eq!(t.get(&format!("/v1/entitlements/{ent}")).await.body["balance"], json!(107));
+    assert_eq!(
+        t.get(&format!("/v1/entitlements/{ent}")).await.body["balance"],
+        json!(107)
+    );
     // Priority 0 (Paygentic, none given) burns before 0.5.
-    let u = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": "u", "amount": 10})).await;
-    assert_eq!(u.body["deductions"], json!([{"grantId": pg_id, "amount": 7}, {"grantId": m_id, "amount": 3}]));
+    let u = t
+        .post(
+            &format!("/v1/entitlements/{ent}/usage"),
+            json!({"eventId": "u", "amount": 10}),
+        )
+        .await;
+    assert_eq!(
+        u.body["deductions"],
+        json!([{"grantId": pg_id, "amount": 7}, {"grantId": m_id, "amount": 3}])
+    );
     // Voiding through Metronome is seen by Paygentic.
     let v = t.post("/v1/credits/voidGrant", json!({"id": m_id})).await;
     assert_eq!(v.status, StatusCode::OK);
@@ -84,31 +103,72 @@ async fn bad_create_grant_bodies_are_400_naming_the_field_and_write_nothing() {
         (with(base.clone(), &["customer_id"], json!("")), "customer_id"),
         (with(base.clone(), &["expires_at"], Value::Null), "expires_at"),
         (with(base.clone(), &["expires_at"], json!("soon")), "expires_at"),
-        (with(base.clone(), &["expires_at"], json!("2000-01-01T00:00:00Z")), "expires_at"),
+        (
+            with(base.clone(), &["expires_at"], json!("2000-01-01T00:00:00Z")),
+            "expires_at",
+        ),
         (with(base.clone(), &["grant_amount"], Value::Null), "grant_amount"),
         (with(base.clone(), &["grant_amount"], json!(100)), "grant_amount"),
-        (with(base.clone(), &["grant_amount", "amount"], json!(0)), "grant_amount.amount"),
-        (with(base.clone(), &["grant_amount", "amount"], json!("100")), "grant_amount.amount"),
-        (with(base.clone(), &["grant_amount", "credit_type_id"], Value::Null), "grant_amount.credit_type_id"),
-        (with(base.clone(), &["grant_amount", "credit_type_id"], json!("ct_nope")), "grant_amount.credit_type_id"),
-        (with(base.clone(), &["paid_amount", "amount"], json!(-1)), "paid_amount.amount"),
-        (with(base.clone(), &["paid_amount", "credit_type_id"], json!("ct_nope")), "paid_amount.credit_type_id"),
+        (
+            with(base.clone(), &["grant_amount", "amount"], json!(0)),
+            "grant_amount.amount",
+        ),
+        (
+            with(base.clone(), &["grant_amount", "amount"], json!("100")),
+            "grant_amount.amount",
+        ),
+        (
+            with(base.clone(), &["grant_amount", "credit_type_id"], Value::Null),
+            "grant_amount.credit_type_id",
+        ),
+        (
+            with(base.clone(), &["grant_amount", "credit_type_id"], json!("ct_nope")),
+            "grant_amount.credit_type_id",
+        ),
+        (
+            with(base.clone(), &["paid_amount", "amount"], json!(-1)),
+            "paid_amount.amount",
+        ),
+        (
+            with(base.clone(), &["paid_amount", "credit_type_id"], json!("ct_nope")),
+            "paid_amount.credit_type_id",
+        ),
         (with(base.clone(), &["name"], Value::Null), "name"),
         (with(base.clone(), &["priority"], Value::Null), "priority"),
         (with(base.clone(), &["priority"], json!("high")), "priority"),
         (with(base.clone(), &["uniqueness_key"], json!("")), "uniqueness_key"),
-        (with(base.clone(), &["custom_fields"], json!({"a": 1})), "custom_fields.a"),
+        (
+            with(base.clone(), &["custom_fields"], json!({"a": 1})),
+            "custom_fields.a",
+        ),
         (with(base.clone(), &["product_ids"], json!("p1")), "product_ids"),
-        (with(base.clone(), &["effective_at"], json!("2100-01-01T00:00:00Z")), "expires_at"),
+        (
+            with(base.clone(), &["effective_at"], json!("2100-01-01T00:00:00Z")),
+            "expires_at",
+        ),
     ];
     for (body, field) in cases {
         let r = t.post("/v1/credits/createGrant", body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body} -> {}", r.body);
         assert_eq!(r.header("x-should-retry"), Some("false"));
-        assert!(r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{field}: {}", r.body);
+        assert!(
+            r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field),
+            "{field}: {}",
+            r.body
+        );
     }
-    let r = t.raw(Method::POST, "/v1/credits/createGrant", Key::Bearer(&t.admin_key), b"{nope").await;
-    assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("body")));
+    let r = t
+        .raw(
+            Method::POST,
+            "/v1/credits/createGrant",
+            Key::Bearer(&t.admin_key),
+            b"{nope",
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("body"))
+    );
     let unknown = t.post("/v1/credits/createGrant", grant_body("cus_nobody")).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
     assert!(t.all_grants(&ent).await.is_empty());
@@ -119,26 +179,58 @@ async fn bad_list_edit_void_and_entries_requests_are_4xx_naming_the_field() {
     let t = spawn_app().await;
     let (customer, _) = t.customer().await;
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("/v1/credits/listGrants", json!({"credit_grant_ids": ["grt_1"], "customer_ids": ["c"]}), "credit_grant_ids"),
-        ("/v1/credits/listGrants", json!({"credit_grant_ids": ["grt_1"], "credit_type_ids": [USD_CENTS]}), "credit_grant_ids"),
+        (
+            "/v1/credits/listGrants",
+            json!({"credit_grant_ids": ["grt_1"], "customer_ids": ["c"]}),
+            "credit_grant_ids",
+        ),
+        (
+            "/v1/credits/listGrants",
+            json!({"credit_grant_ids": ["grt_1"], "credit_type_ids": [USD_CENTS]}),
+            "credit_grant_ids",
+        ),
         ("/v1/credits/listGrants", json!({"customer_ids": "c"}), "customer_ids"),
-        ("/v1/credits/listGrants", json!({"customer_ids": [1]}), "customer_ids[0]"),
-        ("/v1/credits/listGrants", json!({"effective_before": "noon"}), "effective_before"),
+        (
+            "/v1/credits/listGrants",
+            json!({"customer_ids": [1]}),
+            "customer_ids[0]",
+        ),
+        (
+            "/v1/credits/listGrants",
+            json!({"effective_before": "noon"}),
+            "effective_before",
+        ),
         ("/v1/credits/listGrants?limit=0", json!({}), "limit"),
         ("/v1/credits/listGrants?limit=101", json!({}), "limit"),
         ("/v1/credits/listGrants?next_page=zz", json!({}), "next_page"),
         ("/v1/credits/listEntries?sort=sideways", json!({}), "sort"),
-        ("/v1/credits/listEntries", json!({"ending_before": "2999-01-01T00:00:00Z"}), "ending_before"),
-        ("/v1/credits/listEntries", json!({"starting_on": "2026-02-01T00:00:00Z", "ending_before": "2026-01-01T00:00:00Z"}), "starting_on"),
+        (
+            "/v1/credits/listEntries",
+            json!({"ending_before": "2999-01-01T00:00:00Z"}),
+            "ending_before",
+        ),
+        (
+            "/v1/credits/listEntries",
+            json!({"starting_on": "2026-02-01T00:00:00Z", "ending_before": "2026-01-01T00:00:00Z"}),
+            "starting_on",
+        ),
         ("/v1/credits/listEntries?next_page=abc", json!({}), "next_page"),
         ("/v1/credits/voidGrant", json!({}), "id"),
         ("/v1/credits/editGrant", json!({"name": "x"}), "id"),
-        ("/v1/credits/voidGrant", json!({"id": "grt_x", "release_uniqueness_key": "yes"}), "release_uniqueness_key"),
+        (
+            "/v1/credits/voidGrant",
+            json!({"id": "grt_x", "release_uniqueness_key": "yes"}),
+            "release_uniqueness_key",
+        ),
     ];
     for (path, body, field) in cases {
         let r = t.post(path, body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path} {body} -> {}", r.body);
-        assert!(r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{path} {field}: {}", r.body);
+        assert!(
+            r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field),
+            "{path} {field}: {}",
+            r.body
+        );
     }
     for path in ["/v1/credits/voidGrant", "/v1/credits/editGrant"] {
         let r = t.post(path, json!({"id": "grt_01NOSUCHGRANT0000000000000"})).await;
@@ -147,10 +239,20 @@ async fn bad_list_edit_void_and_entries_requests_are_4xx_naming_the_field() {
     }
     let created = t.post("/v1/credits/createGrant", grant_body(&customer)).await;
     let id = created.body["data"]["id"].as_str().unwrap();
-    let r = t.post("/v1/credits/editGrant", json!({"id": id, "expires_at": "2001-01-01T00:00:00Z"})).await;
-    assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("expires_at")));
+    let r = t
+        .post(
+            "/v1/credits/editGrant",
+            json!({"id": id, "expires_at": "2001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("expires_at"))
+    );
     // An empty body is no filter at all.
-    let r = t.raw(Method::POST, "/v1/credits/listGrants", Key::Bearer(&t.admin_key), b"").await;
+    let r = t
+        .raw(Method::POST, "/v1/credits/listGrants", Key::Bearer(&t.admin_key), b"")
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
 }
@@ -167,22 +269,60 @@ async fn members_read_only_and_other_tenants_see_nothing() {
         let (t, body) = (&t, body.to_string());
         async move { t.raw(Method::POST, path, m, body.as_bytes()).await.status }
     };
-    assert_eq!(write("/v1/credits/createGrant", grant_body(&customer)).await, StatusCode::FORBIDDEN);
-    assert_eq!(write("/v1/credits/voidGrant", json!({"id": id})).await, StatusCode::FORBIDDEN);
-    assert_eq!(write("/v1/credits/editGrant", json!({"id": id, "name": "x"})).await, StatusCode::FORBIDDEN);
-    assert_eq!(write("/v1/credit-types", json!({"name": "x"})).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        write("/v1/credits/createGrant", grant_body(&customer)).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        write("/v1/credits/voidGrant", json!({"id": id})).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        write("/v1/credits/editGrant", json!({"id": id, "name": "x"})).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        write("/v1/credit-types", json!({"name": "x"})).await,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(write("/v1/credits/listGrants", json!({})).await, StatusCode::OK);
     assert_eq!(write("/v1/credits/listEntries", json!({})).await, StatusCode::OK);
-    assert_eq!(t.raw(Method::GET, "/v1/credit-types", m, b"").await.status, StatusCode::OK);
+    assert_eq!(
+        t.raw(Method::GET, "/v1/credit-types", m, b"").await.status,
+        StatusCode::OK
+    );
 
-    assert_eq!(other.post("/v1/credits/voidGrant", json!({"id": id})).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(other.post("/v1/credits/editGrant", json!({"id": id, "name": "stolen"})).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        other.post("/v1/credits/voidGrant", json!({"id": id})).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        other
+            .post("/v1/credits/editGrant", json!({"id": id, "name": "stolen"}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     assert!(other.list_credit_grants(json!({})).await.is_empty());
-    assert!(other.list_credit_grants(json!({"credit_grant_ids": [id]})).await.is_empty());
-    assert!(other.list_credit_grants(json!({"customer_ids": [customer]})).await.is_empty());
-    let entries = other.post("/v1/credits/listEntries", json!({"customer_ids": [customer]})).await;
+    assert!(other
+        .list_credit_grants(json!({"credit_grant_ids": [id]}))
+        .await
+        .is_empty());
+    assert!(other
+        .list_credit_grants(json!({"customer_ids": [customer]}))
+        .await
+        .is_empty());
+    let entries = other
+        .post("/v1/credits/listEntries", json!({"customer_ids": [customer]}))
+        .await;
     assert_eq!(entries.body["data"][0]["ledgers"], json!([]));
-    assert_eq!(other.post("/v1/credits/createGrant", grant_body(&customer)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        other
+            .post("/v1/credits/createGrant", grant_body(&customer))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     let mine = t.list_credit_grants(json!({"credit_grant_ids": [id]})).await;
     assert_eq!(mine[0]["name"], "Initial credit purchase");
 }
@@ -199,22 +339,53 @@ async fn credit_types_are_a_per_tenant_catalogue_with_a_default() {
     let dup = t.post("/v1/credit-types", json!({"name": "gpu HOURS"})).await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     assert_eq!(dup.body["details"]["id"], json!(ct_id));
-    assert_eq!(t.post("/v1/credit-types", json!({"name": "usd (cents)"})).await.status, StatusCode::CONFLICT);
+    assert_eq!(
+        t.post("/v1/credit-types", json!({"name": "usd (cents)"})).await.status,
+        StatusCode::CONFLICT
+    );
     for body in [json!({}), json!({"name": ""}), json!({"name": 5})] {
         let r = t.post("/v1/credit-types", body).await;
-        assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("name")));
+        assert_eq!(
+            (r.status, r.body["errors"][0]["field"].clone()),
+            (StatusCode::BAD_REQUEST, json!("name"))
+        );
     }
-    let names: Vec<Value> = t.get("/v1/credit-types").await.body["data"].as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+    let names: Vec<Value> = t.get("/v1/credit-types").await.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
     assert_eq!(names, vec![json!("USD (cents)"), json!("GPU hours")]);
-    assert_eq!(other.get("/v1/credit-types").await.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        other.get("/v1/credit-types").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Entitlements are provisioned in a credit type; an unknown (or another tenant's) one is refused.
     let ent = t.entitlement_with(json!({"pricingUnitId": ct_id})).await;
-    assert_eq!(t.get(&format!("/v1/entitlements/{ent}")).await.body["pricingUnitId"], json!(ct_id));
-    let r = other.post("/v1/entitlements", json!({"customerId": "c", "featureKey": "k", "pricingUnitId": ct_id})).await;
-    assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("pricingUnitId")));
+    assert_eq!(
+        t.get(&format!("/v1/entitlements/{ent}")).await.body["pricingUnitId"],
+        json!(ct_id)
+    );
+    let r = other
+        .post(
+            "/v1/entitlements",
+            json!({"customerId": "c", "featureKey": "k", "pricingUnitId": ct_id}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("pricingUnitId"))
+    );
     let usd = t.entitlement_with(json!({"pricingUnitId": USD_CENTS})).await;
-    assert_eq!(t.get(&format!("/v1/entitlements/{usd}")).await.body["pricingUnitId"], json!(null));
+    assert_eq!(
+        t.get(&format!("/v1/entitlements/{usd}")).await.body["pricingUnitId"],
+        json!(null)
+    );
 }
 
 #[tokio::test]
@@ -223,7 +394,11 @@ async fn paging_through_a_sparse_filter_has_no_gaps_or_duplicates() {
     let (customer, _) = t.customer().await;
     let mut long = Vec::new();
     for i in 0..12 {
-        let expires = if i % 3 == 0 { "2099-01-01T00:00:00Z" } else { "2098-01-01T00:00:00Z" };
+        let expires = if i % 3 == 0 {
+            "2099-01-01T00:00:00Z"
+        } else {
+            "2098-01-01T00:00:00Z"
+        };
         let body = with(grant_body(&customer), &["expires_at"], json!(expires));
         let r = t.post("/v1/credits/createGrant", body).await;
         if i % 3 == 0 {
@@ -236,7 +411,9 @@ async fn paging_through_a_sparse_filter_has_no_gaps_or_duplicates() {
         let (mut seen, mut cursor) = (Vec::new(), None::<String>);
         loop {
             let q = cursor.as_ref().map(|c| format!("&next_page={c}")).unwrap_or_default();
-            let r = t.post(&format!("/v1/credits/listGrants?limit=2{q}"), filter.clone()).await;
+            let r = t
+                .post(&format!("/v1/credits/listGrants?limit=2{q}"), filter.clone())
+                .await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             let page = r.body["data"].as_array().unwrap();
             assert!(page.len() <= 2);
@@ -256,15 +433,35 @@ async fn an_expiry_cannot_be_moved_before_usage_that_already_drew_on_the_grant()
     let (customer, ent) = t.customer().await;
     let start = crate::helpers::now_plus(-3 * 3600).to_rfc3339();
     let body = with(grant_body(&customer), &["effective_at"], json!(start));
-    let id = t.post("/v1/credits/createGrant", body).await.body["data"]["id"].as_str().unwrap().to_owned();
+    let id = t.post("/v1/credits/createGrant", body).await.body["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let used_at = crate::helpers::now_plus(-3600).to_rfc3339();
-    let u = t.post(&format!("/v1/entitlements/{ent}/usage"), json!({"eventId": "u", "amount": 5, "occurredAt": used_at})).await;
+    let u = t
+        .post(
+            &format!("/v1/entitlements/{ent}/usage"),
+            json!({"eventId": "u", "amount": 5, "occurredAt": used_at}),
+        )
+        .await;
     assert_eq!(u.status, StatusCode::CREATED);
     let early = crate::helpers::now_plus(-2 * 3600).to_rfc3339();
-    let r = t.post("/v1/credits/editGrant", json!({"id": id, "expires_at": early})).await;
-    assert_eq!((r.status, r.body["errors"][0]["field"].clone()), (StatusCode::BAD_REQUEST, json!("expires_at")), "{}", r.body);
+    let r = t
+        .post("/v1/credits/editGrant", json!({"id": id, "expires_at": early}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("expires_at")),
+        "{}",
+        r.body
+    );
     let grant = t.get(&format!("/v1/entitlements/{ent}/grants/{id}")).await;
     assert_eq!(grant.body["expiresAt"], "2099-01-01T00:00:00Z", "nothing written");
     let later = crate::helpers::now_plus(86_400).to_rfc3339();
-    assert_eq!(t.post("/v1/credits/editGrant", json!({"id": id, "expires_at": later})).await.status, StatusCode::OK);
+    assert_eq!(
+        t.post("/v1/credits/editGrant", json!({"id": id, "expires_at": later}))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

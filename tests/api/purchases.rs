@@ -25,15 +25,14 @@ fn session_path(purchase: &Value) -> String {
 /// Clicks a checkout button (as the browser's form post would); the sandbox puts its event on the
 /// payment-events queue itself.
 async fn click(t: &TestApp, purchase: &Value, action: &str) -> crate::helpers::TestResponse {
-    t
-        .raw_with(
-            Method::POST,
-            &session_path(purchase),
-            Key::None,
-            format!("action={action}").as_bytes(),
-            &[("content-type", "application/x-www-form-urlencoded")],
-        )
-        .await
+    t.raw_with(
+        Method::POST,
+        &session_path(purchase),
+        Key::None,
+        format!("action={action}").as_bytes(),
+        &[("content-type", "application/x-www-form-urlencoded")],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -48,7 +47,13 @@ async fn a_purchase_is_an_open_invoice_with_a_session_and_no_grant() {
     assert_eq!(p["currency"], "usd");
     let session = &p["paymentSessions"][0];
     assert_eq!(session["amount"], 500);
-    assert!(session["url"].as_str().unwrap().starts_with("http://grants.test/sandbox/pay/ps_"), "{session}");
+    assert!(
+        session["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://grants.test/sandbox/pay/ps_"),
+        "{session}"
+    );
     assert!(session["expiresAt"].as_str().is_some());
     assert!(p["invoiceId"].as_str().unwrap().starts_with("inv_"));
 
@@ -63,7 +68,10 @@ async fn a_purchase_is_an_open_invoice_with_a_session_and_no_grant() {
     let page = t.raw(Method::GET, &session_path(&p), Key::None, b"").await;
     assert_eq!(page.status, StatusCode::OK);
     let html = page.body.as_str().unwrap();
-    assert!(html.contains("5.00 USD") && html.contains("id=\"pay\"") && html.contains("id=\"cancel\""), "{html}");
+    assert!(
+        html.contains("5.00 USD") && html.contains("id=\"pay\"") && html.contains("id=\"cancel\""),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +92,12 @@ async fn replays_return_the_same_invoice_and_changed_parameters_conflict() {
     assert_eq!(r.body["details"]["differingFields"], json!(["amount"]));
     assert_eq!(r.header("x-should-retry"), Some("false"));
     // Purchase keys and direct-grant keys are separate namespaces.
-    let g = t.post(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": 1, "idempotencyKey": "k"})).await;
+    let g = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": 1, "idempotencyKey": "k"}),
+        )
+        .await;
     assert_eq!(g.status, StatusCode::CREATED, "{}", g.body);
 }
 
@@ -102,31 +115,77 @@ async fn bad_purchase_input_is_a_400_naming_the_field_and_writes_nothing() {
         ("price", json!({"amount": 1, "price": "five", "idempotencyKey": "b"})),
         ("price", json!({"amount": 1, "price": "-5.00", "idempotencyKey": "b"})),
         ("amount", json!({"amount": 0, "price": "5.00", "idempotencyKey": "b"})),
-        ("amount", json!({"amount": "10", "price": "5.00", "idempotencyKey": "b"})),
+        (
+            "amount",
+            json!({"amount": "10", "price": "5.00", "idempotencyKey": "b"}),
+        ),
         ("idempotencyKey", json!({"amount": 1, "price": "5.00"})),
-        ("idempotencyKey", json!({"amount": 1, "price": "5.00", "idempotencyKey": "x".repeat(256)})),
-        ("successUrl", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "successUrl": "ftp://x"})),
-        ("cancelUrl", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "cancelUrl": "javascript:alert(1)"})),
-        ("paymentExpiresAt", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "paymentExpiresAt": past})),
-        ("paymentExpiresAt", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "paymentExpiresAt": far})),
-        ("paymentExpiresAt", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "paymentExpiresAt": "soon"})),
-        ("expiresAt", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "effectiveAt": "2030-01-02T00:00:00Z", "expiresAt": "2030-01-01T00:00:00Z"})),
-        ("resetMinRollover", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "resetMaxRollover": 1, "resetMinRollover": 2})),
-        ("resetMaxRollover", json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "resetMaxRollover": -1})),
+        (
+            "idempotencyKey",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "x".repeat(256)}),
+        ),
+        (
+            "successUrl",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "successUrl": "ftp://x"}),
+        ),
+        (
+            "cancelUrl",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "cancelUrl": "javascript:alert(1)"}),
+        ),
+        (
+            "paymentExpiresAt",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "paymentExpiresAt": past}),
+        ),
+        (
+            "paymentExpiresAt",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "paymentExpiresAt": far}),
+        ),
+        (
+            "paymentExpiresAt",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "paymentExpiresAt": "soon"}),
+        ),
+        (
+            "expiresAt",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "effectiveAt": "2030-01-02T00:00:00Z", "expiresAt": "2030-01-01T00:00:00Z"}),
+        ),
+        (
+            "resetMinRollover",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "resetMaxRollover": 1, "resetMinRollover": 2}),
+        ),
+        (
+            "resetMaxRollover",
+            json!({"amount": 1, "price": "5.00", "idempotencyKey": "b", "resetMaxRollover": -1}),
+        ),
         ("body", json!([1, 2])),
     ];
     for (field, body) in cases {
-        let r = t.post(&format!("/v1/entitlements/{ent}/grants/purchase"), body.clone()).await;
+        let r = t
+            .post(&format!("/v1/entitlements/{ent}/grants/purchase"), body.clone())
+            .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
-        let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        let fields: Vec<&str> = r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
         assert!(fields.contains(&field), "{body}: expected {field} in {fields:?}");
         assert!(r.body["message"].as_str().unwrap().contains(field));
     }
     // Nothing was claimed: the key "b" still starts a fresh purchase.
-    let ok = t.purchase(&ent, json!({"amount": 7, "price": "1.00", "idempotencyKey": "b"})).await;
+    let ok = t
+        .purchase(&ent, json!({"amount": 7, "price": "1.00", "idempotencyKey": "b"}))
+        .await;
     assert_eq!(ok["grantAmount"], 7);
     // A malformed body.
-    let r = t.raw(Method::POST, &format!("/v1/entitlements/{ent}/grants/purchase"), Key::Bearer(&t.admin_key), b"{").await;
+    let r = t
+        .raw(
+            Method::POST,
+            &format!("/v1/entitlements/{ent}/grants/purchase"),
+            Key::Bearer(&t.admin_key),
+            b"{",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["errors"][0]["field"], "body");
 }
@@ -137,18 +196,31 @@ async fn purchases_are_tenant_scoped() {
     let ent = a.entitlement().await;
     let p = a.purchase(&ent, purchase_body("x")).await;
     let inv = p["invoiceId"].as_str().unwrap();
-    assert_eq!(b.get(&format!("/v2/invoices/{inv}")).await.status, StatusCode::NOT_FOUND);
-    let r = b.post(&format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("x")).await;
+    assert_eq!(
+        b.get(&format!("/v2/invoices/{inv}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = b
+        .post(&format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("x"))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(a.get("/v2/invoices/inv_nope").await.status, StatusCode::NOT_FOUND);
     assert_eq!(a.get("/v2/invoices/not-an-id").await.status, StatusCode::NOT_FOUND);
     // A member may not buy unless the tenant allows it (finding 1); no key may not at all.
-    let (buy_path, buy_body) = (format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("m").to_string());
+    let (buy_path, buy_body) = (
+        format!("/v1/entitlements/{ent}/grants/purchase"),
+        purchase_body("m").to_string(),
+    );
     let member_buys = || a.raw(Method::POST, &buy_path, Key::Bearer(&a.member_key), buy_body.as_bytes());
     let r = member_buys().await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    let change = shared::admin::SettingsChange { members_may_purchase: Some(true), ..Default::default() };
-    shared::admin::update_tenant_settings(a.app.store.as_ref(), &a.tenant, change).await.unwrap();
+    let change = shared::admin::SettingsChange {
+        members_may_purchase: Some(true),
+        ..Default::default()
+    };
+    shared::admin::update_tenant_settings(a.app.store.as_ref(), &a.tenant, change)
+        .await
+        .unwrap();
     a.app.tenants.forget(a.tenant.as_str());
     let r = member_buys().await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -156,7 +228,12 @@ async fn purchases_are_tenant_scoped() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // Cancelled entitlements sell nothing.
     a.post(&format!("/v1/entitlements/{ent}/cancel"), json!({})).await;
-    let r = a.post(&format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("late")).await;
+    let r = a
+        .post(
+            &format!("/v1/entitlements/{ent}/grants/purchase"),
+            purchase_body("late"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
@@ -231,7 +308,10 @@ async fn two_hundred_deliveries_of_one_paid_event_make_exactly_one_grant() {
     assert!(!published.is_empty());
     for m in &published {
         let e: Value = serde_json::from_str(m).unwrap();
-        assert_eq!(e["data"]["grantId"], grants[0]["id"], "every invoice.paid.v0 names the one grant");
+        assert_eq!(
+            e["data"]["grantId"], grants[0]["id"],
+            "every invoice.paid.v0 names the one grant"
+        );
     }
 }
 
@@ -245,24 +325,60 @@ async fn bad_webhooks_are_rejected_and_nothing_is_enqueued() {
     let secret = t.webhook_secret().await;
     let now = SystemClock.now();
     let cases: Vec<(String, Option<String>, &str)> = vec![
-        (body.clone(), Some(payments::sign("whsec_wrong", now, body.as_bytes())), "signature_invalid"),
-        (body.clone(), Some(payments::sign(&secret, now.plus_seconds(-301).unwrap(), body.as_bytes())), "signature_stale"),
-        (body.clone(), Some(payments::sign(&secret, now.plus_seconds(400).unwrap(), body.as_bytes())), "signature_stale"),
+        (
+            body.clone(),
+            Some(payments::sign("whsec_wrong", now, body.as_bytes())),
+            "signature_invalid",
+        ),
+        (
+            body.clone(),
+            Some(payments::sign(
+                &secret,
+                now.plus_seconds(-301).unwrap(),
+                body.as_bytes(),
+            )),
+            "signature_stale",
+        ),
+        (
+            body.clone(),
+            Some(payments::sign(&secret, now.plus_seconds(400).unwrap(), body.as_bytes())),
+            "signature_stale",
+        ),
         (body.clone(), None, "signature_missing"),
         (body.clone(), Some("t=1,v1=zz".to_owned()), "signature_malformed"),
-        (body.replace("500", "5"), Some(payments::sign(&secret, now, body.as_bytes())), "signature_invalid"),
-        ("{not json".to_owned(), Some(payments::sign(&secret, now, b"{not json")), "invalid_json"),
+        (
+            body.replace("500", "5"),
+            Some(payments::sign(&secret, now, body.as_bytes())),
+            "signature_invalid",
+        ),
+        (
+            "{not json".to_owned(),
+            Some(payments::sign(&secret, now, b"{not json")),
+            "invalid_json",
+        ),
         ("".to_owned(), None, "required"),
-        (r#"{"account":"no-such-tenant"}"#.to_owned(), Some(payments::sign(&secret, now, br#"{"account":"no-such-tenant"}"#)), "signature_invalid"),
+        (
+            r#"{"account":"no-such-tenant"}"#.to_owned(),
+            Some(payments::sign(&secret, now, br#"{"account":"no-such-tenant"}"#)),
+            "signature_invalid",
+        ),
         // Without a signature every account gets the same answer, known or not (finding 6).
         (r#"{"id":"x"}"#.to_owned(), None, "signature_missing"),
         (r#"{"account":"no-such-tenant"}"#.to_owned(), None, "signature_missing"),
         (body.clone(), Some("garbage".to_owned()), "signature_malformed"),
-        (r#"{"account":"no-such-tenant"}"#.to_owned(), Some("garbage".to_owned()), "signature_malformed"),
+        (
+            r#"{"account":"no-such-tenant"}"#.to_owned(),
+            Some("garbage".to_owned()),
+            "signature_malformed",
+        ),
         // Timestamps at the edges of the integer range are stale, not an overflow (finding 6).
         (body.clone(), Some(format!("t={},v1=00", i64::MIN)), "signature_stale"),
         (body.clone(), Some(format!("t={},v1=00", i64::MAX)), "signature_stale"),
-        (body.clone(), Some("t=99999999999999999999999,v1=00".to_owned()), "signature_malformed"),
+        (
+            body.clone(),
+            Some("t=99999999999999999999999,v1=00".to_owned()),
+            "signature_malformed",
+        ),
     ];
     for (body, signature, code) in cases {
         let r = t.webhook(&body, signature.as_deref()).await;
@@ -271,7 +387,9 @@ async fn bad_webhooks_are_rejected_and_nothing_is_enqueued() {
     }
     // A correctly signed body that is not a valid event names the field.
     let invalid = body.replace("payment.paid", "payment.refunded");
-    let r = t.webhook(&invalid, Some(&payments::sign(&secret, now, invalid.as_bytes()))).await;
+    let r = t
+        .webhook(&invalid, Some(&payments::sign(&secret, now, invalid.as_bytes())))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["errors"][0]["field"], "type");
     assert_eq!(t.depth(&t.queues().payment_events).await, 0, "nothing enqueued");
@@ -296,7 +414,13 @@ async fn events_that_cannot_apply_reach_the_dead_letter_queue_and_grant_nothing(
     }
     // And a poison message put on the queue directly.
     let q = t.queues();
-    q.sqs.send_message().queue_url(&q.payment_events).message_body("not an event").send().await.unwrap();
+    q.sqs
+        .send_message()
+        .queue_url(&q.payment_events)
+        .message_body("not an event")
+        .send()
+        .await
+        .unwrap();
     t.drain(1).await;
     let dead = t.take_all(&q.dead_letter).await;
     assert_eq!(dead.len(), 5, "{dead:?}");
@@ -321,7 +445,10 @@ async fn cancel_expires_the_invoice_and_a_late_payment_still_yields_its_grant() 
     // The page refuses to pay an expired session...
     assert_eq!(click(&t, &p, "pay").await.status, StatusCode::CONFLICT);
     // ...but money a provider did take is never lost.
-    assert_eq!(t.deliver(&t.event_for(&p, PaymentEventKind::Paid)).await.status, StatusCode::OK);
+    assert_eq!(
+        t.deliver(&t.event_for(&p, PaymentEventKind::Paid)).await.status,
+        StatusCode::OK
+    );
     t.drain(1).await;
     let invoice = t.invoice(p["invoiceId"].as_str().unwrap()).await;
     assert_eq!(invoice["status"], "PAID");
@@ -330,7 +457,10 @@ async fn cancel_expires_the_invoice_and_a_late_payment_still_yields_its_grant() 
     assert_eq!(grants.len(), 1);
     assert_eq!(invoice["grantId"], grants[0]["id"]);
     // An expiry that arrives after payment changes nothing.
-    assert_eq!(t.deliver(&t.event_for(&p, PaymentEventKind::Expired)).await.status, StatusCode::OK);
+    assert_eq!(
+        t.deliver(&t.event_for(&p, PaymentEventKind::Expired)).await.status,
+        StatusCode::OK
+    );
     t.drain(1).await;
     assert_eq!(t.invoice(p["invoiceId"].as_str().unwrap()).await["status"], "PAID");
     assert_eq!(t.depth(&t.queues().dead_letter).await, 0);
@@ -359,7 +489,13 @@ async fn unpaid_sessions_expire_when_read_and_are_canceled_by_the_scheduled_swee
     // The sweep writes it (other tests' due invoices may be swept too: at least ours).
     let swept = shared::lambda::handle_expiry(&t.app).await.unwrap();
     assert!(swept["canceled"].as_u64().unwrap() >= 1, "{swept} (before: {before})");
-    let stored = t.app.store.get_invoice(&t.tenant, &shared::domain::InvoiceId::parse(inv).unwrap()).await.unwrap().unwrap();
+    let stored = t
+        .app
+        .store
+        .get_invoice(&t.tenant, &shared::domain::InvoiceId::parse(inv).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, shared::domain::purchases::InvoiceStatus::Canceled);
     assert!(t.all_grants(&ent).await.is_empty());
     // A payment that happened before expiry but arrives now is on time; it is granted either way.
@@ -368,7 +504,11 @@ async fn unpaid_sessions_expire_when_read_and_are_canceled_by_the_scheduled_swee
     assert_eq!(t.deliver(&paid).await.status, StatusCode::OK);
     t.drain(1).await;
     assert_eq!(t.all_grants(&ent).await.len(), 1);
-    assert_eq!(t.invoice(inv).await["metadata"]["paidLate"], true, "the invoice had been cancelled");
+    assert_eq!(
+        t.invoice(inv).await["metadata"]["paidLate"],
+        true,
+        "the invoice had been cancelled"
+    );
 }
 
 #[tokio::test]
@@ -376,7 +516,10 @@ async fn the_checkout_page_refuses_bad_input_and_emits_nothing() {
     let t = spawn_app().await;
     let ent = t.entitlement().await;
     let p = t.purchase(&ent, purchase_body("page")).await;
-    for path in ["/sandbox/pay/ps_01UNKNOWNSESSION000000000", "/sandbox/pay/not-a-session"] {
+    for path in [
+        "/sandbox/pay/ps_01UNKNOWNSESSION000000000",
+        "/sandbox/pay/not-a-session",
+    ] {
         let page = t.raw(Method::GET, path, Key::None, b"").await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
         assert!(page.body.as_str().unwrap().contains("Payment not found"));
@@ -388,7 +531,10 @@ async fn the_checkout_page_refuses_bad_input_and_emits_nothing() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
         assert_eq!(r.body["errors"][0]["field"], "action");
     }
-    assert!(t.deliveries.0.lock().unwrap().is_empty(), "no payment event was emitted");
+    assert!(
+        t.deliveries.0.lock().unwrap().is_empty(),
+        "no payment event was emitted"
+    );
     assert_eq!(t.invoice(p["invoiceId"].as_str().unwrap()).await["status"], "ISSUED");
 }
 
@@ -399,8 +545,21 @@ async fn without_a_payment_provider_purchases_are_refused_and_the_sandbox_is_gon
     let p = t.purchase(&ent, purchase_body("before")).await;
     // The same store, as a stack deployed with PaymentProvider=none serves it.
     t.app = Arc::new(shared::App::with_system_clock(t.app.store.clone()).with_provider(Arc::new(payments::NoProvider)));
-    let r = t.post(&format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("after")).await;
+    let r = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants/purchase"),
+            purchase_body("after"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
-    assert_eq!(t.raw(Method::GET, &session_path(&p), Key::None, b"").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(t.raw(Method::POST, &session_path(&p), Key::None, b"action=pay").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.raw(Method::GET, &session_path(&p), Key::None, b"").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.raw(Method::POST, &session_path(&p), Key::None, b"action=pay")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -6,9 +6,9 @@
 //! with `ROUND_TRIPS_OUT` set and puts the table in the report.
 use crate::events::{ids, routes_in_safe_order, sample, SampleObjects};
 use crate::helpers::spawn_keeping_keys;
-use std::sync::Arc;
 use serde_json::json;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// (operation, round trips on the first call, on the second). Why any count is above issue #6's
 /// target is in bench/REPORT.md.
@@ -61,8 +61,14 @@ async fn round_trips_per_operation_stay_at_their_floor() {
         let mut calls = Vec::new();
         for _ in 0..2 {
             t.round_trips.take();
-            let response = shared::lambda::handle_event(&t.app, route, objects.event(&t, route, Some(&t.admin_key))).await;
-            assert!(response.status().as_u16() < 500, "{}: {}", route.function(), response.status());
+            let response =
+                shared::lambda::handle_event(&t.app, route, objects.event(&t, route, Some(&t.admin_key))).await;
+            assert!(
+                response.status().as_u16() < 500,
+                "{}: {}",
+                route.function(),
+                response.status()
+            );
             calls.push(t.round_trips.take());
         }
         let second = calls.pop().unwrap_or_default();
@@ -71,9 +77,17 @@ async fn round_trips_per_operation_stay_at_their_floor() {
     }
     // One paid message through fulfilment, then the same message again (a duplicate delivery).
     let ent = t.entitlement().await;
-    let purchase = t.purchase(&ent, json!({"amount": 1000, "price": "5.00", "idempotencyKey": "round-trips"})).await;
+    let purchase = t
+        .purchase(
+            &ent,
+            json!({"amount": 1000, "price": "5.00", "idempotencyKey": "round-trips"}),
+        )
+        .await;
     let (invoice, session) = ids(&purchase);
-    let text = sample("fulfil-payments").replace("inv_01SAMPLEINVOICE000000000", &invoice).replace("ps_01SAMPLESESSION0000000000", &session).replace("sample-tenant", t.tenant.as_str());
+    let text = sample("fulfil-payments")
+        .replace("inv_01SAMPLEINVOICE000000000", &invoice)
+        .replace("ps_01SAMPLESESSION0000000000", &session)
+        .replace("sample-tenant", t.tenant.as_str());
     let mut calls = Vec::new();
     for _ in 0..2 {
         let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
@@ -84,15 +98,30 @@ async fn round_trips_per_operation_stay_at_their_floor() {
     }
     let second = calls.pop().unwrap_or_default();
     let first = calls.pop().unwrap_or_default();
-    measured.push(("fulfil-payments (one paid message; then its duplicate)".to_owned(), first, second));
+    measured.push((
+        "fulfil-payments (one paid message; then its duplicate)".to_owned(),
+        first,
+        second,
+    ));
 
-    let mut table = String::from("| operation | 1st call | 2nd call | DynamoDB calls (1st; 2nd) |\n|---|---|---|---|\n");
+    let mut table =
+        String::from("| operation | 1st call | 2nd call | DynamoDB calls (1st; 2nd) |\n|---|---|---|---|\n");
     for (op, first, second) in &measured {
-        let _ = writeln!(table, "| {op} | {} | {} | {}; {} |", first.len(), second.len(), first.join(", "), second.join(", "));
+        let _ = writeln!(
+            table,
+            "| {op} | {} | {} | {}; {} |",
+            first.len(),
+            second.len(),
+            first.join(", "),
+            second.join(", ")
+        );
     }
     if let Ok(path) = std::env::var("ROUND_TRIPS_OUT") {
         std::fs::write(&path, &table).unwrap();
     }
-    let got: Vec<(&str, usize, usize)> = measured.iter().map(|(op, a, b)| (op.as_str(), a.len(), b.len())).collect();
+    let got: Vec<(&str, usize, usize)> = measured
+        .iter()
+        .map(|(op, a, b)| (op.as_str(), a.len(), b.len()))
+        .collect();
     assert_eq!(got, EXPECTED, "round trips changed:\n{table}");
 }

@@ -25,19 +25,32 @@ fn from_template() -> BTreeSet<Endpoint> {
         if res["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = res["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{name:?} has no Binary"));
-        let Some(events) = res["Properties"]["Events"].as_mapping() else { continue };
+        let binary = res["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name:?} has no Binary"));
+        let Some(events) = res["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
         for ev in events.values().filter(|e| e["Type"].as_str() == Some("HttpApi")) {
             let p = &ev["Properties"];
-            out.insert((p["Method"].as_str().unwrap().to_uppercase(), p["Path"].as_str().unwrap().to_owned(), binary.to_owned()));
+            out.insert((
+                p["Method"].as_str().unwrap().to_uppercase(),
+                p["Path"].as_str().unwrap().to_owned(),
+                binary.to_owned(),
+            ));
         }
     }
     out
 }
 
 fn from_local_router() -> BTreeSet<Endpoint> {
-    let manifest: toml::Table = std::fs::read_to_string(root().join("Cargo.toml")).unwrap().parse().unwrap();
-    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().unwrap();
+    let manifest: toml::Table = std::fs::read_to_string(root().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .unwrap();
     let mut out = BTreeSet::new();
     for (path, routes) in router {
         let Some(routes) = routes.as_array() else {
@@ -45,7 +58,11 @@ fn from_local_router() -> BTreeSet<Endpoint> {
             continue;
         };
         for r in routes {
-            out.insert((r["method"].as_str().unwrap().to_owned(), path.clone(), r["function"].as_str().unwrap().to_owned()));
+            out.insert((
+                r["method"].as_str().unwrap().to_owned(),
+                path.clone(),
+                r["function"].as_str().unwrap().to_owned(),
+            ));
         }
     }
     out
@@ -60,21 +77,34 @@ fn catch_all(path: &str) -> Endpoint {
 fn template_router_and_code_agree() {
     let code = from_code();
     let (mut template, mut router) = (from_template(), from_local_router());
-    assert!(template.remove(&catch_all("$default")), "template.yaml lacks the $default route");
-    assert!(router.remove(&catch_all("/{*path}")), "the local router lacks /{{*path}}");
+    assert!(
+        template.remove(&catch_all("$default")),
+        "template.yaml lacks the $default route"
+    );
+    assert!(
+        router.remove(&catch_all("/{*path}")),
+        "the local router lacks /{{*path}}"
+    );
     assert_eq!(template, code, "template.yaml HttpApi events vs shared::Route");
-    assert_eq!(router, code, "Cargo.toml [workspace.metadata.lambda.watch.router] vs shared::Route");
+    assert_eq!(
+        router, code,
+        "Cargo.toml [workspace.metadata.lambda.watch.router] vs shared::Route"
+    );
 }
 
 /// openapi.yaml (what schemathesis tests) documents exactly the routes there are.
 #[test]
 fn the_openapi_document_has_every_route_and_no_other() {
-    let doc: serde_norway::Value = serde_norway::from_str(&std::fs::read_to_string(root().join("openapi.yaml")).unwrap()).unwrap();
+    let doc: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(root().join("openapi.yaml")).unwrap()).unwrap();
     assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_mapping().unwrap() {
         for method in item.as_mapping().unwrap().keys() {
-            documented.insert((method.as_str().unwrap().to_uppercase(), path.as_str().unwrap().to_owned()));
+            documented.insert((
+                method.as_str().unwrap().to_uppercase(),
+                path.as_str().unwrap().to_owned(),
+            ));
         }
     }
     let code: BTreeSet<(String, String)> = from_code().into_iter().map(|(m, p, _)| (m, p)).collect();
@@ -95,12 +125,22 @@ fn template_functions() -> BTreeSet<String> {
 
 #[test]
 fn the_non_http_functions_are_the_sqs_consumer_and_the_schedule() {
-    let http: BTreeSet<String> = Route::ALL.iter().map(|r| r.function().to_owned()).chain(["not-found".to_owned()]).collect();
+    let http: BTreeSet<String> = Route::ALL
+        .iter()
+        .map(|r| r.function().to_owned())
+        .chain(["not-found".to_owned()])
+        .collect();
     let others: Vec<String> = template_functions().difference(&http).cloned().collect();
-    assert_eq!(others, ["expire-payment-sessions", "fulfil-payments", "run-credit-schedules"]);
+    assert_eq!(
+        others,
+        ["expire-payment-sessions", "fulfil-payments", "run-credit-schedules"]
+    );
     let sqs = shared::local::sqs_mappings(&template()).unwrap();
     assert_eq!(sqs.len(), 1);
-    assert_eq!((sqs[0].function.as_str(), sqs[0].queue.as_str()), ("fulfil-payments", "PaymentEventsQueue"));
+    assert_eq!(
+        (sqs[0].function.as_str(), sqs[0].queue.as_str()),
+        ("fulfil-payments", "PaymentEventsQueue")
+    );
     assert!(sqs[0].report_batch_item_failures);
     let schedules = shared::local::schedule_mappings(&template()).unwrap();
     let names: Vec<&str> = schedules.iter().map(|s| s.function.as_str()).collect();

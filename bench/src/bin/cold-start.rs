@@ -13,12 +13,19 @@ use std::time::{Duration, Instant};
 type Error = Box<dyn std::error::Error>;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 /// Microseconds from spawn to the runtime's first request for an event.
 fn one_start(listener: &TcpListener, binary: &Path) -> Result<u128, Error> {
-    let name = binary.file_name().and_then(|n| n.to_str()).unwrap_or("function").to_owned();
+    let name = binary
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("function")
+        .to_owned();
     let api = listener.local_addr()?.to_string();
     let started = Instant::now();
     let mut child = Command::new(binary)
@@ -81,9 +88,17 @@ fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs: usize = arg(&args, "--runs").unwrap_or_else(|| "15".to_owned()).parse()?;
     let out = arg(&args, "--out").ok_or("--out FILE is required")?;
-    let binaries: Vec<&String> = args.iter().enumerate().filter(|(i, a)| {
-        !a.starts_with("--") && !args.get(i.wrapping_sub(1)).is_some_and(|p| p == "--runs" || p == "--out")
-    }).map(|(_, a)| a).collect();
+    let binaries: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| {
+            !a.starts_with("--")
+                && !args
+                    .get(i.wrapping_sub(1))
+                    .is_some_and(|p| p == "--runs" || p == "--out")
+        })
+        .map(|(_, a)| a)
+        .collect();
     let listener = TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let mut samples: Vec<Vec<u128>> = vec![Vec::new(); binaries.len()];
@@ -100,7 +115,11 @@ fn main() -> Result<(), Error> {
         .zip(samples)
         .map(|(b, mut s)| {
             s.sort_unstable();
-            let name = Path::new(b).file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            let name = Path::new(b)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
             serde_json::json!({"binary": name, "median_us": s.get(s.len() / 2), "runs_us": s})
         })
         .collect();

@@ -4,5 +4,8 @@ use std::convert::Infallible;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::run(service_fn(|_: Request| async { Ok::<_, Infallible>(Response::new(Body::from("hello"))) })).await
+    lambda_http::run(service_fn(|_: Request| async {
+        Ok::<_, Infallible>(Response::new(Body::from("hello")))
+    }))
+    .await
 }

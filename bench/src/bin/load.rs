@@ -27,7 +27,11 @@ use std::time::Instant;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_owned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
 }
 
 struct Bench {
@@ -48,7 +52,14 @@ impl Bench {
         let tenant = TenantId::parse(&format!("bench-{}", ulid_suffix()))?;
         let key = shared::admin::create_key(&store, &tenant, Role::Admin).await?;
         let app = Arc::new(App::with_system_clock(Arc::new(store)));
-        Ok(Self { app, key, tenant, client, table, round_trips })
+        Ok(Self {
+            app,
+            key,
+            tenant,
+            client,
+            table,
+            round_trips,
+        })
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<(StatusCode, Value), Error> {
@@ -64,7 +75,11 @@ impl Bench {
             ..ApiRequest::default()
         };
         let r = dispatch(&self.app, route, req).await;
-        let value = if r.body.is_empty() { Value::Null } else { serde_json::from_str(&r.body)? };
+        let value = if r.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&r.body)?
+        };
         Ok((r.status, value))
     }
 
@@ -77,14 +92,28 @@ impl Bench {
     }
 
     async fn entitlement_with_grant(&self, credits: u64) -> Result<(String, String), Error> {
-        let ent = self.created("/v1/entitlements", json!({"customerId": format!("cus_{}", ulid_suffix()), "featureKey": "bench"})).await?;
-        let grant = self.created(&format!("/v1/entitlements/{ent}/grants"), json!({"amount": credits, "idempotencyKey": "bench"})).await?;
+        let ent = self
+            .created(
+                "/v1/entitlements",
+                json!({"customerId": format!("cus_{}", ulid_suffix()), "featureKey": "bench"}),
+            )
+            .await?;
+        let grant = self
+            .created(
+                &format!("/v1/entitlements/{ent}/grants"),
+                json!({"amount": credits, "idempotencyKey": "bench"}),
+            )
+            .await?;
         Ok((ent, grant))
     }
 }
 
 fn ulid_suffix() -> String {
-    shared::domain::GrantId::generate().as_str().get(4..).unwrap_or_default().to_ascii_lowercase()
+    shared::domain::GrantId::generate()
+        .as_str()
+        .get(4..)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
 }
 
 fn median(mut v: Vec<u128>) -> u128 {
@@ -95,7 +124,18 @@ fn median(mut v: Vec<u128>) -> u128 {
 /// oha's median latency in microseconds (it reports seconds).
 fn oha_median(oha: &str, url: &str, key: &str, requests: usize) -> Result<Value, Error> {
     let out = Command::new(oha)
-        .args(["-n", &requests.to_string(), "-c", "1", "--no-tui", "--output-format", "json", "-H", &format!("authorization: Bearer {key}"), url])
+        .args([
+            "-n",
+            &requests.to_string(),
+            "-c",
+            "1",
+            "--no-tui",
+            "--output-format",
+            "json",
+            "-H",
+            &format!("authorization: Bearer {key}"),
+            url,
+        ])
         .output()?;
     if !out.status.success() {
         return Err(format!("oha failed: {}", String::from_utf8_lossy(&out.stderr)).into());
@@ -121,7 +161,10 @@ async fn overhead(args: &[String]) -> Result<Value, Error> {
             b.client
                 .get_item()
                 .table_name(&b.table)
-                .key(PK, aws_sdk_dynamodb::types::AttributeValue::S(entitlement_pk(b.tenant.as_str(), &ent)))
+                .key(
+                    PK,
+                    aws_sdk_dynamodb::types::AttributeValue::S(entitlement_pk(b.tenant.as_str(), &ent)),
+                )
                 .key(SK, aws_sdk_dynamodb::types::AttributeValue::S(grant_sk(&grant)))
                 .consistent_read(true)
                 .send()
@@ -158,7 +201,13 @@ async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Re
                 for i in (w..events).step_by(writers) {
                     let body = json!({"eventId": format!("e{i}"), "amount": 1});
                     loop {
-                        let (status, v) = b.call(Method::POST, &format!("/v1/entitlements/{ent}/usage"), Some(body.clone())).await?;
+                        let (status, v) = b
+                            .call(
+                                Method::POST,
+                                &format!("/v1/entitlements/{ent}/usage"),
+                                Some(body.clone()),
+                            )
+                            .await?;
                         match status {
                             StatusCode::CREATED => break,
                             StatusCode::SERVICE_UNAVAILABLE if retried < 100 * events => retried += 1,
@@ -175,7 +224,12 @@ async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Re
         retried += task.await??;
     }
     let elapsed = t.elapsed().as_micros();
-    let transactions = b.round_trips.take().iter().filter(|op| *op == "TransactWriteItems").count();
+    let transactions = b
+        .round_trips
+        .take()
+        .iter()
+        .filter(|op| *op == "TransactWriteItems")
+        .count();
     Ok((elapsed, transactions, retried))
 }
 

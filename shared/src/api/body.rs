@@ -25,9 +25,16 @@ impl JsonBody {
     /// Parses raw JSON bytes that must hold an object.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ApiError> {
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(obj)) => Ok(Self { obj, errors: Vec::new() }),
+            Ok(Value::Object(obj)) => Ok(Self {
+                obj,
+                errors: Vec::new(),
+            }),
             Ok(_) => Err(ApiError::field("body", "invalid_type", "must be a JSON object")),
-            Err(e) => Err(ApiError::field("body", "invalid_json", format!("is not valid JSON ({e})"))),
+            Err(e) => Err(ApiError::field(
+                "body",
+                "invalid_json",
+                format!("is not valid JSON ({e})"),
+            )),
         }
     }
 
@@ -75,7 +82,9 @@ impl JsonBody {
 
     pub fn optional_integer_priority(&mut self, name: &str) -> Option<Priority> {
         let text = self.number_text(name)?;
-        Priority::parse_integer(&text).map_err(|e| self.amount_error(name, e)).ok()
+        Priority::parse_integer(&text)
+            .map_err(|e| self.amount_error(name, e))
+            .ok()
     }
 
     pub fn required_string(&mut self, name: &str) -> Option<String> {
@@ -106,7 +115,11 @@ impl JsonBody {
         required: bool,
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Option<T> {
-        let raw = if required { self.required_string(name) } else { self.optional_string(name) }?;
+        let raw = if required {
+            self.required_string(name)
+        } else {
+            self.optional_string(name)
+        }?;
         match parse(&raw) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -254,7 +267,11 @@ impl JsonBody {
         for (i, v) in items.into_iter().enumerate() {
             match v {
                 Value::String(s) if !s.is_empty() && s.chars().count() <= 255 => out.push(s),
-                _ => self.fail(&format!("{name}[{i}]"), "invalid", "must be a non-empty string of at most 255 characters"),
+                _ => self.fail(
+                    &format!("{name}[{i}]"),
+                    "invalid",
+                    "must be a non-empty string of at most 255 characters",
+                ),
             }
         }
         out
@@ -269,7 +286,10 @@ impl JsonBody {
                 }
                 None
             }
-            Some(Value::Object(obj)) => Some(JsonBody { obj, errors: Vec::new() }),
+            Some(Value::Object(obj)) => Some(JsonBody {
+                obj,
+                errors: Vec::new(),
+            }),
             Some(_) => {
                 self.fail(name, "invalid_type", "must be an object");
                 None
@@ -303,7 +323,10 @@ pub struct QueryParams<'a> {
 
 impl<'a> QueryParams<'a> {
     pub fn new(req: &'a ApiRequest) -> Self {
-        Self { req, errors: Vec::new() }
+        Self {
+            req,
+            errors: Vec::new(),
+        }
     }
 
     pub fn int(&mut self, name: &str, min: usize, max: usize, default: usize) -> usize {
@@ -329,7 +352,8 @@ impl<'a> QueryParams<'a> {
             Some("true") | Some("True") | Some("1") => true,
             Some("false") | Some("False") | Some("0") => false,
             Some(_) => {
-                self.errors.push(FieldError::new(name, "invalid_type", "must be true or false"));
+                self.errors
+                    .push(FieldError::new(name, "invalid_type", "must be true or false"));
                 default
             }
         }
@@ -338,7 +362,13 @@ impl<'a> QueryParams<'a> {
     /// A comma-separated list (`kinds=a,b`); absent is empty.
     pub fn list(&self, name: &str) -> Vec<String> {
         self.string(name)
-            .map(|v| v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -30,7 +30,8 @@ pub fn grant_json(g: &CapacityGrant) -> Value {
 
 /// A fid that cannot be ours is simply not found.
 fn fid_in_path(req: &ApiRequest) -> Result<CapacityGrantId, ApiError> {
-    CapacityGrantId::parse(req.param("grant_fid")).map_err(|_| ApiError::not_found("grant_not_found", "Grant not found"))
+    CapacityGrantId::parse(req.param("grant_fid"))
+        .map_err(|_| ApiError::not_found("grant_not_found", "Grant not found"))
 }
 
 pub async fn list(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -93,7 +94,10 @@ pub fn parse_create(req: &ApiRequest) -> Result<NewCapacityGrant, ApiError> {
 pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create(req)?;
     let created = capacity::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
-    Ok(ApiResponse::json(StatusCode::CREATED, &grant_json(&created.into_inner())))
+    Ok(ApiResponse::json(
+        StatusCode::CREATED,
+        &grant_json(&created.into_inner()),
+    ))
 }
 
 pub async fn delete(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {

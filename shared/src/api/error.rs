@@ -1,13 +1,13 @@
 //! Every failure a client can see, and the one place where domain errors become HTTP.
 use super::ApiResponse;
 use crate::domain::auth::AuthError;
-use crate::domain::entitlements::{CreateEntitlementError, EntitlementLookupError};
-use crate::domain::grants::{CreateGrantError, GrantLookupError};
-use crate::domain::purchases::{InvoiceLookupError, PurchaseError};
-use crate::domain::tenants::TenantError;
-use crate::domain::plans::PlanError;
 use crate::domain::capacity::{CapacityError, CreateCapacityError};
 use crate::domain::credits::{CreateCreditGrantError, CreditGrantError, CreditTypeError};
+use crate::domain::entitlements::{CreateEntitlementError, EntitlementLookupError};
+use crate::domain::grants::{CreateGrantError, GrantLookupError};
+use crate::domain::plans::PlanError;
+use crate::domain::purchases::{InvoiceLookupError, PurchaseError};
+use crate::domain::tenants::TenantError;
 use crate::domain::usage::{SettleError, UsageError};
 use crate::store::StoreError;
 use http::StatusCode;
@@ -23,7 +23,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
-        Self { field: field.to_owned(), code: code.to_owned(), message: message.into() }
+        Self {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -41,7 +45,14 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, kind, code, message: message.into(), details: None, fields: Vec::new() }
+        Self {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            details: None,
+            fields: Vec::new(),
+        }
     }
 
     pub fn validation(fields: Vec<FieldError>) -> Self {
@@ -49,10 +60,16 @@ impl ApiError {
             [one] => format!("Invalid request: {} {}", one.field, one.message),
             many => format!(
                 "Invalid request: {}",
-                many.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+                many.iter()
+                    .map(|f| format!("{} {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         };
-        Self { fields, ..Self::new(StatusCode::BAD_REQUEST, "validation_error", "validation_error", message) }
+        Self {
+            fields,
+            ..Self::new(StatusCode::BAD_REQUEST, "validation_error", "validation_error", message)
+        }
     }
     pub fn field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
         Self::validation(vec![FieldError::new(field, code, message)])
@@ -61,7 +78,10 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", code, message)
     }
     pub fn conflict(code: &'static str, message: impl Into<String>, details: Value) -> Self {
-        Self { details: Some(Box::new(details)), ..Self::new(StatusCode::CONFLICT, "conflict", code, message) }
+        Self {
+            details: Some(Box::new(details)),
+            ..Self::new(StatusCode::CONFLICT, "conflict", code, message)
+        }
     }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", code, message)
@@ -70,7 +90,12 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid_api_key", message)
     }
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "admin_required", "This operation requires an admin API key")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "admin_required",
+            "This operation requires an admin API key",
+        )
     }
     pub fn payload_too_large(limit: usize) -> Self {
         Self::new(
@@ -81,10 +106,20 @@ impl ApiError {
         )
     }
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage_unavailable", "Temporarily unavailable; retry")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "storage_unavailable",
+            "Temporarily unavailable; retry",
+        )
     }
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal_error", "Internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal_error",
+            "Internal error",
+        )
     }
 
     /// The Paygentic error body: `{message, error, code, details?, errors?}`.
@@ -222,9 +257,11 @@ impl From<EntitlementLookupError> for ApiError {
 impl From<CreateEntitlementError> for ApiError {
     fn from(e: CreateEntitlementError) -> Self {
         match e {
-            CreateEntitlementError::UnknownPricingUnit => {
-                ApiError::field("pricingUnitId", "unknown_credit_type", "is not one of the tenant's credit types")
-            }
+            CreateEntitlementError::UnknownPricingUnit => ApiError::field(
+                "pricingUnitId",
+                "unknown_credit_type",
+                "is not one of the tenant's credit types",
+            ),
             CreateEntitlementError::PeriodInverted => {
                 ApiError::field("currentPeriodEnd", "invalid_range", "must be after currentPeriodStart")
             }
@@ -241,7 +278,10 @@ impl From<CreateEntitlementError> for ApiError {
 fn idempotency_mismatch(fields: Vec<String>) -> ApiError {
     ApiError::conflict(
         "idempotency_key_reused",
-        format!("idempotencyKey was already used with different parameters: {}", fields.join(", ")),
+        format!(
+            "idempotencyKey was already used with different parameters: {}",
+            fields.join(", ")
+        ),
         json!({ "differingFields": fields }),
     )
 }
@@ -286,7 +326,8 @@ impl From<PurchaseError> for ApiError {
                 field,
                 "origin_not_allowed",
                 if allowed.is_empty() {
-                    "must be an https URL (and needs the tenant's allowed redirect origins outside the sandbox)".to_owned()
+                    "must be an https URL (and needs the tenant's allowed redirect origins outside the sandbox)"
+                        .to_owned()
                 } else {
                     format!("must be on one of the tenant's allowed origins: {}", allowed.join(", "))
                 },
@@ -342,7 +383,10 @@ impl From<UsageError> for ApiError {
             ),
             UsageError::IdempotencyMismatch(fields) => ApiError::conflict(
                 "event_id_reused",
-                format!("eventId was already recorded with different parameters: {}", fields.join(", ")),
+                format!(
+                    "eventId was already recorded with different parameters: {}",
+                    fields.join(", ")
+                ),
                 json!({ "differingFields": fields }),
             ),
             UsageError::Store(s) => s.into(),
@@ -421,7 +465,9 @@ impl From<CreditTypeError> for ApiError {
 impl From<CreateCapacityError> for ApiError {
     fn from(e: CreateCapacityError) -> Self {
         match e {
-            CreateCapacityError::EndsNotAfterStart => ApiError::field("ends_at", "invalid_range", "must be after starts_at"),
+            CreateCapacityError::EndsNotAfterStart => {
+                ApiError::field("ends_at", "invalid_range", "must be after starts_at")
+            }
             CreateCapacityError::BuybackAboveUnitPrice(field) => {
                 ApiError::field(field, "invalid_range", "must not exceed unit_price")
             }

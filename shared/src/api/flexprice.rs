@@ -71,8 +71,16 @@ pub fn plan_json(p: &CreditPlan, credits: Credits) -> Value {
 }
 
 /// Reads an enum field, naming the allowed values when it is not one of them.
-fn enum_field<T>(body: &mut JsonBody, name: &str, required: bool, all: &[&str], parse: fn(&str) -> Option<T>) -> Option<T> {
-    body.parsed(name, required, |s| parse(s).ok_or_else(|| format!("must be one of {}", all.join(", "))))
+fn enum_field<T>(
+    body: &mut JsonBody,
+    name: &str,
+    required: bool,
+    all: &[&str],
+    parse: fn(&str) -> Option<T>,
+) -> Option<T> {
+    body.parsed(name, required, |s| {
+        parse(s).ok_or_else(|| format!("must be one of {}", all.join(", ")))
+    })
 }
 
 fn small_int(body: &mut JsonBody, name: &str, max: u64) -> Option<u32> {
@@ -85,13 +93,29 @@ pub fn parse_create(req: &ApiRequest) -> Result<NewCreditPlan, ApiError> {
     let name = body.parsed("name", true, Label::parse);
     let scope_text = body.required_string("scope");
     let credits = body.decimal_text("credits", true);
-    let credits = credits.and_then(|c| CreditAmount::parse(&c).map_err(|e| body.reject("credits", e.code(), e.to_string())).ok());
+    let credits = credits.and_then(|c| {
+        CreditAmount::parse(&c)
+            .map_err(|e| body.reject("credits", e.code(), e.to_string()))
+            .ok()
+    });
     let cadence = enum_field(&mut body, "cadence", true, Cadence::ALL, Cadence::parse);
     let period = enum_field(&mut body, "period", false, Period::ALL, Period::parse);
     let period_count = small_int(&mut body, "period_count", 1000);
-    let expiration_type = enum_field(&mut body, "expiration_type", false, ExpirationType::ALL, ExpirationType::parse);
+    let expiration_type = enum_field(
+        &mut body,
+        "expiration_type",
+        false,
+        ExpirationType::ALL,
+        ExpirationType::parse,
+    );
     let duration = small_int(&mut body, "expiration_duration", 100_000);
-    let unit = enum_field(&mut body, "expiration_duration_unit", false, DurationUnit::ALL, DurationUnit::parse);
+    let unit = enum_field(
+        &mut body,
+        "expiration_duration_unit",
+        false,
+        DurationUnit::ALL,
+        DurationUnit::parse,
+    );
     let priority = body.optional_integer("priority", 0, 1_000_000);
     let metadata = body.optional_string_map("metadata");
     let start_date = body.optional_timestamp("start_date");
@@ -103,7 +127,11 @@ pub fn parse_create(req: &ApiRequest) -> Result<NewCreditPlan, ApiError> {
     let scope = match scope_text.as_deref() {
         None => None,
         Some("ADDON") => {
-            body.reject("scope", "unsupported", "ADDON credit grants are not supported here; use PLAN or SUBSCRIPTION");
+            body.reject(
+                "scope",
+                "unsupported",
+                "ADDON credit grants are not supported here; use PLAN or SUBSCRIPTION",
+            );
             None
         }
         Some(s) => PlanScope::parse(s).or_else(|| {
@@ -137,11 +165,19 @@ pub fn parse_create(req: &ApiRequest) -> Result<NewCreditPlan, ApiError> {
         ExpirationType::Duration => match (duration, unit) {
             (Some(d), Some(u)) => Some(Expiration::After(d, u)),
             (None, _) => {
-                body.reject("expiration_duration", "required", "is required when expiration_type is DURATION");
+                body.reject(
+                    "expiration_duration",
+                    "required",
+                    "is required when expiration_type is DURATION",
+                );
                 None
             }
             (_, None) => {
-                body.reject("expiration_duration_unit", "required", "is required when expiration_type is DURATION");
+                body.reject(
+                    "expiration_duration_unit",
+                    "required",
+                    "is required when expiration_type is DURATION",
+                );
                 None
             }
         },
@@ -173,7 +209,10 @@ pub fn parse_create(req: &ApiRequest) -> Result<NewCreditPlan, ApiError> {
 pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create(req)?;
     let created = plans::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
-    Ok(ApiResponse::json(StatusCode::CREATED, &plan_json(&created.into_inner(), Credits::Text)))
+    Ok(ApiResponse::json(
+        StatusCode::CREATED,
+        &plan_json(&created.into_inner(), Credits::Text),
+    ))
 }
 
 fn id_in_path(req: &ApiRequest) -> &str {
@@ -191,8 +230,19 @@ pub async fn update(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
     let metadata = body.has("metadata").then(|| body.optional_string_map("metadata"));
     let end_date = body.optional_timestamp("end_date");
     body.finish()?;
-    let change = PlanUpdate { name, metadata, end_date };
-    let plan = plans::update(app.store.as_ref(), app.clock.as_ref(), &who.tenant, id_in_path(req), change).await?;
+    let change = PlanUpdate {
+        name,
+        metadata,
+        end_date,
+    };
+    let plan = plans::update(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        &who.tenant,
+        id_in_path(req),
+        change,
+    )
+    .await?;
     Ok(ApiResponse::json(StatusCode::OK, &plan_json(&plan, Credits::Text)))
 }
 
@@ -206,7 +256,14 @@ pub async fn delete(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
         body.finish()?;
         e
     };
-    let plan = plans::delete(app.store.as_ref(), app.clock.as_ref(), &who.tenant, id_in_path(req), effective_date).await?;
+    let plan = plans::delete(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        &who.tenant,
+        id_in_path(req),
+        effective_date,
+    )
+    .await?;
     let message = match (plan.status, plan.end_date) {
         (PlanStatus::Published, Some(end)) => format!("credit grant {} ends at {}", plan.id, end.to_rfc3339()),
         _ => format!("credit grant {} archived", plan.id),
@@ -224,17 +281,24 @@ pub async fn list(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiRes
         if all.contains(&v) {
             Some(v.to_owned())
         } else {
-            errors.push(FieldError::new(name, "invalid", format!("must be one of {}", all.join(", "))));
+            errors.push(FieldError::new(
+                name,
+                "invalid",
+                format!("must be one of {}", all.join(", ")),
+            ));
             None
         }
     };
-    let sort = pick("sort", &["created_at", "updated_at", "name", "priority", "start_date"]).unwrap_or_else(|| "created_at".to_owned());
+    let sort = pick("sort", &["created_at", "updated_at", "name", "priority", "start_date"])
+        .unwrap_or_else(|| "created_at".to_owned());
     let descending = pick("order", &["asc", "desc"]).is_none_or(|o| o == "desc");
     let status = pick("status", PlanStatus::ALL).and_then(|s| PlanStatus::parse(&s));
     let scope = pick("scope", PlanScope::ALL).and_then(|s| PlanScope::parse(&s));
     let mut time = |name: &str| -> Option<Timestamp> {
         let raw = q.string(name)?;
-        Timestamp::parse(raw).map_err(|e| errors.push(FieldError::new(name, "invalid", e.to_string()))).ok()
+        Timestamp::parse(raw)
+            .map_err(|e| errors.push(FieldError::new(name, "invalid", e.to_string())))
+            .ok()
     };
     let start_time = time("start_time");
     let end_time = time("end_time");
@@ -265,7 +329,12 @@ pub async fn list(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiRes
         all.reverse();
     }
     let total = all.len();
-    let items: Vec<Value> = all.iter().skip(offset).take(limit).map(|p| plan_json(p, Credits::Number)).collect();
+    let items: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|p| plan_json(p, Credits::Number))
+        .collect();
     Ok(ApiResponse::json(
         StatusCode::OK,
         &json!({ "items": items, "pagination": { "limit": limit, "offset": offset, "total": total } }),

@@ -41,7 +41,11 @@ fn credit_type_json(catalogue: &[CreditType], id: &str) -> Value {
 async fn cursor(app: &App, tag: &str, id: &str) -> Result<String, ApiError> {
     use hmac::Mac;
     let payload = format!("{tag}:{id}");
-    Ok(format!("{}.{}", hex::encode(&payload), hex::encode(cursor_mac(app, &payload).await?.finalize().into_bytes())))
+    Ok(format!(
+        "{}.{}",
+        hex::encode(&payload),
+        hex::encode(cursor_mac(app, &payload).await?.finalize().into_bytes())
+    ))
 }
 
 async fn cursor_mac(app: &App, payload: &str) -> Result<hmac::Hmac<sha2::Sha256>, ApiError> {
@@ -69,9 +73,15 @@ async fn read_cursor(app: &App, req: &ApiRequest, tag: &str) -> Result<Option<St
         return Err(invalid());
     }
     let (payload_hex, mac_hex) = raw.split_once('.').ok_or_else(invalid)?;
-    let payload = hex::decode(payload_hex).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(invalid)?;
+    let payload = hex::decode(payload_hex)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(invalid)?;
     let mac = hex::decode(mac_hex).map_err(|_| invalid())?;
-    cursor_mac(app, &payload).await?.verify_slice(&mac).map_err(|_| invalid())?;
+    cursor_mac(app, &payload)
+        .await?
+        .verify_slice(&mac)
+        .map_err(|_| invalid())?;
     let id = payload.strip_prefix(&format!("{tag}:")).ok_or_else(invalid)?;
     Ok(Some(id.to_owned()))
 }
@@ -184,7 +194,10 @@ pub async fn list_grants(app: &App, who: &Principal, req: &ApiRequest) -> Result
         .iter()
         .flat_map(|g| {
             let d = &g.grant.details;
-            [credits::type_id(g.grant.credit_type_id.as_deref()), d.paid_credit_type_id.as_deref().unwrap_or(DEFAULT_CREDIT_TYPE_ID)]
+            [
+                credits::type_id(g.grant.credit_type_id.as_deref()),
+                d.paid_credit_type_id.as_deref().unwrap_or(DEFAULT_CREDIT_TYPE_ID),
+            ]
         })
         .collect();
     let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
@@ -223,14 +236,33 @@ pub fn parse_create_grant(req: &ApiRequest) -> Result<NewCreditGrant, ApiError> 
     let reason = body.parsed("reason", false, Label::parse).map(Label::into_string);
     let uniqueness_key = body.parsed("uniqueness_key", false, IdempotencyKey::parse);
     let custom_fields = body.optional_string_map("custom_fields");
-    let credit_grant_type = body.parsed("credit_grant_type", false, Label::parse).map(Label::into_string);
+    let credit_grant_type = body
+        .parsed("credit_grant_type", false, Label::parse)
+        .map(Label::into_string);
     let product_ids = body.string_list("product_ids");
     // Accepted and not used: invoice_date (no invoicing here), rollover_settings (see README).
     let _ = body.optional_timestamp("invoice_date");
     let _ = body.object("rollover_settings", false);
     body.finish()?;
-    let (Some(customer_id), Some(expires_at), Some(amount), Some(credit_type_id), Some(paid_amount), Some(paid_type), Some(name), Some(priority)) =
-        (customer_id, expires_at, amount, credit_type_id, paid, paid_type, name, priority)
+    let (
+        Some(customer_id),
+        Some(expires_at),
+        Some(amount),
+        Some(credit_type_id),
+        Some(paid_amount),
+        Some(paid_type),
+        Some(name),
+        Some(priority),
+    ) = (
+        customer_id,
+        expires_at,
+        amount,
+        credit_type_id,
+        paid,
+        paid_type,
+        name,
+        priority,
+    )
     else {
         return Err(ApiError::internal());
     };
@@ -284,10 +316,20 @@ pub async fn edit_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<
     let id = body.required_string("id");
     let name = body.parsed("name", false, Label::parse);
     let expires_at = body.optional_timestamp("expires_at");
-    let credit_grant_type = body.parsed("credit_grant_type", false, Label::parse).map(Label::into_string);
+    let credit_grant_type = body
+        .parsed("credit_grant_type", false, Label::parse)
+        .map(Label::into_string);
     body.finish()?;
     let id = grant_id(id)?;
-    let grant = credits::edit_credit_grant(app.store.as_ref(), &who.tenant, &id, name, expires_at, credit_grant_type).await?;
+    let grant = credits::edit_credit_grant(
+        app.store.as_ref(),
+        &who.tenant,
+        &id,
+        name,
+        expires_at,
+        credit_grant_type,
+    )
+    .await?;
     ok(&json!({ "data": { "id": grant.id.as_str() } }))
 }
 
@@ -298,8 +340,7 @@ fn balance_json(at: Timestamp, excluding: Decimal, including: Decimal) -> Value 
 /// One customer's ledger in one credit type. Entry amounts are signed changes to the balance.
 fn customer_ledger_json(l: &CustomerLedger, catalogue: &[CreditType], descending: bool) -> Value {
     let render = |entries: &[Entry]| -> Vec<Value> {
-        let mut out: Vec<Value> =
-            entries.iter().map(|e| ledger_entry_json(e, false)).collect();
+        let mut out: Vec<Value> = entries.iter().map(|e| ledger_entry_json(e, false)).collect();
         if descending {
             out.reverse();
         }
@@ -331,17 +372,35 @@ pub async fn list_entries(app: &App, who: &Principal, req: &ApiRequest) -> Resul
     body.finish()?;
     let now = app.clock.now();
     if filter.ending_before.is_some_and(|t| t > now) {
-        return Err(ApiError::field("ending_before", "invalid_range", "must not be in the future"));
+        return Err(ApiError::field(
+            "ending_before",
+            "invalid_range",
+            "must not be in the future",
+        ));
     }
     if let (Some(s), Some(e)) = (filter.starting_on, filter.ending_before) {
         if s >= e {
-            return Err(ApiError::field("starting_on", "invalid_range", "must be before ending_before"));
+            return Err(ApiError::field(
+                "starting_on",
+                "invalid_range",
+                "must be before ending_before",
+            ));
         }
     }
     let store = app.store.as_ref();
-    let (page, next) =
-        credits::list_entries(store, app.clock.as_ref(), &who.tenant, &filter, ENTRIES_PAGE, after.as_deref()).await?;
-    let ids: Vec<&str> = page.iter().flat_map(|(_, ledgers)| ledgers.iter().map(|l| l.credit_type_id.as_str())).collect();
+    let (page, next) = credits::list_entries(
+        store,
+        app.clock.as_ref(),
+        &who.tenant,
+        &filter,
+        ENTRIES_PAGE,
+        after.as_deref(),
+    )
+    .await?;
+    let ids: Vec<&str> = page
+        .iter()
+        .flat_map(|(_, ledgers)| ledgers.iter().map(|l| l.credit_type_id.as_str()))
+        .collect();
     let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
     let data: Vec<Value> = page
         .iter()
@@ -372,5 +431,8 @@ pub async fn create_credit_type(app: &App, who: &Principal, req: &ApiRequest) ->
     body.finish()?;
     let name = name.ok_or_else(ApiError::internal)?;
     let ct = credits::create_credit_type(app.store.as_ref(), &app.credit_types, &who.tenant, name).await?;
-    Ok(ApiResponse::json(StatusCode::CREATED, &json!({ "id": ct.id, "name": ct.name })))
+    Ok(ApiResponse::json(
+        StatusCode::CREATED,
+        &json!({ "id": ct.id, "name": ct.name }),
+    ))
 }

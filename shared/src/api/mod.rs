@@ -10,20 +10,20 @@ pub mod sandbox;
 pub mod webhooks;
 
 use crate::domain::auth::{authenticate, KeyCache};
+use crate::domain::credits::CreditTypeCache;
 use crate::domain::messaging::{MessageQueue, QueueError};
 use crate::domain::payments::{NoProvider, PaymentProvider};
 use crate::domain::secrets::{InMemorySecrets, Secrets};
 use crate::domain::tenants::TenantCache;
-use crate::domain::credits::CreditTypeCache;
 use crate::domain::{Clock, SystemClock};
 use crate::store::Store;
 use async_trait::async_trait;
 pub use error::ApiError;
 use http::{HeaderMap, Method, StatusCode};
 use std::collections::HashMap;
-use tracing::Instrument;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Bodies above this are refused with 413 before parsing (API Gateway itself allows 10 MB).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -82,19 +82,28 @@ impl App {
         Self::new(store, Arc::new(SystemClock))
     }
     pub fn with_queues(self, payment_events: Arc<dyn MessageQueue>, invoice_events: Arc<dyn MessageQueue>) -> Self {
-        Self { payment_events, invoice_events, ..self }
+        Self {
+            payment_events,
+            invoice_events,
+            ..self
+        }
     }
     pub fn with_secrets(self, secrets: Arc<Secrets>) -> Self {
         Self { secrets, ..self }
     }
     /// `base` must be an absolute http(s) URL (checked by [`crate::config`] at init).
     pub fn with_public_base_url(self, base: Option<String>) -> Self {
-        Self { public_base_url: base.map(|b| b.trim_end_matches('/').to_owned()), ..self }
+        Self {
+            public_base_url: base.map(|b| b.trim_end_matches('/').to_owned()),
+            ..self
+        }
     }
     /// Where this service is reachable, for a request: the configured public base URL, else API
     /// Gateway's own domain for the request (never the `Host` header). None: neither is known.
     pub fn base_url(&self, req: &ApiRequest) -> Option<String> {
-        self.public_base_url.clone().or_else(|| req.gateway_domain.as_ref().map(|d| format!("https://{d}")))
+        self.public_base_url
+            .clone()
+            .or_else(|| req.gateway_domain.as_ref().map(|d| format!("https://{d}")))
     }
     /// Replaces the key cache (tests that count round trips keep keys for longer than a request).
     pub fn with_key_cache(self, keys: KeyCache) -> Self {
@@ -267,13 +276,35 @@ impl Route {
     /// Routes that take no API key: the webhook is authenticated by its signature, the checkout
     /// page by the unguessable session id in its URL.
     pub fn is_public(self) -> bool {
-        matches!(self, Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction)
+        matches!(
+            self,
+            Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction
+        )
     }
 
     /// Routes that only an `admin` key may call (a `member` gets 403). The one list: dispatch and
     /// the authorization-matrix test both read it.
     pub fn requires_admin(self) -> bool {
-        matches!(self, Route::CreateEntitlement | Route::CancelEntitlement | Route::CreateGrant | Route::VoidGrant | Route::RecordUsage | Route::CommitUsage | Route::ReleaseUsage | Route::MetronomeCreateGrant | Route::MetronomeVoidGrant | Route::MetronomeEditGrant | Route::CreateCreditType | Route::CreateCapacityGrant | Route::DeleteCapacityGrant | Route::ResellCapacityGrant | Route::FlexpriceCreateCreditGrant | Route::FlexpriceUpdateCreditGrant | Route::FlexpriceDeleteCreditGrant)
+        matches!(
+            self,
+            Route::CreateEntitlement
+                | Route::CancelEntitlement
+                | Route::CreateGrant
+                | Route::VoidGrant
+                | Route::RecordUsage
+                | Route::CommitUsage
+                | Route::ReleaseUsage
+                | Route::MetronomeCreateGrant
+                | Route::MetronomeVoidGrant
+                | Route::MetronomeEditGrant
+                | Route::CreateCreditType
+                | Route::CreateCapacityGrant
+                | Route::DeleteCapacityGrant
+                | Route::ResellCapacityGrant
+                | Route::FlexpriceCreateCreditGrant
+                | Route::FlexpriceUpdateCreditGrant
+                | Route::FlexpriceDeleteCreditGrant
+        )
     }
 
     /// Routes of the Flexprice surface, whose errors take Flexprice's merged shape.
@@ -392,7 +423,9 @@ async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse
         Route::FlexpriceGetCreditGrant => flexprice::get(app, who, req).await,
         Route::FlexpriceUpdateCreditGrant => flexprice::update(app, who, req).await,
         Route::FlexpriceDeleteCreditGrant => flexprice::delete(app, who, req).await,
-        Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction => Ok(not_found_route(&req.method, &req.path)),
+        Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction => {
+            Ok(not_found_route(&req.method, &req.path))
+        }
     }
 }
 
@@ -421,7 +454,10 @@ mod tests {
         assert_eq!(r, Route::GetGrant);
         assert_eq!(p["id"], "ent_1");
         assert_eq!(p["grantId"], "grt_2");
-        assert_eq!(Route::resolve(&Method::GET, "/v1/entitlements").unwrap().0, Route::ListEntitlements);
+        assert_eq!(
+            Route::resolve(&Method::GET, "/v1/entitlements").unwrap().0,
+            Route::ListEntitlements
+        );
         assert!(Route::resolve(&Method::PATCH, "/v1/entitlements").is_none());
         assert!(Route::resolve(&Method::GET, "/v1/entitlements//grants").is_none());
     }

@@ -6,8 +6,8 @@ use crate::domain::entitlements::{self, EntitlementView, Label, NewEntitlement};
 use crate::domain::grants::{self, Created, IdempotencyKey, NewGrant, Page};
 use crate::domain::ledger::Balance;
 use crate::domain::model::{Entitlement, Grant};
-use crate::domain::usage::{self, NewUsage, Settle, UsageEventId, UsageRecord};
 use crate::domain::purchases::{self, Invoice, InvoiceStatus, NewPurchase, PurchaseContext, RedirectUrl};
+use crate::domain::usage::{self, NewUsage, Settle, UsageEventId, UsageRecord};
 use crate::domain::{EntitlementId, GrantId, InvoiceId, Timestamp};
 use http::StatusCode;
 use rust_decimal::Decimal;
@@ -16,7 +16,9 @@ use std::str::FromStr;
 
 /// A decimal as an exact JSON number (serde_json's arbitrary precision keeps every digit).
 pub fn num(d: Decimal) -> Value {
-    serde_json::Number::from_str(&d.normalize().to_string()).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_str(&d.normalize().to_string())
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 fn time(t: Timestamp) -> Value {
@@ -112,7 +114,9 @@ fn grant_in_path(req: &ApiRequest) -> Result<GrantId, ApiError> {
 fn query_time(req: &ApiRequest, name: &str) -> Result<Option<Timestamp>, ApiError> {
     match req.query_value(name).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(raw) => Timestamp::parse(raw).map(Some).map_err(|e| ApiError::field(name, "invalid", e.to_string())),
+        Some(raw) => Timestamp::parse(raw)
+            .map(Some)
+            .map_err(|e| ApiError::field(name, "invalid", e.to_string())),
     }
 }
 
@@ -146,12 +150,22 @@ pub fn parse_create_grant(req: &ApiRequest) -> Result<NewGrant, ApiError> {
 
 pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create_grant(req)?;
-    let created = grants::create_grant(app.store.as_ref(), app.clock.as_ref(), &app.entitlement_facts, &who.tenant, request).await?;
+    let created = grants::create_grant(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        &app.entitlement_facts,
+        &who.tenant,
+        request,
+    )
+    .await?;
     if let Created::Replayed(g) = &created {
         tracing::info!(grant = %g.id, "idempotent replay");
     }
     // 201 for a replay too: the SDK accepts only 201 here.
-    Ok(ApiResponse::json(StatusCode::CREATED, &grant_json(&created.into_inner())))
+    Ok(ApiResponse::json(
+        StatusCode::CREATED,
+        &grant_json(&created.into_inner()),
+    ))
 }
 
 pub async fn list_grants(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -161,8 +175,15 @@ pub async fn list_grants(app: &App, who: &Principal, req: &ApiRequest) -> Result
     let offset = q.int("offset", 0, 1_000_000, 0);
     let include_voided = q.bool("includeVoided", false);
     q.finish()?;
-    let page =
-        grants::list_grants(app.store.as_ref(), &who.tenant, &entitlement_id, include_voided, limit, offset).await?;
+    let page = grants::list_grants(
+        app.store.as_ref(),
+        &who.tenant,
+        &entitlement_id,
+        include_voided,
+        limit,
+        offset,
+    )
+    .await?;
     ok(&list_json(&page, grant_json))
 }
 
@@ -174,8 +195,14 @@ pub async fn get_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<A
 
 pub async fn void_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let (entitlement_id, grant_id) = (entitlement_in_path(req)?, grant_in_path(req)?);
-    let grant =
-        grants::void_grant(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &entitlement_id, &grant_id).await?;
+    let grant = grants::void_grant(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        &who.tenant,
+        &entitlement_id,
+        &grant_id,
+    )
+    .await?;
     ok(&grant_json(&grant))
 }
 
@@ -273,7 +300,9 @@ pub fn purchase_json(i: &Invoice) -> Value {
 pub fn invoice_json(i: &Invoice, now: Timestamp) -> Value {
     let status = i.status_at(now);
     let price = i.price.to_wire();
-    let zero = crate::domain::money::Price::new(Decimal::ZERO, i.price.currency()).map(|p| p.to_wire()).unwrap_or_default();
+    let zero = crate::domain::money::Price::new(Decimal::ZERO, i.price.currency())
+        .map(|p| p.to_wire())
+        .unwrap_or_default();
     let paid = status == InvoiceStatus::Paid;
     let cancel_reason = match (status, &i.cancel_reason) {
         (InvoiceStatus::Canceled, Some(r)) => Some(r.clone()),
@@ -369,7 +398,10 @@ pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Res
     if let Created::Replayed(i) = &created {
         tracing::info!(invoice = %i.id, "idempotent replay");
     }
-    Ok(ApiResponse::json(StatusCode::CREATED, &purchase_json(&created.into_inner())))
+    Ok(ApiResponse::json(
+        StatusCode::CREATED,
+        &purchase_json(&created.into_inner()),
+    ))
 }
 
 pub async fn get_invoice(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -406,12 +438,20 @@ pub async fn record_usage(app: &App, who: &Principal, req: &ApiRequest) -> Resul
     let (Some(event_id), Some(amount)) = (event_id, amount) else {
         return Err(ApiError::internal());
     };
-    let request = NewUsage { entitlement_id, event_id, amount, occurred_at, pending };
+    let request = NewUsage {
+        entitlement_id,
+        event_id,
+        amount,
+        occurred_at,
+        pending,
+    };
     let created = usage::record_usage(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
     let replayed = matches!(created, Created::Replayed(_));
     let mut response = ApiResponse::json(StatusCode::CREATED, &usage_json(&created.into_inner()));
     if replayed {
-        response.headers.push(("idempotent-replayed".to_owned(), "true".to_owned()));
+        response
+            .headers
+            .push(("idempotent-replayed".to_owned(), "true".to_owned()));
     }
     Ok(response)
 }
@@ -422,8 +462,15 @@ async fn settle(app: &App, who: &Principal, req: &ApiRequest, how: Settle) -> Re
     let event_id = body.parsed("eventId", true, UsageEventId::parse);
     body.finish()?;
     let event_id = event_id.ok_or_else(ApiError::internal)?;
-    let record =
-        usage::settle_usage(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &entitlement_id, &event_id, how).await?;
+    let record = usage::settle_usage(
+        app.store.as_ref(),
+        app.clock.as_ref(),
+        &who.tenant,
+        &entitlement_id,
+        &event_id,
+        how,
+    )
+    .await?;
     ok(&usage_json(&record))
 }
 

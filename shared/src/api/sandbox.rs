@@ -14,7 +14,11 @@ use crate::domain::SessionId;
 use http::StatusCode;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// A page whose form may also redirect to `redirects` (the purchase's success and cancel URLs).
@@ -52,7 +56,11 @@ fn session_in_path(app: &App, req: &ApiRequest) -> Result<SessionId, ApiResponse
 }
 
 fn not_found() -> ApiResponse {
-    page(StatusCode::NOT_FOUND, "Payment not found", "<h1 id=\"status\">Payment not found</h1>")
+    page(
+        StatusCode::NOT_FOUND,
+        "Payment not found",
+        "<h1 id=\"status\">Payment not found</h1>",
+    )
 }
 
 fn summary(i: &Invoice) -> String {
@@ -66,7 +74,9 @@ fn summary(i: &Invoice) -> String {
 
 /// The page for the invoice's state as of now.
 fn render(i: &Invoice, now: crate::domain::Timestamp, notice: Option<&str>) -> ApiResponse {
-    let notice = notice.map(|n| format!("<p id=\"notice\">{}</p>", escape(n))).unwrap_or_default();
+    let notice = notice
+        .map(|n| format!("<p id=\"notice\">{}</p>", escape(n)))
+        .unwrap_or_default();
     let body = match i.status_at(now) {
         InvoiceStatus::Open => format!(
             "<h1 id=\"status\">Pay for credits</h1>{notice}{summary}\
@@ -79,7 +89,10 @@ fn render(i: &Invoice, now: crate::domain::Timestamp, notice: Option<&str>) -> A
         InvoiceStatus::Paid => format!("<h1 id=\"status\">Paid</h1>{notice}{}", summary(i)),
         InvoiceStatus::Canceled => format!("<h1 id=\"status\">This payment has expired</h1>{notice}{}", summary(i)),
     };
-    let redirects: Vec<&str> = [i.success_url.as_deref(), i.cancel_url.as_deref()].into_iter().flatten().collect();
+    let redirects: Vec<&str> = [i.success_url.as_deref(), i.cancel_url.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
     page_for(StatusCode::OK, "Checkout", &body, &redirects)
 }
 
@@ -113,7 +126,9 @@ pub async fn checkout_action(app: &App, req: &ApiRequest) -> Result<ApiResponse,
         Ok(id) => id,
         Err(r) => return Ok(r),
     };
-    let action = form_urlencoded::parse(&req.body).find(|(k, _)| k == "action").map(|(_, v)| v.into_owned());
+    let action = form_urlencoded::parse(&req.body)
+        .find(|(k, _)| k == "action")
+        .map(|(_, v)| v.into_owned());
     let kind = match action.as_deref() {
         Some("pay") => PaymentEventKind::Paid,
         Some("cancel") => PaymentEventKind::Expired,
@@ -143,7 +158,11 @@ pub async fn checkout_action(app: &App, req: &ApiRequest) -> Result<ApiResponse,
     // verified webhook feeds, with no HTTP hop and no signature to hand anyone.
     if let Err(e) = app.payment_events.send(event.to_json()).await {
         tracing::error!(error = %e, "could not enqueue the sandbox event");
-        return Ok(page(StatusCode::SERVICE_UNAVAILABLE, "Payment failed", "<h1 id=\"status\">The payment could not be recorded; try again</h1>"));
+        return Ok(page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Payment failed",
+            "<h1 id=\"status\">The payment could not be recorded; try again</h1>",
+        ));
     }
     tracing::info!(event = %event.id, kind = kind.as_str(), invoice = %invoice.id, "sandbox event enqueued");
     let (target, result) = match kind {

@@ -24,7 +24,11 @@ pub async fn payment_webhook(app: &App, req: &ApiRequest) -> Result<ApiResponse,
         return Err(ApiError::field("body", "required", "must be a JSON payment event"));
     }
     if let Err(e) = serde_json::from_slice::<serde_json::Value>(&req.body) {
-        return Err(ApiError::field("body", "invalid_json", format!("is not valid JSON ({e})")));
+        return Err(ApiError::field(
+            "body",
+            "invalid_json",
+            format!("is not valid JSON ({e})"),
+        ));
     }
     let now = app.clock.now();
     let signature = SignatureHeader::parse(req.header(SIGNATURE_HEADER), now).map_err(signature_error)?;
@@ -53,5 +57,8 @@ pub async fn payment_webhook(app: &App, req: &ApiRequest) -> Result<ApiResponse,
         ApiError::unavailable()
     })?;
     tracing::info!(event = %event.id, kind = event.kind.as_str(), invoice = %event.invoice_id, "payment event enqueued");
-    Ok(ApiResponse::json(StatusCode::OK, &json!({ "received": true, "id": event.id })))
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &json!({ "received": true, "id": event.id }),
+    ))
 }

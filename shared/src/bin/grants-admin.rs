@@ -1,10 +1,10 @@
 //! `grants-admin`: operator commands against the configured table (the local stack when run from
 //! the repo root while `make dev` is up). Prints results on stdout, nothing else.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
-use shared::{admin, local};
-use shared::domain::model::Role;
 use shared::domain::auth;
+use shared::domain::model::Role;
 use shared::domain::{SystemClock, TenantId};
+use shared::{admin, local};
 use std::collections::HashMap;
 use std::process::ExitCode;
 
@@ -38,7 +38,9 @@ fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let name = flag.strip_prefix("--").ok_or_else(|| format!("unexpected argument {flag}"))?;
+        let name = flag
+            .strip_prefix("--")
+            .ok_or_else(|| format!("unexpected argument {flag}"))?;
         let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
         out.insert(name.to_owned(), value.clone());
     }
@@ -47,13 +49,20 @@ fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
 
 fn seconds(f: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, String> {
     f.get(name)
-        .map(|v| v.parse::<i64>().ok().filter(|s| (0..=366 * 86_400).contains(s)).ok_or(format!("--{name} takes 0 to 31622400 seconds")))
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|s| (0..=366 * 86_400).contains(s))
+                .ok_or(format!("--{name} takes 0 to 31622400 seconds"))
+        })
         .transpose()
         .map(|v| v.unwrap_or(default))
 }
 
 fn need<'a>(f: &'a HashMap<String, String>, name: &str) -> Result<&'a str, String> {
-    f.get(name).map(String::as_str).ok_or_else(|| format!("--{name} is required"))
+    f.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| format!("--{name} is required"))
 }
 
 async fn run(args: Vec<String>) -> Result<(), String> {
@@ -70,7 +79,11 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             admin::create_table_from_template(store.client(), &template, store.table())
                 .await
                 .map_err(|e| e.to_string())?;
-            let visibility = f.get("visibility-timeout").map(|v| v.parse::<u64>()).transpose().map_err(|e| e.to_string())?;
+            let visibility = f
+                .get("visibility-timeout")
+                .map(|v| v.parse::<u64>())
+                .transpose()
+                .map_err(|e| e.to_string())?;
             let sqs = aws_sdk_sqs::Client::new(&shared::config::sdk_config().await);
             let urls = local::create_queues_from_template(&sqs, &template, &local::queue_names_from_env(), visibility)
                 .await
@@ -90,13 +103,21 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         "rotate-webhook-secret" => {
             let overlap = seconds(&f, "overlap-seconds", shared::domain::secrets::DEFAULT_OVERLAP_SECONDS)?;
             let secrets = shared::config::secrets(&shared::config::sdk_config().await);
-            let rotated = secrets.rotate_webhook(&tenant(&f)?, &SystemClock, overlap).await.map_err(|e| e.to_string())?;
+            let rotated = secrets
+                .rotate_webhook(&tenant(&f)?, &SystemClock, overlap)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{}", rotated.current);
         }
         "list-keys" => {
             for k in auth::list_keys(&store, &tenant(&f)?).await.map_err(|e| e.to_string())? {
-                let opt = |t: Option<shared::domain::Timestamp>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".to_owned());
-                let prefix = if k.display_prefix.is_empty() { "-" } else { k.display_prefix.as_str() };
+                let opt =
+                    |t: Option<shared::domain::Timestamp>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".to_owned());
+                let prefix = if k.display_prefix.is_empty() {
+                    "-"
+                } else {
+                    k.display_prefix.as_str()
+                };
                 println!(
                     "{}\t{prefix}\t{}\tcreated={}\tlast_used={}\texpires={}",
                     k.key_id(),
@@ -108,7 +129,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             }
         }
         "revoke-key" => {
-            auth::revoke_key(&store, &SystemClock, &tenant(&f)?, need(&f, "key-id")?).await.map_err(|e| e.to_string())?;
+            auth::revoke_key(&store, &SystemClock, &tenant(&f)?, need(&f, "key-id")?)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("revoked {}", need(&f, "key-id")?);
         }
         "rotate-key" => {
@@ -121,21 +144,33 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         "tenant-settings" => {
             let mut change = admin::SettingsChange::default();
             if let Some(v) = f.get("members-may-purchase") {
-                change.members_may_purchase = Some(v.parse::<bool>().map_err(|_| "--members-may-purchase takes true or false")?);
+                change.members_may_purchase = Some(
+                    v.parse::<bool>()
+                        .map_err(|_| "--members-may-purchase takes true or false")?,
+                );
             }
             if let Some(v) = f.get("min-price-per-credit") {
                 change.min_price_per_credit = Some(match v.as_str() {
                     "none" => None,
-                    d => Some(d.parse::<rust_decimal::Decimal>().map_err(|_| "--min-price-per-credit takes a decimal or none")?),
+                    d => Some(
+                        d.parse::<rust_decimal::Decimal>()
+                            .map_err(|_| "--min-price-per-credit takes a decimal or none")?,
+                    ),
                 });
             }
             if let Some(v) = f.get("allowed-redirect-origins") {
                 change.allowed_redirect_origins = Some(match v.as_str() {
                     "none" => Vec::new(),
-                    list => list.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect(),
+                    list => list
+                        .split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect(),
                 });
             }
-            let s = admin::update_tenant_settings(&store, &tenant(&f)?, change).await.map_err(|e| e.to_string())?;
+            let s = admin::update_tenant_settings(&store, &tenant(&f)?, change)
+                .await
+                .map_err(|e| e.to_string())?;
             let json = serde_json::json!({
                 "tenant": s.tenant.as_str(),
                 "currency": s.currency.code(),
@@ -147,7 +182,12 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         }
         "create-key" => {
             let role = Role::parse(need(&f, "role")?).ok_or("--role must be admin or member")?;
-            println!("{}", admin::create_key(&store, &tenant(&f)?, role).await.map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                admin::create_key(&store, &tenant(&f)?, role)
+                    .await
+                    .map_err(|e| e.to_string())?
+            );
         }
         "create-entitlement" => {
             let mut body = serde_json::json!({
@@ -164,7 +204,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                     body[key] = serde_json::json!(v);
                 }
             }
-            let e = admin::create_entitlement(&store, &tenant(&f)?, body).await.map_err(|e| e.to_string())?;
+            let e = admin::create_entitlement(&store, &tenant(&f)?, body)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{e:#}");
         }
         "demo" => {
@@ -172,10 +214,15 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             admin::create_table_from_template(store.client(), &template, store.table())
                 .await
                 .map_err(|e| e.to_string())?;
-            let t = TenantId::parse(f.get("tenant").map(String::as_str).unwrap_or("demo")).map_err(|e| e.to_string())?;
-            let key = admin::create_key(&store, &t, Role::Admin).await.map_err(|e| e.to_string())?;
+            let t =
+                TenantId::parse(f.get("tenant").map(String::as_str).unwrap_or("demo")).map_err(|e| e.to_string())?;
+            let key = admin::create_key(&store, &t, Role::Admin)
+                .await
+                .map_err(|e| e.to_string())?;
             let body = serde_json::json!({"customerId": "cus_demo", "featureKey": "api_calls"});
-            let e = admin::create_entitlement(&store, &t, body).await.map_err(|e| e.to_string())?;
+            let e = admin::create_entitlement(&store, &t, body)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("TENANT_ID={t}");
             println!("API_KEY={key}");
             println!("ENTITLEMENT_ID={}", e["id"].as_str().unwrap_or_default());

@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 #[tokio::main]
@@ -21,18 +24,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let invoke_url = flag(&args, "--invoke-url").ok_or("--invoke-url is required")?;
     let template_path = flag(&args, "--template").unwrap_or_else(|| "template.yaml".to_owned());
     let template = std::fs::read_to_string(&template_path)?;
-    let schedule_override = flag(&args, "--schedule-every").map(|s| s.parse::<u64>()).transpose()?.map(Duration::from_secs);
+    let schedule_override = flag(&args, "--schedule-every")
+        .map(|s| s.parse::<u64>())
+        .transpose()?
+        .map(Duration::from_secs);
 
     let config = shared::config::sdk_config().await;
-    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_owned());
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_owned());
     let sqs = aws_sdk_sqs::Client::new(&config);
     let names = local::queue_names_from_env();
     let invoker: Arc<dyn Invoker> = Arc::new(WatchInvoker::new(invoke_url));
     let mut tasks = Vec::new();
 
     for mapping in local::sqs_mappings(&template)? {
-        let name = names.get(&mapping.queue).ok_or_else(|| format!("no local name for {}", mapping.queue))?;
-        let url = sqs.get_queue_url().queue_name(name).send().await?.queue_url.ok_or("no queue URL")?;
+        let name = names
+            .get(&mapping.queue)
+            .ok_or_else(|| format!("no local name for {}", mapping.queue))?;
+        let url = sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await?
+            .queue_url
+            .ok_or("no queue URL")?;
         let bridge = SqsBridge {
             queue_arn: local::queue_arn(&sqs, &url).await?,
             sqs: sqs.clone(),

@@ -60,7 +60,10 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, AmountError> {
 }
 
 fn looks_numeric(text: &str) -> bool {
-    !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
 }
 
 fn bounded(d: Decimal) -> Result<Decimal, AmountError> {
@@ -164,7 +167,10 @@ mod tests {
         assert_eq!(CreditAmount::parse("-5"), Err(AmountError::NotPositive));
         assert_eq!(CreditAmount::parse("1e400"), Err(AmountError::TooLarge));
         assert_eq!(CreditAmount::parse("1000000000000001"), Err(AmountError::TooLarge));
-        assert_eq!(CreditAmount::parse("99999999999999999999999999999999"), Err(AmountError::TooLarge));
+        assert_eq!(
+            CreditAmount::parse("99999999999999999999999999999999"),
+            Err(AmountError::TooLarge)
+        );
         assert_eq!(CreditAmount::parse("0.0000000000001"), Err(AmountError::TooPrecise));
         assert_eq!(CreditAmount::parse("abc"), Err(AmountError::NotANumber));
     }

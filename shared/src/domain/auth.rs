@@ -7,11 +7,11 @@
 //! or not). Unknown keys are remembered for as long in a bounded negative cache, so a client
 //! spraying made-up keys does not cost a DynamoDB read per request. Logs carry the key's id
 //! (`key_` + 16 hex of its hash), never the key.
+use super::cache::TtlCache;
 use super::model::{key_id_of, unexpired, ApiKeyRecord, Role};
 use super::{Clock, TenantId, Timestamp};
 use crate::store::{Store, StoreError};
 use sha2::{Digest, Sha256};
-use super::cache::TtlCache;
 use std::time::Duration;
 
 /// How long a warm instance trusts what it read about a key (and that a key is unknown).
@@ -90,7 +90,10 @@ impl Default for KeyCache {
 
 impl KeyCache {
     pub fn new(ttl: Duration) -> Self {
-        Self { known: TtlCache::new(ttl), unknown: TtlCache::with_capacity(ttl, UNKNOWN_KEYS_KEPT) }
+        Self {
+            known: TtlCache::new(ttl),
+            unknown: TtlCache::with_capacity(ttl, UNKNOWN_KEYS_KEPT),
+        }
     }
 }
 
@@ -100,14 +103,21 @@ pub async fn authenticate(
     cache: &KeyCache,
     presented: Option<&str>,
 ) -> Result<Principal, AuthError> {
-    let key = presented.map(str::trim).filter(|k| !k.is_empty()).ok_or(AuthError::Missing)?;
+    let key = presented
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or(AuthError::Missing)?;
     if key.len() > 200 {
         return Err(AuthError::Invalid);
     }
     let hash = hash_key(key);
     let now = clock.now();
     if let Some((p, expires)) = cache.known.get(&hash) {
-        return if unexpired(expires, now) { Ok(p) } else { Err(AuthError::Invalid) };
+        return if unexpired(expires, now) {
+            Ok(p)
+        } else {
+            Err(AuthError::Invalid)
+        };
     }
     if cache.unknown.get(&hash).is_some() {
         return Err(AuthError::Invalid);
@@ -116,7 +126,11 @@ pub async fn authenticate(
         cache.unknown.put(hash, ());
         return Err(AuthError::Invalid);
     };
-    let principal = Principal { tenant: record.tenant.clone(), role: record.role, key_id: record.key_id() };
+    let principal = Principal {
+        tenant: record.tenant.clone(),
+        role: record.role,
+        key_id: record.key_id(),
+    };
     cache.known.put(hash.clone(), (principal.clone(), record.expires_at));
     if !record.is_valid_at(now) {
         tracing::info!(key_id = %principal.key_id, "expired or revoked API key presented");
@@ -145,7 +159,11 @@ pub enum KeyAdminError {
 /// The tenant's keys, oldest first.
 pub async fn list_keys(store: &dyn Store, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, KeyAdminError> {
     let mut keys = store.list_api_keys(tenant).await?;
-    keys.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.key_hash.cmp(&b.key_hash)));
+    keys.sort_by(|a, b| {
+        a.created_at
+            .cmp(&b.created_at)
+            .then_with(|| a.key_hash.cmp(&b.key_hash))
+    });
     Ok(keys)
 }
 
@@ -159,7 +177,12 @@ async fn find_by_id(store: &dyn Store, tenant: &TenantId, key_id: &str) -> Resul
 }
 
 /// Makes a key stop working now (within [`KEY_CACHE_SECONDS`] on warm instances). Idempotent.
-pub async fn revoke_key(store: &dyn Store, clock: &dyn Clock, tenant: &TenantId, key_id: &str) -> Result<(), KeyAdminError> {
+pub async fn revoke_key(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    key_id: &str,
+) -> Result<(), KeyAdminError> {
     let record = find_by_id(store, tenant, key_id).await?;
     if !store.expire_api_key(tenant, &record.key_hash, clock.now()).await? {
         return Err(KeyAdminError::NotFound(key_id.to_owned()));
@@ -179,7 +202,10 @@ pub async fn rotate_key(
     let old = find_by_id(store, tenant, key_id).await?;
     let (key, record) = generate_key(tenant, old.role, clock).map_err(|e| KeyAdminError::Random(e.to_string()))?;
     store.put_api_key(&record).await?;
-    let at = clock.now().plus_seconds(overlap_seconds.max(0)).unwrap_or_else(|| clock.now());
+    let at = clock
+        .now()
+        .plus_seconds(overlap_seconds.max(0))
+        .unwrap_or_else(|| clock.now());
     store.expire_api_key(tenant, &old.key_hash, at).await?;
     Ok((key, record))
 }

@@ -20,12 +20,19 @@ impl<V: Clone> TtlCache<V> {
 
     /// A cache that starts over once it holds `capacity` entries.
     pub fn with_capacity(ttl: Duration, capacity: usize) -> Self {
-        Self { ttl, capacity: capacity.max(1), entries: Mutex::new(HashMap::new()) }
+        Self {
+            ttl,
+            capacity: capacity.max(1),
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(key).filter(|(_, at)| at.elapsed() < self.ttl).map(|(v, _)| v.clone())
+        entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(v, _)| v.clone())
     }
 
     pub fn put(&self, key: String, value: V) {

@@ -2,12 +2,12 @@
 //! cluster, for a time window, with its unit price and two buy-back prices. Resell returns part of a
 //! grant: a new, smaller grant from now to the old end replaces the old one, in one transaction.
 use super::entitlements::Label;
-use super::{CapacityGrantId, Clock, TenantId, Timestamp};
 use super::grants::{Created, IdempotencyKey};
 use super::model::Claim;
+use super::{CapacityGrantId, Clock, TenantId, Timestamp};
 use crate::store::{InsertOutcome, Store, StoreError};
-use std::collections::BTreeMap;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
 /// Largest quantity accepted (units of capacity).
 pub const MAX_QUANTITY: u64 = 1_000_000_000_000;
@@ -27,7 +27,10 @@ impl ExactPrice {
             return Err(super::amount::AmountError::NotANumber);
         }
         super::NonNegative::new(value)?;
-        Ok(Self { value, text: text.to_owned() })
+        Ok(Self {
+            value,
+            text: text.to_owned(),
+        })
     }
     pub fn value(&self) -> Decimal {
         self.value
@@ -92,8 +95,14 @@ impl NewCapacityGrant {
             ("quantity".to_owned(), self.quantity.to_string()),
             ("ends_at".to_owned(), self.ends_at.to_storage()),
             ("unit_price".to_owned(), self.unit_price.value().normalize().to_string()),
-            ("early_termination_buyback_price".to_owned(), self.early_termination_buyback_price.value().normalize().to_string()),
-            ("flexible_usage_buyback_price".to_owned(), self.flexible_usage_buyback_price.value().normalize().to_string()),
+            (
+                "early_termination_buyback_price".to_owned(),
+                self.early_termination_buyback_price.value().normalize().to_string(),
+            ),
+            (
+                "flexible_usage_buyback_price".to_owned(),
+                self.flexible_usage_buyback_price.value().normalize().to_string(),
+            ),
         ]);
         if let Some(t) = self.starts_at {
             f.insert("starts_at".to_owned(), t.to_storage());
@@ -128,10 +137,14 @@ pub async fn create(
         return Err(CreateCapacityError::EndsNotAfterStart);
     }
     if req.early_termination_buyback_price.value() > req.unit_price.value() {
-        return Err(CreateCapacityError::BuybackAboveUnitPrice("early_termination_buyback_price"));
+        return Err(CreateCapacityError::BuybackAboveUnitPrice(
+            "early_termination_buyback_price",
+        ));
     }
     if req.flexible_usage_buyback_price.value() > req.unit_price.value() {
-        return Err(CreateCapacityError::BuybackAboveUnitPrice("flexible_usage_buyback_price"));
+        return Err(CreateCapacityError::BuybackAboveUnitPrice(
+            "flexible_usage_buyback_price",
+        ));
     }
     let fingerprint = req.fingerprint();
     let fid = CapacityGrantId::generate();
@@ -161,7 +174,9 @@ pub async fn create(
     match store.insert_capacity_grant(&grant, claim.as_ref()).await? {
         InsertOutcome::Inserted => Ok(Created::New(grant)),
         InsertOutcome::ClaimExists(existing) => {
-            let id = existing.replayed_id(&fingerprint).map_err(CreateCapacityError::IdempotencyMismatch)?;
+            let id = existing
+                .replayed_id(&fingerprint)
+                .map_err(CreateCapacityError::IdempotencyMismatch)?;
             let fid = CapacityGrantId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
             let original = store
                 .get_capacity_grant(tenant, &fid)
@@ -224,7 +239,10 @@ pub async fn delete(
     tenant: &TenantId,
     fid: &CapacityGrantId,
 ) -> Result<CapacityGrant, CapacityError> {
-    store.delete_capacity_grant(tenant, fid, clock.now()).await?.ok_or(CapacityError::NotFound)
+    store
+        .delete_capacity_grant(tenant, fid, clock.now())
+        .await?
+        .ok_or(CapacityError::NotFound)
 }
 
 /// Resells part of a grant: a new grant of `new_quantity` from now (or the old start, if later) to
@@ -236,7 +254,10 @@ pub async fn resell(
     fid: &CapacityGrantId,
     new_quantity: u64,
 ) -> Result<(CapacityGrant, CapacityGrant), CapacityError> {
-    let old = store.get_capacity_grant(tenant, fid).await?.ok_or(CapacityError::NotFound)?;
+    let old = store
+        .get_capacity_grant(tenant, fid)
+        .await?
+        .ok_or(CapacityError::NotFound)?;
     let now = clock.now();
     if old.resold_to.is_some() {
         return Err(CapacityError::AlreadyResold);

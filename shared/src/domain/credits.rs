@@ -27,7 +27,10 @@ pub struct CreditType {
 
 impl CreditType {
     pub fn default_type() -> Self {
-        Self { id: DEFAULT_CREDIT_TYPE_ID.to_owned(), name: DEFAULT_CREDIT_TYPE_NAME.to_owned() }
+        Self {
+            id: DEFAULT_CREDIT_TYPE_ID.to_owned(),
+            name: DEFAULT_CREDIT_TYPE_NAME.to_owned(),
+        }
     }
 }
 
@@ -40,7 +43,11 @@ pub fn type_id(pricing_unit: Option<&str>) -> &str {
 }
 
 /// The tenant's credit types (default first), from the instance cache or one read.
-pub async fn catalogue(store: &dyn Store, cache: &CreditTypeCache, tenant: &TenantId) -> Result<Vec<CreditType>, StoreError> {
+pub async fn catalogue(
+    store: &dyn Store,
+    cache: &CreditTypeCache,
+    tenant: &TenantId,
+) -> Result<Vec<CreditType>, StoreError> {
     if let Some(c) = cache.get(tenant.as_str()) {
         return Ok(c);
     }
@@ -68,7 +75,11 @@ pub async fn catalogue_covering(
 
 /// The name of a credit type id, as far as the catalogue knows it.
 pub fn name_of(catalogue: &[CreditType], id: &str) -> String {
-    catalogue.iter().find(|c| c.id == id).map(|c| c.name.clone()).unwrap_or_else(|| id.to_owned())
+    catalogue
+        .iter()
+        .find(|c| c.id == id)
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| id.to_owned())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +101,10 @@ pub async fn create_credit_type(
     if name.eq_ignore_ascii_case(DEFAULT_CREDIT_TYPE_NAME) {
         return Err(CreditTypeError::Exists(CreditType::default_type()));
     }
-    let ct = CreditType { id: format!("ct_{}", ulid::Ulid::generate()), name };
+    let ct = CreditType {
+        id: format!("ct_{}", ulid::Ulid::generate()),
+        name,
+    };
     if let Some(existing) = store.insert_credit_type(tenant, &ct).await? {
         return Err(CreditTypeError::Exists(existing));
     }
@@ -158,8 +172,11 @@ pub async fn create_credit_grant(
         return Err(CreateCreditGrantError::UnknownCreditType("paid_amount.credit_type_id"));
     }
     let customer = req.customer_id.into_string();
-    let entitlement = target_entitlement(store.list_entitlements(tenant, Some(&customer)).await?, &req.credit_type_id)
-        .ok_or(CreateCreditGrantError::CustomerNotFound)?;
+    let entitlement = target_entitlement(
+        store.list_entitlements(tenant, Some(&customer)).await?,
+        &req.credit_type_id,
+    )
+    .ok_or(CreateCreditGrantError::CustomerNotFound)?;
     let effective_at = req.effective_at.unwrap_or(entitlement.current_period_start);
     if req.expires_at <= effective_at {
         return Err(CreateCreditGrantError::ExpiresNotAfterEffective);
@@ -238,7 +255,9 @@ pub async fn void_credit_grant(
     if release_uniqueness_key {
         if let Some(key) = &voided.details.uniqueness_key {
             // After the void: a crash between the two leaves the key held, never a live duplicate.
-            store.release_claim(tenant, &voided.entitlement_id, UNIQUENESS_SCOPE, key).await?;
+            store
+                .release_claim(tenant, &voided.entitlement_id, UNIQUENESS_SCOPE, key)
+                .await?;
         }
     }
     Ok(voided)
@@ -298,9 +317,14 @@ impl GrantFilter {
             && (self.grant_ids.is_empty() || self.grant_ids.iter().any(|id| id == g.id.as_str()))
             && (self.customer_ids.is_empty() || self.customer_ids.contains(&g.customer_id))
             && (self.credit_type_ids.is_empty()
-                || self.credit_type_ids.iter().any(|c| c == type_id(g.credit_type_id.as_deref())))
+                || self
+                    .credit_type_ids
+                    .iter()
+                    .any(|c| c == type_id(g.credit_type_id.as_deref())))
             && self.effective_before.is_none_or(|t| g.effective_at < t)
-            && self.not_expiring_before.is_none_or(|t| g.expires_at.is_none_or(|e| e >= t))
+            && self
+                .not_expiring_before
+                .is_none_or(|t| g.expires_at.is_none_or(|e| e >= t))
     }
 }
 
@@ -322,13 +346,26 @@ pub async fn list_credit_grants(
 ) -> Result<(Vec<LedgerGrant>, Option<String>), StoreError> {
     let want = limit + 1;
     let mut matching: Vec<Grant> = if !filter.grant_ids.is_empty() {
-        let ids: Vec<GrantId> = filter.grant_ids.iter().filter_map(|id| GrantId::parse(id).ok()).collect();
+        let ids: Vec<GrantId> = filter
+            .grant_ids
+            .iter()
+            .filter_map(|id| GrantId::parse(id).ok())
+            .collect();
         let found = try_join_all(ids.iter().map(|id| store.find_grant(tenant, id))).await?;
-        found.into_iter().flatten().filter(|g| filter.keeps(g)).filter(|g| after.is_none_or(|a| g.id.as_str() > a)).collect()
+        found
+            .into_iter()
+            .flatten()
+            .filter(|g| filter.keeps(g))
+            .filter(|g| after.is_none_or(|a| g.id.as_str() > a))
+            .collect()
     } else if !filter.customer_ids.is_empty() {
         let unique: BTreeSet<&String> = filter.customer_ids.iter().collect();
-        let per_customer =
-            try_join_all(unique.into_iter().map(|c| matching_after(store, tenant, Some(c), after, want, filter))).await?;
+        let per_customer = try_join_all(
+            unique
+                .into_iter()
+                .map(|c| matching_after(store, tenant, Some(c), after, want, filter)),
+        )
+        .await?;
         per_customer.into_iter().flatten().collect()
     } else {
         matching_after(store, tenant, None, after, want, filter).await?
@@ -337,7 +374,11 @@ pub async fn list_credit_grants(
     matching.dedup_by(|a, b| a.id == b.id);
     let more = matching.len() > limit;
     matching.truncate(limit);
-    let next = if more { matching.last().map(|g| g.id.as_str().to_owned()) } else { None };
+    let next = if more {
+        matching.last().map(|g| g.id.as_str().to_owned())
+    } else {
+        None
+    };
     // The index copies may lag: read each entitlement on the page once, strongly consistent.
     let entitlements: BTreeSet<&EntitlementId> = matching.iter().map(|g| &g.entitlement_id).collect();
     let ledgers = try_join_all(entitlements.into_iter().map(|e| store.load_ledger(tenant, e))).await?;
@@ -371,7 +412,9 @@ async fn matching_after(
     let mut out = Vec::new();
     let mut cursor = after.map(str::to_owned);
     loop {
-        let (batch, exhausted) = store.grants_after(tenant, customer, cursor.as_deref(), want.max(50)).await?;
+        let (batch, exhausted) = store
+            .grants_after(tenant, customer, cursor.as_deref(), want.max(50))
+            .await?;
         cursor = batch.last().map(|g| g.id.as_str().to_owned()).or(cursor);
         let empty = batch.is_empty();
         out.extend(batch.into_iter().filter(|g| filter.keeps(g)));
@@ -414,11 +457,7 @@ fn kind_rank(k: EntryKind) -> u8 {
 }
 
 /// Builds the ledgers of one customer: per credit type, every grant's entries merged in time order.
-fn customer_ledgers(
-    grants: &[(Grant, Vec<Posting>)],
-    filter: &EntryFilter,
-    now: Timestamp,
-) -> Vec<CustomerLedger> {
+fn customer_ledgers(grants: &[(Grant, Vec<Posting>)], filter: &EntryFilter, now: Timestamp) -> Vec<CustomerLedger> {
     let mut by_type: BTreeMap<String, Vec<&(Grant, Vec<Posting>)>> = BTreeMap::new();
     for g in grants {
         let t = type_id(g.0.credit_type_id.as_deref()).to_owned();
@@ -449,19 +488,34 @@ fn customer_ledgers(
             let ending_at = filter.ending_before.unwrap_or(now);
             let before = |t: Timestamp, inclusive: bool| -> Decimal {
                 all.iter()
-                    .filter(|e| if inclusive { e.effective_at <= t } else { e.effective_at < t })
+                    .filter(|e| {
+                        if inclusive {
+                            e.effective_at <= t
+                        } else {
+                            e.effective_at < t
+                        }
+                    })
                     .map(|e| e.amount)
                     .sum()
             };
-            let pending_by = |t: Timestamp| -> Decimal {
-                pending.iter().filter(|e| e.effective_at <= t).map(|e| e.amount).sum()
-            };
+            let pending_by =
+                |t: Timestamp| -> Decimal { pending.iter().filter(|e| e.effective_at <= t).map(|e| e.amount).sum() };
             let starting_excluding = before(starting_at, false);
-            let ending_excluding = if filter.ending_before.is_some() { before(ending_at, false) } else { before(ending_at, true) };
+            let ending_excluding = if filter.ending_before.is_some() {
+                before(ending_at, false)
+            } else {
+                before(ending_at, true)
+            };
             let entries = all
                 .into_iter()
                 .filter(|e| e.effective_at >= starting_at)
-                .filter(|e| if filter.ending_before.is_some() { e.effective_at < ending_at } else { e.effective_at <= ending_at })
+                .filter(|e| {
+                    if filter.ending_before.is_some() {
+                        e.effective_at < ending_at
+                    } else {
+                        e.effective_at <= ending_at
+                    }
+                })
                 .collect();
             CustomerLedger {
                 credit_type_id,
@@ -488,7 +542,12 @@ pub async fn list_entries(
     after: Option<&str>,
 ) -> Result<(Vec<(String, Vec<CustomerLedger>)>, Option<String>), StoreError> {
     let mut customers: BTreeSet<String> = if filter.customer_ids.is_empty() {
-        store.list_entitlements(tenant, None).await?.into_iter().map(|e| e.customer_id).collect()
+        store
+            .list_entitlements(tenant, None)
+            .await?
+            .into_iter()
+            .map(|e| e.customer_id)
+            .collect()
     } else {
         filter.customer_ids.iter().cloned().collect()
     };

@@ -98,7 +98,10 @@ pub async fn create_entitlement(
 ) -> Result<Entitlement, CreateEntitlementError> {
     let now = clock.now();
     let start = req.current_period_start.unwrap_or_else(|| month_start(now));
-    let end = req.current_period_end.or_else(|| one_month_after(start)).unwrap_or(start);
+    let end = req
+        .current_period_end
+        .or_else(|| one_month_after(start))
+        .unwrap_or(start);
     if end <= start {
         return Err(CreateEntitlementError::PeriodInverted);
     }
@@ -106,7 +109,10 @@ pub async fn create_entitlement(
         return Err(CreateEntitlementError::PeriodTooShort);
     }
     let pricing_unit_id = req.pricing_unit_id.map(Label::into_string);
-    if let Some(id) = pricing_unit_id.as_deref().filter(|id| *id != super::credits::DEFAULT_CREDIT_TYPE_ID) {
+    if let Some(id) = pricing_unit_id
+        .as_deref()
+        .filter(|id| *id != super::credits::DEFAULT_CREDIT_TYPE_ID)
+    {
         if !store.list_credit_types(tenant).await?.iter().any(|c| c.id == id) {
             return Err(CreateEntitlementError::UnknownPricingUnit);
         }
@@ -118,9 +124,15 @@ pub async fn create_entitlement(
         id: EntitlementId::generate(),
         tenant: tenant.clone(),
         customer_id: req.customer_id.into_string(),
-        feature_id: req.feature_id.map(Label::into_string).unwrap_or_else(|| format!("feat_{feature_key}")),
+        feature_id: req
+            .feature_id
+            .map(Label::into_string)
+            .unwrap_or_else(|| format!("feat_{feature_key}")),
         feature_key,
-        product_id: req.product_id.map(Label::into_string).unwrap_or_else(|| "prod_default".to_owned()),
+        product_id: req
+            .product_id
+            .map(Label::into_string)
+            .unwrap_or_else(|| "prod_default".to_owned()),
         subscription_id: req.subscription_id.map(Label::into_string),
         plan_id: req.plan_id.map(Label::into_string),
         status: EntitlementStatus::Active,
@@ -162,10 +174,12 @@ impl EntitlementView {
 
     pub fn with_balance(entitlement: Entitlement, balance: Decimal, at: Timestamp) -> Self {
         let in_window = entitlement.active_from <= at && entitlement.active_to.is_none_or(|t| at < t);
-        let has_access = entitlement.is_active()
-            && in_window
-            && (entitlement.is_soft_limit || balance > Decimal::ZERO);
-        EntitlementView { entitlement, balance, has_access }
+        let has_access = entitlement.is_active() && in_window && (entitlement.is_soft_limit || balance > Decimal::ZERO);
+        EntitlementView {
+            entitlement,
+            balance,
+            has_access,
+        }
     }
 }
 
@@ -197,10 +211,17 @@ pub async fn get_entitlement_at(
     id: &EntitlementId,
     at: Timestamp,
 ) -> Result<EntitlementView, EntitlementLookupError> {
-    let (entitlement, grants, usage) = store.load_ledger(tenant, id).await?.ok_or(EntitlementLookupError::NotFound)?;
+    let (entitlement, grants, usage) = store
+        .load_ledger(tenant, id)
+        .await?
+        .ok_or(EntitlementLookupError::NotFound)?;
     let postings: Vec<_> = usage.iter().map(super::usage::UsageRecord::posting).collect();
     let balance = super::ledger::balance_at(&grants, &postings, at, entitlement.current_period_start);
-    Ok(EntitlementView::with_balance(entitlement, balance.excluding_pending, at))
+    Ok(EntitlementView::with_balance(
+        entitlement,
+        balance.excluding_pending,
+        at,
+    ))
 }
 
 pub async fn list_entitlements(
@@ -220,7 +241,12 @@ pub async fn list_entitlements(
         Ok::<_, StoreError>(EntitlementView::new(e, &grants, now))
     }))
     .await?;
-    Ok(Page { items: views, total: page.total, limit: page.limit, offset: page.offset })
+    Ok(Page {
+        items: views,
+        total: page.total,
+        limit: page.limit,
+        offset: page.offset,
+    })
 }
 
 /// Cancels an entitlement: no new grants from then on. Idempotent.

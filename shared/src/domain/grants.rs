@@ -58,8 +58,14 @@ impl NewGrant {
         opt("effectiveAt", self.effective_at.map(|t| t.to_storage()));
         opt("expiresAt", self.expires_at.map(|t| t.to_storage()));
         opt("priority", self.priority.map(|p| p.value().to_string()));
-        opt("resetMaxRollover", self.reset_max_rollover.map(|v| v.value().to_string()));
-        opt("resetMinRollover", self.reset_min_rollover.map(|v| v.value().to_string()));
+        opt(
+            "resetMaxRollover",
+            self.reset_max_rollover.map(|v| v.value().to_string()),
+        );
+        opt(
+            "resetMinRollover",
+            self.reset_min_rollover.map(|v| v.value().to_string()),
+        );
         f
     }
 }
@@ -152,7 +158,11 @@ pub async fn create_grant(
     // At most three tries: a kept copy that went stale, then fresh reads that lost a race with a
     // period reset of the same entitlement.
     for attempt in 0..3 {
-        let kept = if attempt == 0 { facts_cache.get(&cache_key) } else { None };
+        let kept = if attempt == 0 {
+            facts_cache.get(&cache_key)
+        } else {
+            None
+        };
         let from_cache = kept.is_some();
         let facts = match kept {
             Some(f) => f,
@@ -161,7 +171,11 @@ pub async fn create_grant(
                     .get_entitlement(tenant, &req.entitlement_id)
                     .await?
                     .ok_or(CreateGrantError::EntitlementNotFound)?;
-                let f = EntitlementFacts { customer_id: e.customer_id, pricing_unit_id: e.pricing_unit_id, current_period_start: e.current_period_start };
+                let f = EntitlementFacts {
+                    customer_id: e.customer_id,
+                    pricing_unit_id: e.pricing_unit_id,
+                    current_period_start: e.current_period_start,
+                };
                 facts_cache.put(cache_key.clone(), f.clone());
                 f
             }
@@ -202,7 +216,9 @@ pub async fn create_grant(
         match store.insert_grant(&grant, Some(&claim), period_start).await? {
             InsertOutcome::Inserted => return Ok(Created::New(grant)),
             InsertOutcome::ClaimExists(existing) => {
-                let id = existing.replayed_id(&fingerprint).map_err(CreateGrantError::IdempotencyMismatch)?;
+                let id = existing
+                    .replayed_id(&fingerprint)
+                    .map_err(CreateGrantError::IdempotencyMismatch)?;
                 let id = GrantId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
                 let original = store
                     .get_grant(tenant, &req.entitlement_id, &id)
@@ -218,7 +234,9 @@ pub async fn create_grant(
                 // Fresh, yet refused: cancelled, or its period moved on, since the read. Say which.
                 match store.get_entitlement(tenant, &req.entitlement_id).await? {
                     None => return Err(CreateGrantError::EntitlementNotFound),
-                    Some(e) if e.status != EntitlementStatus::Active => return Err(CreateGrantError::EntitlementNotActive(e.status.as_str())),
+                    Some(e) if e.status != EntitlementStatus::Active => {
+                        return Err(CreateGrantError::EntitlementNotActive(e.status.as_str()))
+                    }
                     Some(_) => continue,
                 }
             }
@@ -243,7 +261,10 @@ pub async fn get_grant(
     entitlement: &EntitlementId,
     id: &GrantId,
 ) -> Result<Grant, GrantLookupError> {
-    store.get_grant(tenant, entitlement, id).await?.ok_or(GrantLookupError::NotFound)
+    store
+        .get_grant(tenant, entitlement, id)
+        .await?
+        .ok_or(GrantLookupError::NotFound)
 }
 
 /// Voids a grant: idempotent, `voided_at` is set once and never moves.
@@ -273,7 +294,12 @@ impl<T> Page<T> {
     pub fn slice(all: Vec<T>, limit: usize, offset: usize) -> Self {
         let total = all.len();
         let items = all.into_iter().skip(offset).take(limit).collect();
-        Page { items, total, limit, offset }
+        Page {
+            items,
+            total,
+            limit,
+            offset,
+        }
     }
 }
 

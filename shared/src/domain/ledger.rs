@@ -63,11 +63,17 @@ pub fn allocate(grants: &[Grant], at: Timestamp, amount: Decimal) -> Allocation 
         }
         let take = g.available().min(need);
         if take > Decimal::ZERO {
-            deductions.push(Deduction { grant_id: g.id.clone(), amount: take });
+            deductions.push(Deduction {
+                grant_id: g.id.clone(),
+                amount: take,
+            });
             need -= take;
         }
     }
-    Allocation { deductions, overage: need.max(Decimal::ZERO) }
+    Allocation {
+        deductions,
+        overage: need.max(Decimal::ZERO),
+    }
 }
 
 /// What a usage event does to the grants it draws on.
@@ -90,11 +96,16 @@ pub fn apply(grants: &mut [Grant], deductions: &[Deduction], effect: Effect) -> 
     // grants stays linear.
     let at: Vec<Option<usize>> = {
         let position: HashMap<&str, usize> = grants.iter().enumerate().map(|(i, g)| (g.id.as_str(), i)).collect();
-        deductions.iter().map(|d| position.get(d.grant_id.as_str()).copied()).collect()
+        deductions
+            .iter()
+            .map(|d| position.get(d.grant_id.as_str()).copied())
+            .collect()
     };
     let mut touched = Vec::new();
     for (d, i) in deductions.iter().zip(at) {
-        let Some(g) = i.and_then(|i| grants.get_mut(i)) else { continue };
+        let Some(g) = i.and_then(|i| grants.get_mut(i)) else {
+            continue;
+        };
         match effect {
             Effect::Consume => g.remaining -= d.amount,
             Effect::Reserve => g.reserved += d.amount,
@@ -193,7 +204,12 @@ pub fn grant_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a P
         .into_iter()
         .filter(|p| p.status == UsageStatus::Committed)
         .filter_map(|p| {
-            let amount: Decimal = p.deductions.iter().filter(|d| d.grant_id == grant.id).map(|d| d.amount).sum();
+            let amount: Decimal = p
+                .deductions
+                .iter()
+                .filter(|d| d.grant_id == grant.id)
+                .map(|d| d.amount)
+                .sum();
             (!amount.is_zero()).then_some((p, amount))
         })
         .collect();
@@ -211,7 +227,11 @@ pub fn grant_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a P
         balance -= amount;
         entries.push(Entry {
             grant_id: grant.id.clone(),
-            kind: if p.rollover { EntryKind::Rollover } else { EntryKind::Deduction },
+            kind: if p.rollover {
+                EntryKind::Rollover
+            } else {
+                EntryKind::Deduction
+            },
             amount: -amount,
             effective_at: p.occurred_at.max(grant.effective_at),
             event_id: Some(p.event_id.clone()),
@@ -246,7 +266,12 @@ pub fn pending_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a
         .into_iter()
         .filter(|p| p.status == UsageStatus::Pending)
         .filter_map(|p| {
-            let amount: Decimal = p.deductions.iter().filter(|d| d.grant_id == grant.id).map(|d| d.amount).sum();
+            let amount: Decimal = p
+                .deductions
+                .iter()
+                .filter(|d| d.grant_id == grant.id)
+                .map(|d| d.amount)
+                .sum();
             (amount > Decimal::ZERO).then_some((p, amount))
         })
         .collect();
@@ -288,14 +313,23 @@ where
     let mut excluding = grant.amount.value();
     let mut held = Decimal::ZERO;
     for p in postings {
-        let amount: Decimal = p.deductions.iter().filter(|d| d.grant_id == grant.id).map(|d| d.amount).sum();
+        let amount: Decimal = p
+            .deductions
+            .iter()
+            .filter(|d| d.grant_id == grant.id)
+            .map(|d| d.amount)
+            .sum();
         match p.status {
             UsageStatus::Committed if p.occurred_at.max(grant.effective_at) <= at => excluding -= amount,
             UsageStatus::Pending if amount > Decimal::ZERO && p.occurred_at <= at => held -= amount,
             _ => {}
         }
     }
-    Some(GrantBalance { grant_id: grant.id.clone(), excluding_pending: excluding, including_pending: excluding + held })
+    Some(GrantBalance {
+        grant_id: grant.id.clone(),
+        excluding_pending: excluding,
+        including_pending: excluding + held,
+    })
 }
 
 /// An entitlement's balance at an instant: the active grants' balances less the overage.
@@ -345,8 +379,7 @@ pub fn balance_at(grants: &[Grant], postings: &[Posting], at: Timestamp, since: 
         .map(|p| p.overage)
         .sum();
     let excluding: Decimal = per_grant.iter().map(|g| g.excluding_pending).sum::<Decimal>() - overage;
-    let including: Decimal =
-        per_grant.iter().map(|g| g.including_pending).sum::<Decimal>() - overage - pending_overage;
+    let including: Decimal = per_grant.iter().map(|g| g.including_pending).sum::<Decimal>() - overage - pending_overage;
     Balance {
         at,
         excluding_pending: excluding,
@@ -365,7 +398,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn t(secs: i64) -> Timestamp {
-        Timestamp::parse("2026-01-01T00:00:00Z").unwrap().plus_seconds(secs).unwrap()
+        Timestamp::parse("2026-01-01T00:00:00Z")
+            .unwrap()
+            .plus_seconds(secs)
+            .unwrap()
     }
 
     fn grant(n: usize, amount: i64, priority: Option<i64>, expires: Option<i64>, effective: i64) -> Grant {
@@ -394,15 +430,30 @@ mod tests {
     }
 
     /// Records usage the way the service does: allocate against the current state, then apply.
-    fn record(grants: &mut [Grant], postings: &mut Vec<Posting>, id: &str, at: Timestamp, amount: Decimal, pending: bool) {
+    fn record(
+        grants: &mut [Grant],
+        postings: &mut Vec<Posting>,
+        id: &str,
+        at: Timestamp,
+        amount: Decimal,
+        pending: bool,
+    ) {
         let a = allocate(grants, at, amount);
-        apply(grants, &a.deductions, if pending { Effect::Reserve } else { Effect::Consume });
+        apply(
+            grants,
+            &a.deductions,
+            if pending { Effect::Reserve } else { Effect::Consume },
+        );
         postings.push(Posting {
             rollover: false,
             event_id: id.to_owned(),
             occurred_at: at,
             recorded_at: at,
-            status: if pending { UsageStatus::Pending } else { UsageStatus::Committed },
+            status: if pending {
+                UsageStatus::Pending
+            } else {
+                UsageStatus::Committed
+            },
             deductions: a.deductions,
             overage: a.overage,
         });
@@ -418,7 +469,15 @@ mod tests {
         ];
         let a = allocate(&grants, t(10), Decimal::from(35));
         let order: Vec<&str> = a.deductions.iter().map(|d| d.grant_id.as_str()).collect();
-        assert_eq!(order, [grants[3].id.as_str(), grants[2].id.as_str(), grants[1].id.as_str(), grants[0].id.as_str()]);
+        assert_eq!(
+            order,
+            [
+                grants[3].id.as_str(),
+                grants[2].id.as_str(),
+                grants[1].id.as_str(),
+                grants[0].id.as_str()
+            ]
+        );
         assert_eq!(a.deductions[3].amount, Decimal::from(5));
         assert_eq!(a.overage, Decimal::ZERO);
     }
@@ -427,9 +486,20 @@ mod tests {
     fn skips_grants_not_yet_effective_expired_or_voided_and_records_overage() {
         let mut voided = grant(3, 10, None, None, 0);
         voided.voided_at = Some(t(5));
-        let grants = vec![grant(1, 10, None, None, 50), grant(2, 10, None, Some(10), 0), voided, grant(4, 4, None, None, 0)];
+        let grants = vec![
+            grant(1, 10, None, None, 50),
+            grant(2, 10, None, Some(10), 0),
+            voided,
+            grant(4, 4, None, None, 0),
+        ];
         let a = allocate(&grants, t(20), Decimal::from(6));
-        assert_eq!(a.deductions, vec![Deduction { grant_id: grants[3].id.clone(), amount: Decimal::from(4) }]);
+        assert_eq!(
+            a.deductions,
+            vec![Deduction {
+                grant_id: grants[3].id.clone(),
+                amount: Decimal::from(4)
+            }]
+        );
         assert_eq!(a.overage, Decimal::from(2));
     }
 
@@ -440,7 +510,10 @@ mod tests {
         record(&mut grants, &mut postings, "p", t(1), Decimal::from(8), true);
         assert_eq!(grants[0].available(), Decimal::from(2));
         let b = balance_at(&grants, &postings, t(2), t(0));
-        assert_eq!((b.excluding_pending, b.including_pending), (Decimal::from(10), Decimal::from(2)));
+        assert_eq!(
+            (b.excluding_pending, b.including_pending),
+            (Decimal::from(10), Decimal::from(2))
+        );
         let a = allocate(&grants, t(2), Decimal::from(5));
         assert_eq!(a.overage, Decimal::from(3));
         apply(&mut grants, &postings[0].deductions, Effect::Release);
@@ -451,15 +524,28 @@ mod tests {
     fn void_and_expiry_take_the_rest_out_from_then_on() {
         let mut g = grant(1, 10, None, Some(100), 0);
         let mut postings = Vec::new();
-        record(std::slice::from_mut(&mut g), &mut postings, "u", t(10), Decimal::from(3), false);
+        record(
+            std::slice::from_mut(&mut g),
+            &mut postings,
+            "u",
+            t(10),
+            Decimal::from(3),
+            false,
+        );
         g.voided_at = Some(t(50));
         let entries = grant_entries(&g, &postings);
         let kinds: Vec<EntryKind> = entries.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [EntryKind::Grant, EntryKind::Deduction, EntryKind::Void]);
         assert_eq!(entries[2].amount, Decimal::from(-7));
-        assert_eq!(grant_balance(&g, &postings, t(49)).unwrap().excluding_pending, Decimal::from(7));
+        assert_eq!(
+            grant_balance(&g, &postings, t(49)).unwrap().excluding_pending,
+            Decimal::from(7)
+        );
         assert!(grant_balance(&g, &postings, t(50)).is_none());
-        assert_eq!(grant_balance(&g, &postings, t(5)).unwrap().excluding_pending, Decimal::from(10));
+        assert_eq!(
+            grant_balance(&g, &postings, t(5)).unwrap().excluding_pending,
+            Decimal::from(10)
+        );
     }
 
     /// Sum of the entries effective at or before `at`: the grant's posted balance then.
@@ -469,7 +555,12 @@ mod tests {
 
     /// A random grant: amount in cents, small priorities, optional expiry and effective offsets.
     fn arb_grant() -> impl Strategy<Value = (i64, Option<i64>, Option<i64>, i64)> {
-        (1i64..5_000, prop::option::of(0i64..3), prop::option::of(50i64..400), 0i64..40)
+        (
+            1i64..5_000,
+            prop::option::of(0i64..3),
+            prop::option::of(50i64..400),
+            0i64..40,
+        )
     }
 
     fn build(specs: &[(i64, Option<i64>, Option<i64>, i64)]) -> Vec<Grant> {

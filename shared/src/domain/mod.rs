@@ -1,14 +1,15 @@
 //! The domain: model, validation and operations. No AWS or HTTP types live here.
 pub mod amount;
+pub mod auth;
 pub mod cache;
 pub mod capacity;
-pub mod auth;
 pub mod credits;
 pub mod entitlements;
 pub mod grants;
 pub mod ids;
 pub mod ledger;
 pub mod messaging;
+pub mod model;
 pub mod money;
 pub mod payments;
 pub mod periods;
@@ -16,7 +17,6 @@ pub mod plans;
 pub mod purchases;
 pub mod secrets;
 pub mod tenants;
-pub mod model;
 pub mod time;
 pub mod usage;
 

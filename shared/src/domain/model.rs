@@ -124,9 +124,7 @@ pub struct GrantDetails {
 impl Grant {
     /// True when the grant counts toward the balance at `at`.
     pub fn is_active_at(&self, at: Timestamp) -> bool {
-        self.effective_at <= at
-            && self.expires_at.is_none_or(|e| at < e)
-            && self.voided_at.is_none_or(|v| at < v)
+        self.effective_at <= at && self.expires_at.is_none_or(|e| at < e) && self.voided_at.is_none_or(|v| at < v)
     }
 
     /// Credits that new usage may draw on: neither consumed nor reserved.

@@ -11,10 +11,34 @@ pub struct Currency {
 
 /// The currencies accepted, lowercase as Paygentic and Stripe spell them.
 const CURRENCIES: &[(&str, u32)] = &[
-    ("usd", 2), ("eur", 2), ("gbp", 2), ("cad", 2), ("aud", 2), ("nzd", 2), ("chf", 2), ("sek", 2),
-    ("nok", 2), ("dkk", 2), ("pln", 2), ("czk", 2), ("sgd", 2), ("hkd", 2), ("inr", 2), ("brl", 2),
-    ("mxn", 2), ("zar", 2), ("jpy", 0), ("krw", 0), ("vnd", 0), ("clp", 0), ("isk", 0), ("bhd", 3),
-    ("kwd", 3), ("jod", 3), ("omr", 3), ("tnd", 3),
+    ("usd", 2),
+    ("eur", 2),
+    ("gbp", 2),
+    ("cad", 2),
+    ("aud", 2),
+    ("nzd", 2),
+    ("chf", 2),
+    ("sek", 2),
+    ("nok", 2),
+    ("dkk", 2),
+    ("pln", 2),
+    ("czk", 2),
+    ("sgd", 2),
+    ("hkd", 2),
+    ("inr", 2),
+    ("brl", 2),
+    ("mxn", 2),
+    ("zar", 2),
+    ("jpy", 0),
+    ("krw", 0),
+    ("vnd", 0),
+    ("clp", 0),
+    ("isk", 0),
+    ("bhd", 3),
+    ("kwd", 3),
+    ("jod", 3),
+    ("omr", 3),
+    ("tnd", 3),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +46,10 @@ const CURRENCIES: &[(&str, u32)] = &[
 pub struct CurrencyError;
 
 impl Currency {
-    pub const USD: Currency = Currency { code: "usd", minor_digits: 2 };
+    pub const USD: Currency = Currency {
+        code: "usd",
+        minor_digits: 2,
+    };
 
     /// Accepts a code in any case (`USD`, `usd`).
     pub fn parse(s: &str) -> Result<Self, CurrencyError> {
@@ -30,7 +57,10 @@ impl Currency {
         CURRENCIES
             .iter()
             .find(|(c, _)| *c == lower)
-            .map(|(code, minor_digits)| Currency { code, minor_digits: *minor_digits })
+            .map(|(code, minor_digits)| Currency {
+                code,
+                minor_digits: *minor_digits,
+            })
             .ok_or(CurrencyError)
     }
     /// Lowercase code (`usd`).

@@ -88,7 +88,10 @@ pub struct EventError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> EventError {
-    EventError { field, message: message.into() }
+    EventError {
+        field,
+        message: message.into(),
+    }
 }
 
 impl PaymentEvent {
@@ -108,7 +111,8 @@ impl PaymentEvent {
 
     /// Parses and validates an event; the error names the offending field.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EventError> {
-        let wire: WireEvent = serde_json::from_slice(bytes).map_err(|e| invalid("body", format!("is not a valid payment event ({e})")))?;
+        let wire: WireEvent = serde_json::from_slice(bytes)
+            .map_err(|e| invalid("body", format!("is not a valid payment event ({e})")))?;
         if wire.id.is_empty() || wire.id.len() > 255 {
             return Err(invalid("id", "must be 1 to 255 characters"));
         }
@@ -135,7 +139,9 @@ impl PaymentEvent {
         struct Account {
             account: String,
         }
-        serde_json::from_slice::<Account>(bytes).ok().and_then(|a| TenantId::parse(&a.account).ok())
+        serde_json::from_slice::<Account>(bytes)
+            .ok()
+            .and_then(|a| TenantId::parse(&a.account).ok())
     }
 }
 
@@ -216,7 +222,12 @@ impl SignatureHeader {
 
 /// Checks a signature header against the body, in constant time, and its timestamp against `now`.
 #[cfg(test)]
-pub fn verify<S: AsRef<str>>(secrets: &[S], header: Option<&str>, body: &[u8], now: Timestamp) -> Result<(), SignatureError> {
+pub fn verify<S: AsRef<str>>(
+    secrets: &[S],
+    header: Option<&str>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(), SignatureError> {
     SignatureHeader::parse(header, now)?.verify(secrets, body)
 }
 
@@ -382,15 +393,33 @@ mod tests {
         let now = Timestamp::parse("2026-03-14T10:31:00Z").unwrap();
         let header = sign("whsec_x", now, body.as_bytes());
         assert_eq!(verify(&["whsec_x"], Some(&header), body.as_bytes(), now), Ok(()));
-        assert_eq!(verify(&["whsec_y"], Some(&header), body.as_bytes(), now), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&["whsec_y"], Some(&header), body.as_bytes(), now),
+            Err(SignatureError::Mismatch)
+        );
         // During a rotation's overlap either secret verifies.
-        assert_eq!(verify(&["whsec_y", "whsec_x"], Some(&header), body.as_bytes(), now), Ok(()));
+        assert_eq!(
+            verify(&["whsec_y", "whsec_x"], Some(&header), body.as_bytes(), now),
+            Ok(())
+        );
         let tampered = body.replace("500", "501");
-        assert_eq!(verify(&["whsec_x"], Some(&header), tampered.as_bytes(), now), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&["whsec_x"], Some(&header), tampered.as_bytes(), now),
+            Err(SignatureError::Mismatch)
+        );
         let later = now.plus_seconds(301).unwrap();
-        assert_eq!(verify(&["whsec_x"], Some(&header), body.as_bytes(), later), Err(SignatureError::Stale));
-        assert_eq!(verify(&["whsec_x"], Some("v1=00"), body.as_bytes(), now), Err(SignatureError::Malformed));
-        assert_eq!(verify(&["whsec_x"], None, body.as_bytes(), now), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(&["whsec_x"], Some(&header), body.as_bytes(), later),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify(&["whsec_x"], Some("v1=00"), body.as_bytes(), now),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&["whsec_x"], None, body.as_bytes(), now),
+            Err(SignatureError::Missing)
+        );
     }
 
     /// Security review finding 6: a timestamp at the edge of the integer range overflowed a
@@ -400,7 +429,11 @@ mod tests {
         let now = Timestamp::parse("2026-03-14T10:31:00Z").unwrap();
         for t in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX] {
             let header = format!("t={t},v1=00");
-            assert_eq!(SignatureHeader::parse(Some(&header), now), Err(SignatureError::Stale), "{t}");
+            assert_eq!(
+                SignatureHeader::parse(Some(&header), now),
+                Err(SignatureError::Stale),
+                "{t}"
+            );
         }
     }
 

@@ -36,7 +36,10 @@ fn boundary(e: &Entitlement, k: i64) -> Option<Timestamp> {
 /// The length of a period that is not whole months; None when it is shorter than
 /// [`MIN_PERIOD_SECONDS`] (data written before the minimum existed).
 fn period_seconds(e: &Entitlement) -> Option<i64> {
-    let len = e.current_period_end.unix_seconds().checked_sub(e.current_period_start.unix_seconds())?;
+    let len = e
+        .current_period_end
+        .unix_seconds()
+        .checked_sub(e.current_period_start.unix_seconds())?;
     (len >= MIN_PERIOD_SECONDS).then_some(len)
 }
 
@@ -46,7 +49,10 @@ fn period_seconds(e: &Entitlement) -> Option<i64> {
 fn index_at(e: &Entitlement, now: Timestamp) -> Option<i64> {
     let anchor = e.period_anchor;
     match e.period_months {
-        None => now.unix_seconds().checked_sub(anchor.unix_seconds())?.checked_div_euclid(period_seconds(e)?),
+        None => now
+            .unix_seconds()
+            .checked_sub(anchor.unix_seconds())?
+            .checked_div_euclid(period_seconds(e)?),
         Some(0) => None,
         Some(m) => {
             use chrono::Datelike;
@@ -110,7 +116,10 @@ pub fn rolled_over(g: &Grant) -> Decimal {
         v = v.max(min.value());
     }
     let kept = v.min(g.amount.value()).max(g.reserved);
-    debug_assert!(kept <= g.amount.value() || g.reserved > g.amount.value(), "rollover above the grant's amount");
+    debug_assert!(
+        kept <= g.amount.value() || g.reserved > g.amount.value(),
+        "rollover above the grant's amount"
+    );
     kept
 }
 
@@ -141,7 +150,10 @@ pub fn plan_reset(e: &Entitlement, grants: &[Grant], now: Timestamp) -> Option<R
         if kept == g.remaining {
             continue;
         }
-        deductions.push(Deduction { grant_id: g.id.clone(), amount: g.remaining - kept });
+        deductions.push(Deduction {
+            grant_id: g.id.clone(),
+            amount: g.remaining - kept,
+        });
         let mut new = g.clone();
         new.remaining = kept;
         new.version += 1;
@@ -161,7 +173,13 @@ pub fn plan_reset(e: &Entitlement, grants: &[Grant], now: Timestamp) -> Option<R
         settled_at: None,
         fingerprint: Default::default(),
     });
-    Some(Reset { old_end: at, start, end, grants: changed, record })
+    Some(Reset {
+        old_end: at,
+        start,
+        end,
+        grants: changed,
+        record,
+    })
 }
 
 /// What one scheduled reset run did.
@@ -191,7 +209,10 @@ pub async fn reset_due(
     for (tenant, id) in store.entitlements_due_for_reset(now, limit).await? {
         if std::time::Instant::now() >= deadline {
             run.out_of_time = true;
-            tracing::warn!(reset = run.reset, "period resets stopped at the run's time budget; the next run goes on");
+            tracing::warn!(
+                reset = run.reset,
+                "period resets stopped at the run's time budget; the next run goes on"
+            );
             break;
         }
         match reset_one(store, &tenant, &id, now).await {
@@ -222,7 +243,12 @@ enum ResetFailure {
 }
 
 /// Resets one entitlement if its period has ended: true when written.
-async fn reset_one(store: &dyn Store, tenant: &super::TenantId, id: &super::EntitlementId, now: Timestamp) -> Result<bool, ResetFailure> {
+async fn reset_one(
+    store: &dyn Store,
+    tenant: &super::TenantId,
+    id: &super::EntitlementId,
+    now: Timestamp,
+) -> Result<bool, ResetFailure> {
     let Some((entitlement, grants)) = store.load_entitlement(tenant, id).await.map_err(ResetFailure::Store)? else {
         return Ok(false);
     };
@@ -230,9 +256,14 @@ async fn reset_one(store: &dyn Store, tenant: &super::TenantId, id: &super::Enti
         return Ok(false);
     }
     check_resettable(&entitlement, now).map_err(ResetFailure::Stuck)?;
-    let Some(reset) = plan_reset(&entitlement, &grants, now) else { return Ok(false) };
+    let Some(reset) = plan_reset(&entitlement, &grants, now) else {
+        return Ok(false);
+    };
     // False: another run reset it, or a grant moved; the next run looks again.
-    store.reset_period(&entitlement, &reset).await.map_err(ResetFailure::Store)
+    store
+        .reset_period(&entitlement, &reset)
+        .await
+        .map_err(ResetFailure::Store)
 }
 
 /// Resets the ended periods of one tenant's entitlements (the per-tenant form of [`reset_due`],
@@ -245,7 +276,9 @@ pub async fn reset_tenant(store: &dyn Store, clock: &dyn Clock, tenant: &super::
             Ok(true) => done += 1,
             Ok(false) => {}
             Err(ResetFailure::Store(e)) => return Err(e),
-            Err(ResetFailure::Stuck(why)) => tracing::error!(entitlement = %e.id, reason = %why.0, "period cannot be reset"),
+            Err(ResetFailure::Stuck(why)) => {
+                tracing::error!(entitlement = %e.id, reason = %why.0, "period cannot be reset")
+            }
         }
     }
     Ok(done)
@@ -294,20 +327,29 @@ mod tests {
         let e = entitlement("2026-01-31T00:00:00Z", "2026-02-28T00:00:00Z");
         assert_eq!(e.period_months, Some(1));
         assert_eq!(period_at(&e, ts("2026-02-27T00:00:00Z")), None);
-        assert_eq!(period_at(&e, ts("2026-03-01T00:00:00Z")), Some((ts("2026-02-28T00:00:00Z"), ts("2026-03-31T00:00:00Z"))));
+        assert_eq!(
+            period_at(&e, ts("2026-03-01T00:00:00Z")),
+            Some((ts("2026-02-28T00:00:00Z"), ts("2026-03-31T00:00:00Z")))
+        );
         // Two missed periods: straight to the one containing now.
         let later = period_at(&e, ts("2026-04-30T12:00:00Z")).unwrap();
         assert_eq!(later, (ts("2026-04-30T00:00:00Z"), ts("2026-05-31T00:00:00Z")));
         let mut moved = e.clone();
         (moved.current_period_start, moved.current_period_end) = later;
-        assert_eq!(period_at(&moved, ts("2026-06-01T00:00:00Z")).unwrap().0, ts("2026-05-31T00:00:00Z"));
+        assert_eq!(
+            period_at(&moved, ts("2026-06-01T00:00:00Z")).unwrap().0,
+            ts("2026-05-31T00:00:00Z")
+        );
     }
 
     #[test]
     fn other_lengths_repeat_exactly() {
         let e = entitlement("2026-03-01T00:00:00Z", "2026-03-08T00:00:00Z");
         assert_eq!(e.period_months, None);
-        assert_eq!(period_at(&e, ts("2026-03-20T00:00:00Z")), Some((ts("2026-03-15T00:00:00Z"), ts("2026-03-22T00:00:00Z"))));
+        assert_eq!(
+            period_at(&e, ts("2026-03-20T00:00:00Z")),
+            Some((ts("2026-03-15T00:00:00Z"), ts("2026-03-22T00:00:00Z")))
+        );
     }
 
     fn at_unix(seconds: i64) -> Option<Timestamp> {
@@ -329,7 +371,10 @@ mod tests {
         assert!(check_resettable(&e, ts("2026-03-02T00:00:00Z")).is_ok());
         // Months, from a 31st, a century on.
         let m = entitlement("2026-01-31T00:00:00Z", "2026-02-28T00:00:00Z");
-        assert_eq!(period_at(&m, ts("2126-03-15T00:00:00Z")), Some((ts("2126-02-28T00:00:00Z"), ts("2126-03-31T00:00:00Z"))));
+        assert_eq!(
+            period_at(&m, ts("2126-03-15T00:00:00Z")),
+            Some((ts("2126-02-28T00:00:00Z"), ts("2126-03-31T00:00:00Z")))
+        );
     }
 
     proptest! {

@@ -6,10 +6,10 @@
 //! advanced in the same transaction that writes the grant, so a doubled or retried run never grants
 //! twice and a missed run catches up.
 use super::entitlements::Label;
-use super::model::{Entitlement, EntitlementStatus, Grant, GrantDetails};
-use super::{Clock, CreditAmount, GrantId, Priority, TenantId, Timestamp};
 use super::grants::{Created, IdempotencyKey};
 use super::model::Claim;
+use super::model::{Entitlement, EntitlementStatus, Grant, GrantDetails};
+use super::{Clock, CreditAmount, GrantId, Priority, TenantId, Timestamp};
 use crate::store::{InsertOutcome, PlanApply, Store, StoreError};
 use chrono::Months;
 use rust_decimal::Decimal;
@@ -210,7 +210,11 @@ impl CreditPlan {
             last_used_at: None,
             version: 0,
             credit_type_id: entitlement.pricing_unit_id.clone(),
-            details: GrantDetails { name: Some(self.name.clone()), reason: Some(format!("credit grant {}", self.id)), ..GrantDetails::default() },
+            details: GrantDetails {
+                name: Some(self.name.clone()),
+                reason: Some(format!("credit grant {}", self.id)),
+                ..GrantDetails::default()
+            },
         }
     }
 }
@@ -239,7 +243,10 @@ impl NewCreditPlan {
     fn fingerprint(&self) -> BTreeMap<String, String> {
         let mut f = BTreeMap::from([
             ("name".to_owned(), self.name.as_str().to_owned()),
-            ("scope".to_owned(), format!("{}:{}", self.scope.as_str(), self.scope_id.as_str())),
+            (
+                "scope".to_owned(),
+                format!("{}:{}", self.scope.as_str(), self.scope_id.as_str()),
+            ),
             ("credits".to_owned(), self.credits.value().to_string()),
             ("recurrence".to_owned(), format!("{:?}", self.recurrence)),
             ("expiration".to_owned(), format!("{:?}", self.expiration)),
@@ -315,14 +322,18 @@ pub async fn create(
     let plan = match store.insert_credit_plan(&plan, claim.as_ref()).await? {
         InsertOutcome::Inserted => Created::New(plan),
         InsertOutcome::ClaimExists(existing) => {
-            let id = existing.replayed_id(&fingerprint).map_err(PlanError::IdempotencyMismatch)?;
+            let id = existing
+                .replayed_id(&fingerprint)
+                .map_err(PlanError::IdempotencyMismatch)?;
             let original = store
                 .get_credit_plan(tenant, id)
                 .await?
                 .ok_or_else(|| StoreError::Corrupt(format!("claimed credit plan {id} is missing")))?;
             Created::Replayed(original)
         }
-        InsertOutcome::ParentUnavailable => return Err(StoreError::Corrupt("no parent to be unavailable".to_owned()).into()),
+        InsertOutcome::ParentUnavailable => {
+            return Err(StoreError::Corrupt("no parent to be unavailable".to_owned()).into())
+        }
     };
     // Apply what is due at once (a replay too: it finishes what a failed first attempt began), so
     // credits show up without waiting for the schedule. Applications are idempotent per period.
@@ -386,9 +397,19 @@ pub async fn delete(
         _ => None,
     };
     let new = match end {
-        Some(e) => CreditPlan { end_date: Some(old.end_date.map_or(e, |x| x.min(e))), updated_at: now, version: old.version + 1, ..old.clone() },
+        Some(e) => CreditPlan {
+            end_date: Some(old.end_date.map_or(e, |x| x.min(e))),
+            updated_at: now,
+            version: old.version + 1,
+            ..old.clone()
+        },
         None if old.status == PlanStatus::Archived => return Ok(old),
-        None => CreditPlan { status: PlanStatus::Archived, updated_at: now, version: old.version + 1, ..old.clone() },
+        None => CreditPlan {
+            status: PlanStatus::Archived,
+            updated_at: now,
+            version: old.version + 1,
+            ..old.clone()
+        },
     };
     if store.replace_credit_plan(&new, old.version).await? {
         Ok(new)
@@ -423,7 +444,12 @@ impl PlanFilter {
 }
 
 pub async fn list(store: &dyn Store, tenant: &TenantId, filter: &PlanFilter) -> Result<Vec<CreditPlan>, StoreError> {
-    Ok(store.list_credit_plans(tenant).await?.into_iter().filter(|p| filter.keeps(p)).collect())
+    Ok(store
+        .list_credit_plans(tenant)
+        .await?
+        .into_iter()
+        .filter(|p| filter.keeps(p))
+        .collect())
 }
 
 /// What one application run did.
@@ -440,7 +466,10 @@ pub async fn apply_plan(store: &dyn Store, clock: &dyn Clock, plan: &CreditPlan)
         return Ok(done);
     }
     let now = clock.now();
-    for entitlement in store.entitlements_in_scope(&plan.tenant, plan.scope, &plan.scope_id).await? {
+    for entitlement in store
+        .entitlements_in_scope(&plan.tenant, plan.scope, &plan.scope_id)
+        .await?
+    {
         if entitlement.status != EntitlementStatus::Active {
             continue;
         }
@@ -464,11 +493,18 @@ pub async fn apply_plan(store: &dyn Store, clock: &dyn Clock, plan: &CreditPlan)
 /// The scheduled run: every published plan of every tenant, until `deadline` (the rest is the
 /// next run's: progress is kept per plan and entitlement). One plan's failure, whichever tenant's,
 /// is logged and skipped; it never stops the others.
-pub async fn apply_all(store: &dyn Store, clock: &dyn Clock, deadline: std::time::Instant) -> Result<Applied, StoreError> {
+pub async fn apply_all(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    deadline: std::time::Instant,
+) -> Result<Applied, StoreError> {
     let mut total = Applied::default();
     for plan in store.active_credit_plans().await? {
         if std::time::Instant::now() >= deadline {
-            tracing::warn!(grants = total.grants, "plan applications stopped at the run's time budget; the next run goes on");
+            tracing::warn!(
+                grants = total.grants,
+                "plan applications stopped at the run's time budget; the next run goes on"
+            );
             break;
         }
         match apply_plan(store, clock, &plan).await {
@@ -476,7 +512,9 @@ pub async fn apply_all(store: &dyn Store, clock: &dyn Clock, deadline: std::time
                 total.grants += done.grants;
                 total.entitlements += done.entitlements;
             }
-            Err(e) => tracing::error!(tenant = %plan.tenant, plan = %plan.id, error = %e, "plan application failed; skipped"),
+            Err(e) => {
+                tracing::error!(tenant = %plan.tenant, plan = %plan.id, error = %e, "plan application failed; skipped")
+            }
         }
     }
     Ok(total)
@@ -485,7 +523,12 @@ pub async fn apply_all(store: &dyn Store, clock: &dyn Clock, deadline: std::time
 /// Every published plan of one tenant (the per-tenant form of [`apply_all`]).
 pub async fn apply_tenant(store: &dyn Store, clock: &dyn Clock, tenant: &TenantId) -> Result<Applied, StoreError> {
     let mut total = Applied::default();
-    for plan in store.list_credit_plans(tenant).await?.into_iter().filter(|p| p.status == PlanStatus::Published) {
+    for plan in store
+        .list_credit_plans(tenant)
+        .await?
+        .into_iter()
+        .filter(|p| p.status == PlanStatus::Published)
+    {
         let done = apply_plan(store, clock, &plan).await?;
         total.grants += done.grants;
         total.entitlements += done.entitlements;
@@ -508,7 +551,10 @@ mod tests {
         assert_eq!(s.times(jan31, 1), Some(ts("2026-02-28T10:00:00Z")));
         assert_eq!(s.times(jan31, 2), Some(ts("2026-03-31T10:00:00Z")));
         assert_eq!(s.times(ts("2028-01-31T00:00:00Z"), 1), Some(ts("2028-02-29T00:00:00Z")));
-        assert_eq!(Span::Months(12).times(ts("2028-02-29T00:00:00Z"), 1), Some(ts("2029-02-28T00:00:00Z")));
+        assert_eq!(
+            Span::Months(12).times(ts("2028-02-29T00:00:00Z"), 1),
+            Some(ts("2029-02-28T00:00:00Z"))
+        );
         assert_eq!(Span::Days(7).times(jan31, 2), Some(ts("2026-02-14T10:00:00Z")));
     }
 

@@ -101,7 +101,11 @@ impl Invoice {
     }
 
     fn next(&self, now: Timestamp) -> Invoice {
-        Invoice { version: self.version + 1, updated_at: now, ..self.clone() }
+        Invoice {
+            version: self.version + 1,
+            updated_at: now,
+            ..self.clone()
+        }
     }
 
     /// Handled by the sandbox provider: no money moved.
@@ -125,8 +129,14 @@ impl Invoice {
         opt("successUrl", req.success_url.as_ref().map(|u| u.as_str().to_owned()));
         opt("cancelUrl", req.cancel_url.as_ref().map(|u| u.as_str().to_owned()));
         opt("paymentExpiresAt", req.payment_expires_at.map(|t| t.to_storage()));
-        opt("resetMaxRollover", req.reset_max_rollover.map(|v| v.value().to_string()));
-        opt("resetMinRollover", req.reset_min_rollover.map(|v| v.value().to_string()));
+        opt(
+            "resetMaxRollover",
+            req.reset_max_rollover.map(|v| v.value().to_string()),
+        );
+        opt(
+            "resetMinRollover",
+            req.reset_min_rollover.map(|v| v.value().to_string()),
+        );
         f
     }
 }
@@ -141,7 +151,10 @@ pub struct UrlError;
 
 impl RedirectUrl {
     pub fn parse(s: &str) -> Result<Self, UrlError> {
-        let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).ok_or(UrlError)?;
+        let rest = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"))
+            .ok_or(UrlError)?;
         let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if host.is_empty() || s.len() > 2048 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(UrlError);
@@ -222,12 +235,20 @@ fn check_redirect(
     let allowed = if settings.allowed_redirect_origins.is_empty() {
         provider.is_sandbox() && url.as_str().starts_with("https://") && origin.is_some()
     } else {
-        origin.is_some_and(|o| settings.allowed_redirect_origins.iter().any(|a| a.eq_ignore_ascii_case(&o)))
+        origin.is_some_and(|o| {
+            settings
+                .allowed_redirect_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&o))
+        })
     };
     if allowed {
         Ok(())
     } else {
-        Err(PurchaseError::RedirectNotAllowed { field, allowed: settings.allowed_redirect_origins.clone() })
+        Err(PurchaseError::RedirectNotAllowed {
+            field,
+            allowed: settings.allowed_redirect_origins.clone(),
+        })
     }
 }
 
@@ -250,13 +271,17 @@ pub async fn purchase(
         return Err(PurchaseError::MembersMayNotPurchase);
     }
     if !ctx.provider.takes_payments() {
-        return Err(PurchaseError::Provider(ProviderError("no payment provider is configured".to_owned())));
+        return Err(PurchaseError::Provider(ProviderError(
+            "no payment provider is configured".to_owned(),
+        )));
     }
     let price = Price::parse(&req.price, settings.currency).map_err(PurchaseError::InvalidPrice)?;
     if let Some(per_credit) = settings.min_price_per_credit {
         let minimum = per_credit.checked_mul(req.amount.value());
         if minimum.is_none_or(|m| price.value() < m) {
-            let shown = minimum.map(|m| m.normalize().to_string()).unwrap_or_else(|| "more than any price".to_owned());
+            let shown = minimum
+                .map(|m| m.normalize().to_string())
+                .unwrap_or_else(|| "more than any price".to_owned());
             return Err(PurchaseError::PriceBelowMinimum { minimum: shown });
         }
     }
@@ -266,9 +291,13 @@ pub async fn purchase(
     let now = ctx.clock.now();
     let payment_expires_at = match req.payment_expires_at {
         Some(t) => t,
-        None => now.plus_seconds(DEFAULT_PAYMENT_WINDOW_SECONDS).ok_or(PurchaseError::PaymentWindow)?,
+        None => now
+            .plus_seconds(DEFAULT_PAYMENT_WINDOW_SECONDS)
+            .ok_or(PurchaseError::PaymentWindow)?,
     };
-    let latest = now.plus_seconds(MAX_PAYMENT_WINDOW_SECONDS).ok_or(PurchaseError::PaymentWindow)?;
+    let latest = now
+        .plus_seconds(MAX_PAYMENT_WINDOW_SECONDS)
+        .ok_or(PurchaseError::PaymentWindow)?;
     if payment_expires_at <= now || payment_expires_at > latest {
         return Err(PurchaseError::PaymentWindow);
     }
@@ -335,7 +364,9 @@ pub async fn purchase(
     match ctx.store.insert_purchase(&invoice, &claim).await? {
         InsertOutcome::Inserted => Ok(Created::New(invoice)),
         InsertOutcome::ClaimExists(existing) => {
-            let id = existing.replayed_id(&fingerprint).map_err(PurchaseError::IdempotencyMismatch)?;
+            let id = existing
+                .replayed_id(&fingerprint)
+                .map_err(PurchaseError::IdempotencyMismatch)?;
             let id = InvoiceId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
             let original = ctx
                 .store
@@ -364,12 +395,12 @@ pub async fn get_invoice(store: &dyn Store, tenant: &TenantId, id: &InvoiceId) -
 }
 
 /// The invoice behind a payment session (the checkout page has only the session id).
-pub async fn invoice_for_session(
-    store: &dyn Store,
-    session: &super::SessionId,
-) -> Result<Invoice, InvoiceLookupError> {
+pub async fn invoice_for_session(store: &dyn Store, session: &super::SessionId) -> Result<Invoice, InvoiceLookupError> {
     let (tenant, invoice) = store.find_session(session).await?.ok_or(InvoiceLookupError::NotFound)?;
-    store.get_invoice(&tenant, &invoice).await?.ok_or(InvoiceLookupError::NotFound)
+    store
+        .get_invoice(&tenant, &invoice)
+        .await?
+        .ok_or(InvoiceLookupError::NotFound)
 }
 
 /// What applying a payment event did. Every variant means the event is fully handled.
@@ -431,7 +462,10 @@ pub async fn apply_payment_event(f: &Fulfilment<'_>, event: &PaymentEvent) -> Re
         let now = f.clock.now();
         let outcome = match (event.kind, invoice.status) {
             (PaymentEventKind::Paid, InvoiceStatus::Paid) => {
-                let grant_id = invoice.grant_id.clone().ok_or_else(|| StoreError::Corrupt("paid invoice without grant".to_owned()))?;
+                let grant_id = invoice
+                    .grant_id
+                    .clone()
+                    .ok_or_else(|| StoreError::Corrupt("paid invoice without grant".to_owned()))?;
                 if invoice.notified_at.is_none() {
                     // An earlier delivery created the grant but did not get to publish.
                     notify(f, &invoice).await?;
@@ -448,18 +482,27 @@ pub async fn apply_payment_event(f: &Fulfilment<'_>, event: &PaymentEvent) -> Re
                 paid.paid_late = late;
                 if f.store.settle_invoice(&paid, invoice.version, &grant).await? {
                     notify(f, &paid).await?;
-                    return Ok(Applied::Fulfilled { grant_id: grant.id, late });
+                    return Ok(Applied::Fulfilled {
+                        grant_id: grant.id,
+                        late,
+                    });
                 }
                 continue;
             }
             (PaymentEventKind::Expired, InvoiceStatus::Open) => {
                 let canceled = cancel(&invoice, now, "payment_session_expired");
-                (f.store.update_invoice(&canceled, invoice.version).await?, Applied::Canceled)
+                (
+                    f.store.update_invoice(&canceled, invoice.version).await?,
+                    Applied::Canceled,
+                )
             }
             (PaymentEventKind::Failed, InvoiceStatus::Open) => {
                 let mut failed = invoice.next(now);
                 failed.failure_reason = Some("PAYMENT_FAILED".to_owned());
-                (f.store.update_invoice(&failed, invoice.version).await?, Applied::FailureRecorded)
+                (
+                    f.store.update_invoice(&failed, invoice.version).await?,
+                    Applied::FailureRecorded,
+                )
             }
             (PaymentEventKind::Expired | PaymentEventKind::Failed, _) => {
                 return Ok(Applied::Ignored("invoice is no longer open"));
@@ -473,16 +516,29 @@ pub async fn apply_payment_event(f: &Fulfilment<'_>, event: &PaymentEvent) -> Re
 }
 
 fn check_matches(invoice: &Invoice, event: &PaymentEvent) -> Result<(), FulfilError> {
-    let mismatch = |what: String| FulfilError::Mismatch { invoice: invoice.id.clone(), what };
+    let mismatch = |what: String| FulfilError::Mismatch {
+        invoice: invoice.id.clone(),
+        what,
+    };
     if event.session_id != invoice.session.id {
-        return Err(mismatch(format!("session {} is not the invoice's {}", event.session_id, invoice.session.id)));
+        return Err(mismatch(format!(
+            "session {} is not the invoice's {}",
+            event.session_id, invoice.session.id
+        )));
     }
     if event.kind == PaymentEventKind::Paid {
         if event.currency != invoice.price.currency() {
-            return Err(mismatch(format!("currency {} is not {}", event.currency, invoice.price.currency())));
+            return Err(mismatch(format!(
+                "currency {} is not {}",
+                event.currency,
+                invoice.price.currency()
+            )));
         }
         if event.amount_minor != invoice.session.amount_minor {
-            return Err(mismatch(format!("amount {} is not {}", event.amount_minor, invoice.session.amount_minor)));
+            return Err(mismatch(format!(
+                "amount {} is not {}",
+                event.amount_minor, invoice.session.amount_minor
+            )));
         }
     }
     Ok(())
@@ -569,7 +625,10 @@ pub async fn expire_due_sessions(store: &dyn Store, clock: &dyn Clock, limit: us
         if invoice.status != InvoiceStatus::Open || invoice.session.expires_at > now {
             continue;
         }
-        if store.update_invoice(&cancel(&invoice, now, "payment_session_expired"), invoice.version).await? {
+        if store
+            .update_invoice(&cancel(&invoice, now, "payment_session_expired"), invoice.version)
+            .await?
+        {
             canceled += 1;
         }
     }

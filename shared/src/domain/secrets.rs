@@ -120,7 +120,11 @@ impl Secrets {
         if let Some(existing) = self.webhook(tenant).await? {
             return Ok(existing);
         }
-        let fresh = WebhookSecrets { current: new_webhook_secret()?, previous: None, previous_expires_at: None };
+        let fresh = WebhookSecrets {
+            current: new_webhook_secret()?,
+            previous: None,
+            previous_expires_at: None,
+        };
         self.write_webhook(tenant, &fresh).await?;
         Ok(fresh)
     }
@@ -134,7 +138,10 @@ impl Secrets {
         overlap_seconds: i64,
     ) -> Result<WebhookSecrets, SecretError> {
         let old = self.ensure_webhook(tenant).await?;
-        let expires = clock.now().plus_seconds(overlap_seconds.max(0)).unwrap_or_else(|| clock.now());
+        let expires = clock
+            .now()
+            .plus_seconds(overlap_seconds.max(0))
+            .unwrap_or_else(|| clock.now());
         let rotated = WebhookSecrets {
             current: new_webhook_secret()?,
             previous: (overlap_seconds > 0).then_some(old.current),
@@ -146,7 +153,9 @@ impl Secrets {
 
     async fn write_webhook(&self, tenant: &TenantId, secrets: &WebhookSecrets) -> Result<(), SecretError> {
         let body = serde_json::to_string(secrets).map_err(|e| SecretError::Malformed(e.to_string()))?;
-        self.store.put(&webhook_secret_name(&self.prefix, tenant), &body).await?;
+        self.store
+            .put(&webhook_secret_name(&self.prefix, tenant), &body)
+            .await?;
         self.webhook.forget(tenant.as_str());
         Ok(())
     }
@@ -157,7 +166,11 @@ impl Secrets {
             return Ok(key.clone());
         }
         let name = cursor_key_name(&self.prefix);
-        let key = self.store.get(&name).await?.ok_or_else(|| SecretError::Malformed(name.clone()))?;
+        let key = self
+            .store
+            .get(&name)
+            .await?
+            .ok_or_else(|| SecretError::Malformed(name.clone()))?;
         if key.len() < 32 {
             return Err(SecretError::Malformed(name));
         }
@@ -187,7 +200,10 @@ impl SecretStore for InMemorySecrets {
         Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned())
     }
     async fn put(&self, name: &str, value: &str) -> Result<(), SecretError> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_owned(), value.to_owned());
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), value.to_owned());
         Ok(())
     }
 }
@@ -224,7 +240,10 @@ mod tests {
         let later = t0.plus_seconds(3601).unwrap();
         let active = new.active(later);
         assert_eq!(active, vec![new.current.clone()]);
-        assert_eq!(verify(&active, Some(&sign(&old.current, later, body)), body, later), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&active, Some(&sign(&old.current, later, body)), body, later),
+            Err(SignatureError::Mismatch)
+        );
         // No overlap: the old one stops at once.
         let newest = secrets.rotate_webhook(&tenant, &clock, 0).await.unwrap();
         assert_eq!(newest.active(t0), vec![newest.current.clone()]);

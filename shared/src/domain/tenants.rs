@@ -63,7 +63,11 @@ pub enum TenantError {
 }
 
 /// The tenant's settings, from the instance cache or one read.
-pub async fn settings(store: &dyn Store, cache: &TenantCache, tenant: &TenantId) -> Result<TenantSettings, TenantError> {
+pub async fn settings(
+    store: &dyn Store,
+    cache: &TenantCache,
+    tenant: &TenantId,
+) -> Result<TenantSettings, TenantError> {
     if let Some(s) = cache.get(tenant.as_str()) {
         return Ok(s);
     }

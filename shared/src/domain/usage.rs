@@ -65,7 +65,10 @@ impl CounterDelta {
     /// Usage counts in the entitlement's period when it occurred at or after the period start.
     fn of(entitlement: &Entitlement, record: &UsageRecord) -> Self {
         if record.occurred_at >= entitlement.current_period_start {
-            CounterDelta { usage: record.amount, overage: record.overage }
+            CounterDelta {
+                usage: record.amount,
+                overage: record.overage,
+            }
         } else {
             CounterDelta::default()
         }
@@ -142,11 +145,16 @@ pub async fn record_usage(
     }
     let fingerprint = req.fingerprint();
     for attempt in 0..STALE_RETRIES {
-        let (entitlement, grants) =
-            store.load_entitlement(tenant, &req.entitlement_id).await?.ok_or(UsageError::EntitlementNotFound)?;
+        let (entitlement, grants) = store
+            .load_entitlement(tenant, &req.entitlement_id)
+            .await?
+            .ok_or(UsageError::EntitlementNotFound)?;
         if !entitlement.is_active() {
             // A replay is still answered after the entitlement was cancelled.
-            if let Some(old) = store.get_usage(tenant, &req.entitlement_id, req.event_id.as_str()).await? {
+            if let Some(old) = store
+                .get_usage(tenant, &req.entitlement_id, req.event_id.as_str())
+                .await?
+            {
                 return replay(old, &fingerprint);
             }
             return Err(UsageError::EntitlementNotActive(entitlement.status.as_str()));
@@ -165,13 +173,21 @@ pub async fn record_usage(
             amount: req.amount.value(),
             occurred_at: at,
             recorded_at: now,
-            status: if req.pending { UsageStatus::Pending } else { UsageStatus::Committed },
+            status: if req.pending {
+                UsageStatus::Pending
+            } else {
+                UsageStatus::Committed
+            },
             deductions: allocation.deductions,
             overage: allocation.overage,
             settled_at: None,
             fingerprint: fingerprint.clone(),
         };
-        let delta = if req.pending { CounterDelta::default() } else { CounterDelta::of(&entitlement, &record) };
+        let delta = if req.pending {
+            CounterDelta::default()
+        } else {
+            CounterDelta::of(&entitlement, &record)
+        };
         match store.write_usage(&record, delta, &grant_writes).await? {
             UsageWrite::Written => return Ok(Created::New(record)),
             UsageWrite::Exists(old) => return replay(old, &fingerprint),
@@ -203,7 +219,11 @@ fn replay(old: UsageRecord, fingerprint: &BTreeMap<String, String>) -> Result<Cr
 /// Backoff with jitter before recomputing against fresher state.
 async fn pause(attempt: u32) {
     let mut b = [0u8; 2];
-    let jitter = if getrandom::fill(&mut b).is_ok() { u64::from(u16::from_le_bytes(b)) % 40 } else { 17 };
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b)) % 40
+    } else {
+        17
+    };
     tokio::time::sleep(Duration::from_millis((4u64 << attempt.min(4)) + jitter)).await;
 }
 
@@ -237,9 +257,14 @@ pub async fn settle_usage(
     how: Settle,
 ) -> Result<UsageRecord, SettleError> {
     for attempt in 0..STALE_RETRIES {
-        let (entitlement, grants) =
-            store.load_entitlement(tenant, entitlement_id).await?.ok_or(SettleError::EntitlementNotFound)?;
-        let record = store.get_usage(tenant, entitlement_id, event_id.as_str()).await?.ok_or(SettleError::UsageNotFound)?;
+        let (entitlement, grants) = store
+            .load_entitlement(tenant, entitlement_id)
+            .await?
+            .ok_or(SettleError::EntitlementNotFound)?;
+        let record = store
+            .get_usage(tenant, entitlement_id, event_id.as_str())
+            .await?
+            .ok_or(SettleError::UsageNotFound)?;
         match (record.status, how) {
             (UsageStatus::Committed, Settle::Commit) | (UsageStatus::Released, Settle::Release) => return Ok(record),
             (UsageStatus::Committed | UsageStatus::Released, _) => {
@@ -252,9 +277,16 @@ pub async fn settle_usage(
             Settle::Release => (Effect::Release, UsageStatus::Released),
         };
         let grant_writes = changed(&grants, &record.deductions, effect, record.occurred_at);
-        let settled = UsageRecord { status, settled_at: Some(clock.now()), ..record };
-        let delta =
-            if how == Settle::Commit { CounterDelta::of(&entitlement, &settled) } else { CounterDelta::default() };
+        let settled = UsageRecord {
+            status,
+            settled_at: Some(clock.now()),
+            ..record
+        };
+        let delta = if how == Settle::Commit {
+            CounterDelta::of(&entitlement, &settled)
+        } else {
+            CounterDelta::default()
+        };
         if store.settle_usage(&settled, delta, &grant_writes).await? {
             return Ok(settled);
         }

@@ -1,26 +1,30 @@
 //! [`Store`] on DynamoDB: one table, conditional writes and transactions for every invariant.
 use super::schema::*;
 use super::{EditOutcome, InsertOutcome, PlanApply, Store, StoreError, UsageWrite};
-use crate::domain::periods::Reset;
-use crate::domain::plans::{CreditPlan, DurationUnit, Expiration, ExpirationType, Period, PlanScope, PlanStatus, Recurrence};
-use crate::domain::ledger::{Deduction, UsageStatus};
-use crate::domain::usage::{CounterDelta, UsageRecord};
-use crate::domain::credits::{CreditType, GrantEdit};
 use crate::domain::capacity::{CapacityGrant, ExactPrice};
+use crate::domain::credits::{CreditType, GrantEdit};
+use crate::domain::ledger::{Deduction, UsageStatus};
 use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant, GrantDetails, Role};
 use crate::domain::money::{Currency, Price};
 use crate::domain::payments::PaymentSession;
+use crate::domain::periods::Reset;
+use crate::domain::plans::{
+    CreditPlan, DurationUnit, Expiration, ExpirationType, Period, PlanScope, PlanStatus, Recurrence,
+};
 use crate::domain::purchases::{Invoice, InvoiceStatus};
 use crate::domain::tenants::TenantSettings;
-use crate::domain::{CapacityGrantId, CreditAmount, EntitlementId, GrantId, InvoiceId, NonNegative, Priority, SessionId, TenantId, Timestamp};
+use crate::domain::usage::{CounterDelta, UsageRecord};
+use crate::domain::{
+    CapacityGrantId, CreditAmount, EntitlementId, GrantId, InvoiceId, NonNegative, Priority, SessionId, TenantId,
+    Timestamp,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use rust_decimal::Decimal;
@@ -41,7 +45,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
     pub fn client(&self) -> &Client {
         &self.client
@@ -109,11 +116,20 @@ impl DynamoStore {
         let check = check.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
         if let Some(claim) = claim {
-            items.push(put(&self.table, claim_item(pk.clone(), claim), "attribute_not_exists(PK)")?);
+            items.push(put(
+                &self.table,
+                claim_item(pk.clone(), claim),
+                "attribute_not_exists(PK)",
+            )?);
         }
         items.extend(objects);
         for attempt in 0..CONFLICT_RETRIES {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(InsertOutcome::Inserted),
                 Err(e) => e,
@@ -145,19 +161,32 @@ impl DynamoStore {
 
     /// Writes a new tenant-level object and, when given, the claim of its idempotency key (in the
     /// tenant's partition) in one transaction.
-    async fn insert_tenant_claimed(&self, tenant: &TenantId, object: Item, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError> {
+    async fn insert_tenant_claimed(
+        &self,
+        tenant: &TenantId,
+        object: Item,
+        claim: Option<&Claim>,
+    ) -> Result<InsertOutcome, StoreError> {
         let pk = tenant_pk(tenant.as_str());
         let mut items = vec![put(&self.table, object, "attribute_not_exists(PK)")?];
         if let Some(c) = claim {
             items.push(put(&self.table, claim_item(pk.clone(), c), "attribute_not_exists(PK)")?);
         }
         for attempt in 0..CONFLICT_RETRIES {
-            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(InsertOutcome::Inserted),
                 Err(e) => match cancellation(e)? {
                     Cancelled::Conflict => conflict_pause(attempt).await,
                     Cancelled::Conditions(failed) => {
-                        let Some(c) = claim else { return Err(StoreError::Corrupt("id collision".to_owned())) };
+                        let Some(c) = claim else {
+                            return Err(StoreError::Corrupt("id collision".to_owned()));
+                        };
                         let stored = match failed.into_iter().find(|(i, _)| *i == 1).and_then(|(_, old)| old) {
                             Some(old) => old,
                             None => self
@@ -186,7 +215,9 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(ctx))
+                if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(unavailable(e)),
@@ -195,7 +226,14 @@ impl DynamoStore {
 
     /// Sets a timestamp attribute once (bumping the item's version counter): the item as it now
     /// is, unchanged when the attribute was already set; None when the item does not exist.
-    async fn set_once(&self, pk: String, sk: &str, attribute: &str, version: &str, at: Timestamp) -> Result<Option<Item>, StoreError> {
+    async fn set_once(
+        &self,
+        pk: String,
+        sk: &str,
+        attribute: &str,
+        version: &str,
+        at: Timestamp,
+    ) -> Result<Option<Item>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -227,7 +265,12 @@ impl DynamoStore {
     /// when a condition failed. Transaction conflicts are retried.
     async fn transact_versioned(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
         for attempt in 0..CONFLICT_RETRIES {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             match result {
                 Ok(_) => return Ok(true),
                 Err(e) => match cancellation(e)? {
@@ -240,8 +283,16 @@ impl DynamoStore {
     }
 
     /// An UpdateItem of the item at `pk`/`sk` (the caller adds its expressions).
-    fn update_at(&self, pk: String, sk: &str) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).key(PK, s(pk)).key(SK, s(sk))
+    fn update_at(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -275,10 +326,16 @@ where
 }
 
 /// An update whose condition failing means there is nothing to do.
-fn unless_condition_failed<O, R: std::fmt::Debug>(result: Result<O, SdkError<UpdateItemError, R>>) -> Result<(), StoreError> {
+fn unless_condition_failed<O, R: std::fmt::Debug>(
+    result: Result<O, SdkError<UpdateItemError, R>>,
+) -> Result<(), StoreError> {
     match result {
         Ok(_) => Ok(()),
-        Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(()),
+        Err(SdkError::ServiceError(ctx))
+            if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(unavailable(e)),
     }
 }
@@ -315,7 +372,8 @@ impl Reader<'_> {
         self.0.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
     }
     fn s(&self, k: &str) -> Result<&str, StoreError> {
-        self.opt_s(k).ok_or_else(|| StoreError::Corrupt(format!("missing string {k}")))
+        self.opt_s(k)
+            .ok_or_else(|| StoreError::Corrupt(format!("missing string {k}")))
     }
     fn opt_dec(&self, k: &str) -> Result<Option<Decimal>, StoreError> {
         match self.0.get(k) {
@@ -327,7 +385,8 @@ impl Reader<'_> {
         }
     }
     fn dec(&self, k: &str) -> Result<Decimal, StoreError> {
-        self.opt_dec(k)?.ok_or_else(|| StoreError::Corrupt(format!("missing number {k}")))
+        self.opt_dec(k)?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing number {k}")))
     }
     fn opt_ts(&self, k: &str) -> Result<Option<Timestamp>, StoreError> {
         self.opt_s(k)
@@ -335,7 +394,8 @@ impl Reader<'_> {
             .transpose()
     }
     fn ts(&self, k: &str) -> Result<Timestamp, StoreError> {
-        self.opt_ts(k)?.ok_or_else(|| StoreError::Corrupt(format!("missing time {k}")))
+        self.opt_ts(k)?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing time {k}")))
     }
     fn bool(&self, k: &str) -> bool {
         self.0.get(k).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
@@ -422,7 +482,10 @@ fn entitlement_item(e: &Entitlement) -> Item {
     if e.status == EntitlementStatus::Active {
         // Sparse index of active entitlements by period end: what the period-reset run walks.
         item.insert("GSI5PK".to_owned(), s(PERIOD_ENDS));
-        item.insert("GSI5SK".to_owned(), s(period_end_sk(&e.current_period_end.to_storage(), t, e.id.as_str())));
+        item.insert(
+            "GSI5SK".to_owned(),
+            s(period_end_sk(&e.current_period_end.to_storage(), t, e.id.as_str())),
+        );
     }
     item
 }
@@ -447,8 +510,13 @@ fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
         pricing_unit_id: r.opt_s("pricing_unit_id").map(str::to_owned),
         current_period_start: r.ts("current_period_start")?,
         current_period_end: r.ts("current_period_end")?,
-        period_anchor: r.opt_ts("period_anchor")?.map_or_else(|| r.ts("current_period_start"), Ok)?,
-        period_months: r.opt_dec("period_months")?.map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt("period_months".to_owned()))).transpose()?,
+        period_anchor: r
+            .opt_ts("period_anchor")?
+            .map_or_else(|| r.ts("current_period_start"), Ok)?,
+        period_months: r
+            .opt_dec("period_months")?
+            .map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt("period_months".to_owned())))
+            .transpose()?,
         usage_in_period: r.opt_dec("usage_in_period")?.unwrap_or_default(),
         overage: r.opt_dec("overage")?.unwrap_or_default(),
         created_at: r.ts("created_at")?,
@@ -496,10 +564,16 @@ fn grant_item(g: &Grant) -> Item {
     opt("name", d.name.clone().map(s));
     opt("reason", d.reason.clone().map(s));
     opt("credit_grant_type", d.credit_grant_type.clone().map(s));
-    opt("custom_fields", (!d.custom_fields.is_empty()).then(|| map_ss(&d.custom_fields)));
+    opt(
+        "custom_fields",
+        (!d.custom_fields.is_empty()).then(|| map_ss(&d.custom_fields)),
+    );
     opt("paid_amount", d.paid_amount.map(n));
     opt("paid_credit_type_id", d.paid_credit_type_id.clone().map(s));
-    opt("product_ids", (!d.product_ids.is_empty()).then(|| AttributeValue::L(d.product_ids.iter().map(s).collect())));
+    opt(
+        "product_ids",
+        (!d.product_ids.is_empty()).then(|| AttributeValue::L(d.product_ids.iter().map(s).collect())),
+    );
     opt("uniqueness_key", d.uniqueness_key.clone().map(s));
     opt("invoice_id", d.invoice_id.clone().map(s));
     item
@@ -518,7 +592,11 @@ fn grant_from(item: &Item) -> Result<Grant, StoreError> {
         expires_at: r.opt_ts("expires_at")?,
         voided_at: r.opt_ts("voided_at")?,
         created_at: r.ts("created_at")?,
-        priority: r.opt_dec("priority")?.map(Priority::new).transpose().map_err(corrupt("priority"))?,
+        priority: r
+            .opt_dec("priority")?
+            .map(Priority::new)
+            .transpose()
+            .map_err(corrupt("priority"))?,
         reset_max_rollover: r
             .opt_dec("reset_max_rollover")?
             .map(NonNegative::new)
@@ -577,10 +655,18 @@ fn usage_item(u: &UsageRecord) -> Item {
     let deductions = u
         .deductions
         .iter()
-        .map(|d| AttributeValue::M(HashMap::from([("g".to_owned(), s(d.grant_id.as_str())), ("a".to_owned(), n(d.amount))])))
+        .map(|d| {
+            AttributeValue::M(HashMap::from([
+                ("g".to_owned(), s(d.grant_id.as_str())),
+                ("a".to_owned(), n(d.amount)),
+            ]))
+        })
         .collect();
     let mut item: Item = HashMap::from([
-        (PK.to_owned(), s(entitlement_pk(u.tenant.as_str(), u.entitlement_id.as_str()))),
+        (
+            PK.to_owned(),
+            s(entitlement_pk(u.tenant.as_str(), u.entitlement_id.as_str())),
+        ),
         (SK.to_owned(), s(usage_sk(&u.event_id))),
         ("type".to_owned(), s("usage")),
         ("tenant".to_owned(), s(u.tenant.as_str())),
@@ -613,7 +699,10 @@ fn usage_from(item: &Item) -> Result<UsageRecord, StoreError> {
         .map(|d| {
             let m = d.as_m().map_err(|_| StoreError::Corrupt("deduction".to_owned()))?;
             let r = Reader(m);
-            Ok(Deduction { grant_id: GrantId::parse(r.s("g")?).map_err(corrupt("grant id"))?, amount: r.dec("a")? })
+            Ok(Deduction {
+                grant_id: GrantId::parse(r.s("g")?).map_err(corrupt("grant id"))?,
+                amount: r.dec("a")?,
+            })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(UsageRecord {
@@ -638,9 +727,12 @@ fn versioned_grant_put(table: &str, grant: &Grant, read_version: u64) -> Result<
     put = if read_version == 0 {
         put.condition_expression("attribute_exists(PK) AND attribute_not_exists(gv)")
     } else {
-        put.condition_expression("gv = :gv").expression_attribute_values(":gv", AttributeValue::N(read_version.to_string()))
+        put.condition_expression("gv = :gv")
+            .expression_attribute_values(":gv", AttributeValue::N(read_version.to_string()))
     };
-    Ok(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Corrupt(e.to_string()))?).build())
+    Ok(TransactWriteItem::builder()
+        .put(put.build().map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .build())
 }
 
 /// Adds usage and overage to the entitlement's period counters, under `condition`.
@@ -652,7 +744,10 @@ fn counters_update(
 ) -> Result<TransactWriteItem, StoreError> {
     let mut update = Update::builder()
         .table_name(table)
-        .key(PK, s(entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str())))
+        .key(
+            PK,
+            s(entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str())),
+        )
         .key(SK, s(ENTITLEMENT_SK))
         .update_expression("ADD usage_in_period :u, overage :o")
         .expression_attribute_values(":u", n(delta.usage))
@@ -665,7 +760,9 @@ fn counters_update(
     } else {
         update.condition_expression("attribute_exists(PK)")
     };
-    Ok(TransactWriteItem::builder().update(update.build().map_err(|e| StoreError::Corrupt(e.to_string()))?).build())
+    Ok(TransactWriteItem::builder()
+        .update(update.build().map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .build())
 }
 
 // ---- capacity grants ------------------------------------------------------------------------
@@ -687,8 +784,14 @@ fn capacity_item(g: &CapacityGrant) -> Item {
         ("ends_at".to_owned(), ts(g.ends_at)),
         // Prices as strings: exactly as the client wrote them.
         ("unit_price".to_owned(), s(g.unit_price.as_str())),
-        ("early_termination_buyback_price".to_owned(), s(g.early_termination_buyback_price.as_str())),
-        ("flexible_usage_buyback_price".to_owned(), s(g.flexible_usage_buyback_price.as_str())),
+        (
+            "early_termination_buyback_price".to_owned(),
+            s(g.early_termination_buyback_price.as_str()),
+        ),
+        (
+            "flexible_usage_buyback_price".to_owned(),
+            s(g.flexible_usage_buyback_price.as_str()),
+        ),
         ("created_at".to_owned(), ts(g.created_at)),
         ("version".to_owned(), AttributeValue::N(g.version.to_string())),
     ]);
@@ -707,7 +810,10 @@ fn capacity_from(item: &Item) -> Result<CapacityGrant, StoreError> {
     let r = Reader(item);
     let price = |k: &str| -> Result<ExactPrice, StoreError> { ExactPrice::parse(r.s(k)?).map_err(corrupt("price")) };
     let fid = |k: &str| -> Result<Option<CapacityGrantId>, StoreError> {
-        r.opt_s(k).map(CapacityGrantId::parse).transpose().map_err(corrupt("capacity grant id"))
+        r.opt_s(k)
+            .map(CapacityGrantId::parse)
+            .transpose()
+            .map_err(corrupt("capacity grant id"))
     };
     Ok(CapacityGrant {
         fid: CapacityGrantId::parse(r.s("fid")?).map_err(corrupt("capacity grant id"))?,
@@ -813,7 +919,10 @@ fn credit_plan_from(item: &Item) -> Result<CreditPlan, StoreError> {
         currency: r.opt_s("currency").map(str::to_owned),
         recurrence,
         expiration,
-        priority: r.opt_dec("priority")?.map(|d| i64::try_from(d).map_err(|_| bad("priority"))).transpose()?,
+        priority: r
+            .opt_dec("priority")?
+            .map(|d| i64::try_from(d).map_err(|_| bad("priority")))
+            .transpose()?,
         metadata: r.map_ss("metadata"),
         status: PlanStatus::parse(r.s("status")?).ok_or_else(|| bad("status"))?,
         start_date: r.ts("start_date")?,
@@ -865,10 +974,19 @@ fn tenant_item(settings: &TenantSettings) -> Item {
         ("type".to_owned(), s("tenant")),
         ("tenant".to_owned(), s(settings.tenant.as_str())),
         ("currency".to_owned(), s(settings.currency.code())),
-        ("members_may_purchase".to_owned(), AttributeValue::Bool(settings.members_may_purchase)),
+        (
+            "members_may_purchase".to_owned(),
+            AttributeValue::Bool(settings.members_may_purchase),
+        ),
         (
             "allowed_redirect_origins".to_owned(),
-            AttributeValue::L(settings.allowed_redirect_origins.iter().map(|o| s(o.as_str())).collect()),
+            AttributeValue::L(
+                settings
+                    .allowed_redirect_origins
+                    .iter()
+                    .map(|o| s(o.as_str()))
+                    .collect(),
+            ),
         ),
         ("created_at".to_owned(), ts(settings.created_at)),
     ]);
@@ -895,7 +1013,10 @@ fn invoice_item(i: &Invoice) -> Item {
         ("session_id".to_owned(), s(i.session.id.as_str())),
         ("session_url".to_owned(), s(&i.session.url)),
         ("session_expires_at".to_owned(), ts(i.session.expires_at)),
-        ("session_amount".to_owned(), AttributeValue::N(i.session.amount_minor.to_string())),
+        (
+            "session_amount".to_owned(),
+            AttributeValue::N(i.session.amount_minor.to_string()),
+        ),
         ("provider".to_owned(), s(&i.provider)),
         ("idempotency_key".to_owned(), s(&i.idempotency_key)),
         ("status".to_owned(), s(i.status.as_str())),
@@ -907,7 +1028,10 @@ fn invoice_item(i: &Invoice) -> Item {
     if i.status == InvoiceStatus::Open {
         // Sparse index: only open invoices are in the expiry sweep's partition.
         item.insert("GSI1PK".to_owned(), s(OPEN_INVOICES));
-        item.insert("GSI1SK".to_owned(), s(open_invoice_sk(&i.session.expires_at.to_storage(), t, i.id.as_str())));
+        item.insert(
+            "GSI1SK".to_owned(),
+            s(open_invoice_sk(&i.session.expires_at.to_storage(), t, i.id.as_str())),
+        );
     }
     let mut opt = |k: &str, v: Option<AttributeValue>| {
         if let Some(v) = v {
@@ -917,8 +1041,14 @@ fn invoice_item(i: &Invoice) -> Item {
     opt("subscription_id", i.subscription_id.clone().map(s));
     opt("credit_type_id", i.credit_type_id.clone().map(s));
     opt("grant_expires_at", i.grant_expires_at.map(ts));
-    opt("grant_reset_max_rollover", i.grant_reset_max_rollover.map(|v| n(v.value())));
-    opt("grant_reset_min_rollover", i.grant_reset_min_rollover.map(|v| n(v.value())));
+    opt(
+        "grant_reset_max_rollover",
+        i.grant_reset_max_rollover.map(|v| n(v.value())),
+    );
+    opt(
+        "grant_reset_min_rollover",
+        i.grant_reset_min_rollover.map(|v| n(v.value())),
+    );
     opt("success_url", i.success_url.clone().map(s));
     opt("cancel_url", i.cancel_url.clone().map(s));
     opt("paid_at", i.paid_at.map(ts));
@@ -934,7 +1064,8 @@ fn invoice_from(item: &Item) -> Result<Invoice, StoreError> {
     let r = Reader(item);
     let currency = Currency::parse(r.s("currency")?).map_err(corrupt("currency"))?;
     let whole = |k: &str| -> Result<i64, StoreError> {
-        r.dec(k).and_then(|d| i64::try_from(d).map_err(|_| StoreError::Corrupt(format!("{k} is not an integer"))))
+        r.dec(k)
+            .and_then(|d| i64::try_from(d).map_err(|_| StoreError::Corrupt(format!("{k} is not an integer"))))
     };
     Ok(Invoice {
         id: InvoiceId::parse(r.s("id")?).map_err(corrupt("invoice id"))?,
@@ -947,8 +1078,16 @@ fn invoice_from(item: &Item) -> Result<Invoice, StoreError> {
         price: Price::new(r.dec("price")?, currency).map_err(corrupt("price"))?,
         grant_effective_at: r.ts("grant_effective_at")?,
         grant_expires_at: r.opt_ts("grant_expires_at")?,
-        grant_reset_max_rollover: r.opt_dec("grant_reset_max_rollover")?.map(NonNegative::new).transpose().map_err(corrupt("rollover"))?,
-        grant_reset_min_rollover: r.opt_dec("grant_reset_min_rollover")?.map(NonNegative::new).transpose().map_err(corrupt("rollover"))?,
+        grant_reset_max_rollover: r
+            .opt_dec("grant_reset_max_rollover")?
+            .map(NonNegative::new)
+            .transpose()
+            .map_err(corrupt("rollover"))?,
+        grant_reset_min_rollover: r
+            .opt_dec("grant_reset_min_rollover")?
+            .map(NonNegative::new)
+            .transpose()
+            .map_err(corrupt("rollover"))?,
         success_url: r.opt_s("success_url").map(str::to_owned),
         cancel_url: r.opt_s("cancel_url").map(str::to_owned),
         session: PaymentSession {
@@ -963,7 +1102,11 @@ fn invoice_from(item: &Item) -> Result<Invoice, StoreError> {
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
         paid_at: r.opt_ts("paid_at")?,
-        grant_id: r.opt_s("grant_id").map(GrantId::parse).transpose().map_err(corrupt("grant id"))?,
+        grant_id: r
+            .opt_s("grant_id")
+            .map(GrantId::parse)
+            .transpose()
+            .map_err(corrupt("grant id"))?,
         paid_late: r.bool("paid_late"),
         canceled_at: r.opt_ts("canceled_at")?,
         cancel_reason: r.opt_s("cancel_reason").map(str::to_owned),
@@ -1008,7 +1151,11 @@ fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, St
 /// Backoff with jitter before retrying a transaction that lost a race.
 async fn conflict_pause(attempt: u32) {
     let mut b = [0u8; 2];
-    let jitter = if getrandom::fill(&mut b).is_ok() { u64::from(u16::from_le_bytes(b)) % 20 } else { 7 };
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b)) % 20
+    } else {
+        7
+    };
     let base = 5u64 << attempt.min(5);
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
@@ -1030,7 +1177,10 @@ fn cancellation(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) ->
                 if reasons.iter().any(|r| code(r) == "ValidationError") {
                     return Err(StoreError::Rejected(format!("transaction item refused: {reasons:?}")));
                 }
-                if reasons.iter().any(|r| matches!(code(r).as_str(), "TransactionConflict" | "ThrottlingError")) {
+                if reasons
+                    .iter()
+                    .any(|r| matches!(code(r).as_str(), "TransactionConflict" | "ThrottlingError"))
+                {
                     return Ok(Cancelled::Conflict);
                 }
                 Ok(Cancelled::Conditions(
@@ -1052,7 +1202,11 @@ fn cancellation(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) ->
 #[async_trait]
 impl Store for DynamoStore {
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.get(api_key_pk(key_hash), API_KEY_SK).await?.as_ref().map(api_key_from).transpose()
+        self.get(api_key_pk(key_hash), API_KEY_SK)
+            .await?
+            .as_ref()
+            .map(api_key_from)
+            .transpose()
     }
 
     async fn put_api_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
@@ -1083,8 +1237,14 @@ impl Store for DynamoStore {
     }
 
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let items =
-            self.query_all(Some(GSI1), "GSI1PK = :pk", &[], vec![(":pk", s(tenant_keys(tenant.as_str())))]).await?;
+        let items = self
+            .query_all(
+                Some(GSI1),
+                "GSI1PK = :pk",
+                &[],
+                vec![(":pk", s(tenant_keys(tenant.as_str())))],
+            )
+            .await?;
         items.iter().map(api_key_from).collect()
     }
 
@@ -1099,7 +1259,9 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(ctx))
+                if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
                 // Either not this tenant's key, or it already stops earlier.
                 Ok(self.find_api_key(key_hash).await?.is_some_and(|k| &k.tenant == tenant))
             }
@@ -1110,7 +1272,9 @@ impl Store for DynamoStore {
     async fn touch_api_key(&self, key_hash: &str, now: Timestamp, since: Timestamp) -> Result<(), StoreError> {
         let result = self
             .update_at(api_key_pk(key_hash), API_KEY_SK)
-            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :since)")
+            .condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :since)",
+            )
             .update_expression("SET last_used_at = :now")
             .expression_attribute_values(":now", ts(now))
             .expression_attribute_values(":since", ts(since))
@@ -1131,11 +1295,7 @@ impl Store for DynamoStore {
         Ok(())
     }
 
-    async fn get_entitlement(
-        &self,
-        tenant: &TenantId,
-        id: &EntitlementId,
-    ) -> Result<Option<Entitlement>, StoreError> {
+    async fn get_entitlement(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Option<Entitlement>, StoreError> {
         self.get(entitlement_pk(tenant.as_str(), id.as_str()), ENTITLEMENT_SK)
             .await?
             .as_ref()
@@ -1188,8 +1348,13 @@ impl Store for DynamoStore {
                 .await?
             }
             None => {
-                self.query_all(Some(GSI1), "GSI1PK = :pk", &[], vec![(":pk", s(tenant_entitlements(tenant.as_str())))])
-                    .await?
+                self.query_all(
+                    Some(GSI1),
+                    "GSI1PK = :pk",
+                    &[],
+                    vec![(":pk", s(tenant_entitlements(tenant.as_str())))],
+                )
+                .await?
             }
         };
         items.iter().map(entitlement_from).collect()
@@ -1226,9 +1391,20 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>, period_start: Option<Timestamp>) -> Result<InsertOutcome, StoreError> {
+    async fn insert_grant(
+        &self,
+        grant: &Grant,
+        claim: Option<&Claim>,
+        period_start: Option<Timestamp>,
+    ) -> Result<InsertOutcome, StoreError> {
         let pk = entitlement_pk(grant.tenant.as_str(), grant.entitlement_id.as_str());
-        self.insert_claimed(pk, claim, vec![put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?], period_start).await
+        self.insert_claimed(
+            pk,
+            claim,
+            vec![put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?],
+            period_start,
+        )
+        .await
     }
 
     async fn get_grant(
@@ -1237,18 +1413,17 @@ impl Store for DynamoStore {
         entitlement: &EntitlementId,
         id: &GrantId,
     ) -> Result<Option<Grant>, StoreError> {
-        self.get(entitlement_pk(tenant.as_str(), entitlement.as_str()), &grant_sk(id.as_str()))
-            .await?
-            .as_ref()
-            .map(grant_from)
-            .transpose()
+        self.get(
+            entitlement_pk(tenant.as_str(), entitlement.as_str()),
+            &grant_sk(id.as_str()),
+        )
+        .await?
+        .as_ref()
+        .map(grant_from)
+        .transpose()
     }
 
-    async fn list_grants(
-        &self,
-        tenant: &TenantId,
-        entitlement: &EntitlementId,
-    ) -> Result<Vec<Grant>, StoreError> {
+    async fn list_grants(&self, tenant: &TenantId, entitlement: &EntitlementId) -> Result<Vec<Grant>, StoreError> {
         let items = self
             .query_all(
                 None,
@@ -1270,11 +1445,17 @@ impl Store for DynamoStore {
         id: &GrantId,
         at: Timestamp,
     ) -> Result<Option<Grant>, StoreError> {
-        self.set_once(entitlement_pk(tenant.as_str(), entitlement.as_str()), &grant_sk(id.as_str()), "voided_at", "gv", at)
-            .await?
-            .as_ref()
-            .map(grant_from)
-            .transpose()
+        self.set_once(
+            entitlement_pk(tenant.as_str(), entitlement.as_str()),
+            &grant_sk(id.as_str()),
+            "voided_at",
+            "gv",
+            at,
+        )
+        .await?
+        .as_ref()
+        .map(grant_from)
+        .transpose()
     }
 
     async fn load_ledger(
@@ -1283,7 +1464,12 @@ impl Store for DynamoStore {
         id: &EntitlementId,
     ) -> Result<Option<(Entitlement, Vec<Grant>, Vec<UsageRecord>)>, StoreError> {
         let items = self
-            .query_all(None, "PK = :pk", &[], vec![(":pk", s(entitlement_pk(tenant.as_str(), id.as_str())))])
+            .query_all(
+                None,
+                "PK = :pk",
+                &[],
+                vec![(":pk", s(entitlement_pk(tenant.as_str(), id.as_str())))],
+            )
             .await?;
         let mut entitlement = None;
         let mut grants = Vec::new();
@@ -1305,11 +1491,14 @@ impl Store for DynamoStore {
         entitlement: &EntitlementId,
         event_id: &str,
     ) -> Result<Option<UsageRecord>, StoreError> {
-        self.get(entitlement_pk(tenant.as_str(), entitlement.as_str()), &usage_sk(event_id))
-            .await?
-            .as_ref()
-            .map(usage_from)
-            .transpose()
+        self.get(
+            entitlement_pk(tenant.as_str(), entitlement.as_str()),
+            &usage_sk(event_id),
+        )
+        .await?
+        .as_ref()
+        .map(usage_from)
+        .transpose()
     }
 
     async fn write_usage(
@@ -1326,7 +1515,12 @@ impl Store for DynamoStore {
             items.push(versioned_grant_put(&self.table, g, *read)?);
         }
         for attempt in 0..CONFLICT_RETRIES {
-            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(UsageWrite::Written),
                 Err(e) => e,
@@ -1398,7 +1592,11 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<(Vec<Grant>, bool), StoreError> {
         let t = tenant.as_str();
-        let mut q = self.client.query().table_name(&self.table).limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
         q = match (customer_id, after) {
             (None, None) => q
                 .index_name(GSI1)
@@ -1443,30 +1641,40 @@ impl Store for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(name) = &edit.name {
             sets.push("#nm = :nm");
-            update = update.expression_attribute_names("#nm", "name").expression_attribute_values(":nm", s(name));
+            update = update
+                .expression_attribute_names("#nm", "name")
+                .expression_attribute_values(":nm", s(name));
         }
         if let Some(e) = edit.expires_at {
             sets.push("expires_at = :ex");
             // Usage already drew on the grant up to last_used_at: the expiry stays after it.
-            update = update
-                .expression_attribute_values(":ex", ts(e))
-                .condition_expression("attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :ex)");
+            update = update.expression_attribute_values(":ex", ts(e)).condition_expression(
+                "attribute_exists(PK) AND (attribute_not_exists(last_used_at) OR last_used_at < :ex)",
+            );
         }
         if let Some(t) = &edit.credit_grant_type {
             sets.push("credit_grant_type = :cgt");
             update = update.expression_attribute_values(":cgt", s(t));
         }
-        let expression = if sets.is_empty() { "ADD gv :one".to_owned() } else { format!("SET {} ADD gv :one", sets.join(", ")) };
+        let expression = if sets.is_empty() {
+            "ADD gv :one".to_owned()
+        } else {
+            format!("SET {} ADD gv :one", sets.join(", "))
+        };
         match update.update_expression(expression).send().await {
             Ok(out) => match out.attributes.as_ref().map(grant_from).transpose()? {
                 Some(g) => Ok(EditOutcome::Edited(Box::new(g))),
                 None => Ok(EditOutcome::Missing),
             },
             Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
-                UpdateItemError::ConditionalCheckFailedException(c) => match c.item.as_ref().map(grant_from).transpose()? {
-                    Some(g) => Ok(g.last_used_at.map_or(EditOutcome::Missing, EditOutcome::UsedAfterExpiry)),
-                    None => Ok(EditOutcome::Missing),
-                },
+                UpdateItemError::ConditionalCheckFailedException(c) => {
+                    match c.item.as_ref().map(grant_from).transpose()? {
+                        Some(g) => Ok(g
+                            .last_used_at
+                            .map_or(EditOutcome::Missing, EditOutcome::UsedAfterExpiry)),
+                        None => Ok(EditOutcome::Missing),
+                    }
+                }
                 other => Err(service_failure(other)),
             },
             Err(e) => Err(unavailable(e)),
@@ -1497,14 +1705,20 @@ impl Store for DynamoStore {
                 None,
                 "PK = :pk AND begins_with(SK, :ct)",
                 &[],
-                vec![(":pk", s(tenant_pk(tenant.as_str()))), (":ct", s(CREDIT_TYPE_SK_PREFIX))],
+                vec![
+                    (":pk", s(tenant_pk(tenant.as_str()))),
+                    (":ct", s(CREDIT_TYPE_SK_PREFIX)),
+                ],
             )
             .await?;
         items
             .iter()
             .map(|i| {
                 let r = Reader(i);
-                Ok(CreditType { id: r.s("id")?.to_owned(), name: r.s("name")?.to_owned() })
+                Ok(CreditType {
+                    id: r.s("id")?.to_owned(),
+                    name: r.s("name")?.to_owned(),
+                })
             })
             .collect()
     }
@@ -1521,11 +1735,21 @@ impl Store for DynamoStore {
             ])
         };
         let items = vec![
-            put(&self.table, item(credit_type_name_sk(&ct.name)), "attribute_not_exists(PK)")?,
+            put(
+                &self.table,
+                item(credit_type_name_sk(&ct.name)),
+                "attribute_not_exists(PK)",
+            )?,
             put(&self.table, item(credit_type_sk(&ct.id)), "attribute_not_exists(PK)")?,
         ];
         for attempt in 0..CONFLICT_RETRIES {
-            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(None),
                 Err(e) => match cancellation(e)? {
                     Cancelled::Conflict => conflict_pause(attempt).await,
@@ -1538,7 +1762,10 @@ impl Store for DynamoStore {
                                 .ok_or_else(|| StoreError::Corrupt("credit type id collision".to_owned()))?,
                         };
                         let r = Reader(&existing);
-                        return Ok(Some(CreditType { id: r.s("id")?.to_owned(), name: r.s("name")?.to_owned() }));
+                        return Ok(Some(CreditType {
+                            id: r.s("id")?.to_owned(),
+                            name: r.s("name")?.to_owned(),
+                        }));
                     }
                 },
             }
@@ -1546,17 +1773,36 @@ impl Store for DynamoStore {
         Err(StoreError::Contention)
     }
 
-    async fn insert_capacity_grant(&self, grant: &CapacityGrant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError> {
-        self.insert_tenant_claimed(&grant.tenant, capacity_item(grant), claim).await
+    async fn insert_capacity_grant(
+        &self,
+        grant: &CapacityGrant,
+        claim: Option<&Claim>,
+    ) -> Result<InsertOutcome, StoreError> {
+        self.insert_tenant_claimed(&grant.tenant, capacity_item(grant), claim)
+            .await
     }
 
-    async fn get_capacity_grant(&self, tenant: &TenantId, fid: &CapacityGrantId) -> Result<Option<CapacityGrant>, StoreError> {
-        self.get(capacity_pk(tenant.as_str(), fid.as_str()), CAPACITY_SK).await?.as_ref().map(capacity_from).transpose()
+    async fn get_capacity_grant(
+        &self,
+        tenant: &TenantId,
+        fid: &CapacityGrantId,
+    ) -> Result<Option<CapacityGrant>, StoreError> {
+        self.get(capacity_pk(tenant.as_str(), fid.as_str()), CAPACITY_SK)
+            .await?
+            .as_ref()
+            .map(capacity_from)
+            .transpose()
     }
 
     async fn list_capacity_grants(&self, tenant: &TenantId) -> Result<Vec<CapacityGrant>, StoreError> {
-        let items =
-            self.query_all(Some(GSI1), "GSI1PK = :pk", &[], vec![(":pk", s(tenant_capacity(tenant.as_str())))]).await?;
+        let items = self
+            .query_all(
+                Some(GSI1),
+                "GSI1PK = :pk",
+                &[],
+                vec![(":pk", s(tenant_capacity(tenant.as_str())))],
+            )
+            .await?;
         items.iter().map(capacity_from).collect()
     }
 
@@ -1566,11 +1812,17 @@ impl Store for DynamoStore {
         fid: &CapacityGrantId,
         at: Timestamp,
     ) -> Result<Option<CapacityGrant>, StoreError> {
-        self.set_once(capacity_pk(tenant.as_str(), fid.as_str()), CAPACITY_SK, "deleted_at", "version", at)
-            .await?
-            .as_ref()
-            .map(capacity_from)
-            .transpose()
+        self.set_once(
+            capacity_pk(tenant.as_str(), fid.as_str()),
+            CAPACITY_SK,
+            "deleted_at",
+            "version",
+            at,
+        )
+        .await?
+        .as_ref()
+        .map(capacity_from)
+        .transpose()
     }
 
     async fn resell_capacity_grant(
@@ -1594,16 +1846,26 @@ impl Store for DynamoStore {
     }
 
     async fn insert_credit_plan(&self, plan: &CreditPlan, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError> {
-        self.insert_tenant_claimed(&plan.tenant, credit_plan_item(plan), claim).await
+        self.insert_tenant_claimed(&plan.tenant, credit_plan_item(plan), claim)
+            .await
     }
 
     async fn get_credit_plan(&self, tenant: &TenantId, id: &str) -> Result<Option<CreditPlan>, StoreError> {
-        self.get(credit_plan_pk(tenant.as_str(), id), CREDIT_PLAN_SK).await?.as_ref().map(credit_plan_from).transpose()
+        self.get(credit_plan_pk(tenant.as_str(), id), CREDIT_PLAN_SK)
+            .await?
+            .as_ref()
+            .map(credit_plan_from)
+            .transpose()
     }
 
     async fn list_credit_plans(&self, tenant: &TenantId) -> Result<Vec<CreditPlan>, StoreError> {
         let items = self
-            .query_all(Some(GSI1), "GSI1PK = :pk", &[], vec![(":pk", s(tenant_credit_plans(tenant.as_str())))])
+            .query_all(
+                Some(GSI1),
+                "GSI1PK = :pk",
+                &[],
+                vec![(":pk", s(tenant_credit_plans(tenant.as_str())))],
+            )
             .await?;
         items.iter().map(credit_plan_from).collect()
     }
@@ -1613,8 +1875,9 @@ impl Store for DynamoStore {
     }
 
     async fn active_credit_plans(&self) -> Result<Vec<CreditPlan>, StoreError> {
-        let items =
-            self.query_all(Some(GSI2), "GSI2PK = :pk", &[], vec![(":pk", s(ACTIVE_CREDIT_PLANS))]).await?;
+        let items = self
+            .query_all(Some(GSI2), "GSI2PK = :pk", &[], vec![(":pk", s(ACTIVE_CREDIT_PLANS))])
+            .await?;
         items.iter().map(credit_plan_from).collect()
     }
 
@@ -1629,18 +1892,37 @@ impl Store for DynamoStore {
             PlanScope::Plan => ("GSI4", plan_key(tenant.as_str(), scope_id)),
         };
         let condition = format!("{index}PK = :pk");
-        let items = self.query_all(Some(index), &condition, &[], vec![(":pk", s(key))]).await?;
+        let items = self
+            .query_all(Some(index), &condition, &[], vec![(":pk", s(key))])
+            .await?;
         items.iter().map(entitlement_from).collect()
     }
 
-    async fn plan_progress(&self, tenant: &TenantId, entitlement: &EntitlementId, plan_id: &str) -> Result<u64, StoreError> {
-        match self.get(entitlement_pk(tenant.as_str(), entitlement.as_str()), &plan_progress_sk(plan_id)).await? {
+    async fn plan_progress(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        plan_id: &str,
+    ) -> Result<u64, StoreError> {
+        match self
+            .get(
+                entitlement_pk(tenant.as_str(), entitlement.as_str()),
+                &plan_progress_sk(plan_id),
+            )
+            .await?
+        {
             None => Ok(0),
             Some(item) => Reader(&item).version("next"),
         }
     }
 
-    async fn apply_plan_period(&self, grant: &Grant, plan_id: &str, expected: u64, next: u64) -> Result<PlanApply, StoreError> {
+    async fn apply_plan_period(
+        &self,
+        grant: &Grant,
+        plan_id: &str,
+        expected: u64,
+        next: u64,
+    ) -> Result<PlanApply, StoreError> {
         let pk = entitlement_pk(grant.tenant.as_str(), grant.entitlement_id.as_str());
         let check = ConditionCheck::builder()
             .table_name(&self.table)
@@ -1661,15 +1943,26 @@ impl Store for DynamoStore {
         progress = if expected == 0 {
             progress.condition_expression("attribute_not_exists(PK)")
         } else {
-            progress.condition_expression("#next = :e").expression_attribute_names("#next", "next").expression_attribute_values(":e", AttributeValue::N(expected.to_string()))
+            progress
+                .condition_expression("#next = :e")
+                .expression_attribute_names("#next", "next")
+                .expression_attribute_values(":e", AttributeValue::N(expected.to_string()))
         };
         let items = vec![
             TransactWriteItem::builder().condition_check(check).build(),
-            TransactWriteItem::builder().put(progress.build().map_err(|e| StoreError::Corrupt(e.to_string()))?).build(),
+            TransactWriteItem::builder()
+                .put(progress.build().map_err(|e| StoreError::Corrupt(e.to_string()))?)
+                .build(),
             put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
         ];
         for attempt in 0..CONFLICT_RETRIES {
-            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(PlanApply::Applied),
                 Err(e) => match cancellation(e)? {
                     Cancelled::Conflict => conflict_pause(attempt).await,
@@ -1686,7 +1979,11 @@ impl Store for DynamoStore {
         Err(StoreError::Contention)
     }
 
-    async fn entitlements_due_for_reset(&self, now: Timestamp, limit: usize) -> Result<Vec<(TenantId, EntitlementId)>, StoreError> {
+    async fn entitlements_due_for_reset(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, EntitlementId)>, StoreError> {
         let out = self
             .client
             .query()
@@ -1740,7 +2037,11 @@ impl Store for DynamoStore {
     }
 
     async fn get_tenant(&self, tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError> {
-        self.get(tenant_pk(tenant.as_str()), TENANT_SK).await?.as_ref().map(tenant_from).transpose()
+        self.get(tenant_pk(tenant.as_str()), TENANT_SK)
+            .await?
+            .as_ref()
+            .map(tenant_from)
+            .transpose()
     }
 
     async fn put_tenant_if_absent(&self, settings: &TenantSettings) -> Result<bool, StoreError> {
@@ -1754,7 +2055,9 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(ctx))
+                if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(unavailable(e)),
@@ -1773,7 +2076,13 @@ impl Store for DynamoStore {
     }
 
     async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError> {
-        self.client.put_item().table_name(&self.table).set_item(Some(tenant_item(settings))).send().await.map_err(unavailable)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(tenant_item(settings)))
+            .send()
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -1787,7 +2096,11 @@ impl Store for DynamoStore {
     }
 
     async fn get_invoice(&self, tenant: &TenantId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
-        self.get(invoice_pk(tenant.as_str(), id.as_str()), INVOICE_SK).await?.as_ref().map(invoice_from).transpose()
+        self.get(invoice_pk(tenant.as_str(), id.as_str()), INVOICE_SK)
+            .await?
+            .as_ref()
+            .map(invoice_from)
+            .transpose()
     }
 
     async fn find_session(&self, id: &SessionId) -> Result<Option<(TenantId, InvoiceId)>, StoreError> {
@@ -1805,9 +2118,16 @@ impl Store for DynamoStore {
         self.put_at_version(invoice_item(invoice), expected_version).await
     }
 
-    async fn settle_invoice(&self, invoice: &Invoice, expected_version: u64, grant: &Grant) -> Result<bool, StoreError> {
+    async fn settle_invoice(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        grant: &Grant,
+    ) -> Result<bool, StoreError> {
         let items = vec![
-            TransactWriteItem::builder().put(versioned_invoice_put(&self.table, invoice, expected_version)?).build(),
+            TransactWriteItem::builder()
+                .put(versioned_invoice_put(&self.table, invoice, expected_version)?)
+                .build(),
             put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
         ];
         self.transact_versioned(items).await

@@ -5,14 +5,14 @@ pub mod round_trips;
 pub mod schema;
 pub mod secrets_manager;
 
+use crate::domain::capacity::CapacityGrant;
+use crate::domain::credits::{CreditType, GrantEdit};
 use crate::domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant};
+use crate::domain::periods::Reset;
+use crate::domain::plans::{CreditPlan, PlanScope};
 use crate::domain::purchases::Invoice;
 use crate::domain::tenants::TenantSettings;
 use crate::domain::usage::{CounterDelta, UsageRecord};
-use crate::domain::credits::{CreditType, GrantEdit};
-use crate::domain::capacity::CapacityGrant;
-use crate::domain::plans::{CreditPlan, PlanScope};
-use crate::domain::periods::Reset;
 use crate::domain::CapacityGrantId;
 use crate::domain::{EntitlementId, GrantId, InvoiceId, SessionId, TenantId, Timestamp};
 use async_trait::async_trait;
@@ -92,11 +92,7 @@ pub trait Store: Send + Sync {
     async fn touch_api_key(&self, key_hash: &str, now: Timestamp, since: Timestamp) -> Result<(), StoreError>;
 
     async fn put_entitlement(&self, entitlement: &Entitlement) -> Result<(), StoreError>;
-    async fn get_entitlement(
-        &self,
-        tenant: &TenantId,
-        id: &EntitlementId,
-    ) -> Result<Option<Entitlement>, StoreError>;
+    async fn get_entitlement(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Option<Entitlement>, StoreError>;
     /// The entitlement and all its grants, in one read.
     async fn load_entitlement(
         &self,
@@ -122,7 +118,12 @@ pub trait Store: Send + Sync {
     /// Writes the grant and its claim (if any) in one transaction, conditional on the claim being
     /// new and the entitlement being active, and, when given, its period still starting at
     /// `period_start` (what the caller's possibly cached view of the entitlement said).
-    async fn insert_grant(&self, grant: &Grant, claim: Option<&Claim>, period_start: Option<Timestamp>) -> Result<InsertOutcome, StoreError>;
+    async fn insert_grant(
+        &self,
+        grant: &Grant,
+        claim: Option<&Claim>,
+        period_start: Option<Timestamp>,
+    ) -> Result<InsertOutcome, StoreError>;
     /// A grant found by id alone (an index read: may lag a just-created grant).
     async fn find_grant(&self, tenant: &TenantId, id: &GrantId) -> Result<Option<Grant>, StoreError>;
     /// Up to `limit` grants of the tenant, or of one customer, whose ids come after `after`, in id
@@ -156,11 +157,7 @@ pub trait Store: Send + Sync {
         id: &GrantId,
     ) -> Result<Option<Grant>, StoreError>;
     /// All grants of an entitlement, oldest first.
-    async fn list_grants(
-        &self,
-        tenant: &TenantId,
-        entitlement: &EntitlementId,
-    ) -> Result<Vec<Grant>, StoreError>;
+    async fn list_grants(&self, tenant: &TenantId, entitlement: &EntitlementId) -> Result<Vec<Grant>, StoreError>;
     /// Sets `voided_at` unless already set; returns the grant as it now is, or None when missing.
     async fn void_grant(
         &self,
@@ -202,8 +199,16 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Writes a capacity grant, with the tenant-level claim of its idempotency key when given.
-    async fn insert_capacity_grant(&self, grant: &CapacityGrant, claim: Option<&Claim>) -> Result<InsertOutcome, StoreError>;
-    async fn get_capacity_grant(&self, tenant: &TenantId, fid: &CapacityGrantId) -> Result<Option<CapacityGrant>, StoreError>;
+    async fn insert_capacity_grant(
+        &self,
+        grant: &CapacityGrant,
+        claim: Option<&Claim>,
+    ) -> Result<InsertOutcome, StoreError>;
+    async fn get_capacity_grant(
+        &self,
+        tenant: &TenantId,
+        fid: &CapacityGrantId,
+    ) -> Result<Option<CapacityGrant>, StoreError>;
     /// Every capacity grant of the tenant, oldest first (an index read).
     async fn list_capacity_grants(&self, tenant: &TenantId) -> Result<Vec<CapacityGrant>, StoreError>;
     /// Sets `deleted_at` unless set; returns the grant as it now is, or None when missing.
@@ -239,13 +244,28 @@ pub trait Store: Send + Sync {
         scope_id: &str,
     ) -> Result<Vec<Entitlement>, StoreError>;
     /// The next period of the plan to apply to the entitlement (0 when none was).
-    async fn plan_progress(&self, tenant: &TenantId, entitlement: &EntitlementId, plan_id: &str) -> Result<u64, StoreError>;
+    async fn plan_progress(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        plan_id: &str,
+    ) -> Result<u64, StoreError>;
     /// In one transaction: the entitlement is active, the plan's progress on it is still `expected`
     /// and becomes `next`, and the grant is written.
-    async fn apply_plan_period(&self, grant: &Grant, plan_id: &str, expected: u64, next: u64) -> Result<PlanApply, StoreError>;
+    async fn apply_plan_period(
+        &self,
+        grant: &Grant,
+        plan_id: &str,
+        expected: u64,
+        next: u64,
+    ) -> Result<PlanApply, StoreError>;
 
     /// Active entitlements whose current period ended by `now`, oldest end first (an index read).
-    async fn entitlements_due_for_reset(&self, now: Timestamp, limit: usize) -> Result<Vec<(TenantId, EntitlementId)>, StoreError>;
+    async fn entitlements_due_for_reset(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, EntitlementId)>, StoreError>;
     /// In one transaction: moves the entitlement to the new period and zeroes its counters (if its
     /// period end is still `reset.old_end`), writes the clamped grants at the versions read, and the
     /// rollover record. False when anything moved.
@@ -270,7 +290,8 @@ pub trait Store: Send + Sync {
     async fn update_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<bool, StoreError>;
     /// In one transaction: replaces the invoice (now paid) if its version is still
     /// `expected_version`, and creates its grant. False when the version moved (nothing written).
-    async fn settle_invoice(&self, invoice: &Invoice, expected_version: u64, grant: &Grant) -> Result<bool, StoreError>;
+    async fn settle_invoice(&self, invoice: &Invoice, expected_version: u64, grant: &Grant)
+        -> Result<bool, StoreError>;
     /// Open invoices whose session expired by `now`, oldest expiry first (an index read: may lag).
     async fn due_open_invoices(&self, now: Timestamp, limit: usize) -> Result<Vec<Invoice>, StoreError>;
 }

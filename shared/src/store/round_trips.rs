@@ -13,13 +13,18 @@ pub struct RoundTrips(Arc<Mutex<Vec<String>>>);
 impl RoundTrips {
     /// A DynamoDB client for `config` that reports every request to this counter.
     pub fn client(&self, config: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
-        let conf = aws_sdk_dynamodb::config::Builder::from(config).interceptor(self.clone()).build();
+        let conf = aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(self.clone())
+            .build();
         aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
     /// The operations recorded so far (`GetItem`, `TransactWriteItems`, ...), and a fresh start.
     pub fn take(&self) -> Vec<String> {
-        self.0.lock().map(|mut ops| std::mem::take(&mut *ops)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut ops| std::mem::take(&mut *ops))
+            .unwrap_or_default()
     }
 }
 

@@ -14,11 +14,15 @@ pub struct SecretsManagerStore {
 
 impl SecretsManagerStore {
     pub fn new(config: aws_config::SdkConfig) -> Self {
-        Self { config, client: std::sync::OnceLock::new() }
+        Self {
+            config,
+            client: std::sync::OnceLock::new(),
+        }
     }
 
     fn client(&self) -> &aws_sdk_secretsmanager::Client {
-        self.client.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.config))
+        self.client
+            .get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.config))
     }
 }
 
@@ -32,7 +36,9 @@ impl SecretStore for SecretsManagerStore {
     async fn get(&self, name: &str) -> Result<Option<String>, SecretError> {
         match self.client().get_secret_value().secret_id(name).send().await {
             Ok(out) => Ok(out.secret_string),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), GetSecretValueError::ResourceNotFoundException(_)) => {
+            Err(SdkError::ServiceError(ctx))
+                if matches!(ctx.err(), GetSecretValueError::ResourceNotFoundException(_)) =>
+            {
                 Ok(None)
             }
             Err(e) => Err(unavailable(e)),
@@ -40,11 +46,23 @@ impl SecretStore for SecretsManagerStore {
     }
 
     async fn put(&self, name: &str, value: &str) -> Result<(), SecretError> {
-        let created = self.client().create_secret().name(name).secret_string(value).send().await;
+        let created = self
+            .client()
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await;
         match created {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), CreateSecretError::ResourceExistsException(_)) => {
-                self.client().put_secret_value().secret_id(name).secret_string(value).send().await.map_err(unavailable)?;
+                self.client()
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
                 Ok(())
             }
             Err(e) => Err(unavailable(e)),
