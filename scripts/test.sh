@@ -15,6 +15,9 @@ step() { echo; echo "==> $*" >&2; }
 # Runs a command, showing and keeping its output; returns the command's own status.
 run_logged() { local log=$1; shift; "$@" > >(tee "$log") 2>&1; }
 
+step "cargo fmt --check (layout is rustfmt.toml's)"
+cargo fmt --all --check || failed+=("cargo fmt")
+
 step "build"
 cargo build --quiet --workspace --all-targets
 # What `cargo lambda watch` runs (`cargo run --bin <function>`) resolves features for the functions
