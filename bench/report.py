@@ -117,7 +117,7 @@ summary.append(("1", "DynamoDB round trips per operation", "create 1, replay 2, 
 p("")
 p("## 1. DynamoDB round trips per operation")
 p("")
-p("Counted by an interceptor on the SDK client (`shared/src/store/round_trips.rs`), one request per row, on a warm instance "
+p("Counted by an interceptor on the SDK client (`shared/dynamo/src/round_trips.rs`), one request per row, on a warm instance "
   "(API key, tenant settings and credit types cached as a warm Lambda has them). The same counts are asserted by "
   "`tests/api/round_trips.rs` in `make test`, so a regression fails CI. Every route's `events/` sample is the request.")
 p("")
@@ -182,7 +182,7 @@ p(f"Worst ratio **{worst / base:.2f}x** (target <= 1.5x). The stand-in gives eac
   "region at init). The catch-all (`not-found`), which builds no AWS client, is near the baseline. What it cost before: "
   "the SDK's default HTTPS client loads and parses the machine's whole root store at init (`strace` showed "
   "`/etc/ssl/certs` read before the first event), about 3 ms here, more than the hello-world's whole start. The functions "
-  "now trust only the five Amazon Trust Services roots AWS endpoints chain to (`shared/certs/`, compiled in; "
+  "now trust only the five Amazon Trust Services roots AWS endpoints chain to (`shared/lambda/certs/`, compiled in; "
   "`TLS_NATIVE_ROOTS=true` adds the platform's again, and measures the old cost: 6.6 ms against 3.4 ms in a side-by-side "
   "run). The outbound webhook client reads its roots on first use only.")
 p("")

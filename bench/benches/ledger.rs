@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used)]
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use grants_bench::{at, grants, postings};
+use grants_domain::ledger::{allocate, apply, balance_at, Effect};
 use rust_decimal::Decimal;
-use shared::domain::ledger::{allocate, apply, balance_at, Effect};
 use std::hint::black_box;
 
 fn ledger(c: &mut Criterion) {

@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used)]
 use criterion::{criterion_group, criterion_main, Criterion};
 use grants_bench::{at, capacity_grant, credit_plan, grants, postings, request};
-use shared::api::{capacity, flexprice, metronome, paygentic};
-use shared::domain::credits::{CreditType, LedgerGrant};
+use grants_domain::credits::{CreditType, LedgerGrant};
+use grants_http::{capacity, flexprice, metronome, paygentic};
 use std::hint::black_box;
 
 const PAYGENTIC: &str = r#"{"amount": 1000, "idempotencyKey": "promo-2030-01", "effectiveAt": "2030-01-01T00:00:00Z",

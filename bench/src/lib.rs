@@ -1,11 +1,11 @@
 //! Fixtures shared by the criterion benches (`benches/`) and the measuring programs (`src/bin`).
+use grants_domain::capacity::{CapacityGrant, ExactPrice};
+use grants_domain::ledger::{Deduction, Posting, UsageStatus};
+use grants_domain::model::{Grant, GrantDetails};
+use grants_domain::plans::{CreditPlan, Expiration, PlanScope, PlanStatus, Recurrence};
+use grants_domain::{CapacityGrantId, CreditAmount, EntitlementId, GrantId, Priority, TenantId, Timestamp};
+use grants_http::ApiRequest;
 use rust_decimal::Decimal;
-use shared::api::ApiRequest;
-use shared::domain::capacity::{CapacityGrant, ExactPrice};
-use shared::domain::ledger::{Deduction, Posting, UsageStatus};
-use shared::domain::model::{Grant, GrantDetails};
-use shared::domain::plans::{CreditPlan, Expiration, PlanScope, PlanStatus, Recurrence};
-use shared::domain::{CapacityGrantId, CreditAmount, EntitlementId, GrantId, Priority, TenantId, Timestamp};
 use std::collections::BTreeMap;
 
 /// The fixtures' epoch plus `seconds`.
@@ -82,7 +82,7 @@ pub fn request(path: &str, body: &str, idempotency_key: Option<&str>) -> ApiRequ
         body: bytes::Bytes::copy_from_slice(body.as_bytes()),
         ..ApiRequest::default()
     };
-    if let Some((_, params)) = shared::Route::resolve(&http::Method::POST, path) {
+    if let Some((_, params)) = grants_http::Route::resolve(&http::Method::POST, path) {
         req.path_params = params;
     }
     req

@@ -136,7 +136,7 @@ async fn another_tenants_objects_are_404_and_untouched() {
 #[tokio::test]
 async fn authorization_matrix_over_every_route() {
     use crate::events::{routes_in_safe_order, SampleObjects};
-    use shared::Route;
+    use grants_http::Route;
     let t = crate::helpers::spawn_app_with_queues().await;
     let other = spawn_app().await;
     let objects = SampleObjects::create(&t).await;
@@ -144,7 +144,7 @@ async fn authorization_matrix_over_every_route() {
         let event = objects.event(&t, route, key);
         let app = std::sync::Arc::clone(&t.app);
         async move {
-            let r = shared::lambda::handle_event(&app, route, event).await;
+            let r = grants_lambda::handle_event(&app, route, event).await;
             assert!(!r.status().is_server_error(), "{}: {}", route.function(), r.status());
             r.status()
         }

@@ -2,11 +2,11 @@
 //! schedule: what `cargo lambda invoke --data-file` or `sam local invoke -e` sends) and its
 //! function's handler accepts it.
 use crate::helpers::{spawn_app_with_queues, TestApp};
+use grants_domain::payments;
+use grants_domain::{Clock, SystemClock};
+use grants_http::Route;
 use http::StatusCode;
 use serde_json::{json, Value};
-use shared::domain::payments;
-use shared::domain::{Clock, SystemClock};
-use shared::Route;
 
 const SAMPLE_ENTITLEMENT: &str = "ent_01SAMPLEENTITLEMENT00000";
 const SAMPLE_GRANT: &str = "grt_01SAMPLEGRANT000000000000";
@@ -137,7 +137,7 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
     let t = spawn_app_with_queues().await;
     let objects = SampleObjects::create(&t).await;
     for route in routes_in_safe_order() {
-        let response = shared::lambda::handle_event(&t.app, route, objects.event(&t, route, Some(&t.admin_key))).await;
+        let response = grants_lambda::handle_event(&t.app, route, objects.event(&t, route, Some(&t.admin_key))).await;
         let status = response.status();
         let expected_ok =
             status.is_success() || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER);
@@ -175,7 +175,7 @@ async fn the_sqs_and_schedule_samples_drive_fulfilment_and_expiry() {
             .replace(SAMPLE_TENANT, t.tenant.as_str());
         let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
         let app = std::sync::Arc::clone(&t.app);
-        async move { shared::lambda::handle_sqs_event(&app, event).await }
+        async move { grants_lambda::handle_sqs_event(&app, event).await }
     };
     let failures = |r: aws_lambda_events::event::sqs::SqsBatchResponse| -> Vec<String> {
         r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
@@ -192,17 +192,17 @@ async fn the_sqs_and_schedule_samples_drive_fulfilment_and_expiry() {
     );
 
     let _schedule: Value = serde_json::from_str(&sample("expire-payment-sessions")).unwrap();
-    let out = shared::lambda::handle_expiry(&t.app).await.unwrap();
+    let out = grants_lambda::handle_expiry(&t.app).await.unwrap();
     assert!(out["canceled"].is_u64());
     let _schedule: Value = serde_json::from_str(&sample("run-credit-schedules")).unwrap();
-    let out = shared::lambda::handle_credit_schedules(&t.app).await.unwrap();
+    let out = grants_lambda::handle_credit_schedules(&t.app).await.unwrap();
     assert!(out["periodsReset"].is_u64() && out["grantsApplied"].is_u64());
 }
 
 #[test]
 fn the_catch_all_sample_is_a_json_404() {
     let text = sample("not-found");
-    let response = shared::lambda::not_found_event(&lambda_http::request::from_str(&text).unwrap());
+    let response = grants_lambda::not_found_event(&lambda_http::request::from_str(&text).unwrap());
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let lambda_http::Body::Text(body) = response.body() else {
         panic!("text body")

@@ -6,6 +6,10 @@
 //! makes exactly one grant per paid invoice.
 use crate::helpers::{spawn_app_with_queues, TestApp};
 use bytes::Bytes;
+use grants_domain::payments::PaymentEventKind;
+use grants_dynamo::DynamoStore;
+use grants_http::fulfilment::{process_batch, Message};
+use grants_http::App;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -13,10 +17,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{json, Value};
-use shared::api::App;
-use shared::domain::payments::PaymentEventKind;
-use shared::fulfilment::{process_batch, Message};
-use shared::store::dynamo::DynamoStore;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -206,11 +206,14 @@ impl FaultProxy {
 impl TestApp {
     /// The same tenant, keys, clock and queues, with its store talking to DynamoDB through `proxy`.
     async fn through(&self, proxy: &FaultProxy) -> TestApp {
-        let config = shared::config::sdk_config().await;
+        let config = grants_lambda::config::sdk_config().await;
         let conf = aws_sdk_dynamodb::config::Builder::from(&config)
             .endpoint_url(&proxy.endpoint)
             .build();
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), shared::config::table_name());
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::from_conf(conf),
+            grants_lambda::config::table_name(),
+        );
         let app = App::new(Arc::new(store), Arc::clone(&self.app.clock))
             .with_queues(
                 Arc::clone(&self.app.payment_events),
@@ -356,7 +359,7 @@ async fn fulfilment_under_injected_faults_makes_exactly_one_grant_per_paid_invoi
             )
             .await;
         invoices.push(purchase["invoiceId"].as_str().unwrap().to_owned());
-        let body = t.event_for(&purchase, PaymentEventKind::Paid).to_json();
+        let body = grants_http::payment_events::encode(&t.event_for(&purchase, PaymentEventKind::Paid));
         // Each event delivered twice, as a provider retrying its webhook does.
         messages.push(Message {
             id: format!("m{i}a"),

@@ -5,9 +5,9 @@
 //! The clocks here are years ahead of real time, and the schedule is run per tenant, so these tests
 //! and the real-time ones never reset or apply each other's objects.
 use crate::helpers::{spawn_with, Key, TestApp, TestClock};
+use grants_domain::{periods, plans, Timestamp};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use shared::domain::{periods, plans, Timestamp};
 use std::sync::{Arc, Mutex};
 
 fn ts(s: &str) -> Timestamp {

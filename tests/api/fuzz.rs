@@ -5,11 +5,11 @@
 //! (the same cases every run); `FUZZ_CASES=N` makes the run longer.
 use crate::events::SampleObjects;
 use crate::helpers::{spawn_app_with_queues, Key};
+use grants_http::Route;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
-use shared::Route;
 
 const FIELDS: &[&str] = &[
     "amount",

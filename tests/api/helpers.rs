@@ -1,17 +1,18 @@
 //! Spawn-style helpers: every test gets its own tenant (admin + member keys) on the one local
 //! DynamoDB table, so tests run in parallel without seeing each other.
+use grants_dev_tools::admin;
+use grants_dev_tools::local::{self, Invoker, SqsBridge, SqsMapping};
+use grants_domain::messaging::{MessageQueue, QueueError};
+use grants_domain::model::Role;
+use grants_domain::payments::{self, PaymentEvent, PaymentEventKind, SIGNATURE_HEADER};
+use grants_domain::{Clock, SystemClock, TenantId, Timestamp};
+use grants_dynamo::round_trips::RoundTrips;
+use grants_dynamo::DynamoStore;
+use grants_http::providers::{self, SandboxProvider};
+use grants_http::{dispatch, not_found_route, ApiRequest, App, Route};
+use grants_lambda::queue::SqsQueue;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
-use shared::admin;
-use shared::api::{dispatch, not_found_route, ApiRequest, App, Route};
-use shared::domain::messaging::{MessageQueue, QueueError};
-use shared::domain::model::Role;
-use shared::domain::payments::{self, PaymentEvent, PaymentEventKind, SandboxProvider, SIGNATURE_HEADER};
-use shared::domain::{Clock, SystemClock, TenantId, Timestamp};
-use shared::local::{self, Invoker, SqsBridge, SqsMapping};
-use shared::queue::SqsQueue;
-use shared::store::dynamo::DynamoStore;
-use shared::store::round_trips::RoundTrips;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -37,7 +38,7 @@ pub fn template() -> String {
 
 pub async fn store() -> DynamoStore {
     use_local_stack();
-    let store = shared::config::store_from_env().await;
+    let store = grants_lambda::config::store_from_env().await;
     admin::create_table_from_template(store.client(), &template(), store.table())
         .await
         .expect("create table");
@@ -114,7 +115,7 @@ impl TestResponse {
 }
 
 pub fn random_suffix() -> String {
-    shared::domain::GrantId::generate().as_str()[4..].to_ascii_lowercase()
+    grants_domain::GrantId::generate().as_str()[4..].to_ascii_lowercase()
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -127,18 +128,18 @@ pub async fn spawn_app_with_queues() -> TestApp {
 }
 
 pub async fn spawn_with(clock: Arc<dyn Clock>, with_queues: bool) -> TestApp {
-    spawn_keeping_keys(clock, with_queues, shared::domain::auth::KeyCache::default()).await
+    spawn_keeping_keys(clock, with_queues, grants_domain::auth::KeyCache::default()).await
 }
 
 /// As [`spawn_with`], with this key cache (round-trip counts keep keys for the whole test).
 pub async fn spawn_keeping_keys(
     clock: Arc<dyn Clock>,
     with_queues: bool,
-    keys: shared::domain::auth::KeyCache,
+    keys: grants_domain::auth::KeyCache,
 ) -> TestApp {
     let table = store().await.table().to_owned();
     let round_trips = RoundTrips::default();
-    let store = DynamoStore::new(round_trips.client(&shared::config::sdk_config().await), table);
+    let store = DynamoStore::new(round_trips.client(&grants_lambda::config::sdk_config().await), table);
     let tenant = TenantId::parse(&format!("t-{}", random_suffix())).expect("tenant");
     let admin_key = admin::create_key(&store, &tenant, Role::Admin)
         .await
@@ -150,12 +151,14 @@ pub async fn spawn_keeping_keys(
     let mut app = App::new(Arc::new(store.clone()), clock)
         .with_provider(Arc::new(SandboxProvider))
         .with_public_base_url(Some(TEST_BASE_URL.to_owned()))
-        .with_secrets(Arc::new(shared::config::secrets(&shared::config::sdk_config().await)))
+        .with_secrets(Arc::new(grants_lambda::config::secrets(
+            &grants_lambda::config::sdk_config().await,
+        )))
         .with_queues(deliveries.clone(), Arc::new(CapturedDeliveries::default()))
         .with_key_cache(keys);
     let mut queues = None;
     if with_queues {
-        let sqs = aws_sdk_sqs::Client::new(&shared::config::sdk_config().await);
+        let sqs = aws_sdk_sqs::Client::new(&grants_lambda::config::sdk_config().await);
         let prefix = format!("q-{}", random_suffix());
         let names = local::QUEUE_ENV
             .iter()
@@ -196,7 +199,7 @@ impl Invoker for InProcess {
     async fn invoke(&self, function: &str, payload: Value) -> Result<Value, String> {
         assert_eq!(function, "fulfil-payments");
         let event = serde_json::from_value(payload).map_err(|e| e.to_string())?;
-        let response = shared::lambda::handle_sqs_event(&self.0, event).await;
+        let response = grants_lambda::handle_sqs_event(&self.0, event).await;
         serde_json::to_value(response).map_err(|e| e.to_string())
     }
 }
@@ -358,13 +361,13 @@ impl TestApp {
     pub fn event_for(&self, purchase: &Value, kind: PaymentEventKind) -> PaymentEvent {
         let url = purchase["paymentSessions"][0]["url"].as_str().unwrap();
         PaymentEvent {
-            id: payments::sandbox_event_id(),
+            id: providers::sandbox_event_id(),
             kind,
             tenant: self.tenant.clone(),
-            invoice_id: shared::domain::InvoiceId::parse(purchase["invoiceId"].as_str().unwrap()).unwrap(),
-            session_id: shared::domain::SessionId::parse(url.rsplit('/').next().unwrap()).unwrap(),
+            invoice_id: grants_domain::InvoiceId::parse(purchase["invoiceId"].as_str().unwrap()).unwrap(),
+            session_id: grants_domain::SessionId::parse(url.rsplit('/').next().unwrap()).unwrap(),
             amount_minor: purchase["paymentSessions"][0]["amount"].as_i64().unwrap(),
-            currency: shared::domain::money::Currency::parse(purchase["currency"].as_str().unwrap()).unwrap(),
+            currency: grants_domain::money::Currency::parse(purchase["currency"].as_str().unwrap()).unwrap(),
             occurred_at: self.app.clock.now(),
         }
     }
@@ -389,7 +392,7 @@ impl TestApp {
 
     /// Signs an event with the tenant's secret (at the app's now) and delivers it to the webhook.
     pub async fn deliver(&self, event: &PaymentEvent) -> TestResponse {
-        let body = event.to_json();
+        let body = grants_http::payment_events::encode(&event);
         let signature = payments::sign(&self.webhook_secret().await, self.app.clock.now(), body.as_bytes());
         self.webhook(&body, Some(&signature)).await
     }

@@ -429,8 +429,8 @@ async fn sixty_four_concurrent_writers_never_overspend() {
     let used = Decimal::from_str("1.5").unwrap() * Decimal::from(192);
 
     let store = crate::helpers::store().await;
-    let id = shared::domain::EntitlementId::parse(&ent).unwrap();
-    let (e, grants, usage) = shared::store::Store::load_ledger(&store, &t.tenant, &id)
+    let id = grants_domain::EntitlementId::parse(&ent).unwrap();
+    let (e, grants, usage) = grants_domain::ports::Store::load_ledger(&store, &t.tenant, &id)
         .await
         .unwrap()
         .unwrap();

@@ -1,10 +1,10 @@
 //! Purchases end to end on the real local stack: invoice + payment session, the sandbox checkout,
 //! signed webhooks onto SQS, the bridge playing the event source mapping, exactly-once fulfilment.
 use crate::helpers::{now_plus, spawn_app, spawn_app_with_queues, spawn_with, Key, TestApp, TestClock};
+use grants_domain::payments::{self, PaymentEventKind};
+use grants_domain::{Clock, SystemClock};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use shared::domain::payments::{self, PaymentEventKind};
-use shared::domain::{Clock, SystemClock};
 use std::sync::{Arc, Mutex};
 
 fn purchase_body(key: &str) -> Value {
@@ -214,11 +214,11 @@ async fn purchases_are_tenant_scoped() {
     let member_buys = || a.raw(Method::POST, &buy_path, Key::Bearer(&a.member_key), buy_body.as_bytes());
     let r = member_buys().await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    let change = shared::admin::SettingsChange {
+    let change = grants_dev_tools::admin::SettingsChange {
         members_may_purchase: Some(true),
         ..Default::default()
     };
-    shared::admin::update_tenant_settings(a.app.store.as_ref(), &a.tenant, change)
+    grants_dev_tools::admin::update_tenant_settings(a.app.store.as_ref(), &a.tenant, change)
         .await
         .unwrap();
     a.app.tenants.forget(a.tenant.as_str());
@@ -281,7 +281,7 @@ async fn two_hundred_deliveries_of_one_paid_event_make_exactly_one_grant() {
     let ent = t.entitlement().await;
     let p = t.purchase(&ent, purchase_body("burst")).await;
     let event = t.event_for(&p, PaymentEventKind::Paid);
-    let body = event.to_json();
+    let body = grants_http::payment_events::encode(&event);
     let signature = payments::sign(&t.webhook_secret().await, SystemClock.now(), body.as_bytes());
     // 200 webhook deliveries, 20 at a time.
     for _ in 0..10 {
@@ -321,7 +321,7 @@ async fn bad_webhooks_are_rejected_and_nothing_is_enqueued() {
     let ent = t.entitlement().await;
     let p = t.purchase(&ent, purchase_body("w")).await;
     let event = t.event_for(&p, PaymentEventKind::Paid);
-    let body = event.to_json();
+    let body = grants_http::payment_events::encode(&event);
     let secret = t.webhook_secret().await;
     let now = SystemClock.now();
     let cases: Vec<(String, Option<String>, &str)> = vec![
@@ -402,13 +402,13 @@ async fn events_that_cannot_apply_reach_the_dead_letter_queue_and_grant_nothing(
     let p = t.purchase(&ent, purchase_body("dlq")).await;
     // Unknown invoice, wrong amount, wrong currency, wrong session: each signed correctly.
     let mut unknown = t.event_for(&p, PaymentEventKind::Paid);
-    unknown.invoice_id = shared::domain::InvoiceId::generate();
+    unknown.invoice_id = grants_domain::InvoiceId::generate();
     let mut wrong_amount = t.event_for(&p, PaymentEventKind::Paid);
     wrong_amount.amount_minor = 499;
     let mut wrong_currency = t.event_for(&p, PaymentEventKind::Paid);
-    wrong_currency.currency = shared::domain::money::Currency::parse("eur").unwrap();
+    wrong_currency.currency = grants_domain::money::Currency::parse("eur").unwrap();
     let mut wrong_session = t.event_for(&p, PaymentEventKind::Paid);
-    wrong_session.session_id = shared::domain::SessionId::generate();
+    wrong_session.session_id = grants_domain::SessionId::generate();
     for e in [&unknown, &wrong_amount, &wrong_currency, &wrong_session] {
         assert_eq!(t.deliver(e).await.status, StatusCode::OK);
     }
@@ -478,7 +478,7 @@ async fn unpaid_sessions_expire_when_read_and_are_canceled_by_the_scheduled_swee
     assert_eq!(p["paymentSessions"][0]["expiresAt"], json!(expires));
     let inv = p["invoiceId"].as_str().unwrap();
     assert_eq!(t.invoice(inv).await["status"], "ISSUED");
-    let swept = shared::lambda::handle_expiry(&t.app).await.unwrap();
+    let swept = grants_lambda::handle_expiry(&t.app).await.unwrap();
     let before = swept["canceled"].as_u64().unwrap();
 
     clock.advance(601);
@@ -487,16 +487,16 @@ async fn unpaid_sessions_expire_when_read_and_are_canceled_by_the_scheduled_swee
     let page = t.raw(Method::GET, &session_path(&p), Key::None, b"").await;
     assert!(page.body.as_str().unwrap().contains("expired"));
     // The sweep writes it (other tests' due invoices may be swept too: at least ours).
-    let swept = shared::lambda::handle_expiry(&t.app).await.unwrap();
+    let swept = grants_lambda::handle_expiry(&t.app).await.unwrap();
     assert!(swept["canceled"].as_u64().unwrap() >= 1, "{swept} (before: {before})");
     let stored = t
         .app
         .store
-        .get_invoice(&t.tenant, &shared::domain::InvoiceId::parse(inv).unwrap())
+        .get_invoice(&t.tenant, &grants_domain::InvoiceId::parse(inv).unwrap())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.status, shared::domain::purchases::InvoiceStatus::Canceled);
+    assert_eq!(stored.status, grants_domain::purchases::InvoiceStatus::Canceled);
     assert!(t.all_grants(&ent).await.is_empty());
     // A payment that happened before expiry but arrives now is on time; it is granted either way.
     let mut paid = t.event_for(&p, PaymentEventKind::Paid);
@@ -544,7 +544,10 @@ async fn without_a_payment_provider_purchases_are_refused_and_the_sandbox_is_gon
     let ent = t.entitlement().await;
     let p = t.purchase(&ent, purchase_body("before")).await;
     // The same store, as a stack deployed with PaymentProvider=none serves it.
-    t.app = Arc::new(shared::App::with_system_clock(t.app.store.clone()).with_provider(Arc::new(payments::NoProvider)));
+    t.app = Arc::new(
+        grants_http::App::with_system_clock(t.app.store.clone())
+            .with_provider(Arc::new(grants_http::providers::NoProvider)),
+    );
     let r = t
         .post(
             &format!("/v1/entitlements/{ent}/grants/purchase"),

@@ -1,5 +1,5 @@
 //! DynamoDB round trips per operation, counted by an interceptor on the SDK client
-//! ([`shared::store::round_trips::RoundTrips`]), for every route's events/ sample and for
+//! ([`grants_dynamo::round_trips::RoundTrips`]), for every route's events/ sample and for
 //! fulfilment. Each route is called twice on a warm instance (API key, tenant settings and credit
 //! types cached, as a warm Lambda has them): for a create the second call is the identical replay.
 //! The counts are exact and deterministic, so they are asserted here; `make bench` runs this test
@@ -53,8 +53,8 @@ const EXPECTED: &[(&str, usize, usize)] = &[
 async fn round_trips_per_operation_stay_at_their_floor() {
     // A warm instance's key cache holds a key for 5 s; this test keeps it for the whole run so that
     // the counts do not depend on how fast the machine is.
-    let keys = shared::domain::auth::KeyCache::new(std::time::Duration::from_secs(3600));
-    let t = spawn_keeping_keys(Arc::new(shared::domain::SystemClock), true, keys).await;
+    let keys = grants_domain::auth::KeyCache::new(std::time::Duration::from_secs(3600));
+    let t = spawn_keeping_keys(Arc::new(grants_domain::SystemClock), true, keys).await;
     let objects = SampleObjects::create(&t).await;
     let mut measured: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
     for route in routes_in_safe_order() {
@@ -62,7 +62,7 @@ async fn round_trips_per_operation_stay_at_their_floor() {
         for _ in 0..2 {
             t.round_trips.take();
             let response =
-                shared::lambda::handle_event(&t.app, route, objects.event(&t, route, Some(&t.admin_key))).await;
+                grants_lambda::handle_event(&t.app, route, objects.event(&t, route, Some(&t.admin_key))).await;
             assert!(
                 response.status().as_u16() < 500,
                 "{}: {}",
@@ -92,7 +92,7 @@ async fn round_trips_per_operation_stay_at_their_floor() {
     for _ in 0..2 {
         let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&text).unwrap();
         t.round_trips.take();
-        let out = shared::lambda::handle_sqs_event(&t.app, event).await;
+        let out = grants_lambda::handle_sqs_event(&t.app, event).await;
         assert!(out.batch_item_failures.is_empty());
         calls.push(t.round_trips.take());
     }

@@ -1,7 +1,7 @@
 //! template.yaml, the local router (Cargo.toml) and the code's route table must name the same
 //! endpoints; every function has a binary and an events/ sample.
 use crate::helpers::template;
-use shared::Route;
+use grants_http::Route;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -85,10 +85,10 @@ fn template_router_and_code_agree() {
         router.remove(&catch_all("/{*path}")),
         "the local router lacks /{{*path}}"
     );
-    assert_eq!(template, code, "template.yaml HttpApi events vs shared::Route");
+    assert_eq!(template, code, "template.yaml HttpApi events vs grants_http::Route");
     assert_eq!(
         router, code,
-        "Cargo.toml [workspace.metadata.lambda.watch.router] vs shared::Route"
+        "Cargo.toml [workspace.metadata.lambda.watch.router] vs grants_http::Route"
     );
 }
 
@@ -108,7 +108,7 @@ fn the_openapi_document_has_every_route_and_no_other() {
         }
     }
     let code: BTreeSet<(String, String)> = from_code().into_iter().map(|(m, p, _)| (m, p)).collect();
-    assert_eq!(documented, code, "openapi.yaml vs shared::Route");
+    assert_eq!(documented, code, "openapi.yaml vs grants_http::Route");
 }
 
 /// Every function of template.yaml (HTTP or not) by its Binary name.
@@ -135,14 +135,14 @@ fn the_non_http_functions_are_the_sqs_consumer_and_the_schedule() {
         others,
         ["expire-payment-sessions", "fulfil-payments", "run-credit-schedules"]
     );
-    let sqs = shared::local::sqs_mappings(&template()).unwrap();
+    let sqs = grants_dev_tools::local::sqs_mappings(&template()).unwrap();
     assert_eq!(sqs.len(), 1);
     assert_eq!(
         (sqs[0].function.as_str(), sqs[0].queue.as_str()),
         ("fulfil-payments", "PaymentEventsQueue")
     );
     assert!(sqs[0].report_batch_item_failures);
-    let schedules = shared::local::schedule_mappings(&template()).unwrap();
+    let schedules = grants_dev_tools::local::schedule_mappings(&template()).unwrap();
     let names: Vec<&str> = schedules.iter().map(|s| s.function.as_str()).collect();
     assert_eq!(names, ["expire-payment-sessions", "run-credit-schedules"]);
 }

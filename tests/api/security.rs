@@ -2,14 +2,15 @@
 //! the fix, on the real local stack. Findings 5 and 6 also have fuzz cases (fuzz.rs) and webhook
 //! cases (purchases.rs); the provider setting's unit test is in shared's config.rs.
 use crate::helpers::{random_suffix, spawn_app, template, Key, TestApp, TEST_BASE_URL};
+use grants_dev_tools::admin::{self, SettingsChange};
+use grants_domain::auth;
+use grants_domain::payments;
+use grants_domain::ports::Store;
+use grants_domain::{Clock, EntitlementId, SystemClock, TenantId, Timestamp};
+use grants_dynamo::DynamoStore;
+use grants_http::providers::SandboxProvider;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use shared::admin::{self, SettingsChange};
-use shared::domain::auth;
-use shared::domain::payments::{self, SandboxProvider};
-use shared::domain::{Clock, EntitlementId, SystemClock, TenantId, Timestamp};
-use shared::store::dynamo::DynamoStore;
-use shared::store::Store;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -125,7 +126,7 @@ async fn a_stuck_entitlement_does_not_stop_other_tenants_resets() {
     let fine_id = EntitlementId::parse(fine["id"].as_str().unwrap()).unwrap();
 
     let started = Instant::now();
-    let run = shared::domain::periods::reset_due(&store, &SystemClock, 10, started + Duration::from_secs(20))
+    let run = grants_domain::periods::reset_due(&store, &SystemClock, 10, started + Duration::from_secs(20))
         .await
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -134,11 +135,11 @@ async fn a_stuck_entitlement_does_not_stop_other_tenants_resets() {
     let moved = store.get_entitlement(&good, &fine_id).await.unwrap().unwrap();
     assert!(moved.current_period_start <= now && now < moved.current_period_end);
     // Quarantined ones are out of the schedule; a run past its deadline leaves work for the next.
-    let again = shared::domain::periods::reset_due(&store, &SystemClock, 10, Instant::now() + Duration::from_secs(20))
+    let again = grants_domain::periods::reset_due(&store, &SystemClock, 10, Instant::now() + Duration::from_secs(20))
         .await
         .unwrap();
     assert_eq!((again.reset, again.quarantined), (0, 0), "{again:?}");
-    let late = shared::domain::periods::reset_due(&store, &SystemClock, 10, Instant::now())
+    let late = grants_domain::periods::reset_due(&store, &SystemClock, 10, Instant::now())
         .await
         .unwrap();
     assert_eq!(late.reset, 0);
@@ -178,7 +179,7 @@ async fn no_stored_url_comes_from_a_client_header() {
     assert_eq!(queued.len(), 1);
     assert!(queued[0].contains("payment.paid"));
     // Without a configured base URL (and outside API Gateway) no session URL can be made: 503.
-    t.app = Arc::new(shared::App::with_system_clock(t.app.store.clone()).with_provider(Arc::new(SandboxProvider)));
+    t.app = Arc::new(grants_http::App::with_system_clock(t.app.store.clone()).with_provider(Arc::new(SandboxProvider)));
     let r = t
         .raw_with(
             Method::POST,
@@ -322,7 +323,13 @@ async fn webhook_secrets_rotate_with_an_overlap() {
     let p = t.purchase(&ent, purchase_body("rotate", "5.00")).await;
     let event = t.event_for(&p, payments::PaymentEventKind::Failed);
     let old = t.webhook_secret().await;
-    let signed = |secret: &str| payments::sign(secret, SystemClock.now(), event.to_json().as_bytes());
+    let signed = |secret: &str| {
+        payments::sign(
+            secret,
+            SystemClock.now(),
+            grants_http::payment_events::encode(&event).as_bytes(),
+        )
+    };
     let rotated = t
         .app
         .secrets
@@ -330,17 +337,27 @@ async fn webhook_secrets_rotate_with_an_overlap() {
         .await
         .unwrap();
     assert_eq!(
-        t.webhook(&event.to_json(), Some(&signed(&old))).await.status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        t.webhook(&event.to_json(), Some(&signed(&rotated.current)))
+        t.webhook(&grants_http::payment_events::encode(&event), Some(&signed(&old)))
             .await
             .status,
         StatusCode::OK
     );
+    assert_eq!(
+        t.webhook(
+            &grants_http::payment_events::encode(&event),
+            Some(&signed(&rotated.current))
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
     t.app.secrets.rotate_webhook(&t.tenant, &SystemClock, 0).await.unwrap();
-    let r = t.webhook(&event.to_json(), Some(&signed(&rotated.current))).await;
+    let r = t
+        .webhook(
+            &grants_http::payment_events::encode(&event),
+            Some(&signed(&rotated.current)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["errors"][0]["code"], "signature_invalid");
 }

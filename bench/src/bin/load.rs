@@ -11,15 +11,15 @@
 //! throughput of each, transaction attempts, and the overspend check.
 //!
 //! Both write JSON (microseconds); bench/report.py turns it into the report.
+use grants_domain::model::Role;
+use grants_domain::{EntitlementId, GrantId, TenantId};
+use grants_dynamo::round_trips::RoundTrips;
+use grants_dynamo::schema::{entitlement_pk, grant_sk, PK, SK};
+use grants_dynamo::DynamoStore;
+use grants_http::Route;
+use grants_http::{dispatch, ApiRequest, App};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
-use shared::api::{dispatch, ApiRequest, App};
-use shared::domain::model::Role;
-use shared::domain::{EntitlementId, GrantId, TenantId};
-use shared::store::dynamo::DynamoStore;
-use shared::store::round_trips::RoundTrips;
-use shared::store::schema::{entitlement_pk, grant_sk, PK, SK};
-use shared::Route;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,11 +46,11 @@ struct Bench {
 impl Bench {
     async fn new() -> Result<Self, Error> {
         let round_trips = RoundTrips::default();
-        let client = round_trips.client(&shared::config::sdk_config().await);
-        let table = shared::config::table_name();
+        let client = round_trips.client(&grants_lambda::config::sdk_config().await);
+        let table = grants_lambda::config::table_name();
         let store = DynamoStore::new(client.clone(), table.clone());
         let tenant = TenantId::parse(&format!("bench-{}", ulid_suffix()))?;
-        let key = shared::admin::create_key(&store, &tenant, Role::Admin).await?;
+        let key = grants_dev_tools::admin::create_key(&store, &tenant, Role::Admin).await?;
         let app = Arc::new(App::with_system_clock(Arc::new(store)));
         Ok(Self {
             app,
@@ -109,7 +109,7 @@ impl Bench {
 }
 
 fn ulid_suffix() -> String {
-    shared::domain::GrantId::generate()
+    grants_domain::GrantId::generate()
         .as_str()
         .get(4..)
         .unwrap_or_default()

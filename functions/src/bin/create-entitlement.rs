@@ -1,7 +1,7 @@
 //! Lambda function `create-entitlement`: one API route, all logic in the shared crate.
-use shared::Route;
+use grants_http::Route;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Route::CreateEntitlement).await
+    grants_lambda::serve(Route::CreateEntitlement).await
 }

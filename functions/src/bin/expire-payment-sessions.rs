@@ -2,5 +2,5 @@
 //! payment session expired unpaid.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve_expiry().await
+    grants_lambda::serve_expiry().await
 }

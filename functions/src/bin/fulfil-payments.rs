@@ -2,5 +2,5 @@
 //! exactly one grant each; failures are reported per message (ReportBatchItemFailures).
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve_payment_events().await
+    grants_lambda::serve_payment_events().await
 }

@@ -1,7 +1,7 @@
 //! Lambda function `list-entitlements`: one API route, all logic in the shared crate.
-use shared::Route;
+use grants_http::Route;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve(Route::ListEntitlements).await
+    grants_lambda::serve(Route::ListEntitlements).await
 }

@@ -2,5 +2,5 @@
 //! every other error (API Gateway `$default`, the local router's `/{*path}`).
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve_not_found().await
+    grants_lambda::serve_not_found().await
 }

@@ -2,5 +2,5 @@
 //! periods (rolling balances over) and applies the credit grant plans' due periods.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve_credit_schedules().await
+    grants_lambda::serve_credit_schedules().await
 }

@@ -1,0 +1,26 @@
+//! The domain: model, validation and operations. No AWS or HTTP types live here.
+pub mod amount;
+pub mod auth;
+pub mod cache;
+pub mod capacity;
+pub mod credits;
+pub mod entitlements;
+pub mod grants;
+pub mod ids;
+pub mod ledger;
+pub mod messaging;
+pub mod model;
+pub mod money;
+pub mod payments;
+pub mod periods;
+pub mod plans;
+pub mod ports;
+pub mod purchases;
+pub mod secrets;
+pub mod tenants;
+pub mod time;
+pub mod usage;
+
+pub use amount::{CreditAmount, NonNegative, Priority};
+pub use ids::{CapacityGrantId, EntitlementId, EventId, GrantId, InvoiceId, SessionId, TenantId};
+pub use time::{Clock, SystemClock, Timestamp};

@@ -1,0 +1,91 @@
+//! Per-tenant settings: the currency purchases are charged in, who may start purchases, the
+//! lowest price per credit, and where a checkout may send the customer back to. (The secret that
+//! signs the tenant's payment webhooks is not here: it is in the secret store, see
+//! [`super::secrets`].)
+use crate::cache::TtlCache;
+use crate::money::Currency;
+use crate::ports::{Store, StoreError};
+use crate::{Clock, TenantId, Timestamp};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSettings {
+    pub tenant: TenantId,
+    /// The merchant's default currency: every purchase is charged in it.
+    pub currency: Currency,
+    /// Whether `member` keys may start purchases (default false: admin only).
+    pub members_may_purchase: bool,
+    /// The lowest price per credit a purchase may have, in the currency's major unit (`"0.01"`):
+    /// `price >= amount * min`, else 400 naming `price`. None: no minimum.
+    pub min_price_per_credit: Option<rust_decimal::Decimal>,
+    /// Origins (`https://shop.example.com`) a purchase's `successUrl` / `cancelUrl` may point at.
+    /// Empty: any `https` origin, and only while the payment provider is the sandbox.
+    pub allowed_redirect_origins: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+impl TenantSettings {
+    /// Default settings: admin-only purchases, no minimum price, no redirect origins.
+    pub fn new(tenant: &TenantId, currency: Currency, clock: &dyn Clock) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            currency,
+            members_may_purchase: false,
+            min_price_per_credit: None,
+            allowed_redirect_origins: Vec::new(),
+            created_at: clock.now(),
+        }
+    }
+}
+
+/// The origin (`scheme://host[:port]`, lower-cased) of an absolute http(s) URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // userinfo (`user@host`) is refused: it hides the real host from a reader.
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+pub type TenantCache = TtlCache<TenantSettings>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("tenant has no settings")]
+    NotConfigured,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The tenant's settings, from the instance cache or one read.
+pub async fn settings(
+    store: &dyn Store,
+    cache: &TenantCache,
+    tenant: &TenantId,
+) -> Result<TenantSettings, TenantError> {
+    if let Some(s) = cache.get(tenant.as_str()) {
+        return Ok(s);
+    }
+    let settings = store.get_tenant(tenant).await?.ok_or(TenantError::NotConfigured)?;
+    cache.put(tenant.as_str().to_owned(), settings.clone());
+    Ok(settings)
+}
+
+/// Creates the tenant's settings (USD unless told otherwise) unless it has some; returns them.
+pub async fn ensure(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    currency: Option<Currency>,
+) -> Result<TenantSettings, TenantError> {
+    let fresh = TenantSettings::new(tenant, currency.unwrap_or(Currency::USD), clock);
+    if store.put_tenant_if_absent(&fresh).await? {
+        return Ok(fresh);
+    }
+    store.get_tenant(tenant).await?.ok_or(TenantError::NotConfigured)
+}

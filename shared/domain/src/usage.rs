@@ -1,0 +1,313 @@
+//! Usage against an entitlement: recorded (idempotent by event id), reserved when pending, then
+//! committed or released; and the balance at any instant. The arithmetic is in [`super::ledger`];
+//! this module turns it into conditional writes and retries them when another writer got there first.
+use crate::grants::Created;
+use crate::ledger::{self, Balance, Deduction, Effect, Posting, UsageStatus};
+use crate::model::{Entitlement, Grant};
+use crate::ports::{Store, StoreError, UsageWrite};
+use crate::{Clock, CreditAmount, EntitlementId, TenantId, Timestamp};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// DynamoDB takes at most 100 items per transaction: the usage record, the entitlement, and up to
+/// this many grants.
+pub const MAX_GRANTS_PER_EVENT: usize = 98;
+
+/// How many times a usage write that lost a race with another writer is recomputed and retried.
+const STALE_RETRIES: u32 = 40;
+
+/// A client's usage event id: 1..=255 characters, not blank, no control characters.
+pub type UsageEventId = super::entitlements::Label;
+
+/// A recorded usage event: what it drew from which grant, and what no grant covered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRecord {
+    /// A period-reset rollover adjustment (see [`super::periods`]), not client usage.
+    pub rollover: bool,
+    pub tenant: TenantId,
+    pub entitlement_id: EntitlementId,
+    pub event_id: String,
+    pub amount: Decimal,
+    pub occurred_at: Timestamp,
+    pub recorded_at: Timestamp,
+    pub status: UsageStatus,
+    pub deductions: Vec<Deduction>,
+    pub overage: Decimal,
+    /// When it was committed or released (pending events only).
+    pub settled_at: Option<Timestamp>,
+    /// The request's parameters as sent, for replay comparison.
+    pub fingerprint: BTreeMap<String, String>,
+}
+
+impl UsageRecord {
+    pub fn posting(&self) -> Posting {
+        Posting {
+            rollover: self.rollover,
+            event_id: self.event_id.clone(),
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+            status: self.status,
+            deductions: self.deductions.clone(),
+            overage: self.overage,
+        }
+    }
+}
+
+/// What committed usage adds to the entitlement's period counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CounterDelta {
+    pub usage: Decimal,
+    pub overage: Decimal,
+}
+
+impl CounterDelta {
+    /// Usage counts in the entitlement's period when it occurred at or after the period start.
+    fn of(entitlement: &Entitlement, record: &UsageRecord) -> Self {
+        if record.occurred_at >= entitlement.current_period_start {
+            CounterDelta {
+                usage: record.amount,
+                overage: record.overage,
+            }
+        } else {
+            CounterDelta::default()
+        }
+    }
+}
+
+/// A validated usage request.
+#[derive(Debug, Clone)]
+pub struct NewUsage {
+    pub entitlement_id: EntitlementId,
+    pub event_id: UsageEventId,
+    pub amount: CreditAmount,
+    pub occurred_at: Option<Timestamp>,
+    pub pending: bool,
+}
+
+impl NewUsage {
+    fn fingerprint(&self) -> BTreeMap<String, String> {
+        let mut f = BTreeMap::from([
+            ("amount".to_owned(), self.amount.value().to_string()),
+            ("pending".to_owned(), self.pending.to_string()),
+        ]);
+        if let Some(t) = self.occurred_at {
+            f.insert("occurredAt".to_owned(), t.to_storage());
+        }
+        f
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("entitlement not found")]
+    EntitlementNotFound,
+    #[error("entitlement is {0}, not active")]
+    EntitlementNotActive(&'static str),
+    #[error("occurredAt is in the future")]
+    OccurredInFuture,
+    #[error("usage would draw on {0} grants; one event can draw on at most {MAX_GRANTS_PER_EVENT}")]
+    TooManyGrants(usize),
+    #[error("eventId reused with different parameters: {}", .0.join(", "))]
+    IdempotencyMismatch(Vec<String>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The grants an allocation changes, with their new state (version bumped) and the version read.
+fn changed(grants: &[Grant], deductions: &[Deduction], effect: Effect, occurred_at: Timestamp) -> Vec<(Grant, u64)> {
+    let mut after = grants.to_vec();
+    let touched = ledger::apply(&mut after, deductions, effect);
+    after
+        .into_iter()
+        .filter(|g| touched.contains(&g.id))
+        .map(|mut g| {
+            let read = g.version;
+            g.version += 1;
+            g.last_used_at = g.last_used_at.max(Some(occurred_at));
+            (g, read)
+        })
+        .collect()
+}
+
+/// Records usage: draws on the grants in burn-down order (or holds them, when pending) in one
+/// conditional transaction; overage goes on the entitlement. Idempotent by event id.
+pub async fn record_usage(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    req: NewUsage,
+) -> Result<Created<UsageRecord>, UsageError> {
+    let now = clock.now();
+    let at = req.occurred_at.unwrap_or(now);
+    if at > now {
+        return Err(UsageError::OccurredInFuture);
+    }
+    let fingerprint = req.fingerprint();
+    for attempt in 0..STALE_RETRIES {
+        let (entitlement, grants) = store
+            .load_entitlement(tenant, &req.entitlement_id)
+            .await?
+            .ok_or(UsageError::EntitlementNotFound)?;
+        if !entitlement.is_active() {
+            // A replay is still answered after the entitlement was cancelled.
+            if let Some(old) = store
+                .get_usage(tenant, &req.entitlement_id, req.event_id.as_str())
+                .await?
+            {
+                return replay(old, &fingerprint);
+            }
+            return Err(UsageError::EntitlementNotActive(entitlement.status.as_str()));
+        }
+        let allocation = ledger::allocate(&grants, at, req.amount.value());
+        if allocation.deductions.len() > MAX_GRANTS_PER_EVENT {
+            return Err(UsageError::TooManyGrants(allocation.deductions.len()));
+        }
+        let effect = if req.pending { Effect::Reserve } else { Effect::Consume };
+        let grant_writes = changed(&grants, &allocation.deductions, effect, at);
+        let record = UsageRecord {
+            rollover: false,
+            tenant: tenant.clone(),
+            entitlement_id: req.entitlement_id.clone(),
+            event_id: req.event_id.as_str().to_owned(),
+            amount: req.amount.value(),
+            occurred_at: at,
+            recorded_at: now,
+            status: if req.pending {
+                UsageStatus::Pending
+            } else {
+                UsageStatus::Committed
+            },
+            deductions: allocation.deductions,
+            overage: allocation.overage,
+            settled_at: None,
+            fingerprint: fingerprint.clone(),
+        };
+        let delta = if req.pending {
+            CounterDelta::default()
+        } else {
+            CounterDelta::of(&entitlement, &record)
+        };
+        match store.write_usage(&record, delta, &grant_writes).await? {
+            UsageWrite::Written => return Ok(Created::New(record)),
+            UsageWrite::Exists(old) => return replay(old, &fingerprint),
+            UsageWrite::EntitlementUnavailable => continue,
+            UsageWrite::Stale => pause(attempt).await,
+        }
+    }
+    Err(UsageError::Store(StoreError::Contention))
+}
+
+fn replay(old: UsageRecord, fingerprint: &BTreeMap<String, String>) -> Result<Created<UsageRecord>, UsageError> {
+    let mut differing: Vec<String> = old
+        .fingerprint
+        .keys()
+        .chain(fingerprint.keys())
+        .filter(|k| k.as_str() != "occurredAt" || (old.fingerprint.contains_key(*k) && fingerprint.contains_key(*k)))
+        .filter(|k| old.fingerprint.get(*k) != fingerprint.get(*k))
+        .cloned()
+        .collect();
+    differing.sort();
+    differing.dedup();
+    if differing.is_empty() {
+        Ok(Created::Replayed(old))
+    } else {
+        Err(UsageError::IdempotencyMismatch(differing))
+    }
+}
+
+/// Backoff with jitter before recomputing against fresher state.
+async fn pause(attempt: u32) {
+    let mut b = [0u8; 2];
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b)) % 40
+    } else {
+        17
+    };
+    tokio::time::sleep(Duration::from_millis((4u64 << attempt.min(4)) + jitter)).await;
+}
+
+/// Settling a pending event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    Commit,
+    Release,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("entitlement not found")]
+    EntitlementNotFound,
+    #[error("usage event not found")]
+    UsageNotFound,
+    #[error("usage event is {0}")]
+    WrongState(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Commits (consumes what it holds) or releases (frees what it holds) a pending usage event.
+/// Idempotent: committing a committed event, or releasing a released one, returns it unchanged.
+pub async fn settle_usage(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    entitlement_id: &EntitlementId,
+    event_id: &UsageEventId,
+    how: Settle,
+) -> Result<UsageRecord, SettleError> {
+    for attempt in 0..STALE_RETRIES {
+        let (entitlement, grants) = store
+            .load_entitlement(tenant, entitlement_id)
+            .await?
+            .ok_or(SettleError::EntitlementNotFound)?;
+        let record = store
+            .get_usage(tenant, entitlement_id, event_id.as_str())
+            .await?
+            .ok_or(SettleError::UsageNotFound)?;
+        match (record.status, how) {
+            (UsageStatus::Committed, Settle::Commit) | (UsageStatus::Released, Settle::Release) => return Ok(record),
+            (UsageStatus::Committed | UsageStatus::Released, _) => {
+                return Err(SettleError::WrongState(record.status.as_str()))
+            }
+            (UsageStatus::Pending, _) => {}
+        }
+        let (effect, status) = match how {
+            Settle::Commit => (Effect::Commit, UsageStatus::Committed),
+            Settle::Release => (Effect::Release, UsageStatus::Released),
+        };
+        let grant_writes = changed(&grants, &record.deductions, effect, record.occurred_at);
+        let settled = UsageRecord {
+            status,
+            settled_at: Some(clock.now()),
+            ..record
+        };
+        let delta = if how == Settle::Commit {
+            CounterDelta::of(&entitlement, &settled)
+        } else {
+            CounterDelta::default()
+        };
+        if store.settle_usage(&settled, delta, &grant_writes).await? {
+            return Ok(settled);
+        }
+        pause(attempt).await;
+    }
+    Err(SettleError::Store(StoreError::Contention))
+}
+
+/// An entitlement with its balance at `at` (default: now).
+pub async fn balance(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    id: &EntitlementId,
+    at: Option<Timestamp>,
+) -> Result<Option<(Entitlement, Balance)>, StoreError> {
+    let Some((entitlement, grants, usage)) = store.load_ledger(tenant, id).await? else {
+        return Ok(None);
+    };
+    let postings: Vec<Posting> = usage.iter().map(UsageRecord::posting).collect();
+    let at = at.unwrap_or_else(|| clock.now());
+    let balance = ledger::balance_at(&grants, &postings, at, entitlement.current_period_start);
+    Ok(Some((entitlement, balance)))
+}

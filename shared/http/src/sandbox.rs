@@ -1,0 +1,175 @@
+//! The sandbox payment provider's checkout page: what a customer sees at a purchase's payment URL.
+//! GET shows the amount, the currency and Pay / Cancel; POST hands the sandbox provider's payment
+//! event to the payment-events queue inside the service (the path a verified webhook takes; never
+//! an HTTP call to a URL), then redirects the browser to the purchase's successUrl (Pay) or
+//! cancelUrl (Cancel). Cancel expires the session: the invoice is canceled, no grant, no charge.
+//!
+//! The page marks itself as a sandbox on every view, and is served only while the configured
+//! provider is the sandbox (`PAYMENT_PROVIDER=sandbox`): a staging stack, never production.
+use crate::{page_csp, ApiError, ApiRequest, ApiResponse, App};
+use grants_domain::payments::{PaymentEvent, PaymentEventKind};
+use grants_domain::purchases::{self, Invoice, InvoiceLookupError, InvoiceStatus};
+use grants_domain::tenants::origin_of;
+use grants_domain::SessionId;
+use http::StatusCode;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A page whose form may also redirect to `redirects` (the purchase's success and cancel URLs).
+fn page_for(status: StatusCode, title: &str, body: &str, redirects: &[&str]) -> ApiResponse {
+    let origins: Vec<String> = redirects.iter().filter_map(|u| origin_of(u)).collect();
+    let mut response = page(status, title, body);
+    response.set_header("content-security-policy", &page_csp(&origins));
+    response
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
+    ApiResponse::html(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
+             .amount{{font-size:2rem;font-weight:600}} button{{font-size:1rem;padding:.6rem 1.4rem;margin-right:.5rem}}\
+             .note{{color:#666;font-size:.85rem}}\
+             .sandbox{{background:#b00020;color:#fff;font-weight:700;padding:.8rem 1rem;border-radius:.3rem;text-align:center}}\
+             </style></head><body>\
+             <p class=\"sandbox\" id=\"sandbox-banner\" role=\"alert\">SANDBOX &mdash; TEST MODE. No real money moves; \
+             do not enter real payment details.</p>{body}</body></html>",
+            t = escape(title)
+        ),
+    )
+}
+
+/// The session in the path; not found unless the configured provider is the sandbox.
+fn session_in_path(app: &App, req: &ApiRequest) -> Result<SessionId, ApiResponse> {
+    if !app.payments.is_sandbox() {
+        return Err(not_found());
+    }
+    SessionId::parse(req.param("sessionId")).map_err(|_| not_found())
+}
+
+fn not_found() -> ApiResponse {
+    page(
+        StatusCode::NOT_FOUND,
+        "Payment not found",
+        "<h1 id=\"status\">Payment not found</h1>",
+    )
+}
+
+fn summary(i: &Invoice) -> String {
+    format!(
+        "<p class=\"amount\" id=\"amount\">{price} {currency}</p><p id=\"credits\">{credits} credits</p>",
+        price = escape(&i.price.to_wire()),
+        currency = escape(&i.price.currency().code().to_uppercase()),
+        credits = escape(&i.grant_amount.value().normalize().to_string()),
+    )
+}
+
+/// The page for the invoice's state as of now.
+fn render(i: &Invoice, now: grants_domain::Timestamp, notice: Option<&str>) -> ApiResponse {
+    let notice = notice
+        .map(|n| format!("<p id=\"notice\">{}</p>", escape(n)))
+        .unwrap_or_default();
+    let body = match i.status_at(now) {
+        InvoiceStatus::Open => format!(
+            "<h1 id=\"status\">Pay for credits</h1>{notice}{summary}\
+             <form method=\"post\"><button type=\"submit\" name=\"action\" value=\"pay\" id=\"pay\">Pay</button>\
+             <button type=\"submit\" name=\"action\" value=\"cancel\" id=\"cancel\">Cancel</button></form>\
+             <p class=\"note\">Expires {expires}</p>",
+            summary = summary(i),
+            expires = escape(&i.session.expires_at.to_rfc3339()),
+        ),
+        InvoiceStatus::Paid => format!("<h1 id=\"status\">Paid</h1>{notice}{}", summary(i)),
+        InvoiceStatus::Canceled => format!("<h1 id=\"status\">This payment has expired</h1>{notice}{}", summary(i)),
+    };
+    let redirects: Vec<&str> = [i.success_url.as_deref(), i.cancel_url.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    page_for(StatusCode::OK, "Checkout", &body, &redirects)
+}
+
+async fn load(app: &App, id: &SessionId) -> Result<Invoice, ApiResponse> {
+    match purchases::invoice_for_session(app.store.as_ref(), id).await {
+        Ok(i) => Ok(i),
+        Err(InvoiceLookupError::NotFound) => Err(not_found()),
+        Err(InvoiceLookupError::Store(e)) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+pub async fn checkout_page(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let id = match session_in_path(app, req) {
+        Ok(id) => id,
+        Err(r) => return Ok(r),
+    };
+    let invoice = match load(app, &id).await {
+        Ok(i) => i,
+        Err(r) => return Ok(r),
+    };
+    let notice = match req.query_value("result") {
+        Some("paid") => Some("Payment submitted. Credits appear once it is confirmed."),
+        Some("canceled") => Some("Payment canceled."),
+        _ => None,
+    };
+    Ok(render(&invoice, app.clock.now(), notice))
+}
+
+pub async fn checkout_action(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let id = match session_in_path(app, req) {
+        Ok(id) => id,
+        Err(r) => return Ok(r),
+    };
+    let action = form_urlencoded::parse(&req.body)
+        .find(|(k, _)| k == "action")
+        .map(|(_, v)| v.into_owned());
+    let kind = match action.as_deref() {
+        Some("pay") => PaymentEventKind::Paid,
+        Some("cancel") => PaymentEventKind::Expired,
+        _ => return Err(ApiError::field("action", "invalid", "must be pay or cancel")),
+    };
+    let invoice = match load(app, &id).await {
+        Ok(i) => i,
+        Err(r) => return Ok(r),
+    };
+    let now = app.clock.now();
+    if invoice.status_at(now) != InvoiceStatus::Open {
+        let mut r = render(&invoice, now, Some("This payment session is no longer open."));
+        r.status = StatusCode::CONFLICT;
+        return Ok(r);
+    }
+    let event = PaymentEvent {
+        id: crate::providers::sandbox_event_id(),
+        kind,
+        tenant: invoice.tenant.clone(),
+        invoice_id: invoice.id.clone(),
+        session_id: invoice.session.id.clone(),
+        amount_minor: invoice.session.amount_minor,
+        currency: invoice.price.currency(),
+        occurred_at: now,
+    };
+    // The event is the service's own (nothing of the request is in it): it joins the queue a
+    // verified webhook feeds, with no HTTP hop and no signature to hand anyone.
+    if let Err(e) = app.payment_events.send(crate::payment_events::encode(&event)).await {
+        tracing::error!(error = %e, "could not enqueue the sandbox event");
+        return Ok(page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Payment failed",
+            "<h1 id=\"status\">The payment could not be recorded; try again</h1>",
+        ));
+    }
+    tracing::info!(event = %event.id, kind = kind.as_str(), invoice = %invoice.id, "sandbox event enqueued");
+    let (target, result) = match kind {
+        PaymentEventKind::Paid => (invoice.success_url.as_deref(), "paid"),
+        _ => (invoice.cancel_url.as_deref(), "canceled"),
+    };
+    // Without a redirect URL, back to this page (a relative URL: no host is needed).
+    let fallback = format!("{}?result={result}", invoice.session.id);
+    Ok(ApiResponse::see_other(target.unwrap_or(&fallback)))
+}

@@ -1,0 +1,197 @@
+//! Configuration from the environment. The same variables drive Lambda, the local stack and tests:
+//! `TABLE_NAME`, `PAYMENT_EVENTS_QUEUE` and `INVOICE_EVENTS_QUEUE` (a queue URL, or locally a queue
+//! name), `PAYMENT_PROVIDER` (`none`, the default, or `sandbox`; anything else stops the function
+//! at init), `PUBLIC_BASE_URL` (absolute http(s) URL; the base of the payment-session URLs the
+//! service stores), `SECRETS_PREFIX` (the names' prefix in Secrets Manager, default `grants`), and
+//! the AWS SDK's own (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SQS`,
+//! `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
+use crate::queue::SqsQueue;
+use crate::secrets_manager::SecretsManagerStore;
+use grants_domain::payments::PaymentProvider;
+use grants_dynamo::DynamoStore;
+use grants_http::providers::{NoProvider, SandboxProvider};
+use grants_http::secrets::Secrets;
+use grants_http::App;
+use std::sync::Arc;
+
+pub const DEFAULT_TABLE: &str = "grants";
+pub const PAYMENT_EVENTS_QUEUE: &str = "PAYMENT_EVENTS_QUEUE";
+pub const INVOICE_EVENTS_QUEUE: &str = "INVOICE_EVENTS_QUEUE";
+/// `none` (default) or `sandbox`.
+pub const PAYMENT_PROVIDER: &str = "PAYMENT_PROVIDER";
+pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
+pub const SECRETS_PREFIX: &str = "SECRETS_PREFIX";
+pub const DEFAULT_SECRETS_PREFIX: &str = "grants";
+
+/// A configuration a function must not start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("PAYMENT_PROVIDER={0:?} is not a payment provider; expected none or sandbox")]
+    UnknownProvider(String),
+    #[error("PUBLIC_BASE_URL={0:?} is not an absolute http(s) URL without a path, query or user info")]
+    BadBaseUrl(String),
+}
+
+/// The payment provider `PAYMENT_PROVIDER` names: unset or empty is `none` (purchases refused);
+/// an unknown value is an error, never a fallback.
+pub fn payment_provider(value: Option<&str>) -> Result<Arc<dyn PaymentProvider>, ConfigError> {
+    match value.map(str::trim).unwrap_or("") {
+        "" | "none" => Ok(Arc::new(NoProvider)),
+        "sandbox" => Ok(Arc::new(SandboxProvider)),
+        other => Err(ConfigError::UnknownProvider(other.to_owned())),
+    }
+}
+
+/// `PUBLIC_BASE_URL`, checked: `https://api.example.com` (or `http://` for the local stack).
+pub fn public_base_url(value: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let base = raw.trim_end_matches('/');
+    let bad = || ConfigError::BadBaseUrl(raw.to_owned());
+    let authority = base
+        .strip_prefix("https://")
+        .or_else(|| base.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let ok = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    ok.then(|| Some(base.to_owned())).ok_or_else(bad)
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+pub fn table_name() -> String {
+    var("TABLE_NAME").unwrap_or_else(|| DEFAULT_TABLE.to_owned())
+}
+
+/// Trust also the platform's roots for the AWS SDK's HTTPS (an `https` endpoint override signed by
+/// another CA); by default only the roots AWS endpoints chain to are trusted.
+pub const TLS_NATIVE_ROOTS: &str = "TLS_NATIVE_ROOTS";
+
+/// The Amazon Trust Services roots every AWS service endpoint chains to (copied from Debian's
+/// ca-certificates). The SDK's default client loads the whole platform store at init, which was
+/// most of a function's cold start (bench/REPORT.md, section 3); these five parse in microseconds.
+pub const AWS_ROOTS: [&str; 5] = [
+    include_str!("../certs/AmazonRootCA1.pem"),
+    include_str!("../certs/AmazonRootCA2.pem"),
+    include_str!("../certs/AmazonRootCA3.pem"),
+    include_str!("../certs/AmazonRootCA4.pem"),
+    include_str!("../certs/StarfieldServicesRootCAG2.pem"),
+];
+
+/// The AWS SDK's configuration: the SDK's own environment variables, with an HTTPS client that
+/// trusts only [`AWS_ROOTS`] (and the platform's with `TLS_NATIVE_ROOTS=true`).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+    let mut roots = TrustStore::empty().with_native_roots(var(TLS_NATIVE_ROOTS).as_deref() == Some("true"));
+    for pem in AWS_ROOTS {
+        roots.add_pem_certificate(pem.as_bytes());
+    }
+    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+    let https = match TlsContext::builder().with_trust_store(roots).build() {
+        Ok(context) => client.tls_context(context).build_https(),
+        // Never an error in this SDK version; the roots themselves are checked by a unit test.
+        Err(_) => client.build_https(),
+    };
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https)
+        .load()
+        .await
+}
+
+/// The store for the configured table.
+pub async fn store_from_env() -> DynamoStore {
+    DynamoStore::from_config(&sdk_config().await, table_name())
+}
+
+/// The secrets of this deployment (Secrets Manager, names under `SECRETS_PREFIX`).
+pub fn secrets(config: &aws_config::SdkConfig) -> Secrets {
+    Secrets::new(
+        Arc::new(SecretsManagerStore::new(config.clone())),
+        var(SECRETS_PREFIX).unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned()),
+    )
+}
+
+/// Everything a function may need, from the environment. Queues left unset fail when used. A bad
+/// `PAYMENT_PROVIDER` or `PUBLIC_BASE_URL` is an error: the function does not start.
+pub async fn app_from_env() -> Result<App, ConfigError> {
+    let provider = payment_provider(var(PAYMENT_PROVIDER).as_deref())?;
+    let base_url = public_base_url(var(PUBLIC_BASE_URL).as_deref())?;
+    let config = sdk_config().await;
+    let store = DynamoStore::from_config(&config, table_name());
+    let mut app = App::with_system_clock(Arc::new(store))
+        .with_provider(provider)
+        .with_public_base_url(base_url)
+        .with_secrets(Arc::new(secrets(&config)));
+    if let (Some(payments), Some(invoices)) = (var(PAYMENT_EVENTS_QUEUE), var(INVOICE_EVENTS_QUEUE)) {
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        app = app.with_queues(
+            Arc::new(SqsQueue::new(sqs.clone(), payments)),
+            Arc::new(SqsQueue::new(sqs, invoices)),
+        );
+    }
+    Ok(app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{payment_provider, public_base_url, ConfigError};
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+
+    /// The SDK parses these only when it first connects, and panics on a bad one: parse them here.
+    #[test]
+    fn the_aws_roots_are_five_parsable_trust_anchors() {
+        let mut store = rustls::RootCertStore::empty();
+        for pem in super::AWS_ROOTS {
+            let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .expect("PEM");
+            assert_eq!(certs.len(), 1);
+            store.add(certs[0].clone()).expect("a trust anchor");
+        }
+        assert_eq!(store.len(), 5);
+    }
+
+    /// Security review finding 1: any value but exactly `none` used to mean the sandbox.
+    #[test]
+    fn unknown_providers_stop_the_function_and_unset_means_none() {
+        assert_eq!(payment_provider(None).map(|p| p.name()).ok(), Some("none"));
+        assert_eq!(payment_provider(Some("")).map(|p| p.name()).ok(), Some("none"));
+        assert_eq!(
+            payment_provider(Some("sandbox")).map(|p| p.name()).ok(),
+            Some("sandbox")
+        );
+        for bad in ["Sandbox", "None", "stripe ", "live", "true"] {
+            assert!(
+                matches!(payment_provider(Some(bad)), Err(ConfigError::UnknownProvider(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_public_base_url_is_an_origin() {
+        assert_eq!(
+            public_base_url(Some("https://api.example.com/")).unwrap().as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(
+            public_base_url(Some("http://127.0.0.1:9000")).unwrap().as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(public_base_url(None).unwrap(), None);
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "https://user@evil.com",
+            "https://a.com/path",
+            "https://",
+        ] {
+            assert!(public_base_url(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
