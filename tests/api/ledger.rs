@@ -430,7 +430,7 @@ async fn sixty_four_concurrent_writers_never_overspend() {
 
     let store = crate::helpers::store().await;
     let id = grants_domain::EntitlementId::parse(&ent).unwrap();
-    let (e, grants, usage) = grants_domain::ports::Store::load_ledger(&store, &t.tenant, &id)
+    let (e, grants, usage) = grants_domain::ports::UsageStore::load_ledger(&store, &t.tenant, &id)
         .await
         .unwrap()
         .unwrap();

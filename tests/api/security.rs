@@ -5,7 +5,7 @@ use crate::helpers::{random_suffix, spawn_app, template, Key, TestApp, TEST_BASE
 use grants_dev_tools::admin::{self, SettingsChange};
 use grants_domain::auth;
 use grants_domain::payments;
-use grants_domain::ports::Store;
+use grants_domain::ports::EntitlementStore;
 use grants_domain::{Clock, EntitlementId, SystemClock, TenantId, Timestamp};
 use grants_dynamo::DynamoStore;
 use grants_http::providers::SandboxProvider;

@@ -215,6 +215,38 @@ pub fn key_id_of_key(key: &str) -> String {
     key_id_of(&hash_key(key))
 }
 
+/// The storage port of this module: API keys: what [`authenticate`] and the key lifecycle read and write. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    async fn find_api_key(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<crate::model::ApiKeyRecord>, crate::ports::StoreError>;
+    async fn put_api_key(&self, record: &crate::model::ApiKeyRecord) -> Result<(), crate::ports::StoreError>;
+    /// The tenant's keys (an index read; keys stored before the index had them are not listed).
+    async fn list_api_keys(
+        &self,
+        tenant: &crate::TenantId,
+    ) -> Result<Vec<crate::model::ApiKeyRecord>, crate::ports::StoreError>;
+    /// Makes the tenant's key stop working at `at`, unless it already stops earlier. False: no such
+    /// key of that tenant.
+    async fn expire_api_key(
+        &self,
+        tenant: &crate::TenantId,
+        key_hash: &str,
+        at: crate::Timestamp,
+    ) -> Result<bool, crate::ports::StoreError>;
+    /// Records a use at `now` unless one at or after `since` is recorded (a conditional write, so
+    /// busy keys cost at most one write per interval).
+    async fn touch_api_key(
+        &self,
+        key_hash: &str,
+        now: crate::Timestamp,
+        since: crate::Timestamp,
+    ) -> Result<(), crate::ports::StoreError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

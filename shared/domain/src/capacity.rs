@@ -295,3 +295,40 @@ pub async fn resell(
         Err(CapacityError::Concurrent)
     }
 }
+
+/// The storage port of this module: Capacity grants. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait CapacityStore: Send + Sync {
+    /// Writes a capacity grant, with the tenant-level claim of its idempotency key when given.
+    async fn insert_capacity_grant(
+        &self,
+        grant: &crate::capacity::CapacityGrant,
+        claim: Option<&crate::model::Claim>,
+    ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
+    async fn get_capacity_grant(
+        &self,
+        tenant: &crate::TenantId,
+        fid: &crate::CapacityGrantId,
+    ) -> Result<Option<crate::capacity::CapacityGrant>, crate::ports::StoreError>;
+    /// Every capacity grant of the tenant, oldest first (an index read).
+    async fn list_capacity_grants(
+        &self,
+        tenant: &crate::TenantId,
+    ) -> Result<Vec<crate::capacity::CapacityGrant>, crate::ports::StoreError>;
+    /// Sets `deleted_at` unless set; returns the grant as it now is, or None when missing.
+    async fn delete_capacity_grant(
+        &self,
+        tenant: &crate::TenantId,
+        fid: &crate::CapacityGrantId,
+        at: crate::Timestamp,
+    ) -> Result<Option<crate::capacity::CapacityGrant>, crate::ports::StoreError>;
+    /// In one transaction: replaces the old grant (now deleted and linked) if its version is still
+    /// `expected_version` and it is not deleted, and creates the new one. False when it moved.
+    async fn resell_capacity_grant(
+        &self,
+        old: &crate::capacity::CapacityGrant,
+        expected_version: u64,
+        new: &crate::capacity::CapacityGrant,
+    ) -> Result<bool, crate::ports::StoreError>;
+}

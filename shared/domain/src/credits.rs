@@ -569,3 +569,20 @@ pub async fn list_entries(
     .await?;
     Ok((results, next))
 }
+
+/// The storage port of this module: The tenant's credit-type catalogue. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait CreditTypeStore: Send + Sync {
+    /// The tenant's own credit types (the default one is not stored).
+    async fn list_credit_types(
+        &self,
+        tenant: &crate::TenantId,
+    ) -> Result<Vec<crate::credits::CreditType>, crate::ports::StoreError>;
+    /// Creates a credit type unless the tenant has one of that name; returns the existing one if so.
+    async fn insert_credit_type(
+        &self,
+        tenant: &crate::TenantId,
+        ct: &crate::credits::CreditType,
+    ) -> Result<Option<crate::credits::CreditType>, crate::ports::StoreError>;
+}

@@ -320,3 +320,68 @@ pub async fn list_grants(
         .collect();
     Ok(Page::slice(grants, limit, offset))
 }
+
+/// The storage port of this module: Grants and their idempotency claims. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Writes the grant and its claim (if any) in one transaction, conditional on the claim being
+    /// new and the entitlement being active, and, when given, its period still starting at
+    /// `period_start` (what the caller's possibly cached view of the entitlement said).
+    async fn insert_grant(
+        &self,
+        grant: &crate::model::Grant,
+        claim: Option<&crate::model::Claim>,
+        period_start: Option<crate::Timestamp>,
+    ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
+    /// A grant found by id alone (an index read: may lag a just-created grant).
+    async fn find_grant(
+        &self,
+        tenant: &crate::TenantId,
+        id: &crate::GrantId,
+    ) -> Result<Option<crate::model::Grant>, crate::ports::StoreError>;
+    /// Up to `limit` grants of the tenant, or of one customer, whose ids come after `after`, in id
+    /// (creation) order: one index read. True when the index has no more after these.
+    async fn grants_after(
+        &self,
+        tenant: &crate::TenantId,
+        customer_id: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<crate::model::Grant>, bool), crate::ports::StoreError>;
+    /// Changes a grant's descriptive fields and expiry (bumping its version), unless usage already
+    /// drew on it at or after the new expiry.
+    async fn edit_grant(
+        &self,
+        tenant: &crate::TenantId,
+        edit: &crate::credits::GrantEdit,
+    ) -> Result<crate::ports::EditOutcome, crate::ports::StoreError>;
+    /// Deletes an idempotency claim so that its key can be used again.
+    async fn release_claim(
+        &self,
+        tenant: &crate::TenantId,
+        entitlement: &crate::EntitlementId,
+        scope: &str,
+        key: &str,
+    ) -> Result<(), crate::ports::StoreError>;
+    async fn get_grant(
+        &self,
+        tenant: &crate::TenantId,
+        entitlement: &crate::EntitlementId,
+        id: &crate::GrantId,
+    ) -> Result<Option<crate::model::Grant>, crate::ports::StoreError>;
+    /// All grants of an entitlement, oldest first.
+    async fn list_grants(
+        &self,
+        tenant: &crate::TenantId,
+        entitlement: &crate::EntitlementId,
+    ) -> Result<Vec<crate::model::Grant>, crate::ports::StoreError>;
+    /// Sets `voided_at` unless already set; returns the grant as it now is, or None when missing.
+    async fn void_grant(
+        &self,
+        tenant: &crate::TenantId,
+        entitlement: &crate::EntitlementId,
+        id: &crate::GrantId,
+        at: crate::Timestamp,
+    ) -> Result<Option<crate::model::Grant>, crate::ports::StoreError>;
+}

@@ -284,6 +284,34 @@ pub async fn reset_tenant(store: &dyn Store, clock: &dyn Clock, tenant: &super::
     Ok(done)
 }
 
+/// The storage port of this module: The period-reset schedule and the reset itself. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait PeriodStore: Send + Sync {
+    /// Active entitlements whose current period ended by `now`, oldest end first (an index read).
+    async fn entitlements_due_for_reset(
+        &self,
+        now: crate::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(crate::TenantId, crate::EntitlementId)>, crate::ports::StoreError>;
+    /// In one transaction: moves the entitlement to the new period and zeroes its counters (if its
+    /// period end is still `reset.old_end`), writes the clamped grants at the versions read, and the
+    /// rollover record. False when anything moved.
+    async fn reset_period(
+        &self,
+        entitlement: &crate::model::Entitlement,
+        reset: &crate::periods::Reset,
+    ) -> Result<bool, crate::ports::StoreError>;
+    /// Takes an entitlement out of the period-reset schedule (its GSI5 keys) and records why on
+    /// it (`reset_blocked`), for an operator to look at.
+    async fn block_period_reset(
+        &self,
+        tenant: &crate::TenantId,
+        id: &crate::EntitlementId,
+        reason: &str,
+    ) -> Result<(), crate::ports::StoreError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -536,6 +536,59 @@ pub async fn apply_tenant(store: &dyn Store, clock: &dyn Clock, tenant: &TenantI
     Ok(total)
 }
 
+/// The storage port of this module: Credit plans (Flexprice credit grants) and their progress on each entitlement. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait PlanStore: Send + Sync {
+    /// Writes a new credit plan (Flexprice credit grant).
+    async fn insert_credit_plan(
+        &self,
+        plan: &crate::plans::CreditPlan,
+        claim: Option<&crate::model::Claim>,
+    ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
+    async fn get_credit_plan(
+        &self,
+        tenant: &crate::TenantId,
+        id: &str,
+    ) -> Result<Option<crate::plans::CreditPlan>, crate::ports::StoreError>;
+    /// The tenant's plans, oldest first (an index read).
+    async fn list_credit_plans(
+        &self,
+        tenant: &crate::TenantId,
+    ) -> Result<Vec<crate::plans::CreditPlan>, crate::ports::StoreError>;
+    /// Replaces a plan if its version is still `expected_version`; false otherwise.
+    async fn replace_credit_plan(
+        &self,
+        plan: &crate::plans::CreditPlan,
+        expected_version: u64,
+    ) -> Result<bool, crate::ports::StoreError>;
+    /// Every published plan of every tenant (the scheduler's index).
+    async fn active_credit_plans(&self) -> Result<Vec<crate::plans::CreditPlan>, crate::ports::StoreError>;
+    /// The tenant's entitlements with this plan id or subscription id (an index read).
+    async fn entitlements_in_scope(
+        &self,
+        tenant: &crate::TenantId,
+        scope: crate::plans::PlanScope,
+        scope_id: &str,
+    ) -> Result<Vec<crate::model::Entitlement>, crate::ports::StoreError>;
+    /// The next period of the plan to apply to the entitlement (0 when none was).
+    async fn plan_progress(
+        &self,
+        tenant: &crate::TenantId,
+        entitlement: &crate::EntitlementId,
+        plan_id: &str,
+    ) -> Result<u64, crate::ports::StoreError>;
+    /// In one transaction: the entitlement is active, the plan's progress on it is still `expected`
+    /// and becomes `next`, and the grant is written.
+    async fn apply_plan_period(
+        &self,
+        grant: &crate::model::Grant,
+        plan_id: &str,
+        expected: u64,
+        next: u64,
+    ) -> Result<crate::ports::PlanApply, crate::ports::StoreError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

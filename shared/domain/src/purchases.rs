@@ -619,3 +619,46 @@ pub async fn expire_due_sessions(store: &dyn Store, clock: &dyn Clock, limit: us
     }
     Ok(canceled)
 }
+
+/// The storage port of this module: Invoices of purchases and their payment sessions. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait PurchaseStore: Send + Sync {
+    /// Writes the invoice, its payment-session lookup and its claim in one transaction,
+    /// conditional on the claim being new and the entitlement being active.
+    async fn insert_purchase(
+        &self,
+        invoice: &crate::purchases::Invoice,
+        claim: &crate::model::Claim,
+    ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
+    async fn get_invoice(
+        &self,
+        tenant: &crate::TenantId,
+        id: &crate::InvoiceId,
+    ) -> Result<Option<crate::purchases::Invoice>, crate::ports::StoreError>;
+    /// The tenant and invoice of a payment session.
+    async fn find_session(
+        &self,
+        id: &crate::SessionId,
+    ) -> Result<Option<(crate::TenantId, crate::InvoiceId)>, crate::ports::StoreError>;
+    /// Replaces the invoice if its stored version is still `expected_version`; false otherwise.
+    async fn update_invoice(
+        &self,
+        invoice: &crate::purchases::Invoice,
+        expected_version: u64,
+    ) -> Result<bool, crate::ports::StoreError>;
+    /// In one transaction: replaces the invoice (now paid) if its version is still
+    /// `expected_version`, and creates its grant. False when the version moved (nothing written).
+    async fn settle_invoice(
+        &self,
+        invoice: &crate::purchases::Invoice,
+        expected_version: u64,
+        grant: &crate::model::Grant,
+    ) -> Result<bool, crate::ports::StoreError>;
+    /// Open invoices whose session expired by `now`, oldest expiry first (an index read: may lag).
+    async fn due_open_invoices(
+        &self,
+        now: crate::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<crate::purchases::Invoice>, crate::ports::StoreError>;
+}

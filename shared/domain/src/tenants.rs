@@ -89,3 +89,20 @@ pub async fn ensure(
     }
     store.get_tenant(tenant).await?.ok_or(TenantError::NotConfigured)
 }
+
+/// The storage port of this module: Tenant settings. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn get_tenant(
+        &self,
+        tenant: &crate::TenantId,
+    ) -> Result<Option<crate::tenants::TenantSettings>, crate::ports::StoreError>;
+    /// Writes the settings unless the tenant has some; true when written.
+    async fn put_tenant_if_absent(
+        &self,
+        settings: &crate::tenants::TenantSettings,
+    ) -> Result<bool, crate::ports::StoreError>;
+    /// Writes the settings, replacing what the tenant had (operators only).
+    async fn put_tenant(&self, settings: &crate::tenants::TenantSettings) -> Result<(), crate::ports::StoreError>;
+}

@@ -311,3 +311,46 @@ pub async fn balance(
     let balance = ledger::balance_at(&grants, &postings, at, entitlement.current_period_start);
     Ok(Some((entitlement, balance)))
 }
+
+/// The storage port of this module: Usage records, written together with the counters and grants they change. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
+#[async_trait::async_trait]
+pub trait UsageStore: Send + Sync {
+    /// The entitlement, its grants and its usage records, in one read.
+    async fn load_ledger(
+        &self,
+        tenant: &crate::TenantId,
+        id: &crate::EntitlementId,
+    ) -> Result<
+        Option<(
+            crate::model::Entitlement,
+            Vec<crate::model::Grant>,
+            Vec<crate::usage::UsageRecord>,
+        )>,
+        crate::ports::StoreError,
+    >;
+    async fn get_usage(
+        &self,
+        tenant: &crate::TenantId,
+        entitlement: &crate::EntitlementId,
+        event_id: &str,
+    ) -> Result<Option<crate::usage::UsageRecord>, crate::ports::StoreError>;
+    /// In one transaction: creates the usage record (unless its event id exists), adds `delta` to
+    /// the entitlement's counters (if it is active), and replaces each grant if its version is
+    /// still the one read (`(new state, version read)`).
+    async fn write_usage(
+        &self,
+        record: &crate::usage::UsageRecord,
+        delta: crate::usage::CounterDelta,
+        grants: &[(crate::model::Grant, u64)],
+    ) -> Result<crate::ports::UsageWrite, crate::ports::StoreError>;
+    /// In one transaction: replaces a pending usage record with its settled state (if it is still
+    /// pending), adds `delta` to the entitlement's counters, and replaces the grants at the versions
+    /// read. False when anything moved (nothing written).
+    async fn settle_usage(
+        &self,
+        record: &crate::usage::UsageRecord,
+        delta: crate::usage::CounterDelta,
+        grants: &[(crate::model::Grant, u64)],
+    ) -> Result<bool, crate::ports::StoreError>;
+}

@@ -1,7 +1,19 @@
 //! The DynamoDB adapter: every storage port of `grants-domain` on one table (key layout in
 //! [`schema`]). The only crate that depends on `aws-sdk-dynamodb`.
+mod api_keys;
+mod attributes;
+mod capacity;
+mod client;
+mod credit_types;
+mod entitlements;
+mod grants;
+mod periods;
+mod plans;
+mod prelude;
+mod purchases;
 pub mod round_trips;
 pub mod schema;
-mod store;
+mod tenants;
+mod usage;
 
-pub use store::DynamoStore;
+pub use client::DynamoStore;

@@ -1,0 +1,391 @@
+//! The DynamoDB machinery every port shares: the store, its queries, conditional writes,
+//! transactions with retries on conflicts, and the mapping of SDK errors to [`StoreError`].
+
+use crate::prelude::*;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// How many times a transaction that lost a race (TransactionConflict) is tried again.
+pub(crate) const CONFLICT_RETRIES: u32 = 12;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    pub(crate) client: Client,
+    pub(crate) table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+    /// The store for `table`, with a DynamoDB client of this SDK configuration.
+    pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(config), table)
+    }
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(crate) async fn query_all(
+        &self,
+        index: Option<&str>,
+        key_condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(key_condition)
+                .set_exclusive_start_key(start.take());
+            q = match index {
+                Some(i) => q.index_name(i),
+                None => q.consistent_read(true),
+            };
+            for (k, v) in names {
+                q = q.expression_attribute_names(*k, *v);
+            }
+            for (k, v) in &values {
+                q = q.expression_attribute_values(*k, v.clone());
+            }
+            let out = q.send().await.map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// One transaction: the entitlement (partition `pk`) is active, the claim (if any) is new, and
+    /// `objects` are written. Retries transaction conflicts; reports a failed condition as an outcome.
+    pub(crate) async fn insert_claimed(
+        &self,
+        pk: String,
+        claim: Option<&Claim>,
+        objects: Vec<TransactWriteItem>,
+        period_start: Option<Timestamp>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let mut check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key(PK, s(pk.clone()))
+            .key(SK, s(ENTITLEMENT_SK))
+            .condition_expression("#st = :active")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
+        if let Some(start) = period_start {
+            check = check
+                .condition_expression("#st = :active AND current_period_start = :start")
+                .expression_attribute_values(":start", ts(start));
+        }
+        let check = check.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().condition_check(check).build()];
+        if let Some(claim) = claim {
+            items.push(put(
+                &self.table,
+                claim_item(pk.clone(), claim),
+                "attribute_not_exists(PK)",
+            )?);
+        }
+        items.extend(objects);
+        for attempt in 0..CONFLICT_RETRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(InsertOutcome::Inserted),
+                Err(e) => e,
+            };
+            match cancellation(err)? {
+                Cancelled::Conflict => conflict_pause(attempt).await,
+                Cancelled::Conditions(failed) => {
+                    // The claim decides first: a replay is answered even if the entitlement has
+                    // since been cancelled.
+                    if let (Some(claim), Some((_, old))) = (claim, failed.iter().find(|(i, _)| *i == 1)) {
+                        let stored = match old {
+                            Some(old) => old.clone(),
+                            None => self
+                                .get(pk, &claim_sk(&claim.scope, &claim.key))
+                                .await?
+                                .ok_or_else(|| StoreError::Corrupt("claim vanished".to_owned()))?,
+                        };
+                        return Ok(InsertOutcome::ClaimExists(claim_from(&stored)?));
+                    }
+                    if failed.iter().any(|(i, _)| *i == 0) {
+                        return Ok(InsertOutcome::ParentUnavailable);
+                    }
+                    return Err(StoreError::Corrupt("id collision".to_owned()));
+                }
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// Writes a new tenant-level object and, when given, the claim of its idempotency key (in the
+    /// tenant's partition) in one transaction.
+    pub(crate) async fn insert_tenant_claimed(
+        &self,
+        tenant: &TenantId,
+        object: Item,
+        claim: Option<&Claim>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let pk = tenant_pk(tenant.as_str());
+        let mut items = vec![put(&self.table, object, "attribute_not_exists(PK)")?];
+        if let Some(c) = claim {
+            items.push(put(&self.table, claim_item(pk.clone(), c), "attribute_not_exists(PK)")?);
+        }
+        for attempt in 0..CONFLICT_RETRIES {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(InsertOutcome::Inserted),
+                Err(e) => match cancellation(e)? {
+                    Cancelled::Conflict => conflict_pause(attempt).await,
+                    Cancelled::Conditions(failed) => {
+                        let Some(c) = claim else {
+                            return Err(StoreError::Corrupt("id collision".to_owned()));
+                        };
+                        let stored = match failed.into_iter().find(|(i, _)| *i == 1).and_then(|(_, old)| old) {
+                            Some(old) => old,
+                            None => self
+                                .get(pk.clone(), &claim_sk(&c.scope, &c.key))
+                                .await?
+                                .ok_or_else(|| StoreError::Corrupt("id collision".to_owned()))?,
+                        };
+                        return Ok(InsertOutcome::ClaimExists(claim_from(&stored)?));
+                    }
+                },
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// Replaces an item if its stored `version` is still `expected`; false when it moved.
+    pub(crate) async fn put_at_version(&self, item: Item, expected: u64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx))
+                if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Sets a timestamp attribute once (bumping the item's version counter): the item as it now
+    /// is, unchanged when the attribute was already set; None when the item does not exist.
+    pub(crate) async fn set_once(
+        &self,
+        pk: String,
+        sk: &str,
+        attribute: &str,
+        version: &str,
+        at: Timestamp,
+    ) -> Result<Option<Item>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(#at)")
+            .update_expression("SET #at = :at ADD #v :one")
+            .expression_attribute_names("#at", attribute)
+            .expression_attribute_names("#v", version)
+            .expression_attribute_values(":at", ts(at))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes),
+            Err(SdkError::ServiceError(ctx)) => match ctx.into_err() {
+                // Already set: the item unchanged. Missing: no item comes back.
+                UpdateItemError::ConditionalCheckFailedException(c) => Ok(c.item),
+                other => Err(service_failure(other)),
+            },
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Runs a transaction whose only conditions are version checks: true when written, false
+    /// when a condition failed. Transaction conflicts are retried.
+    pub(crate) async fn transact_versioned(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        for attempt in 0..CONFLICT_RETRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(true),
+                Err(e) => match cancellation(e)? {
+                    Cancelled::Conflict => conflict_pause(attempt).await,
+                    Cancelled::Conditions(_) => return Ok(false),
+                },
+            }
+        }
+        Err(StoreError::Contention)
+    }
+
+    /// An UpdateItem of the item at `pk`/`sk` (the caller adds its expressions).
+    pub(crate) fn update_at(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+    }
+
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+}
+
+/// A failed request: DynamoDB refusing the request's content (`ValidationException`: a key or
+/// value over its limits) is [`StoreError::Rejected`], never reported as unavailable; anything
+/// else (network, throttling past retries, 5xx) is [`StoreError::Unavailable`].
+pub(crate) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    if e.code() == Some("ValidationException") {
+        return StoreError::Rejected(DisplayErrorContext(e).to_string());
+    }
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+/// An update whose condition failing means there is nothing to do.
+pub(crate) fn unless_condition_failed<O, R: std::fmt::Debug>(
+    result: Result<O, SdkError<UpdateItemError, R>>,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(ctx))
+            if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// [`unavailable`] for an operation's own error type.
+pub(crate) fn service_failure<E>(e: E) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+{
+    if e.code() == Some("ValidationException") {
+        return StoreError::Rejected(DisplayErrorContext(e).to_string());
+    }
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+pub(crate) fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Backoff with jitter before retrying a transaction that lost a race.
+pub(crate) async fn conflict_pause(attempt: u32) {
+    let mut b = [0u8; 2];
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u64::from(u16::from_le_bytes(b)) % 20
+    } else {
+        7
+    };
+    let base = 5u64 << attempt.min(5);
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+/// The per-item outcome of a cancelled transaction.
+pub(crate) enum Cancelled {
+    /// At least one item raced another transaction: safe to retry as is.
+    Conflict,
+    /// Conditions failed: (index, the item as it was, if DynamoDB returned it).
+    Conditions(Vec<(usize, Option<Item>)>),
+}
+
+pub(crate) fn cancellation(
+    err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>,
+) -> Result<Cancelled, StoreError> {
+    match err {
+        SdkError::ServiceError(ctx) => match ctx.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(tc) => {
+                let reasons = tc.cancellation_reasons.unwrap_or_default();
+                let code = |r: &aws_sdk_dynamodb::types::CancellationReason| r.code.clone().unwrap_or_default();
+                if reasons.iter().any(|r| code(r) == "ValidationError") {
+                    return Err(StoreError::Rejected(format!("transaction item refused: {reasons:?}")));
+                }
+                if reasons
+                    .iter()
+                    .any(|r| matches!(code(r).as_str(), "TransactionConflict" | "ThrottlingError"))
+                {
+                    return Ok(Cancelled::Conflict);
+                }
+                Ok(Cancelled::Conditions(
+                    reasons
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.code.as_deref() == Some("ConditionalCheckFailed"))
+                        .map(|(i, r)| (i, r.item))
+                        .collect(),
+                ))
+            }
+            TransactWriteItemsError::TransactionInProgressException(_) => Ok(Cancelled::Conflict),
+            other => Err(service_failure(other)),
+        },
+        other => Err(unavailable(other)),
+    }
+}

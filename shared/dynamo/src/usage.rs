@@ -1,0 +1,222 @@
+//! [`UsageStore`] on DynamoDB: Usage records, with the counters and grants they change in one transaction.
+
+use crate::prelude::*;
+
+// ---- usage ----------------------------------------------------------------------------------
+
+pub(crate) fn usage_item(u: &UsageRecord) -> Item {
+    let deductions = u
+        .deductions
+        .iter()
+        .map(|d| {
+            AttributeValue::M(HashMap::from([
+                ("g".to_owned(), s(d.grant_id.as_str())),
+                ("a".to_owned(), n(d.amount)),
+            ]))
+        })
+        .collect();
+    let mut item: Item = HashMap::from([
+        (
+            PK.to_owned(),
+            s(entitlement_pk(u.tenant.as_str(), u.entitlement_id.as_str())),
+        ),
+        (SK.to_owned(), s(usage_sk(&u.event_id))),
+        ("type".to_owned(), s("usage")),
+        ("tenant".to_owned(), s(u.tenant.as_str())),
+        ("entitlement_id".to_owned(), s(u.entitlement_id.as_str())),
+        ("event_id".to_owned(), s(&u.event_id)),
+        ("amount".to_owned(), n(u.amount)),
+        ("occurred_at".to_owned(), ts(u.occurred_at)),
+        ("recorded_at".to_owned(), ts(u.recorded_at)),
+        ("status".to_owned(), s(u.status.as_str())),
+        ("deductions".to_owned(), AttributeValue::L(deductions)),
+        ("overage".to_owned(), n(u.overage)),
+        ("fingerprint".to_owned(), map_ss(&u.fingerprint)),
+    ]);
+    if let Some(t) = u.settled_at {
+        item.insert("settled_at".to_owned(), ts(t));
+    }
+    if u.rollover {
+        item.insert("rollover".to_owned(), AttributeValue::Bool(true));
+    }
+    item
+}
+
+pub(crate) fn usage_from(item: &Item) -> Result<UsageRecord, StoreError> {
+    let r = Reader(item);
+    let deductions = item
+        .get("deductions")
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| StoreError::Corrupt("usage deductions".to_owned()))?
+        .iter()
+        .map(|d| {
+            let m = d.as_m().map_err(|_| StoreError::Corrupt("deduction".to_owned()))?;
+            let r = Reader(m);
+            Ok(Deduction {
+                grant_id: GrantId::parse(r.s("g")?).map_err(corrupt("grant id"))?,
+                amount: r.dec("a")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(UsageRecord {
+        rollover: r.bool("rollover"),
+        tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+        entitlement_id: EntitlementId::parse(r.s("entitlement_id")?).map_err(corrupt("entitlement id"))?,
+        event_id: r.s("event_id")?.to_owned(),
+        amount: r.dec("amount")?,
+        occurred_at: r.ts("occurred_at")?,
+        recorded_at: r.ts("recorded_at")?,
+        status: UsageStatus::parse(r.s("status")?).ok_or_else(|| StoreError::Corrupt("usage status".to_owned()))?,
+        deductions,
+        overage: r.dec("overage")?,
+        settled_at: r.opt_ts("settled_at")?,
+        fingerprint: r.map_ss("fingerprint"),
+    })
+}
+
+/// Adds usage and overage to the entitlement's period counters, under `condition`.
+pub(crate) fn counters_update(
+    table: &str,
+    record: &UsageRecord,
+    delta: CounterDelta,
+    require_active: bool,
+) -> Result<TransactWriteItem, StoreError> {
+    let mut update = Update::builder()
+        .table_name(table)
+        .key(
+            PK,
+            s(entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str())),
+        )
+        .key(SK, s(ENTITLEMENT_SK))
+        .update_expression("ADD usage_in_period :u, overage :o")
+        .expression_attribute_values(":u", n(delta.usage))
+        .expression_attribute_values(":o", n(delta.overage));
+    update = if require_active {
+        update
+            .condition_expression("#st = :active")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
+    } else {
+        update.condition_expression("attribute_exists(PK)")
+    };
+    Ok(TransactWriteItem::builder()
+        .update(update.build().map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .build())
+}
+
+#[async_trait]
+impl UsageStore for DynamoStore {
+    async fn load_ledger(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<(Entitlement, Vec<Grant>, Vec<UsageRecord>)>, StoreError> {
+        let items = self
+            .query_all(
+                None,
+                "PK = :pk",
+                &[],
+                vec![(":pk", s(entitlement_pk(tenant.as_str(), id.as_str())))],
+            )
+            .await?;
+        let mut entitlement = None;
+        let mut grants = Vec::new();
+        let mut usage = Vec::new();
+        for item in &items {
+            match Reader(item).opt_s("type") {
+                Some("entitlement") => entitlement = Some(entitlement_from(item)?),
+                Some("grant") => grants.push(grant_from(item)?),
+                Some("usage") => usage.push(usage_from(item)?),
+                _ => {}
+            }
+        }
+        Ok(entitlement.map(|e| (e, grants, usage)))
+    }
+
+    async fn get_usage(
+        &self,
+        tenant: &TenantId,
+        entitlement: &EntitlementId,
+        event_id: &str,
+    ) -> Result<Option<UsageRecord>, StoreError> {
+        self.get(
+            entitlement_pk(tenant.as_str(), entitlement.as_str()),
+            &usage_sk(event_id),
+        )
+        .await?
+        .as_ref()
+        .map(usage_from)
+        .transpose()
+    }
+
+    async fn write_usage(
+        &self,
+        record: &UsageRecord,
+        delta: CounterDelta,
+        grants: &[(Grant, u64)],
+    ) -> Result<UsageWrite, StoreError> {
+        let mut items = vec![
+            put(&self.table, usage_item(record), "attribute_not_exists(PK)")?,
+            counters_update(&self.table, record, delta, true)?,
+        ];
+        for (g, read) in grants {
+            items.push(versioned_grant_put(&self.table, g, *read)?);
+        }
+        for attempt in 0..CONFLICT_RETRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(UsageWrite::Written),
+                Err(e) => e,
+            };
+            match cancellation(err)? {
+                Cancelled::Conflict => conflict_pause(attempt).await,
+                Cancelled::Conditions(failed) => {
+                    if let Some((_, old)) = failed.iter().find(|(i, _)| *i == 0) {
+                        let old = match old {
+                            Some(old) => usage_from(old)?,
+                            None => self
+                                .get_usage(&record.tenant, &record.entitlement_id, &record.event_id)
+                                .await?
+                                .ok_or_else(|| StoreError::Corrupt("usage record vanished".to_owned()))?,
+                        };
+                        return Ok(UsageWrite::Exists(old));
+                    }
+                    if failed.iter().any(|(i, _)| *i == 1) {
+                        return Ok(UsageWrite::EntitlementUnavailable);
+                    }
+                    return Ok(UsageWrite::Stale);
+                }
+            }
+        }
+        Ok(UsageWrite::Stale)
+    }
+
+    async fn settle_usage(
+        &self,
+        record: &UsageRecord,
+        delta: CounterDelta,
+        grants: &[(Grant, u64)],
+    ) -> Result<bool, StoreError> {
+        let record_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(usage_item(record)))
+            .condition_expression("#st = :pending")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":pending", s(UsageStatus::Pending.as_str()))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![
+            TransactWriteItem::builder().put(record_put).build(),
+            counters_update(&self.table, record, delta, false)?,
+        ];
+        for (g, read) in grants {
+            items.push(versioned_grant_put(&self.table, g, *read)?);
+        }
+        self.transact_versioned(items).await
+    }
+}
