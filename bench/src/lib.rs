@@ -1,7 +1,7 @@
 //! Fixtures shared by the criterion benches (`benches/`) and the measuring programs (`src/bin`).
 use grants_domain::capacity::{CapacityGrant, ExactPrice};
 use grants_domain::ledger::{Deduction, Posting, UsageStatus};
-use grants_domain::model::{Grant, GrantDetails};
+use grants_domain::model::{Grant, NewGrantFields};
 use grants_domain::plans::{CreditPlan, Expiration, PlanScope, PlanStatus, Recurrence};
 use grants_domain::{CapacityGrantId, CreditAmount, EntitlementId, GrantId, Priority, TenantId, Timestamp};
 use grants_http::ApiRequest;
@@ -22,29 +22,24 @@ pub fn grants(n: usize) -> Vec<Grant> {
     (0..n)
         .map(|i| {
             let i64n = i64::try_from(i).unwrap_or(i64::MAX);
-            Grant {
-                id: GrantId::parse(&format!("grt_{i:026}")).unwrap_or_else(|_| unreachable!("a valid id")),
+            let mut g = Grant::new(NewGrantFields {
                 tenant: TenantId::parse("bench").unwrap_or_else(|_| unreachable!("a valid tenant")),
                 entitlement_id: EntitlementId::parse("ent_00000000000000000000000001")
                     .unwrap_or_else(|_| unreachable!("a valid id")),
                 customer_id: "cus_bench".to_owned(),
                 amount: CreditAmount::new(Decimal::from(100)).unwrap_or_else(|_| unreachable!("positive")),
-                remaining: Decimal::from(100),
                 effective_at: at(i64n % 3600),
-                expires_at: (i % 2 == 0).then(|| at(86_400 + i64n * 60)),
-                voided_at: None,
                 created_at: at(0),
-                priority: Some(Priority::new(Decimal::from(i64n % 3)).unwrap_or_else(|_| unreachable!("small"))),
-                reset_max_rollover: None,
-                reset_min_rollover: None,
-                recurrence_period: None,
-                idempotency_key: Some(format!("k{i}")),
-                reserved: Decimal::ZERO,
-                last_used_at: None,
-                version: 0,
                 credit_type_id: None,
-                details: GrantDetails::default(),
-            }
+            })
+            .with_expiry((i % 2 == 0).then(|| at(86_400 + i64n * 60)))
+            .with_priority(Some(
+                Priority::new(Decimal::from(i64n % 3)).unwrap_or_else(|_| unreachable!("small")),
+            ))
+            .with_idempotency_key(Some(format!("k{i}")));
+            // Fixed ids: the same fixture on every run.
+            g.id = GrantId::parse(&format!("grt_{i:026}")).unwrap_or_else(|_| unreachable!("a valid id"));
+            g
         })
         .collect()
 }

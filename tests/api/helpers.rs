@@ -392,7 +392,7 @@ impl TestApp {
 
     /// Signs an event with the tenant's secret (at the app's now) and delivers it to the webhook.
     pub async fn deliver(&self, event: &PaymentEvent) -> TestResponse {
-        let body = grants_http::payment_events::encode(&event);
+        let body = grants_http::payment_events::encode(event);
         let signature = payments::sign(&self.webhook_secret().await, self.app.clock.now(), body.as_bytes());
         self.webhook(&body, Some(&signature)).await
     }

@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod capacity;
 mod concurrency;
+mod contract;
 mod entitlements;
 mod events;
 mod faults;

@@ -1,7 +1,9 @@
-//! Lambda function `payment-webhook`: one API route, all logic in the shared crate.
-use grants_http::Route;
-
+//! Lambda function `payment-webhook`: one API route; its binary links only this route's handler.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    grants_lambda::serve(Route::PaymentWebhook).await
+    grants_lambda::Function::new(grants_http::endpoint::PaymentWebhook)
+        .secrets()
+        .payment_events()
+        .serve()
+        .await
 }

@@ -1,7 +1,5 @@
-//! Lambda function `release-usage`: one API route, all logic in the shared crate.
-use grants_http::Route;
-
+//! Lambda function `release-usage`: one API route; its binary links only this route's handler.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    grants_lambda::serve(Route::ReleaseUsage).await
+    grants_lambda::serve(grants_http::endpoint::ReleaseUsage).await
 }

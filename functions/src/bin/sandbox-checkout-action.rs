@@ -1,7 +1,8 @@
-//! Lambda function `sandbox-checkout-action`: one API route, all logic in the shared crate.
-use grants_http::Route;
-
+//! Lambda function `sandbox-checkout-action`: one API route; its binary links only this route's handler.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    grants_lambda::serve(Route::SandboxCheckoutAction).await
+    grants_lambda::Function::new(grants_http::endpoint::SandboxCheckoutAction)
+        .payment_events()
+        .serve()
+        .await
 }

@@ -9,7 +9,7 @@
 use crate::http_client::HttpClient;
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{json, Value as Json};
 use serde_norway::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -357,53 +357,11 @@ impl SqsBridge {
         if messages.is_empty() {
             return Ok(PollOutcome::default());
         }
-        let records: Vec<Json> = messages
-            .iter()
-            .map(|m| {
-                let attributes: BTreeMap<String, String> = m
-                    .attributes
-                    .as_ref()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
-                    .unwrap_or_default();
-                json!({
-                    "messageId": m.message_id,
-                    "receiptHandle": m.receipt_handle,
-                    "body": m.body,
-                    "attributes": attributes,
-                    "messageAttributes": {},
-                    "md5OfBody": m.md5_of_body,
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": self.queue_arn,
-                    "awsRegion": self.region,
-                })
-            })
-            .collect();
         let ids: HashSet<&str> = messages.iter().filter_map(|m| m.message_id.as_deref()).collect();
-        let failed: HashSet<String> = match invoker
-            .invoke(&self.mapping.function, json!({ "Records": records }))
-            .await
-        {
-            Err(e) => {
-                // A function error fails the whole batch, as with the real event source mapping.
-                tracing::warn!(function = %self.mapping.function, error = %e, "invocation failed; batch returns to the queue");
-                ids.iter().map(|s| (*s).to_owned()).collect()
-            }
-            Ok(response) if self.mapping.report_batch_item_failures => {
-                let reported: Option<HashSet<String>> =
-                    response.get("batchItemFailures").and_then(Json::as_array).map(|a| {
-                        a.iter()
-                            .filter_map(|f| f.get("itemIdentifier")?.as_str().map(str::to_owned))
-                            .collect()
-                    });
-                match reported {
-                    // An identifier that is not in the batch makes the whole response invalid.
-                    Some(r) if r.iter().all(|id| ids.contains(id.as_str())) => r,
-                    _ if response.is_null() || response.get("batchItemFailures").is_none() => HashSet::new(),
-                    _ => ids.iter().map(|s| (*s).to_owned()).collect(),
-                }
-            }
-            Ok(_) => HashSet::new(),
-        };
+        let invoked = invoker
+            .invoke(&self.mapping.function, json!({ "Records": self.records(&messages) }))
+            .await;
+        let failed = self.failures(invoked, &ids);
         let entries: Vec<DeleteMessageBatchRequestEntry> = messages
             .iter()
             .enumerate()
@@ -431,6 +389,57 @@ impl SqsBridge {
             deleted,
             failed: failed.len(),
         })
+    }
+
+    /// The messages as the `Records` of an SQS event, as the event source mapping sends them.
+    fn records(&self, messages: &[Message]) -> Vec<Json> {
+        messages
+            .iter()
+            .map(|m| {
+                let attributes: BTreeMap<String, String> = m
+                    .attributes
+                    .as_ref()
+                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id,
+                    "receiptHandle": m.receipt_handle,
+                    "body": m.body,
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body,
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": self.region,
+                })
+            })
+            .collect()
+    }
+
+    /// The ids of the batch's messages that failed, from what the invocation returned.
+    fn failures(&self, invoked: Result<Json, String>, ids: &HashSet<&str>) -> HashSet<String> {
+        match invoked {
+            Err(e) => {
+                // A function error fails the whole batch, as with the real event source mapping.
+                tracing::warn!(function = %self.mapping.function, error = %e, "invocation failed; batch returns to the queue");
+                ids.iter().map(|s| (*s).to_owned()).collect()
+            }
+            Ok(response) if self.mapping.report_batch_item_failures => {
+                let reported: Option<HashSet<String>> =
+                    response.get("batchItemFailures").and_then(Json::as_array).map(|a| {
+                        a.iter()
+                            .filter_map(|f| f.get("itemIdentifier")?.as_str().map(str::to_owned))
+                            .collect()
+                    });
+                match reported {
+                    // An identifier that is not in the batch makes the whole response invalid.
+                    Some(r) if r.iter().all(|id| ids.contains(id.as_str())) => r,
+                    _ if response.is_null() || response.get("batchItemFailures").is_none() => HashSet::new(),
+                    _ => ids.iter().map(|s| (*s).to_owned()).collect(),
+                }
+            }
+            Ok(_) => HashSet::new(),
+        }
     }
 
     /// Messages visible plus in flight.

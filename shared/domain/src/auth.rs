@@ -147,7 +147,15 @@ pub async fn authenticate(
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum KeyAdminError {
+pub enum RevokeKeyError {
+    #[error("no key {0} for this tenant")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateKeyError {
     #[error("no key {0} for this tenant")]
     NotFound(String),
     #[error("no randomness available: {0}")]
@@ -157,7 +165,7 @@ pub enum KeyAdminError {
 }
 
 /// The tenant's keys, oldest first.
-pub async fn list_keys(store: &dyn Store, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, KeyAdminError> {
+pub async fn list_keys(store: &dyn Store, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
     let mut keys = store.list_api_keys(tenant).await?;
     keys.sort_by(|a, b| {
         a.created_at
@@ -167,13 +175,12 @@ pub async fn list_keys(store: &dyn Store, tenant: &TenantId) -> Result<Vec<ApiKe
     Ok(keys)
 }
 
-async fn find_by_id(store: &dyn Store, tenant: &TenantId, key_id: &str) -> Result<ApiKeyRecord, KeyAdminError> {
-    store
+async fn find_by_id(store: &dyn Store, tenant: &TenantId, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+    Ok(store
         .list_api_keys(tenant)
         .await?
         .into_iter()
-        .find(|k| k.key_id() == key_id)
-        .ok_or_else(|| KeyAdminError::NotFound(key_id.to_owned()))
+        .find(|k| k.key_id() == key_id))
 }
 
 /// Makes a key stop working now (within [`KEY_CACHE_SECONDS`] on warm instances). Idempotent.
@@ -182,10 +189,11 @@ pub async fn revoke_key(
     clock: &dyn Clock,
     tenant: &TenantId,
     key_id: &str,
-) -> Result<(), KeyAdminError> {
-    let record = find_by_id(store, tenant, key_id).await?;
+) -> Result<(), RevokeKeyError> {
+    let not_found = || RevokeKeyError::NotFound(key_id.to_owned());
+    let record = find_by_id(store, tenant, key_id).await?.ok_or_else(not_found)?;
     if !store.expire_api_key(tenant, &record.key_hash, clock.now()).await? {
-        return Err(KeyAdminError::NotFound(key_id.to_owned()));
+        return Err(not_found());
     }
     Ok(())
 }
@@ -198,9 +206,11 @@ pub async fn rotate_key(
     tenant: &TenantId,
     key_id: &str,
     overlap_seconds: i64,
-) -> Result<(String, ApiKeyRecord), KeyAdminError> {
-    let old = find_by_id(store, tenant, key_id).await?;
-    let (key, record) = generate_key(tenant, old.role, clock).map_err(|e| KeyAdminError::Random(e.to_string()))?;
+) -> Result<(String, ApiKeyRecord), RotateKeyError> {
+    let old = find_by_id(store, tenant, key_id)
+        .await?
+        .ok_or_else(|| RotateKeyError::NotFound(key_id.to_owned()))?;
+    let (key, record) = generate_key(tenant, old.role, clock).map_err(|e| RotateKeyError::Random(e.to_string()))?;
     store.put_api_key(&record).await?;
     let at = clock
         .now()

@@ -2,9 +2,8 @@
 //! cluster, for a time window, with its unit price and two buy-back prices. Resell returns part of a
 //! grant: a new, smaller grant from now to the old end replaces the old one, in one transaction.
 use crate::entitlements::Label;
-use crate::grants::{Created, IdempotencyKey};
-use crate::model::Claim;
-use crate::ports::{InsertOutcome, Store, StoreError};
+use crate::kernel::{claimed_id, insert_claimed, Claim, Created, IdempotencyKey};
+use crate::ports::{Store, StoreError};
 use crate::{CapacityGrantId, Clock, TenantId, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -171,21 +170,22 @@ pub async fn create(
         resold_to: None,
         version: 0,
     };
-    match store.insert_capacity_grant(&grant, claim.as_ref()).await? {
-        InsertOutcome::Inserted => Ok(Created::New(grant)),
-        InsertOutcome::ClaimExists(existing) => {
-            let id = existing
-                .replayed_id(&fingerprint)
-                .map_err(CreateCapacityError::IdempotencyMismatch)?;
-            let fid = CapacityGrantId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
-            let original = store
-                .get_capacity_grant(tenant, &fid)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("claimed capacity grant {fid} is missing")))?;
-            Ok(Created::Replayed(original))
-        }
-        InsertOutcome::ParentUnavailable => Err(StoreError::Corrupt("no parent to be unavailable".to_owned()).into()),
-    }
+    let claimed = insert_claimed(
+        "capacity grant",
+        store.insert_capacity_grant(&grant, claim.as_ref()),
+        &fingerprint,
+        |id| async move {
+            store
+                .get_capacity_grant(tenant, &claimed_id(CapacityGrantId::parse, &id)?)
+                .await
+        },
+        CreateCapacityError::IdempotencyMismatch,
+    )
+    .await?;
+    // Capacity grants have no parent: the store never reports one unavailable.
+    claimed
+        .into_created(grant)
+        .ok_or_else(|| StoreError::Corrupt("no parent to be unavailable".to_owned()).into())
 }
 
 /// `GET /v2/grants` filters.
@@ -215,7 +215,15 @@ pub async fn list(
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CapacityError {
+pub enum DeleteCapacityError {
+    #[error("grant not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResellCapacityError {
     #[error("grant not found")]
     NotFound,
     #[error("new_quantity must be greater than 0 and less than the current quantity {0}")]
@@ -238,11 +246,11 @@ pub async fn delete(
     clock: &dyn Clock,
     tenant: &TenantId,
     fid: &CapacityGrantId,
-) -> Result<CapacityGrant, CapacityError> {
+) -> Result<CapacityGrant, DeleteCapacityError> {
     store
         .delete_capacity_grant(tenant, fid, clock.now())
         .await?
-        .ok_or(CapacityError::NotFound)
+        .ok_or(DeleteCapacityError::NotFound)
 }
 
 /// Resells part of a grant: a new grant of `new_quantity` from now (or the old start, if later) to
@@ -253,23 +261,23 @@ pub async fn resell(
     tenant: &TenantId,
     fid: &CapacityGrantId,
     new_quantity: u64,
-) -> Result<(CapacityGrant, CapacityGrant), CapacityError> {
+) -> Result<(CapacityGrant, CapacityGrant), ResellCapacityError> {
     let old = store
         .get_capacity_grant(tenant, fid)
         .await?
-        .ok_or(CapacityError::NotFound)?;
+        .ok_or(ResellCapacityError::NotFound)?;
     let now = clock.now();
     if old.resold_to.is_some() {
-        return Err(CapacityError::AlreadyResold);
+        return Err(ResellCapacityError::AlreadyResold);
     }
     if old.deleted_at.is_some() {
-        return Err(CapacityError::Deleted);
+        return Err(ResellCapacityError::Deleted);
     }
     if old.is_expired(now) {
-        return Err(CapacityError::Expired);
+        return Err(ResellCapacityError::Expired);
     }
     if new_quantity == 0 || new_quantity >= old.quantity {
-        return Err(CapacityError::QuantityNotLess(old.quantity));
+        return Err(ResellCapacityError::QuantityNotLess(old.quantity));
     }
     let starts_at = now.max(old.starts_at);
     let new = CapacityGrant {
@@ -292,7 +300,7 @@ pub async fn resell(
     if store.resell_capacity_grant(&retired, old.version, &new).await? {
         Ok((retired, new))
     } else {
-        Err(CapacityError::Concurrent)
+        Err(ResellCapacityError::Concurrent)
     }
 }
 
@@ -304,7 +312,7 @@ pub trait CapacityStore: Send + Sync {
     async fn insert_capacity_grant(
         &self,
         grant: &crate::capacity::CapacityGrant,
-        claim: Option<&crate::model::Claim>,
+        claim: Option<&crate::kernel::Claim>,
     ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
     async fn get_capacity_grant(
         &self,

@@ -1,5 +1,5 @@
 //! Entitlement operations: provisioning (this service's own admin operation), reads, cancellation.
-use crate::grants::Page;
+use crate::kernel::Page;
 use crate::model::{Entitlement, EntitlementStatus, Grant};
 use crate::ports::{Store, StoreError};
 use crate::{Clock, EntitlementId, TenantId, Timestamp};

@@ -1,36 +1,14 @@
 //! Grant operations: create (idempotent), get, list, void. One error enum per operation.
 use crate::cache::TtlCache;
-use crate::model::{Claim, EntitlementStatus, Grant, GrantDetails};
-use crate::ports::{InsertOutcome, Store, StoreError};
+use crate::kernel::{claimed_id, insert_claimed, Claim, Claimed};
+use crate::model::{EntitlementStatus, Grant, NewGrantFields};
+use crate::ports::{Store, StoreError};
 use crate::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
 use std::collections::BTreeMap;
 
-/// A client's idempotency key: 1..=255 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdempotencyKeyError {
-    #[error("must not be empty")]
-    Empty,
-    #[error("must be at most 255 characters")]
-    TooLong,
-}
-
-impl IdempotencyKey {
-    pub fn parse(s: &str) -> Result<Self, IdempotencyKeyError> {
-        if s.is_empty() {
-            return Err(IdempotencyKeyError::Empty);
-        }
-        if s.chars().count() > 255 {
-            return Err(IdempotencyKeyError::TooLong);
-        }
-        Ok(Self(s.to_owned()))
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+// Shared by every aggregate; kept here too, where they were first defined (other crates use these
+// paths).
+pub use crate::kernel::{Created, IdempotencyKey, IdempotencyKeyError, Page};
 
 /// A validated request to create a grant directly (no payment).
 #[derive(Debug, Clone)]
@@ -67,21 +45,6 @@ impl NewGrant {
             self.reset_min_rollover.map(|v| v.value().to_string()),
         );
         f
-    }
-}
-
-/// Whether an idempotent create made something new or found what an earlier identical request made.
-#[derive(Debug, Clone)]
-pub enum Created<T> {
-    New(T),
-    Replayed(T),
-}
-
-impl<T> Created<T> {
-    pub fn into_inner(self) -> T {
-        match self {
-            Created::New(t) | Created::Replayed(t) => t,
-        }
     }
 }
 
@@ -158,54 +121,16 @@ pub async fn create_grant(
     // At most three tries: a kept copy that went stale, then fresh reads that lost a race with a
     // period reset of the same entitlement.
     for attempt in 0..3 {
-        let kept = if attempt == 0 {
-            facts_cache.get(&cache_key)
-        } else {
-            None
-        };
-        let from_cache = kept.is_some();
-        let facts = match kept {
-            Some(f) => f,
-            None => {
-                let e = store
-                    .get_entitlement(tenant, &req.entitlement_id)
-                    .await?
-                    .ok_or(CreateGrantError::EntitlementNotFound)?;
-                let f = EntitlementFacts {
-                    customer_id: e.customer_id,
-                    pricing_unit_id: e.pricing_unit_id,
-                    current_period_start: e.current_period_start,
-                };
-                facts_cache.put(cache_key.clone(), f.clone());
-                f
-            }
-        };
-        let effective_at = req.effective_at.unwrap_or(facts.current_period_start);
-        if req.expires_at.is_some_and(|e| e <= effective_at) {
-            return Err(CreateGrantError::ExpiresNotAfterEffective);
-        }
-        let grant = Grant {
-            id: GrantId::generate(),
-            tenant: tenant.clone(),
-            entitlement_id: req.entitlement_id.clone(),
-            customer_id: facts.customer_id.clone(),
-            amount: req.amount,
-            remaining: req.amount.value(),
-            effective_at,
-            expires_at: req.expires_at,
-            voided_at: None,
-            created_at: clock.now(),
-            priority: req.priority,
-            reset_max_rollover: req.reset_max_rollover,
-            reset_min_rollover: req.reset_min_rollover,
-            recurrence_period: None,
-            idempotency_key: Some(req.idempotency_key.as_str().to_owned()),
-            reserved: rust_decimal::Decimal::ZERO,
-            last_used_at: None,
-            version: 0,
-            credit_type_id: facts.pricing_unit_id.clone(),
-            details: GrantDetails::default(),
-        };
+        let (facts, from_cache) = entitlement_facts(
+            store,
+            facts_cache,
+            &cache_key,
+            tenant,
+            &req.entitlement_id,
+            attempt == 0,
+        )
+        .await?;
+        let grant = req.grant(tenant, &facts, clock.now())?;
         let claim = Claim {
             scope: DIRECT_GRANT_SCOPE.to_owned(),
             key: req.idempotency_key.as_str().to_owned(),
@@ -213,20 +138,23 @@ pub async fn create_grant(
             fingerprint: fingerprint.clone(),
         };
         let period_start = req.effective_at.is_none().then_some(facts.current_period_start);
-        match store.insert_grant(&grant, Some(&claim), period_start).await? {
-            InsertOutcome::Inserted => return Ok(Created::New(grant)),
-            InsertOutcome::ClaimExists(existing) => {
-                let id = existing
-                    .replayed_id(&fingerprint)
-                    .map_err(CreateGrantError::IdempotencyMismatch)?;
-                let id = GrantId::parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))?;
-                let original = store
-                    .get_grant(tenant, &req.entitlement_id, &id)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("claimed grant {id} is missing")))?;
-                return Ok(Created::Replayed(original));
-            }
-            InsertOutcome::ParentUnavailable => {
+        let entitlement = &req.entitlement_id;
+        let claimed = insert_claimed(
+            "grant",
+            store.insert_grant(&grant, Some(&claim), period_start),
+            &fingerprint,
+            |id| async move {
+                store
+                    .get_grant(tenant, entitlement, &claimed_id(GrantId::parse, &id)?)
+                    .await
+            },
+            CreateGrantError::IdempotencyMismatch,
+        )
+        .await?;
+        match claimed {
+            Claimed::Inserted => return Ok(Created::New(grant)),
+            Claimed::Replayed(original) => return Ok(Created::Replayed(original)),
+            Claimed::ParentUnavailable => {
                 facts_cache.forget(&cache_key);
                 if from_cache {
                     continue;
@@ -245,10 +173,68 @@ pub async fn create_grant(
     Err(CreateGrantError::Store(StoreError::Contention))
 }
 
+/// What the grant copies from its entitlement, and whether it is the kept copy: that one when
+/// `kept_allowed` and this instance has it, otherwise read now (and kept).
+async fn entitlement_facts(
+    store: &dyn Store,
+    cache: &EntitlementFactsCache,
+    cache_key: &str,
+    tenant: &TenantId,
+    entitlement: &EntitlementId,
+    kept_allowed: bool,
+) -> Result<(EntitlementFacts, bool), CreateGrantError> {
+    if let Some(kept) = kept_allowed.then(|| cache.get(cache_key)).flatten() {
+        return Ok((kept, true));
+    }
+    let e = store
+        .get_entitlement(tenant, entitlement)
+        .await?
+        .ok_or(CreateGrantError::EntitlementNotFound)?;
+    let facts = EntitlementFacts {
+        customer_id: e.customer_id,
+        pricing_unit_id: e.pricing_unit_id,
+        current_period_start: e.current_period_start,
+    };
+    cache.put(cache_key.to_owned(), facts.clone());
+    Ok((facts, false))
+}
+
+impl NewGrant {
+    /// The grant this request creates on an entitlement with these facts (effective, by default,
+    /// from its current period's start).
+    fn grant(&self, tenant: &TenantId, facts: &EntitlementFacts, now: Timestamp) -> Result<Grant, CreateGrantError> {
+        let effective_at = self.effective_at.unwrap_or(facts.current_period_start);
+        if self.expires_at.is_some_and(|e| e <= effective_at) {
+            return Err(CreateGrantError::ExpiresNotAfterEffective);
+        }
+        Ok(Grant::new(NewGrantFields {
+            tenant: tenant.clone(),
+            entitlement_id: self.entitlement_id.clone(),
+            customer_id: facts.customer_id.clone(),
+            amount: self.amount,
+            effective_at,
+            created_at: now,
+            credit_type_id: facts.pricing_unit_id.clone(),
+        })
+        .with_expiry(self.expires_at)
+        .with_priority(self.priority)
+        .with_rollover_bounds(self.reset_min_rollover, self.reset_max_rollover)
+        .with_idempotency_key(Some(self.idempotency_key.as_str().to_owned())))
+    }
+}
+
+/// Why a grant could not be read or voided.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantLookupError {
     #[error("grant not found")]
     NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why an entitlement's grants could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListGrantsError {
     #[error("entitlement not found")]
     EntitlementNotFound,
     #[error(transparent)]
@@ -281,28 +267,6 @@ pub async fn void_grant(
         .ok_or(GrantLookupError::NotFound)
 }
 
-/// A page of an offset-paginated listing with its exact total.
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub total: usize,
-    pub limit: usize,
-    pub offset: usize,
-}
-
-impl<T> Page<T> {
-    pub fn slice(all: Vec<T>, limit: usize, offset: usize) -> Self {
-        let total = all.len();
-        let items = all.into_iter().skip(offset).take(limit).collect();
-        Page {
-            items,
-            total,
-            limit,
-            offset,
-        }
-    }
-}
-
 pub async fn list_grants(
     store: &dyn Store,
     tenant: &TenantId,
@@ -310,9 +274,9 @@ pub async fn list_grants(
     include_voided: bool,
     limit: usize,
     offset: usize,
-) -> Result<Page<Grant>, GrantLookupError> {
+) -> Result<Page<Grant>, ListGrantsError> {
     let Some((_, grants)) = store.load_entitlement(tenant, entitlement).await? else {
-        return Err(GrantLookupError::EntitlementNotFound);
+        return Err(ListGrantsError::EntitlementNotFound);
     };
     let grants: Vec<Grant> = grants
         .into_iter()
@@ -331,7 +295,7 @@ pub trait GrantStore: Send + Sync {
     async fn insert_grant(
         &self,
         grant: &crate::model::Grant,
-        claim: Option<&crate::model::Claim>,
+        claim: Option<&crate::kernel::Claim>,
         period_start: Option<crate::Timestamp>,
     ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
     /// A grant found by id alone (an index read: may lag a just-created grant).

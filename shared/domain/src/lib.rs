@@ -3,11 +3,15 @@ pub mod amount;
 pub mod auth;
 pub mod cache;
 pub mod capacity;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 pub mod credits;
 pub mod entitlements;
 pub mod grants;
 pub mod ids;
+pub mod kernel;
 pub mod ledger;
+pub mod memory;
 pub mod messaging;
 pub mod model;
 pub mod money;

@@ -3,6 +3,9 @@ use crate::{CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantI
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
+/// Defined with the idempotent-create sequence that uses it; kept here too (other crates use this path).
+pub use crate::kernel::Claim;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntitlementStatus {
     Active,
@@ -66,6 +69,12 @@ impl Entitlement {
     pub fn is_active(&self) -> bool {
         self.status == EntitlementStatus::Active
     }
+
+    /// The period counters' invariant: never negative (they start at zero, usage only adds to
+    /// them, a period reset zeroes them). Asserted in debug builds where they are written and read.
+    pub fn counters_hold(&self) -> bool {
+        self.usage_in_period >= Decimal::ZERO && self.overage >= Decimal::ZERO
+    }
 }
 
 /// Credits added to an entitlement.
@@ -121,15 +130,132 @@ pub struct GrantDetails {
     pub invoice_id: Option<String>,
 }
 
+/// What every new grant must be given; [`Grant::new`] defaults the rest.
+#[derive(Debug, Clone)]
+pub struct NewGrantFields {
+    pub tenant: TenantId,
+    pub entitlement_id: EntitlementId,
+    /// The entitlement's customer (denormalised onto the grant).
+    pub customer_id: String,
+    pub amount: CreditAmount,
+    pub effective_at: Timestamp,
+    pub created_at: Timestamp,
+    /// The entitlement's credit type (its pricing unit); None is the default credit type.
+    pub credit_type_id: Option<String>,
+}
+
 impl Grant {
+    /// A grant about to be created: a new id, and nothing consumed, held or ended yet.
+    ///
+    /// Invariants of a new grant: `remaining == amount`, `reserved == 0`, `version == 0`, not
+    /// voided, never used. Optional fields (expiry, priority, rollover bounds, recurrence,
+    /// idempotency key, details) start empty and are set by the chained `with_*` methods, whose
+    /// own checks (expiry after `effective_at`, rollover bounds as
+    /// [`crate::grants::check_rollover_bounds`] has them) are the callers' validation, asserted in
+    /// debug builds. Every grant, new or stored, keeps `0 <= reserved <= remaining <= amount`
+    /// ([`Grant::holds_invariants`]).
+    pub fn new(fields: NewGrantFields) -> Self {
+        let NewGrantFields {
+            tenant,
+            entitlement_id,
+            customer_id,
+            amount,
+            effective_at,
+            created_at,
+            credit_type_id,
+        } = fields;
+        let grant = Grant {
+            id: GrantId::generate(),
+            tenant,
+            entitlement_id,
+            customer_id,
+            amount,
+            remaining: amount.value(),
+            effective_at,
+            expires_at: None,
+            voided_at: None,
+            created_at,
+            priority: None,
+            reset_max_rollover: None,
+            reset_min_rollover: None,
+            recurrence_period: None,
+            idempotency_key: None,
+            reserved: Decimal::ZERO,
+            last_used_at: None,
+            version: 0,
+            credit_type_id,
+            details: GrantDetails::default(),
+        };
+        debug_assert!(grant.holds_invariants());
+        grant
+    }
+
+    /// Expires at `expires_at` (None: never). It must be after `effective_at`.
+    pub fn with_expiry(mut self, expires_at: Option<Timestamp>) -> Self {
+        debug_assert!(
+            expires_at.is_none_or(|e| e > self.effective_at),
+            "a grant's expiry must be after its effective time"
+        );
+        self.expires_at = expires_at;
+        self
+    }
+
+    pub fn with_priority(mut self, priority: Option<Priority>) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The bounds a period reset clamps the rest to; validated by
+    /// [`crate::grants::check_rollover_bounds`].
+    pub fn with_rollover_bounds(mut self, min: Option<NonNegative>, max: Option<NonNegative>) -> Self {
+        debug_assert!(
+            crate::grants::check_rollover_bounds(self.amount, min, max).is_ok(),
+            "unchecked rollover bounds"
+        );
+        self.reset_min_rollover = min;
+        self.reset_max_rollover = max;
+        self
+    }
+
+    /// The ISO 8601 period of the schedule that created the grant (a credit plan's).
+    pub fn with_recurrence_period(mut self, period: Option<String>) -> Self {
+        self.recurrence_period = period;
+        self
+    }
+
+    pub fn with_idempotency_key(mut self, key: Option<String>) -> Self {
+        self.idempotency_key = key;
+        self
+    }
+
+    pub fn with_details(mut self, details: GrantDetails) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// The ledger's invariant on a grant's counters: `0 <= reserved <= remaining <= amount`.
+    /// Every write keeps it (usage draws at most what is available, a reset keeps at least what
+    /// is held and at most the amount); debug builds assert it where grants are built, changed,
+    /// written and read.
+    pub fn holds_invariants(&self) -> bool {
+        Decimal::ZERO <= self.reserved && self.reserved <= self.remaining && self.remaining <= self.amount.value()
+    }
+
     /// True when the grant counts toward the balance at `at`.
     pub fn is_active_at(&self, at: Timestamp) -> bool {
         self.effective_at <= at && self.expires_at.is_none_or(|e| at < e) && self.voided_at.is_none_or(|v| at < v)
     }
 
-    /// Credits that new usage may draw on: neither consumed nor reserved.
+    /// Credits that new usage may draw on: neither consumed nor reserved. Never negative while
+    /// [`Grant::holds_invariants`]; no clamp hides a broken one in release builds either (usage
+    /// takes only positive amounts from a grant, so a negative one would be skipped like zero).
     pub fn available(&self) -> Decimal {
-        (self.remaining - self.reserved).max(Decimal::ZERO)
+        debug_assert!(
+            self.holds_invariants(),
+            "grant {} breaks 0 <= reserved <= remaining <= amount",
+            self.id
+        );
+        self.remaining - self.reserved
     }
 }
 
@@ -192,41 +318,4 @@ pub fn unexpired(expires_at: Option<Timestamp>, now: Timestamp) -> bool {
 /// The public id of a key hash (see [`ApiKeyRecord::key_id`]).
 pub fn key_id_of(key_hash: &str) -> String {
     format!("key_{}", key_hash.get(..16).unwrap_or(key_hash))
-}
-
-/// An idempotency claim: proof that `key` in `scope` already created `object_id`, with the
-/// parameters it was created from (field name -> canonical value) so that a replay can be compared.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claim {
-    pub scope: String,
-    pub key: String,
-    pub object_id: String,
-    pub fingerprint: BTreeMap<String, String>,
-}
-
-impl Claim {
-    /// The id of the object this claim created, when a new request matches it; otherwise the
-    /// names of the fields that differ (a 409).
-    pub fn replayed_id(&self, request: &BTreeMap<String, String>) -> Result<&str, Vec<String>> {
-        let differing = self.differing_fields(request);
-        if differing.is_empty() {
-            Ok(&self.object_id)
-        } else {
-            Err(differing)
-        }
-    }
-
-    /// Field names whose values differ between the stored claim and a new request.
-    pub fn differing_fields(&self, other: &BTreeMap<String, String>) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .fingerprint
-            .keys()
-            .chain(other.keys())
-            .filter(|k| self.fingerprint.get(*k) != other.get(*k))
-            .cloned()
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    }
 }

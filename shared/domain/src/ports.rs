@@ -12,7 +12,8 @@ pub use crate::purchases::PurchaseStore;
 pub use crate::tenants::TenantStore;
 pub use crate::usage::UsageStore;
 
-use crate::model::{Claim, Grant};
+use crate::kernel::Claim;
+use crate::model::Grant;
 use crate::usage::UsageRecord;
 use crate::Timestamp;
 

@@ -1,7 +1,7 @@
 //! Usage against an entitlement: recorded (idempotent by event id), reserved when pending, then
 //! committed or released; and the balance at any instant. The arithmetic is in [`super::ledger`];
 //! this module turns it into conditional writes and retries them when another writer got there first.
-use crate::grants::Created;
+use crate::kernel::Created;
 use crate::ledger::{self, Balance, Deduction, Effect, Posting, UsageStatus};
 use crate::model::{Entitlement, Grant};
 use crate::ports::{Store, StoreError, UsageWrite};
@@ -64,6 +64,7 @@ pub struct CounterDelta {
 impl CounterDelta {
     /// Usage counts in the entitlement's period when it occurred at or after the period start.
     fn of(entitlement: &Entitlement, record: &UsageRecord) -> Self {
+        debug_assert!(Decimal::ZERO <= record.overage && record.overage <= record.amount);
         if record.occurred_at >= entitlement.current_period_start {
             CounterDelta {
                 usage: record.amount,

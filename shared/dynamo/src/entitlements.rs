@@ -5,6 +5,7 @@ use crate::prelude::*;
 // ---- entitlements ---------------------------------------------------------------------------
 
 pub(crate) fn entitlement_item(e: &Entitlement) -> Item {
+    debug_assert!(e.counters_hold(), "writing entitlement {} with negative counters", e.id);
     let t = e.tenant.as_str();
     let mut item: Item = HashMap::from([
         (PK.to_owned(), s(entitlement_pk(t, e.id.as_str()))),
@@ -63,7 +64,7 @@ pub(crate) fn entitlement_item(e: &Entitlement) -> Item {
 
 pub(crate) fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
     let r = Reader(item);
-    Ok(Entitlement {
+    let entitlement = Entitlement {
         id: EntitlementId::parse(r.s("id")?).map_err(corrupt("entitlement id"))?,
         tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
         customer_id: r.s("customer_id")?.to_owned(),
@@ -91,7 +92,13 @@ pub(crate) fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
         usage_in_period: r.opt_dec("usage_in_period")?.unwrap_or_default(),
         overage: r.opt_dec("overage")?.unwrap_or_default(),
         created_at: r.ts("created_at")?,
-    })
+    };
+    debug_assert!(
+        entitlement.counters_hold(),
+        "stored entitlement {} has negative counters",
+        entitlement.id
+    );
+    Ok(entitlement)
 }
 
 #[async_trait]

@@ -5,6 +5,7 @@ use crate::prelude::*;
 // ---- grants ---------------------------------------------------------------------------------
 
 pub(crate) fn grant_item(g: &Grant) -> Item {
+    debug_assert!(g.holds_invariants(), "writing grant {} that breaks its invariant", g.id);
     let t = g.tenant.as_str();
     let mut item: Item = HashMap::from([
         (PK.to_owned(), s(entitlement_pk(t, g.entitlement_id.as_str()))),
@@ -58,9 +59,12 @@ pub(crate) fn grant_item(g: &Grant) -> Item {
     item
 }
 
+/// A stored grant as it was written. A literal rather than [`Grant::new`]: that builds a grant
+/// about to be created (new id, nothing consumed), while this restores every stored-only field
+/// (id, `remaining`, `reserved`, `version`, `voided_at`, `last_used_at`) as it was.
 pub(crate) fn grant_from(item: &Item) -> Result<Grant, StoreError> {
     let r = Reader(item);
-    Ok(Grant {
+    let grant = Grant {
         id: GrantId::parse(r.s("id")?).map_err(corrupt("grant id"))?,
         tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
         entitlement_id: EntitlementId::parse(r.s("entitlement_id")?).map_err(corrupt("entitlement id"))?,
@@ -103,7 +107,14 @@ pub(crate) fn grant_from(item: &Item) -> Result<Grant, StoreError> {
             uniqueness_key: r.opt_s("uniqueness_key").map(str::to_owned),
             invoice_id: r.opt_s("invoice_id").map(str::to_owned),
         },
-    })
+    };
+    // Every write keeps it; a stored grant that breaks it was written by something else.
+    debug_assert!(
+        grant.holds_invariants(),
+        "stored grant {} breaks its invariant",
+        grant.id
+    );
+    Ok(grant)
 }
 
 pub(crate) fn claim_item(pk: String, c: &Claim) -> Item {

@@ -17,8 +17,9 @@ pub(crate) use aws_sdk_dynamodb::types::{
 pub(crate) use aws_sdk_dynamodb::Client;
 pub(crate) use grants_domain::capacity::{CapacityGrant, ExactPrice};
 pub(crate) use grants_domain::credits::{CreditType, GrantEdit};
+pub(crate) use grants_domain::kernel::Claim;
 pub(crate) use grants_domain::ledger::{Deduction, UsageStatus};
-pub(crate) use grants_domain::model::{ApiKeyRecord, Claim, Entitlement, EntitlementStatus, Grant, GrantDetails, Role};
+pub(crate) use grants_domain::model::{ApiKeyRecord, Entitlement, EntitlementStatus, Grant, GrantDetails, Role};
 pub(crate) use grants_domain::money::{Currency, Price};
 pub(crate) use grants_domain::payments::PaymentSession;
 pub(crate) use grants_domain::periods::Reset;

@@ -81,6 +81,10 @@ pub(crate) fn counters_update(
     delta: CounterDelta,
     require_active: bool,
 ) -> Result<TransactWriteItem, StoreError> {
+    debug_assert!(
+        delta.usage >= Decimal::ZERO && delta.overage >= Decimal::ZERO,
+        "counters only grow"
+    );
     let mut update = Update::builder()
         .table_name(table)
         .key(

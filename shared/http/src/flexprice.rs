@@ -124,64 +124,10 @@ pub fn parse_create(req: &ApiRequest) -> Result<NewCreditPlan, ApiError> {
     let conversion_rate = body.decimal_text("conversion_rate", false);
     let plan_id = body.parsed("plan_id", false, Label::parse);
     let subscription_id = body.parsed("subscription_id", false, Label::parse);
-    let scope = match scope_text.as_deref() {
-        None => None,
-        Some("ADDON") => {
-            body.reject(
-                "scope",
-                "unsupported",
-                "ADDON credit grants are not supported here; use PLAN or SUBSCRIPTION",
-            );
-            None
-        }
-        Some(s) => PlanScope::parse(s).or_else(|| {
-            body.reject("scope", "invalid", "must be one of PLAN, SUBSCRIPTION");
-            None
-        }),
-    };
-    let scope_id = match scope {
-        Some(PlanScope::Plan) => plan_id.or_else(|| {
-            body.reject("plan_id", "required", "is required when scope is PLAN");
-            None
-        }),
-        Some(PlanScope::Subscription) => subscription_id.or_else(|| {
-            body.reject("subscription_id", "required", "is required when scope is SUBSCRIPTION");
-            None
-        }),
-        None => None,
-    };
-    let recurrence = match (cadence, period) {
-        (Some(Cadence::Onetime), _) => Some(Recurrence::Once),
-        (Some(Cadence::Recurring), Some(p)) => Some(Recurrence::Every(p, period_count.unwrap_or(1))),
-        (Some(Cadence::Recurring), None) => {
-            body.reject("period", "required", "is required when cadence is RECURRING");
-            None
-        }
-        (None, _) => None,
-    };
-    let expiration = match expiration_type.unwrap_or(ExpirationType::Never) {
-        ExpirationType::Never => Some(Expiration::Never),
-        ExpirationType::BillingCycle => Some(Expiration::BillingCycle),
-        ExpirationType::Duration => match (duration, unit) {
-            (Some(d), Some(u)) => Some(Expiration::After(d, u)),
-            (None, _) => {
-                body.reject(
-                    "expiration_duration",
-                    "required",
-                    "is required when expiration_type is DURATION",
-                );
-                None
-            }
-            (_, None) => {
-                body.reject(
-                    "expiration_duration_unit",
-                    "required",
-                    "is required when expiration_type is DURATION",
-                );
-                None
-            }
-        },
-    };
+    let scope = plan_scope(&mut body, scope_text.as_deref());
+    let scope_id = scope_id(&mut body, scope, plan_id, subscription_id);
+    let recurrence = recurrence(&mut body, cadence, period, period_count);
+    let expiration = expiration(&mut body, expiration_type, duration, unit);
     body.finish()?;
     let (Some(name), Some(scope), Some(scope_id), Some(credits), Some(recurrence), Some(expiration)) =
         (name, scope, scope_id, credits, recurrence, expiration)
@@ -204,6 +150,95 @@ pub fn parse_create(req: &ApiRequest) -> Result<NewCreditPlan, ApiError> {
         idempotency_key: crate::idempotency_header(req)?,
     };
     Ok(request)
+}
+
+/// `scope`: PLAN or SUBSCRIPTION (ADDON credit grants are refused: not supported here).
+fn plan_scope(body: &mut JsonBody, scope_text: Option<&str>) -> Option<PlanScope> {
+    match scope_text {
+        None => None,
+        Some("ADDON") => {
+            body.reject(
+                "scope",
+                "unsupported",
+                "ADDON credit grants are not supported here; use PLAN or SUBSCRIPTION",
+            );
+            None
+        }
+        Some(s) => PlanScope::parse(s).or_else(|| {
+            body.reject("scope", "invalid", "must be one of PLAN, SUBSCRIPTION");
+            None
+        }),
+    }
+}
+
+/// The id the scope refers to: `plan_id` or `subscription_id`, whichever the scope needs.
+fn scope_id(
+    body: &mut JsonBody,
+    scope: Option<PlanScope>,
+    plan_id: Option<Label>,
+    subscription_id: Option<Label>,
+) -> Option<Label> {
+    match scope {
+        Some(PlanScope::Plan) => plan_id.or_else(|| {
+            body.reject("plan_id", "required", "is required when scope is PLAN");
+            None
+        }),
+        Some(PlanScope::Subscription) => subscription_id.or_else(|| {
+            body.reject("subscription_id", "required", "is required when scope is SUBSCRIPTION");
+            None
+        }),
+        None => None,
+    }
+}
+
+/// `cadence` with its `period` and `period_count`.
+fn recurrence(
+    body: &mut JsonBody,
+    cadence: Option<Cadence>,
+    period: Option<Period>,
+    period_count: Option<u32>,
+) -> Option<Recurrence> {
+    match (cadence, period) {
+        (Some(Cadence::Onetime), _) => Some(Recurrence::Once),
+        (Some(Cadence::Recurring), Some(p)) => Some(Recurrence::Every(p, period_count.unwrap_or(1))),
+        (Some(Cadence::Recurring), None) => {
+            body.reject("period", "required", "is required when cadence is RECURRING");
+            None
+        }
+        (None, _) => None,
+    }
+}
+
+/// `expiration_type` (default NEVER) with its duration and unit.
+fn expiration(
+    body: &mut JsonBody,
+    expiration_type: Option<ExpirationType>,
+    duration: Option<u32>,
+    unit: Option<DurationUnit>,
+) -> Option<Expiration> {
+    match expiration_type.unwrap_or(ExpirationType::Never) {
+        ExpirationType::Never => Some(Expiration::Never),
+        ExpirationType::BillingCycle => Some(Expiration::BillingCycle),
+        ExpirationType::Duration => match (duration, unit) {
+            (Some(d), Some(u)) => Some(Expiration::After(d, u)),
+            (None, _) => {
+                body.reject(
+                    "expiration_duration",
+                    "required",
+                    "is required when expiration_type is DURATION",
+                );
+                None
+            }
+            (_, None) => {
+                body.reject(
+                    "expiration_duration_unit",
+                    "required",
+                    "is required when expiration_type is DURATION",
+                );
+                None
+            }
+        },
+    }
 }
 
 pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {

@@ -9,6 +9,7 @@ pub mod metronome;
 pub mod paygentic;
 pub mod payment_events;
 pub mod providers;
+pub mod routes;
 pub mod sandbox;
 pub mod secrets;
 pub mod webhooks;
@@ -17,7 +18,7 @@ use crate::providers::NoProvider;
 use crate::secrets::Secrets;
 use async_trait::async_trait;
 pub use error::ApiError;
-use grants_domain::auth::{authenticate, KeyCache};
+use grants_domain::auth::KeyCache;
 use grants_domain::credits::CreditTypeCache;
 use grants_domain::messaging::{MessageQueue, QueueError};
 use grants_domain::payments::PaymentProvider;
@@ -26,10 +27,10 @@ use grants_domain::secrets::InMemorySecrets;
 use grants_domain::tenants::TenantCache;
 use grants_domain::{Clock, SystemClock};
 use http::{HeaderMap, Method, StatusCode};
+pub use routes::{dispatch, endpoint, Endpoint, Route};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::Instrument;
 
 /// Bodies above this are refused with 413 before parsing (API Gateway itself allows 10 MB).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -68,7 +69,7 @@ impl MessageQueue for Unconfigured {
 
 impl App {
     /// An app with no payment provider, no queues and secrets in process memory (see the `with_`
-    /// methods; [`crate::config::app_from_env`] wires the deployed ones).
+    /// methods; `grants_lambda::Function` wires the deployed ones).
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
@@ -93,6 +94,12 @@ impl App {
             invoice_events,
             ..self
         }
+    }
+    pub fn with_payment_events(self, payment_events: Arc<dyn MessageQueue>) -> Self {
+        Self { payment_events, ..self }
+    }
+    pub fn with_invoice_events(self, invoice_events: Arc<dyn MessageQueue>) -> Self {
+        Self { invoice_events, ..self }
     }
     pub fn with_secrets(self, secrets: Arc<Secrets>) -> Self {
         Self { secrets, ..self }
@@ -224,215 +231,6 @@ pub fn page_csp(form_origins: &[String]) -> String {
         "default-src 'none'; style-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
         form_action.join(" ")
     )
-}
-
-macro_rules! routes {
-    ($($variant:ident => $method:ident $template:literal $function:literal $doc:literal,)*) => {
-        /// Every endpoint: its method, path template (API Gateway syntax) and Lambda function name.
-        /// template.yaml and the local router in Cargo.toml are checked against this table.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Route { $(#[doc = $doc] $variant,)* }
-
-        impl Route {
-            pub const ALL: &'static [Route] = &[$(Route::$variant,)*];
-            pub fn method(self) -> Method { match self { $(Route::$variant => Method::$method,)* } }
-            pub fn template(self) -> &'static str { match self { $(Route::$variant => $template,)* } }
-            pub fn function(self) -> &'static str { match self { $(Route::$variant => $function,)* } }
-        }
-    };
-}
-
-routes! {
-    ListEntitlements => GET "/v1/entitlements" "list-entitlements" "List the tenant's entitlements.",
-    CreateEntitlement => POST "/v1/entitlements" "create-entitlement" "Provision an entitlement (admin).",
-    GetEntitlement => GET "/v1/entitlements/{id}" "get-entitlement" "One entitlement with its balance.",
-    CancelEntitlement => POST "/v1/entitlements/{id}/cancel" "cancel-entitlement" "Cancel an entitlement (admin).",
-    CreateGrant => POST "/v1/entitlements/{id}/grants" "create-grant" "Create a grant, idempotently.",
-    ListGrants => GET "/v1/entitlements/{id}/grants" "list-grants" "List an entitlement's grants.",
-    GetGrant => GET "/v1/entitlements/{id}/grants/{grantId}" "get-grant" "One grant.",
-    VoidGrant => DELETE "/v1/entitlements/{id}/grants/{grantId}" "void-grant" "Void a grant, idempotently.",
-    PurchaseGrant => POST "/v1/entitlements/{id}/grants/purchase" "purchase-grant" "Start a paid grant purchase: invoice + payment session.",
-    GetInvoice => GET "/v2/invoices/{invoiceId}" "get-invoice" "One invoice (a purchase's), with its grant once paid.",
-    PaymentWebhook => POST "/v1/webhooks/payments" "payment-webhook" "Signed payment events in; verified ones to the payment-events queue (no API key).",
-    SandboxCheckout => GET "/sandbox/pay/{sessionId}" "sandbox-checkout" "The sandbox provider's checkout page (no API key).",
-    RecordUsage => POST "/v1/entitlements/{id}/usage" "record-usage" "Record usage (or reserve it, when pending), idempotently by eventId (admin).",
-    CommitUsage => POST "/v1/entitlements/{id}/usage/commit" "commit-usage" "Commit a pending usage event (admin).",
-    ReleaseUsage => POST "/v1/entitlements/{id}/usage/release" "release-usage" "Release a pending usage event (admin).",
-    GetBalance => GET "/v1/entitlements/{id}/balance" "get-balance" "An entitlement's balance at any instant, per grant, with and without pending usage.",
-    MetronomeListGrants => POST "/v1/credits/listGrants" "metronome-list-grants" "Metronome: list credit grants with balances and deductions.",
-    MetronomeCreateGrant => POST "/v1/credits/createGrant" "metronome-create-grant" "Metronome: create a credit grant (admin).",
-    MetronomeVoidGrant => POST "/v1/credits/voidGrant" "metronome-void-grant" "Metronome: void a credit grant (admin).",
-    MetronomeEditGrant => POST "/v1/credits/editGrant" "metronome-edit-grant" "Metronome: edit a credit grant's name, expiry or type (admin).",
-    MetronomeListEntries => POST "/v1/credits/listEntries" "metronome-list-entries" "Metronome: customers' credit ledgers with running balances.",
-    ListCreditTypes => GET "/v1/credit-types" "list-credit-types" "The tenant's credit types, the default USD (cents) first.",
-    CreateCreditType => POST "/v1/credit-types" "create-credit-type" "Add a credit type to the tenant's catalogue (admin).",
-    ListCapacityGrants => GET "/v2/grants" "list-capacity-grants" "The organization's capacity grants (expired and deleted ones with show_expired=true).",
-    CreateCapacityGrant => POST "/v2/grants" "create-capacity-grant" "Create a capacity grant (admin).",
-    DeleteCapacityGrant => DELETE "/v2/grants/{grant_fid}" "delete-capacity-grant" "Soft-delete a capacity grant, idempotently (admin).",
-    ResellCapacityGrant => POST "/v2/grants/{grant_fid}/resell" "resell-capacity-grant" "Resell part of a capacity grant: a new smaller grant replaces it (admin).",
-    FlexpriceCreateCreditGrant => POST "/v1/creditgrants" "flexprice-create-credit-grant" "Flexprice: create a credit grant plan and apply what is due (admin).",
-    FlexpriceListCreditGrants => GET "/v1/creditgrants" "flexprice-list-credit-grants" "Flexprice: list credit grant plans.",
-    FlexpriceGetCreditGrant => GET "/v1/creditgrants/{id}" "flexprice-get-credit-grant" "Flexprice: one credit grant plan.",
-    FlexpriceUpdateCreditGrant => PUT "/v1/creditgrants/{id}" "flexprice-update-credit-grant" "Flexprice: change a plan's name, metadata or end date (admin).",
-    FlexpriceDeleteCreditGrant => DELETE "/v1/creditgrants/{id}" "flexprice-delete-credit-grant" "Flexprice: archive a plan, or end it at effective_date (admin).",
-    SandboxCheckoutAction => POST "/sandbox/pay/{sessionId}" "sandbox-checkout-action" "Pay or Cancel on the sandbox checkout page (no API key).",
-}
-
-impl Route {
-    /// Routes that take no API key: the webhook is authenticated by its signature, the checkout
-    /// page by the unguessable session id in its URL.
-    pub fn is_public(self) -> bool {
-        matches!(
-            self,
-            Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction
-        )
-    }
-
-    /// Routes that only an `admin` key may call (a `member` gets 403). The one list: dispatch and
-    /// the authorization-matrix test both read it.
-    pub fn requires_admin(self) -> bool {
-        matches!(
-            self,
-            Route::CreateEntitlement
-                | Route::CancelEntitlement
-                | Route::CreateGrant
-                | Route::VoidGrant
-                | Route::RecordUsage
-                | Route::CommitUsage
-                | Route::ReleaseUsage
-                | Route::MetronomeCreateGrant
-                | Route::MetronomeVoidGrant
-                | Route::MetronomeEditGrant
-                | Route::CreateCreditType
-                | Route::CreateCapacityGrant
-                | Route::DeleteCapacityGrant
-                | Route::ResellCapacityGrant
-                | Route::FlexpriceCreateCreditGrant
-                | Route::FlexpriceUpdateCreditGrant
-                | Route::FlexpriceDeleteCreditGrant
-        )
-    }
-
-    /// Routes of the Flexprice surface, whose errors take Flexprice's merged shape.
-    pub fn is_flexprice(self) -> bool {
-        self.function().starts_with("flexprice-")
-    }
-
-    pub fn by_function(name: &str) -> Option<Route> {
-        Route::ALL.iter().copied().find(|r| r.function() == name)
-    }
-
-    /// Matches a concrete path against this route's template; returns the path parameters.
-    pub fn match_path(self, path: &str) -> Option<HashMap<String, String>> {
-        let want: Vec<&str> = self.template().trim_matches('/').split('/').collect();
-        let got: Vec<&str> = path.trim_matches('/').split('/').collect();
-        if want.len() != got.len() {
-            return None;
-        }
-        let mut params = HashMap::new();
-        for (w, g) in want.iter().zip(&got) {
-            match w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
-                Some(name) if !g.is_empty() => {
-                    params.insert(name.to_owned(), (*g).to_owned());
-                }
-                Some(_) => return None,
-                None if w == g => {}
-                None => return None,
-            }
-        }
-        Some(params)
-    }
-
-    /// The route a method and path select, preferring literal segments over parameters.
-    pub fn resolve(method: &Method, path: &str) -> Option<(Route, HashMap<String, String>)> {
-        Route::ALL
-            .iter()
-            .filter(|r| r.method() == *method)
-            .filter_map(|r| r.match_path(path).map(|p| (*r, p)))
-            .min_by_key(|(_, p)| p.len())
-    }
-}
-
-/// Runs one request through auth and the route's handler. Never panics on client input; every
-/// failure is a JSON error.
-pub async fn dispatch(app: &App, route: Route, mut req: ApiRequest) -> ApiResponse {
-    if req.path_params.is_empty() {
-        req.path_params = route.match_path(&req.path).unwrap_or_default();
-    }
-    let span = tracing::info_span!(
-        "request",
-        request_id = %req.request_id,
-        route = route.function(),
-        key_id = tracing::field::Empty
-    );
-    async {
-        let response = match handle(app, route, &req).await {
-            Ok(r) => r,
-            Err(e) if route.is_flexprice() => e.into_flexprice_response(),
-            Err(e) => e.into_response(),
-        };
-        tracing::info!(status = response.status.as_u16(), "handled");
-        response
-    }
-    .instrument(span)
-    .await
-}
-
-async fn handle(app: &App, route: Route, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    if req.body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
-    }
-    match route {
-        Route::PaymentWebhook => return webhooks::payment_webhook(app, req).await,
-        Route::SandboxCheckout => return sandbox::checkout_page(app, req).await,
-        Route::SandboxCheckoutAction => return sandbox::checkout_action(app, req).await,
-        _ => {}
-    }
-    let principal = authenticate(app.store.as_ref(), app.clock.as_ref(), &app.keys, req.api_key()).await?;
-    // The key's id (never the key) on every line of the request, the closing "handled" included.
-    tracing::Span::current().record("key_id", principal.key_id.as_str());
-    tracing::debug!(tenant = %principal.tenant, role = principal.role.as_str(), "authenticated");
-    if route.requires_admin() && !principal.is_admin() {
-        return Err(ApiError::forbidden());
-    }
-    let who = &principal;
-    use metronome as m;
-    use paygentic as p;
-    match route {
-        Route::ListEntitlements => p::list_entitlements(app, who, req).await,
-        Route::CreateEntitlement => p::create_entitlement(app, who, req).await,
-        Route::GetEntitlement => p::get_entitlement(app, who, req).await,
-        Route::CancelEntitlement => p::cancel_entitlement(app, who, req).await,
-        Route::CreateGrant => p::create_grant(app, who, req).await,
-        Route::ListGrants => p::list_grants(app, who, req).await,
-        Route::GetGrant => p::get_grant(app, who, req).await,
-        Route::VoidGrant => p::void_grant(app, who, req).await,
-        Route::PurchaseGrant => p::purchase_grant(app, who, req).await,
-        Route::GetInvoice => p::get_invoice(app, who, req).await,
-        Route::RecordUsage => p::record_usage(app, who, req).await,
-        Route::CommitUsage => p::commit_usage(app, who, req).await,
-        Route::ReleaseUsage => p::release_usage(app, who, req).await,
-        Route::GetBalance => p::get_balance(app, who, req).await,
-        Route::MetronomeListGrants => m::list_grants(app, who, req).await,
-        Route::MetronomeCreateGrant => m::create_grant(app, who, req).await,
-        Route::MetronomeVoidGrant => m::void_grant(app, who, req).await,
-        Route::MetronomeEditGrant => m::edit_grant(app, who, req).await,
-        Route::MetronomeListEntries => m::list_entries(app, who, req).await,
-        Route::ListCreditTypes => m::list_credit_types(app, who, req).await,
-        Route::CreateCreditType => m::create_credit_type(app, who, req).await,
-        Route::ListCapacityGrants => capacity::list(app, who, req).await,
-        Route::CreateCapacityGrant => capacity::create(app, who, req).await,
-        Route::DeleteCapacityGrant => capacity::delete(app, who, req).await,
-        Route::ResellCapacityGrant => capacity::resell(app, who, req).await,
-        Route::FlexpriceCreateCreditGrant => flexprice::create(app, who, req).await,
-        Route::FlexpriceListCreditGrants => flexprice::list(app, who, req).await,
-        Route::FlexpriceGetCreditGrant => flexprice::get(app, who, req).await,
-        Route::FlexpriceUpdateCreditGrant => flexprice::update(app, who, req).await,
-        Route::FlexpriceDeleteCreditGrant => flexprice::delete(app, who, req).await,
-        Route::PaymentWebhook | Route::SandboxCheckout | Route::SandboxCheckoutAction => {
-            Ok(not_found_route(&req.method, &req.path))
-        }
-    }
 }
 
 /// The optional `Idempotency-Key` header of creates whose documents have no idempotency field.

@@ -8,7 +8,7 @@ use grants_domain::credits::{
     NEVER_EXPIRES,
 };
 use grants_domain::entitlements::Label;
-use grants_domain::grants::IdempotencyKey;
+use grants_domain::kernel::IdempotencyKey;
 use grants_domain::ledger::{self, Entry, EntryKind};
 use grants_domain::{GrantId, Timestamp};
 use http::StatusCode;

@@ -8,6 +8,7 @@
 use crate::queue::SqsQueue;
 use crate::secrets_manager::SecretsManagerStore;
 use grants_domain::payments::PaymentProvider;
+use grants_domain::secrets::{SecretError, SecretStore};
 use grants_dynamo::DynamoStore;
 use grants_http::providers::{NoProvider, SandboxProvider};
 use grants_http::secrets::Secrets;
@@ -83,24 +84,63 @@ pub const AWS_ROOTS: [&str; 5] = [
     include_str!("../certs/StarfieldServicesRootCAG2.pem"),
 ];
 
-/// The AWS SDK's configuration: the SDK's own environment variables, with an HTTPS client that
-/// trusts only [`AWS_ROOTS`] (and the platform's with `TLS_NATIVE_ROOTS=true`).
-pub async fn sdk_config() -> aws_config::SdkConfig {
+/// The HTTPS client of every AWS SDK client: trusts only [`AWS_ROOTS`] (and the platform's with
+/// `TLS_NATIVE_ROOTS=true`).
+fn aws_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
     let mut roots = TrustStore::empty().with_native_roots(var(TLS_NATIVE_ROOTS).as_deref() == Some("true"));
     for pem in AWS_ROOTS {
         roots.add_pem_certificate(pem.as_bytes());
     }
-    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
-    let https = match TlsContext::builder().with_trust_store(roots).build() {
+    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
+    match TlsContext::builder().with_trust_store(roots).build() {
         Ok(context) => client.tls_context(context).build_https(),
         // Never an error in this SDK version; the roots themselves are checked by a unit test.
         Err(_) => client.build_https(),
-    };
+    }
+}
+
+/// The AWS SDK's configuration for tools run by a person (`grants-admin`, the bridge, tests): the
+/// SDK's whole default chain (profiles, SSO, web identity, instance metadata).
+pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(https)
+        .http_client(aws_https_client())
         .load()
         .await
+}
+
+/// The AWS SDK's configuration inside a Lambda function, built from the variables Lambda sets and
+/// nothing else: `AWS_REGION`, the role's `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
+/// `AWS_SESSION_TOKEN`, and endpoint overrides `AWS_ENDPOINT_URL_<SERVICE>` or `AWS_ENDPOINT_URL`
+/// (the local stack). No profile files are read and no credential chain is built, which keeps the
+/// STS client and the profile parser out of the binaries and off the cold start (bench/REPORT.md).
+pub fn function_sdk_config() -> aws_config::SdkConfig {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(var("AWS_REGION").map(aws_config::Region::new))
+        .credentials_provider(SharedCredentialsProvider::new(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(aws_https_client())
+        .sleep_impl(aws_smithy_async::rt::sleep::TokioSleep::new())
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .retry_config(aws_config::retry::RetryConfig::standard())
+        .service_config(EndpointsFromEnv)
+        .build()
+}
+
+/// Service settings from the environment: only what the SDK asks for by variable, e.g.
+/// `AWS_ENDPOINT_URL_DYNAMODB` before `AWS_ENDPOINT_URL` (the service id upper-cased, spaces as
+/// underscores, as the SDK's own loader names them).
+#[derive(Debug)]
+struct EndpointsFromEnv;
+
+impl aws_types::service_config::LoadServiceConfig for EndpointsFromEnv {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+        var(&format!("{}_{service}", key.env())).or_else(|| var(key.env()))
+    }
 }
 
 /// The store for the configured table.
@@ -116,25 +156,58 @@ pub fn secrets(config: &aws_config::SdkConfig) -> Secrets {
     )
 }
 
-/// Everything a function may need, from the environment. Queues left unset fail when used. A bad
+/// A function's app from the environment: the table, the payment provider and the public base URL,
+/// with the SDK configuration the `with_*` wirings below build their clients from. Secrets and
+/// queues are left unconfigured (every use fails loudly) until a wiring adds them. A bad
 /// `PAYMENT_PROVIDER` or `PUBLIC_BASE_URL` is an error: the function does not start.
-pub async fn app_from_env() -> Result<App, ConfigError> {
+pub fn app_from_env() -> Result<(App, aws_config::SdkConfig), ConfigError> {
     let provider = payment_provider(var(PAYMENT_PROVIDER).as_deref())?;
     let base_url = public_base_url(var(PUBLIC_BASE_URL).as_deref())?;
-    let config = sdk_config().await;
+    let config = function_sdk_config();
     let store = DynamoStore::from_config(&config, table_name());
-    let mut app = App::with_system_clock(Arc::new(store))
+    let app = App::with_system_clock(Arc::new(store))
         .with_provider(provider)
         .with_public_base_url(base_url)
-        .with_secrets(Arc::new(secrets(&config)));
-    if let (Some(payments), Some(invoices)) = (var(PAYMENT_EVENTS_QUEUE), var(INVOICE_EVENTS_QUEUE)) {
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        app = app.with_queues(
-            Arc::new(SqsQueue::new(sqs.clone(), payments)),
-            Arc::new(SqsQueue::new(sqs, invoices)),
-        );
+        .with_secrets(Arc::new(Secrets::new(Arc::new(NoSecrets), "")));
+    Ok((app, config))
+}
+
+/// Adds Secrets Manager (webhook signing secrets, the page-cursor key).
+pub fn with_secrets(app: App, config: &aws_config::SdkConfig) -> App {
+    app.with_secrets(Arc::new(secrets(config)))
+}
+
+/// Adds the payment-events queue (`PAYMENT_EVENTS_QUEUE`; unset: unconfigured).
+pub fn with_payment_events(app: App, config: &aws_config::SdkConfig) -> App {
+    match var(PAYMENT_EVENTS_QUEUE) {
+        Some(queue) => app.with_payment_events(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(config), queue))),
+        None => app,
     }
-    Ok(app)
+}
+
+/// Adds the invoice-events queue (`INVOICE_EVENTS_QUEUE`; unset: unconfigured).
+pub fn with_invoice_events(app: App, config: &aws_config::SdkConfig) -> App {
+    match var(INVOICE_EVENTS_QUEUE) {
+        Some(queue) => app.with_invoice_events(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(config), queue))),
+        None => app,
+    }
+}
+
+/// The secret store of a function not wired with Secrets Manager: every read fails.
+struct NoSecrets;
+
+#[async_trait::async_trait]
+impl SecretStore for NoSecrets {
+    async fn get(&self, name: &str) -> Result<Option<String>, SecretError> {
+        Err(SecretError::Unavailable(format!(
+            "{name}: this function is not wired with Secrets Manager"
+        )))
+    }
+    async fn put(&self, name: &str, _value: &str) -> Result<(), SecretError> {
+        Err(SecretError::Unavailable(format!(
+            "{name}: this function is not wired with Secrets Manager"
+        )))
+    }
 }
 
 #[cfg(test)]

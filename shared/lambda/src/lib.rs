@@ -8,25 +8,70 @@ pub mod telemetry;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use grants_domain::purchases;
 use grants_http::fulfilment::{self, Message};
-use grants_http::{dispatch, not_found_route, ApiRequest, ApiResponse, App, Route};
+use grants_http::{not_found_route, ApiRequest, ApiResponse, App, Endpoint, Route};
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tracing::Instrument;
 
-/// Runs the Lambda runtime loop for one route. This is all a function's `main` calls.
-pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
-    crate::telemetry::init();
-    let app = Arc::new(crate::config::app_from_env().await.map_err(|e| {
+/// Runs the Lambda runtime loop for one route's endpoint with DynamoDB only
+/// (`serve(grants_http::endpoint::GetGrant)`): all most functions' `main` calls. See [`Function`]
+/// for the ones that use more.
+pub async fn serve(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    Function::new(endpoint).serve().await
+}
+
+/// One wiring step: adds an AWS client to the app.
+type Wire = fn(App, &aws_config::SdkConfig) -> App;
+
+/// A function: its endpoint, and the AWS clients beyond DynamoDB it uses. Each client is a method,
+/// so a binary links only the clients its `main` names (template.yaml grants the matching IAM
+/// actions to that function alone):
+/// `Function::new(endpoint::PaymentWebhook).secrets().payment_events().serve().await`.
+pub struct Function {
+    endpoint: Endpoint,
+    wiring: Vec<Wire>,
+}
+
+impl Function {
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            wiring: Vec::new(),
+        }
+    }
+    /// Secrets Manager: webhook signing secrets and the page-cursor key.
+    pub fn secrets(mut self) -> Self {
+        self.wiring.push(crate::config::with_secrets);
+        self
+    }
+    /// The payment-events queue (SQS).
+    pub fn payment_events(mut self) -> Self {
+        self.wiring.push(crate::config::with_payment_events);
+        self
+    }
+
+    /// Builds the app once (cold start) and runs the Lambda runtime loop.
+    pub async fn serve(self) -> Result<(), lambda_http::Error> {
+        crate::telemetry::init();
+        let app = Arc::new(wired_app(&self.wiring)?);
+        let endpoint = self.endpoint;
+        lambda_http::run(service_fn(move |event: Request| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(handle_endpoint_event(&app, endpoint, event).await) }
+        }))
+        .await
+    }
+}
+
+/// The app from the environment with each wiring applied; a bad configuration stops the function.
+fn wired_app(wiring: &[Wire]) -> Result<App, lambda_runtime::Error> {
+    let (app, config) = crate::config::app_from_env().map_err(|e| {
         tracing::error!(error = %e, "bad configuration; not starting");
         Box::new(e) as lambda_runtime::Error
-    })?);
-    lambda_http::run(service_fn(move |event: Request| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(handle_event(&app, route, event).await) }
-    }))
-    .await
+    })?;
+    Ok(wiring.iter().fold(app, |app, wire| wire(app, &config)))
 }
 
 /// Runs the catch-all function: every request is answered with a JSON 404 naming the route.
@@ -43,9 +88,14 @@ pub fn not_found_event(event: &Request) -> Response<Body> {
     to_lambda_response(not_found_route(event.method(), event.uri().path()))
 }
 
-/// One event through the route's handler.
+/// One event through the route's handler, looked up in the route table (tests).
 pub async fn handle_event(app: &App, route: Route, event: Request) -> Response<Body> {
-    to_lambda_response(dispatch(app, route, to_api_request(event)).await)
+    handle_endpoint_event(app, route.endpoint(), event).await
+}
+
+/// One event through the endpoint's handler.
+pub async fn handle_endpoint_event(app: &App, endpoint: Endpoint, event: Request) -> Response<Body> {
+    to_lambda_response(grants_http::routes::serve(app, endpoint, to_api_request(event)).await)
 }
 
 pub fn to_api_request(event: Request) -> ApiRequest {
@@ -95,10 +145,7 @@ pub fn to_lambda_response(r: ApiResponse) -> Response<Body> {
 /// Runs the fulfilment function: SQS batches of payment events, partial failures reported.
 pub async fn serve_payment_events() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(crate::config::app_from_env().await.map_err(|e| {
-        tracing::error!(error = %e, "bad configuration; not starting");
-        Box::new(e) as lambda_runtime::Error
-    })?);
+    let app = Arc::new(wired_app(&[crate::config::with_invoice_events])?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = Arc::clone(&app);
         let span = tracing::info_span!("sqs_batch", request_id = %event.context.request_id);
@@ -132,10 +179,7 @@ pub const EXPIRY_BATCH: usize = 500;
 /// Runs the scheduled sweep that cancels invoices whose payment session expired unpaid.
 pub async fn serve_expiry() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(crate::config::app_from_env().await.map_err(|e| {
-        tracing::error!(error = %e, "bad configuration; not starting");
-        Box::new(e) as lambda_runtime::Error
-    })?);
+    let app = Arc::new(wired_app(&[])?);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| {
             let app = Arc::clone(&app);
@@ -159,10 +203,7 @@ const RESET_BATCH: usize = 200;
 /// rollover), then applies every credit grant plan's due periods.
 pub async fn serve_credit_schedules() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(crate::config::app_from_env().await.map_err(|e| {
-        tracing::error!(error = %e, "bad configuration; not starting");
-        Box::new(e) as lambda_runtime::Error
-    })?);
+    let app = Arc::new(wired_app(&[])?);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| {
             let app = Arc::clone(&app);

@@ -5,6 +5,7 @@ use grants_dev_tools::{admin, local};
 use grants_domain::auth;
 use grants_domain::model::Role;
 use grants_domain::{SystemClock, TenantId};
+use grants_dynamo::DynamoStore;
 use std::collections::HashMap;
 use std::process::ExitCode;
 
@@ -65,36 +66,20 @@ fn need<'a>(f: &'a HashMap<String, String>, name: &str) -> Result<&'a str, Strin
         .ok_or_else(|| format!("--{name} is required"))
 }
 
+type Flags = HashMap<String, String>;
+
+fn tenant(f: &Flags) -> Result<TenantId, String> {
+    TenantId::parse(need(f, "tenant")?).map_err(|e| e.to_string())
+}
+
 async fn run(args: Vec<String>) -> Result<(), String> {
     let (cmd, rest) = args.split_first().ok_or_else(|| USAGE.to_owned())?;
     let f = flags(rest)?;
     let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
     admin::load_env_file(&cwd.join(admin::LOCAL_STACK_ENV));
     let store = grants_lambda::config::store_from_env().await;
-    let tenant = |f: &HashMap<String, String>| TenantId::parse(need(f, "tenant")?).map_err(|e| e.to_string());
     match cmd.as_str() {
-        "setup" => {
-            let path = f.get("template").map(String::as_str).unwrap_or("template.yaml");
-            let template = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-            admin::create_table_from_template(store.client(), &template, store.table())
-                .await
-                .map_err(|e| e.to_string())?;
-            let visibility = f
-                .get("visibility-timeout")
-                .map(|v| v.parse::<u64>())
-                .transpose()
-                .map_err(|e| e.to_string())?;
-            let sqs = aws_sdk_sqs::Client::new(&grants_lambda::config::sdk_config().await);
-            let urls = local::create_queues_from_template(&sqs, &template, &local::queue_names_from_env(), visibility)
-                .await
-                .map_err(|e| e.to_string())?;
-            let secrets = grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await);
-            secrets.ensure_cursor_key().await.map_err(|e| e.to_string())?;
-            println!("{}", store.table());
-            for url in urls.values() {
-                println!("{url}");
-            }
-        }
+        "setup" => setup(&store, &f).await?,
         "webhook-secret" => {
             let secrets = grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await);
             let current = secrets.ensure_webhook(&tenant(&f)?).await.map_err(|e| e.to_string())?;
@@ -109,25 +94,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("{}", rotated.current);
         }
-        "list-keys" => {
-            for k in auth::list_keys(&store, &tenant(&f)?).await.map_err(|e| e.to_string())? {
-                let opt =
-                    |t: Option<grants_domain::Timestamp>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".to_owned());
-                let prefix = if k.display_prefix.is_empty() {
-                    "-"
-                } else {
-                    k.display_prefix.as_str()
-                };
-                println!(
-                    "{}\t{prefix}\t{}\tcreated={}\tlast_used={}\texpires={}",
-                    k.key_id(),
-                    k.role.as_str(),
-                    k.created_at.to_rfc3339(),
-                    opt(k.last_used_at),
-                    opt(k.expires_at)
-                );
-            }
-        }
+        "list-keys" => list_keys(&store, &f).await?,
         "revoke-key" => {
             auth::revoke_key(&store, &SystemClock, &tenant(&f)?, need(&f, "key-id")?)
                 .await
@@ -141,45 +108,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("{key}");
         }
-        "tenant-settings" => {
-            let mut change = admin::SettingsChange::default();
-            if let Some(v) = f.get("members-may-purchase") {
-                change.members_may_purchase = Some(
-                    v.parse::<bool>()
-                        .map_err(|_| "--members-may-purchase takes true or false")?,
-                );
-            }
-            if let Some(v) = f.get("min-price-per-credit") {
-                change.min_price_per_credit = Some(match v.as_str() {
-                    "none" => None,
-                    d => Some(
-                        d.parse::<rust_decimal::Decimal>()
-                            .map_err(|_| "--min-price-per-credit takes a decimal or none")?,
-                    ),
-                });
-            }
-            if let Some(v) = f.get("allowed-redirect-origins") {
-                change.allowed_redirect_origins = Some(match v.as_str() {
-                    "none" => Vec::new(),
-                    list => list
-                        .split(',')
-                        .map(|o| o.trim().to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect(),
-                });
-            }
-            let s = admin::update_tenant_settings(&store, &tenant(&f)?, change)
-                .await
-                .map_err(|e| e.to_string())?;
-            let json = serde_json::json!({
-                "tenant": s.tenant.as_str(),
-                "currency": s.currency.code(),
-                "membersMayPurchase": s.members_may_purchase,
-                "minPricePerCredit": s.min_price_per_credit.map(|d| d.normalize().to_string()),
-                "allowedRedirectOrigins": s.allowed_redirect_origins,
-            });
-            println!("{json:#}");
-        }
+        "tenant-settings" => tenant_settings(&store, &f).await?,
         "create-key" => {
             let role = Role::parse(need(&f, "role")?).ok_or("--role must be admin or member")?;
             println!(
@@ -189,49 +118,144 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                     .map_err(|e| e.to_string())?
             );
         }
-        "create-entitlement" => {
-            let mut body = serde_json::json!({
-                "customerId": need(&f, "customer")?,
-                "featureKey": need(&f, "feature-key")?,
-            });
-            for (flag, key) in [
-                ("subscription", "subscriptionId"),
-                ("plan", "planId"),
-                ("period-start", "currentPeriodStart"),
-                ("period-end", "currentPeriodEnd"),
-            ] {
-                if let Some(v) = f.get(flag) {
-                    body[key] = serde_json::json!(v);
-                }
-            }
-            let e = admin::create_entitlement(&store, &tenant(&f)?, body)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("{e:#}");
-        }
-        "demo" => {
-            let template = std::fs::read_to_string("template.yaml").map_err(|e| format!("template.yaml: {e}"))?;
-            admin::create_table_from_template(store.client(), &template, store.table())
-                .await
-                .map_err(|e| e.to_string())?;
-            let t =
-                TenantId::parse(f.get("tenant").map(String::as_str).unwrap_or("demo")).map_err(|e| e.to_string())?;
-            let key = admin::create_key(&store, &t, Role::Admin)
-                .await
-                .map_err(|e| e.to_string())?;
-            let body = serde_json::json!({"customerId": "cus_demo", "featureKey": "api_calls"});
-            let e = admin::create_entitlement(&store, &t, body)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("TENANT_ID={t}");
-            println!("API_KEY={key}");
-            println!("ENTITLEMENT_ID={}", e["id"].as_str().unwrap_or_default());
-            let secrets = grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await);
-            let webhook = secrets.ensure_webhook(&t).await.map_err(|e| e.to_string())?;
-            println!("WEBHOOK_SECRET={}", webhook.current);
-        }
+        "create-entitlement" => create_entitlement(&store, &f).await?,
+        "demo" => demo(&store, &f).await?,
         _ => return Err(USAGE.to_owned()),
     }
+    Ok(())
+}
+
+/// `setup`: the table and the SQS queues from the template, and the cursor key.
+async fn setup(store: &DynamoStore, f: &Flags) -> Result<(), String> {
+    let path = f.get("template").map(String::as_str).unwrap_or("template.yaml");
+    let template = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    admin::create_table_from_template(store.client(), &template, store.table())
+        .await
+        .map_err(|e| e.to_string())?;
+    let visibility = f
+        .get("visibility-timeout")
+        .map(|v| v.parse::<u64>())
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let sqs = aws_sdk_sqs::Client::new(&grants_lambda::config::sdk_config().await);
+    let urls = local::create_queues_from_template(&sqs, &template, &local::queue_names_from_env(), visibility)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secrets = grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await);
+    secrets.ensure_cursor_key().await.map_err(|e| e.to_string())?;
+    println!("{}", store.table());
+    for url in urls.values() {
+        println!("{url}");
+    }
+    Ok(())
+}
+
+/// `list-keys`: one line per key of the tenant.
+async fn list_keys(store: &DynamoStore, f: &Flags) -> Result<(), String> {
+    for k in auth::list_keys(store, &tenant(f)?).await.map_err(|e| e.to_string())? {
+        let opt = |t: Option<grants_domain::Timestamp>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".to_owned());
+        let prefix = if k.display_prefix.is_empty() {
+            "-"
+        } else {
+            k.display_prefix.as_str()
+        };
+        println!(
+            "{}\t{prefix}\t{}\tcreated={}\tlast_used={}\texpires={}",
+            k.key_id(),
+            k.role.as_str(),
+            k.created_at.to_rfc3339(),
+            opt(k.last_used_at),
+            opt(k.expires_at)
+        );
+    }
+    Ok(())
+}
+
+/// `tenant-settings`: applies the flags given, prints the settings as they now are.
+async fn tenant_settings(store: &DynamoStore, f: &Flags) -> Result<(), String> {
+    let mut change = admin::SettingsChange::default();
+    if let Some(v) = f.get("members-may-purchase") {
+        change.members_may_purchase = Some(
+            v.parse::<bool>()
+                .map_err(|_| "--members-may-purchase takes true or false")?,
+        );
+    }
+    if let Some(v) = f.get("min-price-per-credit") {
+        change.min_price_per_credit = Some(match v.as_str() {
+            "none" => None,
+            d => Some(
+                d.parse::<rust_decimal::Decimal>()
+                    .map_err(|_| "--min-price-per-credit takes a decimal or none")?,
+            ),
+        });
+    }
+    if let Some(v) = f.get("allowed-redirect-origins") {
+        change.allowed_redirect_origins = Some(match v.as_str() {
+            "none" => Vec::new(),
+            list => list
+                .split(',')
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        });
+    }
+    let s = admin::update_tenant_settings(store, &tenant(f)?, change)
+        .await
+        .map_err(|e| e.to_string())?;
+    let json = serde_json::json!({
+        "tenant": s.tenant.as_str(),
+        "currency": s.currency.code(),
+        "membersMayPurchase": s.members_may_purchase,
+        "minPricePerCredit": s.min_price_per_credit.map(|d| d.normalize().to_string()),
+        "allowedRedirectOrigins": s.allowed_redirect_origins,
+    });
+    println!("{json:#}");
+    Ok(())
+}
+
+/// `create-entitlement`: provisions one, printed as JSON.
+async fn create_entitlement(store: &DynamoStore, f: &Flags) -> Result<(), String> {
+    let mut body = serde_json::json!({
+        "customerId": need(f, "customer")?,
+        "featureKey": need(f, "feature-key")?,
+    });
+    for (flag, key) in [
+        ("subscription", "subscriptionId"),
+        ("plan", "planId"),
+        ("period-start", "currentPeriodStart"),
+        ("period-end", "currentPeriodEnd"),
+    ] {
+        if let Some(v) = f.get(flag) {
+            body[key] = serde_json::json!(v);
+        }
+    }
+    let e = admin::create_entitlement(store, &tenant(f)?, body)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{e:#}");
+    Ok(())
+}
+
+/// `demo`: the table, an admin key, an entitlement and the webhook secret of a demo tenant.
+async fn demo(store: &DynamoStore, f: &Flags) -> Result<(), String> {
+    let template = std::fs::read_to_string("template.yaml").map_err(|e| format!("template.yaml: {e}"))?;
+    admin::create_table_from_template(store.client(), &template, store.table())
+        .await
+        .map_err(|e| e.to_string())?;
+    let t = TenantId::parse(f.get("tenant").map(String::as_str).unwrap_or("demo")).map_err(|e| e.to_string())?;
+    let key = admin::create_key(store, &t, Role::Admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = serde_json::json!({"customerId": "cus_demo", "featureKey": "api_calls"});
+    let e = admin::create_entitlement(store, &t, body)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("TENANT_ID={t}");
+    println!("API_KEY={key}");
+    println!("ENTITLEMENT_ID={}", e["id"].as_str().unwrap_or_default());
+    let secrets = grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await);
+    let webhook = secrets.ensure_webhook(&t).await.map_err(|e| e.to_string())?;
+    println!("WEBHOOK_SECRET={}", webhook.current);
     Ok(())
 }
 

@@ -9,6 +9,9 @@ use grants_dev_tools::local::{self, Invoker, SqsBridge, WatchInvoker};
 use grants_lambda::telemetry;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -18,7 +21,7 @@ fn flag(args: &[String], name: &str) -> Option<String> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> Result<(), Error> {
     telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     admin::load_env_file(&std::env::current_dir()?.join(admin::LOCAL_STACK_ENV));
@@ -36,11 +39,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .map(|r| r.to_string())
         .unwrap_or_else(|| "us-east-1".to_owned());
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let names = local::queue_names_from_env();
     let invoker: Arc<dyn Invoker> = Arc::new(WatchInvoker::new(invoke_url));
-    let mut tasks = Vec::new();
+    let mut tasks = bridge_queues(&template, &sqs, &region, &invoker).await?;
+    tasks.extend(schedule_functions(&template, schedule_override, &region, &invoker)?);
+    futures::future::join_all(tasks).await;
+    Ok(())
+}
 
-    for mapping in local::sqs_mappings(&template)? {
+/// One task per SQS event source mapping of the template: long-poll its queue, invoke its function.
+async fn bridge_queues(
+    template: &str,
+    sqs: &aws_sdk_sqs::Client,
+    region: &str,
+    invoker: &Arc<dyn Invoker>,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    let names = local::queue_names_from_env();
+    let mut tasks = Vec::new();
+    for mapping in local::sqs_mappings(template)? {
         let name = names
             .get(&mapping.queue)
             .ok_or_else(|| format!("no local name for {}", mapping.queue))?;
@@ -52,14 +67,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .queue_url
             .ok_or("no queue URL")?;
         let bridge = SqsBridge {
-            queue_arn: local::queue_arn(&sqs, &url).await?,
+            queue_arn: local::queue_arn(sqs, &url).await?,
             sqs: sqs.clone(),
             queue_url: url,
-            region: region.clone(),
+            region: region.to_owned(),
             mapping,
             wait_seconds: 2,
         };
-        let invoker = Arc::clone(&invoker);
+        let invoker = Arc::clone(invoker);
         tracing::info!(function = %bridge.mapping.function, queue = %bridge.queue_url, "bridging SQS to function");
         tasks.push(tokio::spawn(async move {
             loop {
@@ -76,11 +91,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         }));
     }
+    Ok(tasks)
+}
 
-    for schedule in local::schedule_mappings(&template)? {
+/// One task per schedule of the template (every `schedule_override`, when given).
+fn schedule_functions(
+    template: &str,
+    schedule_override: Option<Duration>,
+    region: &str,
+    invoker: &Arc<dyn Invoker>,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    let mut tasks = Vec::new();
+    for schedule in local::schedule_mappings(template)? {
         let every = schedule_override.unwrap_or(schedule.every);
-        let invoker = Arc::clone(&invoker);
-        let region = region.clone();
+        let invoker = Arc::clone(invoker);
+        let region = region.to_owned();
         tracing::info!(function = %schedule.function, every_seconds = every.as_secs(), "scheduling function");
         tasks.push(tokio::spawn(async move {
             // First run one period from now, as a schedule would (and after the functions are up).
@@ -95,6 +120,5 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         }));
     }
-    futures::future::join_all(tasks).await;
-    Ok(())
+    Ok(tasks)
 }

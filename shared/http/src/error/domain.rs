@@ -1,217 +1,14 @@
-//! Every failure a client can see, and the one place where domain errors become HTTP.
-use crate::ApiResponse;
-use grants_domain::auth::AuthError;
-use grants_domain::capacity::{CapacityError, CreateCapacityError};
-use grants_domain::credits::{CreateCreditGrantError, CreditGrantError, CreditTypeError};
+//! Each domain operation's error as HTTP: its status, code, message and details.
+use super::ApiError;
+use grants_domain::capacity::{CreateCapacityError, DeleteCapacityError, ResellCapacityError};
+use grants_domain::credits::{CreateCreditGrantError, CreditTypeError, EditCreditGrantError, VoidCreditGrantError};
 use grants_domain::entitlements::{CreateEntitlementError, EntitlementLookupError};
-use grants_domain::grants::{CreateGrantError, GrantLookupError};
-use grants_domain::plans::PlanError;
-use grants_domain::ports::StoreError;
+use grants_domain::grants::{CreateGrantError, GrantLookupError, ListGrantsError};
+use grants_domain::plans::{CreatePlanError, DeletePlanError, PlanLookupError, UpdatePlanError};
 use grants_domain::purchases::{InvoiceLookupError, PurchaseError};
-use grants_domain::tenants::TenantError;
 use grants_domain::usage::{SettleError, UsageError};
 use http::StatusCode;
-use serde_json::{json, Value};
-
-/// One invalid field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-    pub code: String,
-}
-
-impl FieldError {
-    pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.to_owned(),
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    /// The error kind (`validation_error`, `not_found`, ...).
-    pub kind: &'static str,
-    /// A machine code naming the exact condition.
-    pub code: &'static str,
-    pub message: String,
-    pub details: Option<Box<Value>>,
-    pub fields: Vec<FieldError>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            kind,
-            code,
-            message: message.into(),
-            details: None,
-            fields: Vec::new(),
-        }
-    }
-
-    pub fn validation(fields: Vec<FieldError>) -> Self {
-        let message = match fields.as_slice() {
-            [one] => format!("Invalid request: {} {}", one.field, one.message),
-            many => format!(
-                "Invalid request: {}",
-                many.iter()
-                    .map(|f| format!("{} {}", f.field, f.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-        };
-        Self {
-            fields,
-            ..Self::new(StatusCode::BAD_REQUEST, "validation_error", "validation_error", message)
-        }
-    }
-    pub fn field(field: &str, code: &'static str, message: impl Into<String>) -> Self {
-        Self::validation(vec![FieldError::new(field, code, message)])
-    }
-    pub fn not_found(code: &'static str, message: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", code, message)
-    }
-    pub fn conflict(code: &'static str, message: impl Into<String>, details: Value) -> Self {
-        Self {
-            details: Some(Box::new(details)),
-            ..Self::new(StatusCode::CONFLICT, "conflict", code, message)
-        }
-    }
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", code, message)
-    }
-    pub fn unauthorized(message: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid_api_key", message)
-    }
-    pub fn forbidden() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "admin_required",
-            "This operation requires an admin API key",
-        )
-    }
-    pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "payload_too_large",
-            format!("Request body exceeds {limit} bytes"),
-        )
-    }
-    pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "storage_unavailable",
-            "Temporarily unavailable; retry",
-        )
-    }
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "internal_error",
-            "Internal error",
-        )
-    }
-
-    /// The Paygentic error body: `{message, error, code, details?, errors?}`.
-    pub fn to_json(&self) -> Value {
-        let mut body = json!({ "message": self.message, "error": self.kind, "code": self.code });
-        if let Some(d) = &self.details {
-            body["details"] = (**d).clone();
-        }
-        if !self.fields.is_empty() {
-            body["errors"] = self
-                .fields
-                .iter()
-                .map(|f| json!({ "field": f.field, "message": f.message, "code": f.code }))
-                .collect();
-        }
-        body
-    }
-
-    /// Flexprice's error shape merged with ours: `{code, message, http_status_code, success: false,
-    /// error: {message, details}}` plus `errors` for invalid fields.
-    pub fn into_flexprice_response(self) -> ApiResponse {
-        let mut body = self.to_json();
-        // Flexprice's own error codes; ours moves into error.details.code.
-        let code = match self.status.as_u16() {
-            400 | 413 | 422 => "validation_error",
-            401 | 403 => "permission_denied",
-            404 => "not_found",
-            409 => "version_conflict",
-            429 => "too_many_requests",
-            503 => "service_unavailable",
-            _ => "internal_error",
-        };
-        let mut details = self.details.as_deref().cloned().unwrap_or_else(|| json!({}));
-        if let Some(d) = details.as_object_mut() {
-            d.insert("code".to_owned(), json!(self.code));
-        }
-        body["code"] = json!(code);
-        body["http_status_code"] = json!(self.status.as_u16());
-        body["success"] = json!(false);
-        body["error"] = json!({ "message": self.message, "details": details });
-        let mut response = self.into_response();
-        response.body = body.to_string();
-        response
-    }
-
-    pub fn into_response(self) -> ApiResponse {
-        let mut response = ApiResponse::json(self.status, &self.to_json());
-        if self.status.is_client_error() && self.status != StatusCode::TOO_MANY_REQUESTS {
-            // Retrying cannot fix a 4xx: tell SDKs that retry 409s (Metronome) not to.
-            response.headers.push(("x-should-retry".to_owned(), "false".to_owned()));
-        }
-        response
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(msg) => {
-                tracing::error!(error = %msg, "storage unavailable");
-                ApiError::unavailable()
-            }
-            StoreError::Rejected(msg) => {
-                tracing::error!(error = %msg, "storage refused a request's content (a missing input check)");
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "validation_error",
-                    "invalid_request",
-                    "A value in the request is too long or malformed",
-                )
-            }
-            StoreError::Contention => {
-                tracing::warn!("transaction contention exhausted retries");
-                ApiError::unavailable()
-            }
-            StoreError::Corrupt(msg) => {
-                tracing::error!(error = %msg, "corrupt item");
-                ApiError::internal()
-            }
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing => ApiError::unauthorized("Missing API key (Authorization: Bearer <key> or x-api-key)"),
-            AuthError::Invalid => ApiError::unauthorized("Invalid API key"),
-            AuthError::Store(s) => s.into(),
-        }
-    }
-}
+use serde_json::json;
 
 fn entitlement_not_found() -> ApiError {
     ApiError::not_found("entitlement_not_found", "Entitlement not found")
@@ -239,8 +36,16 @@ impl From<GrantLookupError> for ApiError {
     fn from(e: GrantLookupError) -> Self {
         match e {
             GrantLookupError::NotFound => ApiError::not_found("grant_not_found", "Grant not found"),
-            GrantLookupError::EntitlementNotFound => entitlement_not_found(),
             GrantLookupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ListGrantsError> for ApiError {
+    fn from(e: ListGrantsError) -> Self {
+        match e {
+            ListGrantsError::EntitlementNotFound => entitlement_not_found(),
+            ListGrantsError::Store(s) => s.into(),
         }
     }
 }
@@ -284,18 +89,6 @@ fn idempotency_mismatch(fields: Vec<String>) -> ApiError {
         ),
         json!({ "differingFields": fields }),
     )
-}
-
-impl From<TenantError> for ApiError {
-    fn from(e: TenantError) -> Self {
-        match e {
-            TenantError::Store(s) => s.into(),
-            other => {
-                tracing::error!(error = %other, "tenant settings unavailable");
-                ApiError::internal()
-            }
-        }
-    }
 }
 
 fn rollover(e: grants_domain::grants::RolloverBoundsError) -> ApiError {
@@ -432,19 +225,32 @@ impl From<CreateCreditGrantError> for ApiError {
     }
 }
 
-impl From<CreditGrantError> for ApiError {
-    fn from(e: CreditGrantError) -> Self {
+fn credit_grant_not_found() -> ApiError {
+    ApiError::not_found("credit_grant_not_found", "Credit grant not found")
+}
+
+impl From<VoidCreditGrantError> for ApiError {
+    fn from(e: VoidCreditGrantError) -> Self {
         match e {
-            CreditGrantError::NotFound => ApiError::not_found("credit_grant_not_found", "Credit grant not found"),
-            CreditGrantError::ExpiresNotAfterEffective => {
+            VoidCreditGrantError::NotFound => credit_grant_not_found(),
+            VoidCreditGrantError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<EditCreditGrantError> for ApiError {
+    fn from(e: EditCreditGrantError) -> Self {
+        match e {
+            EditCreditGrantError::NotFound => credit_grant_not_found(),
+            EditCreditGrantError::ExpiresNotAfterEffective => {
                 ApiError::field("expires_at", "invalid_range", "must be after effective_at")
             }
-            CreditGrantError::ExpiresBeforeUsage(t) => ApiError::field(
+            EditCreditGrantError::ExpiresBeforeUsage(t) => ApiError::field(
                 "expires_at",
                 "invalid_range",
                 format!("must be after {}, when usage last drew on this grant", t.to_rfc3339()),
             ),
-            CreditGrantError::Store(s) => s.into(),
+            EditCreditGrantError::Store(s) => s.into(),
         }
     }
 }
@@ -477,33 +283,79 @@ impl From<CreateCapacityError> for ApiError {
     }
 }
 
-impl From<CapacityError> for ApiError {
-    fn from(e: CapacityError) -> Self {
-        let state = |code: &'static str, e: &CapacityError| ApiError::conflict(code, e.to_string(), json!({}));
+impl From<DeleteCapacityError> for ApiError {
+    fn from(e: DeleteCapacityError) -> Self {
         match e {
-            CapacityError::NotFound => ApiError::not_found("grant_not_found", "Grant not found"),
-            CapacityError::QuantityNotLess(q) => ApiError::field(
-                "new_quantity",
-                "invalid_range",
-                format!("must be greater than 0 and less than the current quantity {q}"),
-            ),
-            CapacityError::Deleted => state("grant_deleted", &e),
-            CapacityError::AlreadyResold => state("grant_already_resold", &e),
-            CapacityError::Expired => state("grant_expired", &e),
-            CapacityError::Concurrent => state("concurrent_update", &e),
-            CapacityError::Store(s) => s.into(),
+            DeleteCapacityError::NotFound => ApiError::not_found("grant_not_found", "Grant not found"),
+            DeleteCapacityError::Store(s) => s.into(),
         }
     }
 }
 
-impl From<PlanError> for ApiError {
-    fn from(e: PlanError) -> Self {
+impl From<ResellCapacityError> for ApiError {
+    fn from(e: ResellCapacityError) -> Self {
+        let state = |code: &'static str, e: &ResellCapacityError| ApiError::conflict(code, e.to_string(), json!({}));
         match e {
-            PlanError::NotFound => ApiError::not_found("credit_grant_not_found", "Credit grant not found"),
-            PlanError::EndNotAfterStart => ApiError::field("end_date", "invalid_range", "must be after start_date"),
-            PlanError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
-            PlanError::Concurrent => ApiError::conflict("concurrent_update", e.to_string(), json!({})),
-            PlanError::Store(s) => s.into(),
+            ResellCapacityError::NotFound => ApiError::not_found("grant_not_found", "Grant not found"),
+            ResellCapacityError::QuantityNotLess(q) => ApiError::field(
+                "new_quantity",
+                "invalid_range",
+                format!("must be greater than 0 and less than the current quantity {q}"),
+            ),
+            ResellCapacityError::Deleted => state("grant_deleted", &e),
+            ResellCapacityError::AlreadyResold => state("grant_already_resold", &e),
+            ResellCapacityError::Expired => state("grant_expired", &e),
+            ResellCapacityError::Concurrent => state("concurrent_update", &e),
+            ResellCapacityError::Store(s) => s.into(),
+        }
+    }
+}
+
+fn plan_end_not_after_start() -> ApiError {
+    ApiError::field("end_date", "invalid_range", "must be after start_date")
+}
+
+/// A plan write that lost the race with another (`e`'s message says so).
+fn plan_concurrent(e: &impl std::fmt::Display) -> ApiError {
+    ApiError::conflict("concurrent_update", e.to_string(), json!({}))
+}
+
+impl From<CreatePlanError> for ApiError {
+    fn from(e: CreatePlanError) -> Self {
+        match e {
+            CreatePlanError::EndNotAfterStart => plan_end_not_after_start(),
+            CreatePlanError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
+            CreatePlanError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<PlanLookupError> for ApiError {
+    fn from(e: PlanLookupError) -> Self {
+        match e {
+            PlanLookupError::NotFound => credit_grant_not_found(),
+            PlanLookupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<UpdatePlanError> for ApiError {
+    fn from(e: UpdatePlanError) -> Self {
+        match e {
+            UpdatePlanError::NotFound => credit_grant_not_found(),
+            UpdatePlanError::EndNotAfterStart => plan_end_not_after_start(),
+            UpdatePlanError::Concurrent => plan_concurrent(&e),
+            UpdatePlanError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<DeletePlanError> for ApiError {
+    fn from(e: DeletePlanError) -> Self {
+        match e {
+            DeletePlanError::NotFound => credit_grant_not_found(),
+            DeletePlanError::Concurrent => plan_concurrent(&e),
+            DeletePlanError::Store(s) => s.into(),
         }
     }
 }

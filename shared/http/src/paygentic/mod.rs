@@ -1,18 +1,25 @@
 //! The Paygentic entitlement-grants surface: JSON in, domain call, JSON out. No business rules here.
+//!
+//! This file holds entitlements and grants; `purchases.rs` grant purchases and their invoices,
+//! `usage.rs` usage and balances.
 use crate::body::{JsonBody, QueryParams};
 use crate::{ApiError, ApiRequest, ApiResponse, App};
 use grants_domain::auth::Principal;
 use grants_domain::entitlements::{self, EntitlementView, Label, NewEntitlement};
-use grants_domain::grants::{self, Created, IdempotencyKey, NewGrant, Page};
-use grants_domain::ledger::Balance;
-use grants_domain::model::{Entitlement, Grant};
-use grants_domain::purchases::{self, Invoice, InvoiceStatus, NewPurchase, PurchaseContext, RedirectUrl};
-use grants_domain::usage::{self, NewUsage, Settle, UsageEventId, UsageRecord};
-use grants_domain::{EntitlementId, GrantId, InvoiceId, Timestamp};
+use grants_domain::grants::{self, NewGrant};
+use grants_domain::kernel::{Created, IdempotencyKey, Page};
+use grants_domain::model::Grant;
+use grants_domain::{EntitlementId, GrantId, Timestamp};
 use http::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::str::FromStr;
+
+mod purchases;
+mod usage;
+
+pub use purchases::{get_invoice, invoice_json, purchase_grant, purchase_json};
+pub use usage::{balance_json, commit_usage, get_balance, record_usage, release_usage, usage_json};
 
 /// A decimal as an exact JSON number (serde_json's arbitrary precision keeps every digit).
 pub fn num(d: Decimal) -> Value {
@@ -276,236 +283,4 @@ pub async fn create_entitlement(app: &App, who: &Principal, req: &ApiRequest) ->
     let e = entitlements::create_entitlement(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
     let view = EntitlementView::new(e, &[], app.clock.now());
     Ok(ApiResponse::json(StatusCode::CREATED, &entitlement_json(&view, false)))
-}
-
-/// The GrantPurchase object (a replay answers with the same invoice and session).
-pub fn purchase_json(i: &Invoice) -> Value {
-    json!({
-        "object": "grant_purchase",
-        "invoiceId": i.id.as_str(),
-        "entitlementId": i.entitlement_id.as_str(),
-        "grantAmount": num(i.grant_amount.value()),
-        "price": i.price.to_wire(),
-        "currency": i.price.currency().code(),
-        "paymentSessions": [{
-            "url": i.session.url,
-            "expiresAt": time(i.session.expires_at),
-            "amount": i.session.amount_minor,
-        }],
-    })
-}
-
-/// The Paygentic Invoice object for a purchase invoice: one line, no tax, no billing period of
-/// its own (the period fields are the purchase time). Status ISSUED, PAID or CANCELLED.
-pub fn invoice_json(i: &Invoice, now: Timestamp) -> Value {
-    let status = i.status_at(now);
-    let price = i.price.to_wire();
-    let zero = grants_domain::money::Price::new(Decimal::ZERO, i.price.currency())
-        .map(|p| p.to_wire())
-        .unwrap_or_default();
-    let paid = status == InvoiceStatus::Paid;
-    let cancel_reason = match (status, &i.cancel_reason) {
-        (InvoiceStatus::Canceled, Some(r)) => Some(r.clone()),
-        (InvoiceStatus::Canceled, None) => Some("payment_session_expired".to_owned()),
-        _ => None,
-    };
-    json!({
-        "id": i.id.as_str(),
-        "object": "invoice",
-        "autoApprove": true,
-        "billingAnchor": time(i.created_at),
-        "billingCadence": "P0D",
-        "createdAt": time(i.created_at),
-        "currency": i.price.currency().code().to_uppercase(),
-        "gracePeriodEnd": time(i.created_at),
-        "grandTotal": price,
-        "itemCount": 1,
-        "merchantId": i.tenant.as_str(),
-        "paidAmount": if paid { &price } else { &zero },
-        "periodEnd": time(i.created_at),
-        "periodStart": time(i.created_at),
-        "sequenceNumber": 1,
-        "status": match status {
-            InvoiceStatus::Open => "ISSUED",
-            InvoiceStatus::Paid => "PAID",
-            InvoiceStatus::Canceled => "CANCELLED",
-        },
-        "subscriptionId": i.subscription_id.clone().unwrap_or_default(),
-        "customerId": i.customer_id,
-        "subtotal": price,
-        "totalTax": zero,
-        "unpaidAmount": if status == InvoiceStatus::Open { &price } else { &zero },
-        "updatedAt": time(i.updated_at),
-        "paidAt": opt_time(i.paid_at),
-        "issuedAt": time(i.created_at),
-        "dueAt": time(i.session.expires_at),
-        "paymentUrl": if status == InvoiceStatus::Open { Value::String(i.session.url.clone()) } else { Value::Null },
-        "failureReason": i.failure_reason,
-        "entitlementId": i.entitlement_id.as_str(),
-        "grantId": i.grant_id.as_ref().map(GrantId::as_str),
-        "metadata": {
-            "type": "grant_purchase",
-            "entitlementId": i.entitlement_id.as_str(),
-            "grantId": i.grant_id.as_ref().map(GrantId::as_str),
-            "grantAmount": num(i.grant_amount.value()),
-            "paidLate": i.paid_late,
-            "cancelReason": cancel_reason,
-        },
-        // Paid (or to be paid) through the sandbox provider: no money moved.
-        "sandbox": i.is_sandbox(),
-    })
-}
-
-pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let entitlement_id = entitlement_in_path(req)?;
-    let mut body = JsonBody::parse(req)?;
-    let amount = body.required_amount("amount");
-    let price = body.required_string("price");
-    let idempotency_key = body.parsed("idempotencyKey", true, IdempotencyKey::parse);
-    let effective_at = body.optional_timestamp("effectiveAt");
-    let expires_at = body.optional_timestamp("expiresAt");
-    let success_url = body.parsed("successUrl", false, RedirectUrl::parse);
-    let cancel_url = body.parsed("cancelUrl", false, RedirectUrl::parse);
-    let payment_expires_at = body.optional_timestamp("paymentExpiresAt");
-    let reset_max_rollover = body.optional_non_negative("resetMaxRollover");
-    let reset_min_rollover = body.optional_non_negative("resetMinRollover");
-    body.finish()?;
-    let (Some(amount), Some(price), Some(idempotency_key)) = (amount, price, idempotency_key) else {
-        return Err(ApiError::internal());
-    };
-    let request = NewPurchase {
-        entitlement_id,
-        amount,
-        price,
-        idempotency_key,
-        effective_at,
-        expires_at,
-        success_url,
-        cancel_url,
-        payment_expires_at,
-        reset_max_rollover,
-        reset_min_rollover,
-    };
-    let base_url = app.base_url(req);
-    let ctx = PurchaseContext {
-        store: app.store.as_ref(),
-        clock: app.clock.as_ref(),
-        provider: app.payments.as_ref(),
-        tenants: &app.tenants,
-        base_url: base_url.as_deref(),
-    };
-    let created = purchases::purchase(&ctx, who, request).await?;
-    if let Created::Replayed(i) = &created {
-        tracing::info!(invoice = %i.id, "idempotent replay");
-    }
-    Ok(ApiResponse::json(
-        StatusCode::CREATED,
-        &purchase_json(&created.into_inner()),
-    ))
-}
-
-pub async fn get_invoice(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let id = InvoiceId::parse(req.param("invoiceId"))
-        .map_err(|_| ApiError::not_found("invoice_not_found", "Invoice not found"))?;
-    let invoice = purchases::get_invoice(app.store.as_ref(), &who.tenant, &id).await?;
-    ok(&invoice_json(&invoice, app.clock.now()))
-}
-
-/// A usage event as recorded.
-pub fn usage_json(u: &UsageRecord) -> Value {
-    json!({
-        "object": "usage",
-        "eventId": u.event_id,
-        "entitlementId": u.entitlement_id.as_str(),
-        "amount": num(u.amount),
-        "occurredAt": time(u.occurred_at),
-        "recordedAt": time(u.recorded_at),
-        "status": u.status.as_str(),
-        "deductions": u.deductions.iter().map(|d| json!({ "grantId": d.grant_id.as_str(), "amount": num(d.amount) })).collect::<Vec<_>>(),
-        "overage": num(u.overage),
-        "settledAt": opt_time(u.settled_at),
-    })
-}
-
-pub async fn record_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let entitlement_id = entitlement_in_path(req)?;
-    let mut body = JsonBody::parse(req)?;
-    let event_id = body.parsed("eventId", true, UsageEventId::parse);
-    let amount = body.required_amount("amount");
-    let occurred_at = body.optional_timestamp("occurredAt");
-    let pending = body.optional_bool("pending").unwrap_or(false);
-    body.finish()?;
-    let (Some(event_id), Some(amount)) = (event_id, amount) else {
-        return Err(ApiError::internal());
-    };
-    let request = NewUsage {
-        entitlement_id,
-        event_id,
-        amount,
-        occurred_at,
-        pending,
-    };
-    let created = usage::record_usage(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
-    let replayed = matches!(created, Created::Replayed(_));
-    let mut response = ApiResponse::json(StatusCode::CREATED, &usage_json(&created.into_inner()));
-    if replayed {
-        response
-            .headers
-            .push(("idempotent-replayed".to_owned(), "true".to_owned()));
-    }
-    Ok(response)
-}
-
-async fn settle(app: &App, who: &Principal, req: &ApiRequest, how: Settle) -> Result<ApiResponse, ApiError> {
-    let entitlement_id = entitlement_in_path(req)?;
-    let mut body = JsonBody::parse(req)?;
-    let event_id = body.parsed("eventId", true, UsageEventId::parse);
-    body.finish()?;
-    let event_id = event_id.ok_or_else(ApiError::internal)?;
-    let record = usage::settle_usage(
-        app.store.as_ref(),
-        app.clock.as_ref(),
-        &who.tenant,
-        &entitlement_id,
-        &event_id,
-        how,
-    )
-    .await?;
-    ok(&usage_json(&record))
-}
-
-pub async fn commit_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    settle(app, who, req, Settle::Commit).await
-}
-
-pub async fn release_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    settle(app, who, req, Settle::Release).await
-}
-
-/// The balance object of `GET /v1/entitlements/{id}/balance?at=`.
-pub fn balance_json(e: &Entitlement, b: &Balance) -> Value {
-    json!({
-        "object": "balance",
-        "entitlementId": e.id.as_str(),
-        "at": time(b.at),
-        "balance": num(b.excluding_pending),
-        "excludingPending": num(b.excluding_pending),
-        "includingPending": num(b.including_pending),
-        "overage": num(b.overage),
-        "pendingOverage": num(b.pending_overage),
-        "grants": b.grants.iter().map(|g| json!({
-            "grantId": g.grant_id.as_str(),
-            "excludingPending": num(g.excluding_pending),
-            "includingPending": num(g.including_pending),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-pub async fn get_balance(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let id = entitlement_in_path(req)?;
-    let at = query_time(req, "at")?;
-    let (entitlement, balance) = usage::balance(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at)
-        .await?
-        .ok_or_else(|| ApiError::not_found("entitlement_not_found", "Entitlement not found"))?;
-    ok(&balance_json(&entitlement, &balance))
 }

@@ -1,0 +1,25 @@
+//! The credit ledger, as pure functions: the burn-down order, how usage is allocated to grants,
+//! and balances and ledger entries at any instant. The store only persists what these decide.
+//!
+//! **Burn-down order** (one total order, published in the README): priority ascending (a grant
+//! without a priority counts as 0), then expiry soonest first with never-expiring grants last, then
+//! effective time, then creation time, then id.
+//!
+//! A grant is **consumable** by usage that occurred at `t` when it is not voided and
+//! `effective_at <= t < expires_at`. Usage draws on consumable grants in burn-down order, each up to
+//! its available credits (`remaining - reserved`); what no grant covers is overage, recorded on the
+//! entitlement and never as a negative grant.
+//!
+//! One file per concern: [`allocation`] (the burn-down order, allocating usage and applying it to
+//! grants), [`entries`] (usage postings and each grant's ledger entries) and [`balance`] (balances
+//! at an instant).
+mod allocation;
+mod balance;
+mod entries;
+
+pub use allocation::{allocate, apply, burn_order, is_consumable, Allocation, Deduction, Effect};
+pub use balance::{balance_at, grant_balance, Balance, GrantBalance};
+pub use entries::{grant_entries, pending_entries, Entry, EntryKind, Posting, UsageStatus};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+//! A purchase: the checks, then an open invoice with its payment session, created idempotently.
+use super::{
+    Invoice, InvoiceStatus, RedirectUrl, DEFAULT_PAYMENT_WINDOW_SECONDS, MAX_PAYMENT_WINDOW_SECONDS, PURCHASE_SCOPE,
+};
+use crate::auth::Principal;
+use crate::grants::{check_rollover_bounds, RolloverBoundsError};
+use crate::kernel::{claimed_id, insert_claimed, Claim, Created, IdempotencyKey};
+use crate::money::{Price, PriceError};
+use crate::payments::{PaymentProvider, ProviderError, SessionRequest};
+use crate::ports::{Store, StoreError};
+use crate::tenants::{self, origin_of, TenantCache, TenantError, TenantSettings};
+use crate::{Clock, CreditAmount, EntitlementId, InvoiceId, NonNegative, TenantId, Timestamp};
+use std::collections::BTreeMap;
+
+/// A validated purchase request. `price` is checked against the tenant's currency in [`purchase`].
+#[derive(Debug, Clone)]
+pub struct NewPurchase {
+    pub entitlement_id: EntitlementId,
+    pub amount: CreditAmount,
+    pub price: String,
+    pub idempotency_key: IdempotencyKey,
+    pub effective_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub success_url: Option<RedirectUrl>,
+    pub cancel_url: Option<RedirectUrl>,
+    pub payment_expires_at: Option<Timestamp>,
+    pub reset_max_rollover: Option<NonNegative>,
+    pub reset_min_rollover: Option<NonNegative>,
+}
+
+impl NewPurchase {
+    /// The request parameters as sent, for replay comparison.
+    fn fingerprint(&self) -> BTreeMap<String, String> {
+        let mut f = BTreeMap::new();
+        f.insert("amount".to_owned(), self.amount.value().to_string());
+        let price = crate::amount::parse_decimal(&self.price).map(|d| d.normalize().to_string());
+        f.insert("price".to_owned(), price.unwrap_or_else(|_| self.price.clone()));
+        let mut opt = |name: &str, v: Option<String>| {
+            if let Some(v) = v {
+                f.insert(name.to_owned(), v);
+            }
+        };
+        opt("effectiveAt", self.effective_at.map(|t| t.to_storage()));
+        opt("expiresAt", self.expires_at.map(|t| t.to_storage()));
+        opt("successUrl", self.success_url.as_ref().map(|u| u.as_str().to_owned()));
+        opt("cancelUrl", self.cancel_url.as_ref().map(|u| u.as_str().to_owned()));
+        opt("paymentExpiresAt", self.payment_expires_at.map(|t| t.to_storage()));
+        opt(
+            "resetMaxRollover",
+            self.reset_max_rollover.map(|v| v.value().to_string()),
+        );
+        opt(
+            "resetMinRollover",
+            self.reset_min_rollover.map(|v| v.value().to_string()),
+        );
+        f
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PurchaseError {
+    #[error(transparent)]
+    Rollover(#[from] RolloverBoundsError),
+    #[error("purchases need an admin key unless the tenant allows members")]
+    MembersMayNotPurchase,
+    #[error("price is below the tenant's minimum of {minimum} for this amount")]
+    PriceBelowMinimum { minimum: String },
+    #[error("{field} is not on an allowed origin")]
+    RedirectNotAllowed { field: &'static str, allowed: Vec<String> },
+    #[error("entitlement not found")]
+    EntitlementNotFound,
+    #[error("entitlement is {0}, not active")]
+    EntitlementNotActive(&'static str),
+    #[error("price {0}")]
+    InvalidPrice(PriceError),
+    #[error("expiresAt must be after effectiveAt")]
+    ExpiresNotAfterEffective,
+    #[error("paymentExpiresAt must be in the future and at most 30 days away")]
+    PaymentWindow,
+    #[error("idempotency key reused with different parameters: {}", .0.join(", "))]
+    IdempotencyMismatch(Vec<String>),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a purchase needs besides the store.
+pub struct PurchaseContext<'a> {
+    pub store: &'a dyn Store,
+    pub clock: &'a dyn Clock,
+    pub provider: &'a dyn PaymentProvider,
+    pub tenants: &'a TenantCache,
+    /// Where this service is reachable, for the provider's session URL (None: not known).
+    pub base_url: Option<&'a str>,
+}
+
+/// Where a checkout may send the customer back to: an origin the tenant allows; with none set,
+/// any `https` URL, and only with the sandbox provider (security review finding 7).
+fn check_redirect(
+    settings: &TenantSettings,
+    provider: &dyn PaymentProvider,
+    field: &'static str,
+    url: Option<&RedirectUrl>,
+) -> Result<(), PurchaseError> {
+    let Some(url) = url else { return Ok(()) };
+    let origin = origin_of(url.as_str());
+    let allowed = if settings.allowed_redirect_origins.is_empty() {
+        provider.is_sandbox() && url.as_str().starts_with("https://") && origin.is_some()
+    } else {
+        origin.is_some_and(|o| {
+            settings
+                .allowed_redirect_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(&o))
+        })
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(PurchaseError::RedirectNotAllowed {
+            field,
+            allowed: settings.allowed_redirect_origins.clone(),
+        })
+    }
+}
+
+/// Creates an open invoice and its payment session, idempotently. No grant exists until payment.
+///
+/// Who may: an admin key, or a member key when the tenant's settings allow members. The price must
+/// meet the tenant's minimum per credit, the redirect URLs its allowed origins, and the rollover
+/// bounds [`check_rollover_bounds`].
+pub async fn purchase(
+    ctx: &PurchaseContext<'_>,
+    who: &Principal,
+    req: NewPurchase,
+) -> Result<Created<Invoice>, PurchaseError> {
+    let tenant = &who.tenant;
+    let checked = check_purchase(ctx, who, &req).await?;
+    let fingerprint = req.fingerprint();
+    let invoice = open_invoice(ctx, tenant, req, checked).await?;
+    let claim = Claim {
+        scope: PURCHASE_SCOPE.to_owned(),
+        key: invoice.idempotency_key.clone(),
+        object_id: invoice.id.as_str().to_owned(),
+        fingerprint: fingerprint.clone(),
+    };
+    let claimed = insert_claimed(
+        "invoice",
+        ctx.store.insert_purchase(&invoice, &claim),
+        &fingerprint,
+        |id| async move { ctx.store.get_invoice(tenant, &claimed_id(InvoiceId::parse, &id)?).await },
+        PurchaseError::IdempotencyMismatch,
+    )
+    .await?;
+    let entitlement_id = invoice.entitlement_id.clone();
+    match claimed.into_created(invoice) {
+        Some(created) => Ok(created),
+        None => match ctx.store.get_entitlement(tenant, &entitlement_id).await? {
+            None => Err(PurchaseError::EntitlementNotFound),
+            Some(e) => Err(PurchaseError::EntitlementNotActive(e.status.as_str())),
+        },
+    }
+}
+
+/// What [`check_purchase`] settled: the price in the tenant's currency, and the payment session's
+/// expiry, counted from `now`.
+struct Checked {
+    price: Price,
+    now: Timestamp,
+    payment_expires_at: Timestamp,
+}
+
+/// The tenant's rules for a purchase, checked before its entitlement is read or a session opened:
+/// who may buy, that a provider takes payments, the price (its currency and the tenant's minimum),
+/// the rollover bounds, the redirect origins and the payment window.
+async fn check_purchase(
+    ctx: &PurchaseContext<'_>,
+    who: &Principal,
+    req: &NewPurchase,
+) -> Result<Checked, PurchaseError> {
+    let tenant = &who.tenant;
+    let settings = match tenants::settings(ctx.store, ctx.tenants, tenant).await {
+        Err(TenantError::NotConfigured) => tenants::ensure(ctx.store, ctx.clock, tenant, None).await?,
+        other => other?,
+    };
+    if !who.is_admin() && !settings.members_may_purchase {
+        return Err(PurchaseError::MembersMayNotPurchase);
+    }
+    if !ctx.provider.takes_payments() {
+        return Err(PurchaseError::Provider(ProviderError(
+            "no payment provider is configured".to_owned(),
+        )));
+    }
+    let price = Price::parse(&req.price, settings.currency).map_err(PurchaseError::InvalidPrice)?;
+    if let Some(per_credit) = settings.min_price_per_credit {
+        let minimum = per_credit.checked_mul(req.amount.value());
+        if minimum.is_none_or(|m| price.value() < m) {
+            let shown = minimum
+                .map(|m| m.normalize().to_string())
+                .unwrap_or_else(|| "more than any price".to_owned());
+            return Err(PurchaseError::PriceBelowMinimum { minimum: shown });
+        }
+    }
+    check_rollover_bounds(req.amount, req.reset_min_rollover, req.reset_max_rollover)?;
+    check_redirect(&settings, ctx.provider, "successUrl", req.success_url.as_ref())?;
+    check_redirect(&settings, ctx.provider, "cancelUrl", req.cancel_url.as_ref())?;
+    let now = ctx.clock.now();
+    let payment_expires_at = match req.payment_expires_at {
+        Some(t) => t,
+        None => now
+            .plus_seconds(DEFAULT_PAYMENT_WINDOW_SECONDS)
+            .ok_or(PurchaseError::PaymentWindow)?,
+    };
+    let latest = now
+        .plus_seconds(MAX_PAYMENT_WINDOW_SECONDS)
+        .ok_or(PurchaseError::PaymentWindow)?;
+    if payment_expires_at <= now || payment_expires_at > latest {
+        return Err(PurchaseError::PaymentWindow);
+    }
+    Ok(Checked {
+        price,
+        now,
+        payment_expires_at,
+    })
+}
+
+/// The open invoice of a checked purchase, with the payment session the provider opened for it.
+async fn open_invoice(
+    ctx: &PurchaseContext<'_>,
+    tenant: &TenantId,
+    req: NewPurchase,
+    checked: Checked,
+) -> Result<Invoice, PurchaseError> {
+    let Checked {
+        price,
+        now,
+        payment_expires_at,
+    } = checked;
+    let entitlement = ctx
+        .store
+        .get_entitlement(tenant, &req.entitlement_id)
+        .await?
+        .ok_or(PurchaseError::EntitlementNotFound)?;
+    let grant_effective_at = req.effective_at.unwrap_or(entitlement.current_period_start);
+    if req.expires_at.is_some_and(|e| e <= grant_effective_at) {
+        return Err(PurchaseError::ExpiresNotAfterEffective);
+    }
+    let id = InvoiceId::generate();
+    let session = ctx
+        .provider
+        .open_session(&SessionRequest {
+            tenant,
+            invoice_id: &id,
+            amount_minor: price.minor_units(),
+            currency: price.currency(),
+            expires_at: payment_expires_at,
+            success_url: req.success_url.as_ref().map(RedirectUrl::as_str),
+            cancel_url: req.cancel_url.as_ref().map(RedirectUrl::as_str),
+            base_url: ctx.base_url,
+        })
+        .await?;
+    Ok(Invoice {
+        id,
+        tenant: tenant.clone(),
+        entitlement_id: req.entitlement_id,
+        customer_id: entitlement.customer_id,
+        subscription_id: entitlement.subscription_id,
+        credit_type_id: entitlement.pricing_unit_id,
+        grant_amount: req.amount,
+        price,
+        grant_effective_at,
+        grant_expires_at: req.expires_at,
+        grant_reset_max_rollover: req.reset_max_rollover,
+        grant_reset_min_rollover: req.reset_min_rollover,
+        success_url: req.success_url.map(|u| u.0),
+        cancel_url: req.cancel_url.map(|u| u.0),
+        session,
+        provider: ctx.provider.name().to_owned(),
+        idempotency_key: req.idempotency_key.as_str().to_owned(),
+        status: InvoiceStatus::Open,
+        created_at: now,
+        updated_at: now,
+        paid_at: None,
+        grant_id: None,
+        paid_late: false,
+        canceled_at: None,
+        cancel_reason: None,
+        failure_reason: None,
+        notified_at: None,
+        version: 1,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InvoiceLookupError {
+    #[error("invoice not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub async fn get_invoice(store: &dyn Store, tenant: &TenantId, id: &InvoiceId) -> Result<Invoice, InvoiceLookupError> {
+    store.get_invoice(tenant, id).await?.ok_or(InvoiceLookupError::NotFound)
+}
+
+/// The invoice behind a payment session (the checkout page has only the session id).
+pub async fn invoice_for_session(store: &dyn Store, session: &crate::SessionId) -> Result<Invoice, InvoiceLookupError> {
+    let (tenant, invoice) = store.find_session(session).await?.ok_or(InvoiceLookupError::NotFound)?;
+    store
+        .get_invoice(&tenant, &invoice)
+        .await?
+        .ok_or(InvoiceLookupError::NotFound)
+}
