@@ -24,6 +24,9 @@ cargo build --quiet --workspace --all-targets
 # package alone, not the whole workspace: build exactly that now, so no request waits on a compile.
 cargo build --quiet -p functions --bins
 
+step "unit tests (every domain operation on MemoryStore, the port contract on it, the surfaces' parsers)"
+run_logged "$state/unit-test.log" cargo test --workspace --exclude grants-service || failed+=("unit tests")
+
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -35,8 +38,8 @@ TABLE_NAME=grants-test bash scripts/stack.sh start "$state"
 set -a; . "$state/stack.env"; set +a
 ./target/debug/grants-admin setup >/dev/null
 
-step "cargo test (unit + integration on DynamoDB Local)"
-run_logged "$state/cargo-test.log" cargo test --workspace || failed+=("cargo test")
+step "cargo test: integration on DynamoDB Local (the port contract on DynamoStore included)"
+run_logged "$state/cargo-test.log" cargo test -p grants-service || failed+=("integration tests")
 
 step "cargo clippy (workspace lints, warnings are errors)"
 cargo clippy --quiet --workspace --all-targets -- -D warnings || failed+=("clippy")
@@ -85,7 +88,7 @@ run_logged "$state/schemathesis.log" timeout 900 env ST_OUT="$state/schemathesis
 sed -n 's/^# pass \([0-9]*\)$/\1 passed/p; s/^# fail \([0-9]*\)$/\1 failed/p' "$state/browser.log" > "$state/browser-count.log"
 
 # One closing line over every runner: "N passed, N failed".
-count() { grep -oE "[0-9]+ $1" "$state/cargo-test.log" "$state/pytest.log" "$state/pytest-flexprice-v1.log" "$state/browser-count.log" 2>/dev/null | awk -F: '{split($NF,a," "); s+=a[1]} END {print s+0}'; }
+count() { grep -oE "[0-9]+ $1" "$state/unit-test.log" "$state/cargo-test.log" "$state/pytest.log" "$state/pytest-flexprice-v1.log" "$state/browser-count.log" 2>/dev/null | awk -F: '{split($NF,a," "); s+=a[1]} END {print s+0}'; }
 echo
 echo "tests: $(count passed) passed, $(count failed) failed"
 echo "schemathesis: $(grep -oE '[0-9]+ generated, [0-9]+ passed' "$state/schemathesis.log" 2>/dev/null || echo 'no result')"

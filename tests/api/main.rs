@@ -19,3 +19,4 @@ mod purchases;
 mod round_trips;
 mod routes;
 mod security;
+mod wiring;

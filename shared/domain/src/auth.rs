@@ -9,7 +9,7 @@
 //! (`key_` + 16 hex of its hash), never the key.
 use crate::cache::TtlCache;
 use crate::model::{key_id_of, unexpired, ApiKeyRecord, Role};
-use crate::ports::{Store, StoreError};
+use crate::ports::StoreError;
 use crate::{Clock, TenantId, Timestamp};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -98,7 +98,7 @@ impl KeyCache {
 }
 
 pub async fn authenticate(
-    store: &dyn Store,
+    store: &dyn ApiKeyStore,
     clock: &dyn Clock,
     cache: &KeyCache,
     presented: Option<&str>,
@@ -165,7 +165,7 @@ pub enum RotateKeyError {
 }
 
 /// The tenant's keys, oldest first.
-pub async fn list_keys(store: &dyn Store, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+pub async fn list_keys(store: &dyn ApiKeyStore, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
     let mut keys = store.list_api_keys(tenant).await?;
     keys.sort_by(|a, b| {
         a.created_at
@@ -175,7 +175,11 @@ pub async fn list_keys(store: &dyn Store, tenant: &TenantId) -> Result<Vec<ApiKe
     Ok(keys)
 }
 
-async fn find_by_id(store: &dyn Store, tenant: &TenantId, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+async fn find_by_id(
+    store: &dyn ApiKeyStore,
+    tenant: &TenantId,
+    key_id: &str,
+) -> Result<Option<ApiKeyRecord>, StoreError> {
     Ok(store
         .list_api_keys(tenant)
         .await?
@@ -185,7 +189,7 @@ async fn find_by_id(store: &dyn Store, tenant: &TenantId, key_id: &str) -> Resul
 
 /// Makes a key stop working now (within [`KEY_CACHE_SECONDS`] on warm instances). Idempotent.
 pub async fn revoke_key(
-    store: &dyn Store,
+    store: &dyn ApiKeyStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     key_id: &str,
@@ -201,7 +205,7 @@ pub async fn revoke_key(
 /// A new key with the same tenant and role; the old one keeps working for `overlap_seconds`
 /// (0: stops now) so clients can switch. Returns the new key (shown once) and its record.
 pub async fn rotate_key(
-    store: &dyn Store,
+    store: &dyn ApiKeyStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     key_id: &str,

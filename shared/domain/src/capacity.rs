@@ -3,7 +3,7 @@
 //! grant: a new, smaller grant from now to the old end replaces the old one, in one transaction.
 use crate::entitlements::Label;
 use crate::kernel::{claimed_id, insert_claimed, Claim, Created, IdempotencyKey};
-use crate::ports::{Store, StoreError};
+use crate::ports::StoreError;
 use crate::{CapacityGrantId, Clock, TenantId, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -126,7 +126,7 @@ pub enum CreateCapacityError {
 }
 
 pub async fn create(
-    store: &dyn Store,
+    store: &dyn CapacityStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     req: NewCapacityGrant,
@@ -198,7 +198,7 @@ pub struct CapacityFilter {
 
 /// The tenant's capacity grants, oldest first: current ones, or all with `show_expired`.
 pub async fn list(
-    store: &dyn Store,
+    store: &dyn CapacityStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     filter: &CapacityFilter,
@@ -242,7 +242,7 @@ pub enum ResellCapacityError {
 
 /// Soft-deletes a grant: `deleted_at` is set once; deleting again returns it unchanged.
 pub async fn delete(
-    store: &dyn Store,
+    store: &dyn CapacityStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     fid: &CapacityGrantId,
@@ -256,7 +256,7 @@ pub async fn delete(
 /// Resells part of a grant: a new grant of `new_quantity` from now (or the old start, if later) to
 /// the old end replaces it; the old one is deleted at the new one's start. Returns the new grant.
 pub async fn resell(
-    store: &dyn Store,
+    store: &dyn CapacityStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     fid: &CapacityGrantId,

@@ -1,7 +1,7 @@
 //! Entitlement operations: provisioning (this service's own admin operation), reads, cancellation.
 use crate::kernel::Page;
 use crate::model::{Entitlement, EntitlementStatus, Grant};
-use crate::ports::{Store, StoreError};
+use crate::ports::{CreditTypeStore, GrantStore, StoreError, UsageStore};
 use crate::{Clock, EntitlementId, TenantId, Timestamp};
 use futures::future::try_join_all;
 use rust_decimal::Decimal;
@@ -90,12 +90,16 @@ fn one_month_after(start: Timestamp) -> Option<Timestamp> {
         .and_then(|t| Timestamp::from_datetime(t).ok())
 }
 
-pub async fn create_entitlement(
-    store: &dyn Store,
+/// Provisions an entitlement; a pricing unit must be one of the tenant's credit types.
+pub async fn create_entitlement<S>(
+    store: &S,
     clock: &dyn Clock,
     tenant: &TenantId,
     req: NewEntitlement,
-) -> Result<Entitlement, CreateEntitlementError> {
+) -> Result<Entitlement, CreateEntitlementError>
+where
+    S: EntitlementStore + CreditTypeStore + ?Sized,
+{
     let now = clock.now();
     let start = req.current_period_start.unwrap_or_else(|| month_start(now));
     let end = req
@@ -192,7 +196,7 @@ pub enum EntitlementLookupError {
 }
 
 pub async fn get_entitlement(
-    store: &dyn Store,
+    store: &dyn EntitlementStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     id: &EntitlementId,
@@ -206,7 +210,7 @@ pub async fn get_entitlement(
 
 /// An entitlement with its balance as of a past (or present) instant, from the ledger.
 pub async fn get_entitlement_at(
-    store: &dyn Store,
+    store: &dyn UsageStore,
     tenant: &TenantId,
     id: &EntitlementId,
     at: Timestamp,
@@ -224,14 +228,17 @@ pub async fn get_entitlement_at(
     ))
 }
 
-pub async fn list_entitlements(
-    store: &dyn Store,
+pub async fn list_entitlements<S>(
+    store: &S,
     clock: &dyn Clock,
     tenant: &TenantId,
     customer_id: Option<&str>,
     limit: usize,
     offset: usize,
-) -> Result<Page<EntitlementView>, StoreError> {
+) -> Result<Page<EntitlementView>, StoreError>
+where
+    S: EntitlementStore + GrantStore + ?Sized,
+{
     let all = store.list_entitlements(tenant, customer_id).await?;
     let page = Page::slice(all, limit, offset);
     let now = clock.now();
@@ -250,12 +257,15 @@ pub async fn list_entitlements(
 }
 
 /// Cancels an entitlement: no new grants from then on. Idempotent.
-pub async fn cancel_entitlement(
-    store: &dyn Store,
+pub async fn cancel_entitlement<S>(
+    store: &S,
     clock: &dyn Clock,
     tenant: &TenantId,
     id: &EntitlementId,
-) -> Result<EntitlementView, EntitlementLookupError> {
+) -> Result<EntitlementView, EntitlementLookupError>
+where
+    S: EntitlementStore + GrantStore + ?Sized,
+{
     let now = clock.now();
     let entitlement = store
         .set_entitlement_status(tenant, id, EntitlementStatus::Canceled, now)

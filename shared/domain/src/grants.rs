@@ -2,7 +2,7 @@
 use crate::cache::TtlCache;
 use crate::kernel::{claimed_id, insert_claimed, Claim, Claimed};
 use crate::model::{EntitlementStatus, Grant, NewGrantFields};
-use crate::ports::{Store, StoreError};
+use crate::ports::{EntitlementStore, StoreError};
 use crate::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
 use std::collections::BTreeMap;
 
@@ -108,13 +108,18 @@ pub struct EntitlementFacts {
 
 pub type EntitlementFactsCache = TtlCache<EntitlementFacts>;
 
-pub async fn create_grant(
-    store: &dyn Store,
+/// Creates a grant, idempotently by its key: reads the entitlement (or its kept facts) and writes
+/// the grant with its claim.
+pub async fn create_grant<S>(
+    store: &S,
     clock: &dyn Clock,
     facts_cache: &EntitlementFactsCache,
     tenant: &TenantId,
     req: NewGrant,
-) -> Result<Created<Grant>, CreateGrantError> {
+) -> Result<Created<Grant>, CreateGrantError>
+where
+    S: GrantStore + EntitlementStore + ?Sized,
+{
     check_rollover_bounds(req.amount, req.reset_min_rollover, req.reset_max_rollover)?;
     let cache_key = format!("{}/{}", tenant.as_str(), req.entitlement_id.as_str());
     let fingerprint = req.fingerprint();
@@ -175,8 +180,8 @@ pub async fn create_grant(
 
 /// What the grant copies from its entitlement, and whether it is the kept copy: that one when
 /// `kept_allowed` and this instance has it, otherwise read now (and kept).
-async fn entitlement_facts(
-    store: &dyn Store,
+async fn entitlement_facts<S: EntitlementStore + ?Sized>(
+    store: &S,
     cache: &EntitlementFactsCache,
     cache_key: &str,
     tenant: &TenantId,
@@ -242,7 +247,7 @@ pub enum ListGrantsError {
 }
 
 pub async fn get_grant(
-    store: &dyn Store,
+    store: &dyn GrantStore,
     tenant: &TenantId,
     entitlement: &EntitlementId,
     id: &GrantId,
@@ -255,7 +260,7 @@ pub async fn get_grant(
 
 /// Voids a grant: idempotent, `voided_at` is set once and never moves.
 pub async fn void_grant(
-    store: &dyn Store,
+    store: &dyn GrantStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     entitlement: &EntitlementId,
@@ -267,8 +272,10 @@ pub async fn void_grant(
         .ok_or(GrantLookupError::NotFound)
 }
 
+/// The entitlement's grants, read with it in one read (so a missing entitlement is told apart
+/// from one without grants).
 pub async fn list_grants(
-    store: &dyn Store,
+    store: &dyn EntitlementStore,
     tenant: &TenantId,
     entitlement: &EntitlementId,
     include_voided: bool,

@@ -79,7 +79,10 @@ pub enum UsageWrite {
 }
 
 /// Every port at once: what a deployed function's storage offers (`grants_dynamo::DynamoStore`,
-/// [`crate::memory::MemoryStore`]). Operations take the narrowest port they need.
+/// [`crate::memory::MemoryStore`]). Operations take the narrowest port they need, so that their
+/// signature says what storage they touch and a test can hand them a store of only that: one port
+/// as `&dyn GrantStore`, several as a generic `S: GrantStore + EntitlementStore + ?Sized`. A
+/// `&dyn Store` goes to either (trait upcasting; `?Sized` for the generic).
 pub trait Store:
     ApiKeyStore
     + TenantStore

@@ -4,7 +4,7 @@
 //! [`super::secrets`].)
 use crate::cache::TtlCache;
 use crate::money::Currency;
-use crate::ports::{Store, StoreError};
+use crate::ports::StoreError;
 use crate::{Clock, TenantId, Timestamp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,7 @@ pub enum TenantError {
 
 /// The tenant's settings, from the instance cache or one read.
 pub async fn settings(
-    store: &dyn Store,
+    store: &dyn TenantStore,
     cache: &TenantCache,
     tenant: &TenantId,
 ) -> Result<TenantSettings, TenantError> {
@@ -78,7 +78,7 @@ pub async fn settings(
 
 /// Creates the tenant's settings (USD unless told otherwise) unless it has some; returns them.
 pub async fn ensure(
-    store: &dyn Store,
+    store: &dyn TenantStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     currency: Option<Currency>,
@@ -105,4 +105,49 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<bool, crate::ports::StoreError>;
     /// Writes the settings, replacing what the tenant had (operators only).
     async fn put_tenant(&self, settings: &crate::tenants::TenantSettings) -> Result<(), crate::ports::StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SystemClock;
+    use std::sync::Mutex;
+
+    /// A store with only the port these operations take: no entitlements, grants or anything else.
+    #[derive(Default)]
+    struct OnlyTenants(Mutex<Option<TenantSettings>>);
+
+    #[async_trait::async_trait]
+    impl TenantStore for OnlyTenants {
+        async fn get_tenant(&self, _tenant: &TenantId) -> Result<Option<TenantSettings>, StoreError> {
+            Ok(self.0.lock().map_err(|_| StoreError::Contention)?.clone())
+        }
+        async fn put_tenant_if_absent(&self, settings: &TenantSettings) -> Result<bool, StoreError> {
+            let mut kept = self.0.lock().map_err(|_| StoreError::Contention)?;
+            if kept.is_some() {
+                return Ok(false);
+            }
+            *kept = Some(settings.clone());
+            Ok(true)
+        }
+        async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError> {
+            *self.0.lock().map_err(|_| StoreError::Contention)? = Some(settings.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn settings_need_only_the_tenant_port() {
+        let (store, tenant) = (OnlyTenants::default(), TenantId::parse("acme").unwrap());
+        let cache = TenantCache::new(std::time::Duration::from_secs(60));
+        assert!(matches!(
+            settings(&store, &cache, &tenant).await,
+            Err(TenantError::NotConfigured)
+        ));
+        let eur = Currency::parse("eur").unwrap();
+        let made = ensure(&store, &SystemClock, &tenant, Some(eur)).await.unwrap();
+        let again = ensure(&store, &SystemClock, &tenant, None).await.unwrap();
+        assert_eq!((made.currency, &again), (eur, &made), "the first settings stay");
+        assert_eq!(settings(&store, &cache, &tenant).await.unwrap(), made);
+    }
 }

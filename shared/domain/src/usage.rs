@@ -4,7 +4,7 @@
 use crate::kernel::Created;
 use crate::ledger::{self, Balance, Deduction, Effect, Posting, UsageStatus};
 use crate::model::{Entitlement, Grant};
-use crate::ports::{Store, StoreError, UsageWrite};
+use crate::ports::{EntitlementStore, StoreError, UsageWrite};
 use crate::{Clock, CreditAmount, EntitlementId, TenantId, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -133,12 +133,15 @@ fn changed(grants: &[Grant], deductions: &[Deduction], effect: Effect, occurred_
 
 /// Records usage: draws on the grants in burn-down order (or holds them, when pending) in one
 /// conditional transaction; overage goes on the entitlement. Idempotent by event id.
-pub async fn record_usage(
-    store: &dyn Store,
+pub async fn record_usage<S>(
+    store: &S,
     clock: &dyn Clock,
     tenant: &TenantId,
     req: NewUsage,
-) -> Result<Created<UsageRecord>, UsageError> {
+) -> Result<Created<UsageRecord>, UsageError>
+where
+    S: UsageStore + EntitlementStore + ?Sized,
+{
     let now = clock.now();
     let at = req.occurred_at.unwrap_or(now);
     if at > now {
@@ -249,14 +252,17 @@ pub enum SettleError {
 
 /// Commits (consumes what it holds) or releases (frees what it holds) a pending usage event.
 /// Idempotent: committing a committed event, or releasing a released one, returns it unchanged.
-pub async fn settle_usage(
-    store: &dyn Store,
+pub async fn settle_usage<S>(
+    store: &S,
     clock: &dyn Clock,
     tenant: &TenantId,
     entitlement_id: &EntitlementId,
     event_id: &UsageEventId,
     how: Settle,
-) -> Result<UsageRecord, SettleError> {
+) -> Result<UsageRecord, SettleError>
+where
+    S: UsageStore + EntitlementStore + ?Sized,
+{
     for attempt in 0..STALE_RETRIES {
         let (entitlement, grants) = store
             .load_entitlement(tenant, entitlement_id)
@@ -298,7 +304,7 @@ pub async fn settle_usage(
 
 /// An entitlement with its balance at `at` (default: now).
 pub async fn balance(
-    store: &dyn Store,
+    store: &dyn UsageStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     id: &EntitlementId,

@@ -128,7 +128,9 @@ async fn purchase_with(
 ) -> Result<Created<Invoice>, purchases::PurchaseError> {
     let cache = tenant_cache();
     let ctx = PurchaseContext {
-        store: &w.store,
+        tenant_store: &w.store,
+        entitlement_store: &w.store,
+        purchase_store: &w.store,
         clock: &w.clock,
         provider,
         tenants: &cache,

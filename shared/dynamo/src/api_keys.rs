@@ -79,16 +79,11 @@ impl ApiKeyStore for DynamoStore {
             .expression_attribute_values(":at", ts(at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                // Either not this tenant's key, or it already stops earlier.
-                Ok(self.find_api_key(key_hash).await?.is_some_and(|k| &k.tenant == tenant))
-            }
-            Err(e) => Err(unavailable(e)),
+        if written(result)?.is_some() {
+            return Ok(true);
         }
+        // Either not this tenant's key, or it already stops earlier.
+        Ok(self.find_api_key(key_hash).await?.is_some_and(|k| &k.tenant == tenant))
     }
 
     async fn touch_api_key(&self, key_hash: &str, now: Timestamp, since: Timestamp) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use crate::prelude::*;
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How many times a transaction that lost a race (TransactionConflict) is tried again.
-pub(crate) const CONFLICT_RETRIES: u32 = 12;
+const CONFLICT_RETRIES: u32 = 12;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -98,40 +98,23 @@ impl DynamoStore {
             )?);
         }
         items.extend(objects);
-        for attempt in 0..CONFLICT_RETRIES {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(InsertOutcome::Inserted),
-                Err(e) => e,
-            };
-            match cancellation(err)? {
-                Cancelled::Conflict => conflict_pause(attempt).await,
-                Cancelled::Conditions(failed) => {
-                    // The claim decides first: a replay is answered even if the entitlement has
-                    // since been cancelled.
-                    if let (Some(claim), Some((_, old))) = (claim, failed.iter().find(|(i, _)| *i == 1)) {
-                        let stored = match old {
-                            Some(old) => old.clone(),
-                            None => self
-                                .get(pk, &claim_sk(&claim.scope, &claim.key))
-                                .await?
-                                .ok_or_else(|| StoreError::Corrupt("claim vanished".to_owned()))?,
-                        };
-                        return Ok(InsertOutcome::ClaimExists(claim_from(&stored)?));
-                    }
-                    if failed.iter().any(|(i, _)| *i == 0) {
-                        return Ok(InsertOutcome::ParentUnavailable);
-                    }
-                    return Err(StoreError::Corrupt("id collision".to_owned()));
+        match self.transact(items).await? {
+            Transacted::Committed => Ok(InsertOutcome::Inserted),
+            Transacted::ConditionsFailed(failed) => {
+                // The claim decides first: a replay is answered even if the entitlement has
+                // since been cancelled.
+                if let (Some(claim), Some(old)) = (claim, failed.old(1)) {
+                    let stored = self
+                        .as_it_was(old, pk, &claim_sk(&claim.scope, &claim.key), "claim vanished")
+                        .await?;
+                    return Ok(InsertOutcome::ClaimExists(claim_from(&stored)?));
                 }
+                if failed.at(0) {
+                    return Ok(InsertOutcome::ParentUnavailable);
+                }
+                Err(StoreError::Corrupt("id collision".to_owned()))
             }
         }
-        Err(StoreError::Contention)
     }
 
     /// Writes a new tenant-level object and, when given, the claim of its idempotency key (in the
@@ -147,34 +130,18 @@ impl DynamoStore {
         if let Some(c) = claim {
             items.push(put(&self.table, claim_item(pk.clone(), c), "attribute_not_exists(PK)")?);
         }
-        for attempt in 0..CONFLICT_RETRIES {
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(InsertOutcome::Inserted),
-                Err(e) => match cancellation(e)? {
-                    Cancelled::Conflict => conflict_pause(attempt).await,
-                    Cancelled::Conditions(failed) => {
-                        let Some(c) = claim else {
-                            return Err(StoreError::Corrupt("id collision".to_owned()));
-                        };
-                        let stored = match failed.into_iter().find(|(i, _)| *i == 1).and_then(|(_, old)| old) {
-                            Some(old) => old,
-                            None => self
-                                .get(pk.clone(), &claim_sk(&c.scope, &c.key))
-                                .await?
-                                .ok_or_else(|| StoreError::Corrupt("id collision".to_owned()))?,
-                        };
-                        return Ok(InsertOutcome::ClaimExists(claim_from(&stored)?));
-                    }
-                },
+        match self.transact(items).await? {
+            Transacted::Committed => Ok(InsertOutcome::Inserted),
+            Transacted::ConditionsFailed(failed) => {
+                let Some(c) = claim else {
+                    return Err(StoreError::Corrupt("id collision".to_owned()));
+                };
+                let stored = self
+                    .as_it_was(failed.old(1).flatten(), pk, &claim_sk(&c.scope, &c.key), "id collision")
+                    .await?;
+                Ok(InsertOutcome::ClaimExists(claim_from(&stored)?))
             }
         }
-        Err(StoreError::Contention)
     }
 
     /// Replaces an item if its stored `version` is still `expected`; false when it moved.
@@ -188,15 +155,7 @@ impl DynamoStore {
             .expression_attribute_values(":v", AttributeValue::N(expected.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(written(result)?.is_some())
     }
 
     /// Sets a timestamp attribute once (bumping the item's version counter): the item as it now
@@ -239,6 +198,14 @@ impl DynamoStore {
     /// Runs a transaction whose only conditions are version checks: true when written, false
     /// when a condition failed. Transaction conflicts are retried.
     pub(crate) async fn transact_versioned(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        Ok(matches!(self.transact(items).await?, Transacted::Committed))
+    }
+
+    /// Runs one TransactWriteItems: a transaction that lost a race (TransactionConflict,
+    /// throttling, another in progress) is paused and sent again as is, up to
+    /// [`CONFLICT_RETRIES`] times, then [`StoreError::Contention`]. Failed conditions are not
+    /// retried: they come back for the caller to map to its outcome.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {
         for attempt in 0..CONFLICT_RETRIES {
             let result = self
                 .client
@@ -247,14 +214,32 @@ impl DynamoStore {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(true),
+                Ok(_) => return Ok(Transacted::Committed),
                 Err(e) => match cancellation(e)? {
                     Cancelled::Conflict => conflict_pause(attempt).await,
-                    Cancelled::Conditions(_) => return Ok(false),
+                    Cancelled::Conditions(failed) => return Ok(Transacted::ConditionsFailed(failed)),
                 },
             }
         }
         Err(StoreError::Contention)
+    }
+
+    /// The item a failed condition met: the image DynamoDB returned with the cancellation
+    /// (`old`), else read back; [`StoreError::Corrupt`] of `missing` when it is gone.
+    pub(crate) async fn as_it_was(
+        &self,
+        old: Option<&Item>,
+        pk: String,
+        sk: &str,
+        missing: &str,
+    ) -> Result<Item, StoreError> {
+        match old {
+            Some(old) => Ok(old.clone()),
+            None => self
+                .get(pk, sk)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(missing.to_owned())),
+        }
     }
 
     /// An UpdateItem of the item at `pk`/`sk` (the caller adds its expressions).
@@ -300,18 +285,41 @@ where
     StoreError::Unavailable(DisplayErrorContext(e).to_string())
 }
 
+/// A conditional write's outcome: `Some` of its output when written, `None` when its condition
+/// failed; any other failure is [`unavailable`].
+pub(crate) fn written<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<Option<O>, StoreError>
+where
+    E: ConditionFailed + std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(SdkError::ServiceError(ctx)) if ctx.err().condition_failed() => Ok(None),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
 /// An update whose condition failing means there is nothing to do.
 pub(crate) fn unless_condition_failed<O, R: std::fmt::Debug>(
     result: Result<O, SdkError<UpdateItemError, R>>,
 ) -> Result<(), StoreError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(SdkError::ServiceError(ctx))
-            if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(unavailable(e)),
+    written(result).map(drop)
+}
+
+/// The error of a single-item conditional write, which tells a failed condition apart.
+pub(crate) trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for PutItemError {
+    fn condition_failed(&self) -> bool {
+        matches!(self, PutItemError::ConditionalCheckFailedException(_))
+    }
+}
+
+impl ConditionFailed for UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        matches!(self, UpdateItemError::ConditionalCheckFailedException(_))
     }
 }
 
@@ -337,8 +345,31 @@ pub(crate) fn put(table: &str, item: Item, condition: &str) -> Result<TransactWr
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// What became of a transaction [`DynamoStore::transact`] sent.
+pub(crate) enum Transacted {
+    Committed,
+    /// Cancelled because conditions failed: nothing was written.
+    ConditionsFailed(FailedConditions),
+}
+
+/// The items of a cancelled transaction whose condition failed: (index in the transaction, the
+/// item as it was, if DynamoDB returned it).
+pub(crate) struct FailedConditions(Vec<(usize, Option<Item>)>);
+
+impl FailedConditions {
+    /// Whether the condition of item `index` failed.
+    pub(crate) fn at(&self, index: usize) -> bool {
+        self.0.iter().any(|(i, _)| *i == index)
+    }
+
+    /// When the condition of item `index` failed: the item as it was, if DynamoDB returned it.
+    pub(crate) fn old(&self, index: usize) -> Option<Option<&Item>> {
+        self.0.iter().find(|(i, _)| *i == index).map(|(_, old)| old.as_ref())
+    }
+}
+
 /// Backoff with jitter before retrying a transaction that lost a race.
-pub(crate) async fn conflict_pause(attempt: u32) {
+async fn conflict_pause(attempt: u32) {
     let mut b = [0u8; 2];
     let jitter = if getrandom::fill(&mut b).is_ok() {
         u64::from(u16::from_le_bytes(b)) % 20
@@ -350,16 +381,14 @@ pub(crate) async fn conflict_pause(attempt: u32) {
 }
 
 /// The per-item outcome of a cancelled transaction.
-pub(crate) enum Cancelled {
+enum Cancelled {
     /// At least one item raced another transaction: safe to retry as is.
     Conflict,
-    /// Conditions failed: (index, the item as it was, if DynamoDB returned it).
-    Conditions(Vec<(usize, Option<Item>)>),
+    /// Conditions failed.
+    Conditions(FailedConditions),
 }
 
-pub(crate) fn cancellation(
-    err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>,
-) -> Result<Cancelled, StoreError> {
+fn cancellation(err: SdkError<TransactWriteItemsError, impl std::fmt::Debug>) -> Result<Cancelled, StoreError> {
     match err {
         SdkError::ServiceError(ctx) => match ctx.into_err() {
             TransactWriteItemsError::TransactionCanceledException(tc) => {
@@ -374,14 +403,14 @@ pub(crate) fn cancellation(
                 {
                     return Ok(Cancelled::Conflict);
                 }
-                Ok(Cancelled::Conditions(
+                Ok(Cancelled::Conditions(FailedConditions(
                     reasons
                         .into_iter()
                         .enumerate()
                         .filter(|(_, r)| r.code.as_deref() == Some("ConditionalCheckFailed"))
                         .map(|(i, r)| (i, r.item))
                         .collect(),
-                ))
+                )))
             }
             TransactWriteItemsError::TransactionInProgressException(_) => Ok(Cancelled::Conflict),
             other => Err(service_failure(other)),

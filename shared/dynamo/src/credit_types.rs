@@ -47,34 +47,22 @@ impl CreditTypeStore for DynamoStore {
             )?,
             put(&self.table, item(credit_type_sk(&ct.id)), "attribute_not_exists(PK)")?,
         ];
-        for attempt in 0..CONFLICT_RETRIES {
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(None),
-                Err(e) => match cancellation(e)? {
-                    Cancelled::Conflict => conflict_pause(attempt).await,
-                    Cancelled::Conditions(failed) => {
-                        let existing = match failed.into_iter().find(|(i, _)| *i == 0).and_then(|(_, old)| old) {
-                            Some(old) => old,
-                            None => self
-                                .get(pk.clone(), &credit_type_name_sk(&ct.name))
-                                .await?
-                                .ok_or_else(|| StoreError::Corrupt("credit type id collision".to_owned()))?,
-                        };
-                        let r = Reader(&existing);
-                        return Ok(Some(CreditType {
-                            id: r.s("id")?.to_owned(),
-                            name: r.s("name")?.to_owned(),
-                        }));
-                    }
-                },
-            }
-        }
-        Err(StoreError::Contention)
+        let failed = match self.transact(items).await? {
+            Transacted::Committed => return Ok(None),
+            Transacted::ConditionsFailed(failed) => failed,
+        };
+        let existing = self
+            .as_it_was(
+                failed.old(0).flatten(),
+                pk,
+                &credit_type_name_sk(&ct.name),
+                "credit type id collision",
+            )
+            .await?;
+        let r = Reader(&existing);
+        Ok(Some(CreditType {
+            id: r.s("id")?.to_owned(),
+            name: r.s("name")?.to_owned(),
+        }))
     }
 }

@@ -200,14 +200,11 @@ impl EntitlementStore for DynamoStore {
                 .update_expression("SET #st = :st, active_to = if_not_exists(active_to, :at) REMOVE GSI5PK, GSI5SK")
                 .expression_attribute_values(":at", ts(at))
         };
-        match update.send().await {
-            Ok(out) => out.attributes.as_ref().map(entitlement_from).transpose(),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        // A missing entitlement fails the condition: None.
+        written(update.send().await)?
+            .and_then(|out| out.attributes)
+            .as_ref()
+            .map(entitlement_from)
+            .transpose()
     }
 }

@@ -214,27 +214,10 @@ impl PlanStore for DynamoStore {
                 .build(),
             put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
         ];
-        for attempt in 0..CONFLICT_RETRIES {
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(PlanApply::Applied),
-                Err(e) => match cancellation(e)? {
-                    Cancelled::Conflict => conflict_pause(attempt).await,
-                    Cancelled::Conditions(failed) => {
-                        return Ok(if failed.iter().any(|(i, _)| *i == 0) {
-                            PlanApply::EntitlementInactive
-                        } else {
-                            PlanApply::Moved
-                        })
-                    }
-                },
-            }
-        }
-        Err(StoreError::Contention)
+        Ok(match self.transact(items).await? {
+            Transacted::Committed => PlanApply::Applied,
+            Transacted::ConditionsFailed(failed) if failed.at(0) => PlanApply::EntitlementInactive,
+            Transacted::ConditionsFailed(_) => PlanApply::Moved,
+        })
     }
 }

@@ -64,15 +64,7 @@ impl TenantStore for DynamoStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(written(result)?.is_some())
     }
 
     async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError> {

@@ -166,36 +166,22 @@ impl UsageStore for DynamoStore {
         for (g, read) in grants {
             items.push(versioned_grant_put(&self.table, g, *read)?);
         }
-        for attempt in 0..CONFLICT_RETRIES {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(UsageWrite::Written),
-                Err(e) => e,
-            };
-            match cancellation(err)? {
-                Cancelled::Conflict => conflict_pause(attempt).await,
-                Cancelled::Conditions(failed) => {
-                    if let Some((_, old)) = failed.iter().find(|(i, _)| *i == 0) {
-                        let old = match old {
-                            Some(old) => usage_from(old)?,
-                            None => self
-                                .get_usage(&record.tenant, &record.entitlement_id, &record.event_id)
-                                .await?
-                                .ok_or_else(|| StoreError::Corrupt("usage record vanished".to_owned()))?,
-                        };
-                        return Ok(UsageWrite::Exists(old));
-                    }
-                    if failed.iter().any(|(i, _)| *i == 1) {
-                        return Ok(UsageWrite::EntitlementUnavailable);
-                    }
-                    return Ok(UsageWrite::Stale);
-                }
-            }
+        let failed = match self.transact(items).await {
+            Ok(Transacted::Committed) => return Ok(UsageWrite::Written),
+            Ok(Transacted::ConditionsFailed(failed)) => failed,
+            // Still losing races after every retry: the caller reloads and tries again.
+            Err(StoreError::Contention) => return Ok(UsageWrite::Stale),
+            Err(e) => return Err(e),
+        };
+        if let Some(old) = failed.old(0) {
+            let pk = entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str());
+            let old = self
+                .as_it_was(old, pk, &usage_sk(&record.event_id), "usage record vanished")
+                .await?;
+            return Ok(UsageWrite::Exists(usage_from(&old)?));
+        }
+        if failed.at(1) {
+            return Ok(UsageWrite::EntitlementUnavailable);
         }
         Ok(UsageWrite::Stale)
     }

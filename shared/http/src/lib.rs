@@ -1,5 +1,10 @@
 //! The HTTP surface, independent of how requests arrive (Lambda, tests): routes, auth, parsing,
-//! JSON shapes and the one mapping from domain errors to HTTP.
+//! JSON shapes and domain errors as HTTP.
+//!
+//! Each vendor surface is a folder of thin adapters (`paygentic/`, `metronome/`, `flexprice/`,
+//! `capacity/`): a file per resource or operation group, and an `errors.rs` mapping the errors of
+//! the domain operations that surface calls. `error/` holds the error type and the failures every
+//! surface shares.
 pub mod body;
 pub mod capacity;
 pub mod error;

@@ -2,7 +2,7 @@
 use super::type_id;
 use crate::ledger::{self, Entry, EntryKind, Posting};
 use crate::model::Grant;
-use crate::ports::{Store, StoreError};
+use crate::ports::{EntitlementStore, StoreError, UsageStore};
 use crate::usage::UsageRecord;
 use crate::{Clock, TenantId, Timestamp};
 use futures::future::try_join_all;
@@ -126,14 +126,17 @@ fn type_ledger(
 }
 
 /// One page of customers' ledgers, by customer id, after the customer `after`.
-pub async fn list_entries(
-    store: &dyn Store,
+pub async fn list_entries<S>(
+    store: &S,
     clock: &dyn Clock,
     tenant: &TenantId,
     filter: &EntryFilter,
     limit: usize,
     after: Option<&str>,
-) -> Result<(Vec<(String, Vec<CustomerLedger>)>, Option<String>), StoreError> {
+) -> Result<(Vec<(String, Vec<CustomerLedger>)>, Option<String>), StoreError>
+where
+    S: EntitlementStore + UsageStore + ?Sized,
+{
     let mut customers: BTreeSet<String> = if filter.customer_ids.is_empty() {
         store
             .list_entitlements(tenant, None)

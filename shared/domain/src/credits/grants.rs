@@ -5,7 +5,7 @@ use crate::entitlements::Label;
 use crate::kernel::{Claim, IdempotencyKey};
 use crate::ledger::Posting;
 use crate::model::{Entitlement, Grant, GrantDetails, NewGrantFields};
-use crate::ports::{EditOutcome, InsertOutcome, Store, StoreError};
+use crate::ports::{EditOutcome, EntitlementStore, GrantStore, InsertOutcome, StoreError, UsageStore};
 use crate::usage::UsageRecord;
 use crate::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
 use futures::future::try_join_all;
@@ -55,13 +55,17 @@ fn target_entitlement(entitlements: Vec<Entitlement>, credit_type_id: &str) -> O
         .min_by(|a, b| a.id.cmp(&b.id))
 }
 
-pub async fn create_credit_grant(
-    store: &dyn Store,
+/// Creates a grant on the customer's oldest active entitlement in the grant's credit type.
+pub async fn create_credit_grant<S>(
+    store: &S,
     clock: &dyn Clock,
     catalogue: &[CreditType],
     tenant: &TenantId,
     req: NewCreditGrant,
-) -> Result<Grant, CreateCreditGrantError> {
+) -> Result<Grant, CreateCreditGrantError>
+where
+    S: GrantStore + EntitlementStore + ?Sized,
+{
     let known = |id: &str| catalogue.iter().any(|c| c.id == id);
     if !known(&req.credit_type_id) {
         return Err(CreateCreditGrantError::UnknownCreditType("grant_amount.credit_type_id"));
@@ -137,7 +141,7 @@ pub enum EditCreditGrantError {
 
 /// Voids a grant by id; optionally frees its uniqueness key for reuse. Idempotent.
 pub async fn void_credit_grant(
-    store: &dyn Store,
+    store: &dyn GrantStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     id: &GrantId,
@@ -173,7 +177,7 @@ pub struct GrantEdit {
 }
 
 pub async fn edit_credit_grant(
-    store: &dyn Store,
+    store: &dyn GrantStore,
     tenant: &TenantId,
     id: &GrantId,
     name: Option<Label>,
@@ -239,13 +243,16 @@ pub struct LedgerGrant {
 
 /// One page of grants matching `filter`, ordered by id (creation time), after the grant `after`.
 /// Returns the page and the id to continue after, when more remain.
-pub async fn list_credit_grants(
-    store: &dyn Store,
+pub async fn list_credit_grants<S>(
+    store: &S,
     tenant: &TenantId,
     filter: &GrantFilter,
     limit: usize,
     after: Option<&str>,
-) -> Result<(Vec<LedgerGrant>, Option<String>), StoreError> {
+) -> Result<(Vec<LedgerGrant>, Option<String>), StoreError>
+where
+    S: GrantStore + UsageStore + ?Sized,
+{
     let want = limit + 1;
     let mut matching: Vec<Grant> = if !filter.grant_ids.is_empty() {
         let ids: Vec<GrantId> = filter
@@ -303,8 +310,8 @@ pub async fn list_credit_grants(
 
 /// Walks the index in id order from `after` until `want` grants pass the filter or it ends. In the
 /// common case (most grants pass) that is one index read.
-async fn matching_after(
-    store: &dyn Store,
+async fn matching_after<S: GrantStore + ?Sized>(
+    store: &S,
     tenant: &TenantId,
     customer: Option<&str>,
     after: Option<&str>,

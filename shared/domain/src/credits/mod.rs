@@ -6,7 +6,7 @@
 //! edit, list) and `entries.rs` the customers' ledgers (`listEntries`).
 use crate::cache::TtlCache;
 use crate::entitlements::Label;
-use crate::ports::{Store, StoreError};
+use crate::ports::StoreError;
 use crate::TenantId;
 
 mod entries;
@@ -49,7 +49,7 @@ pub fn type_id(pricing_unit: Option<&str>) -> &str {
 
 /// The tenant's credit types (default first), from the instance cache or one read.
 pub async fn catalogue(
-    store: &dyn Store,
+    store: &dyn CreditTypeStore,
     cache: &CreditTypeCache,
     tenant: &TenantId,
 ) -> Result<Vec<CreditType>, StoreError> {
@@ -65,7 +65,7 @@ pub async fn catalogue(
 /// The catalogue, read again when the cached copy lacks one of `ids` (a type created on another
 /// instance within the cache's lifetime).
 pub async fn catalogue_covering(
-    store: &dyn Store,
+    store: &dyn CreditTypeStore,
     cache: &CreditTypeCache,
     tenant: &TenantId,
     ids: &[&str],
@@ -97,7 +97,7 @@ pub enum CreditTypeError {
 
 /// Adds a credit type to the tenant's catalogue. Names are unique per tenant (case-insensitive).
 pub async fn create_credit_type(
-    store: &dyn Store,
+    store: &dyn CreditTypeStore,
     cache: &CreditTypeCache,
     tenant: &TenantId,
     name: Label,

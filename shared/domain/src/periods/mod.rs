@@ -5,7 +5,7 @@
 //! in one conditional transaction, with a rollover record in the ledger for each clamped grant.
 use crate::ledger::{Deduction, UsageStatus};
 use crate::model::{Entitlement, Grant};
-use crate::ports::{Store, StoreError};
+use crate::ports::{EntitlementStore, StoreError};
 use crate::usage::UsageRecord;
 use crate::{Clock, Timestamp};
 use chrono::Months;
@@ -199,12 +199,15 @@ pub struct ResetRun {
 /// One entitlement's failure, whichever tenant's, is logged and skipped; one whose period cannot
 /// be computed is taken out of the reset schedule (`reset_blocked` on the item), so that bad data
 /// never stalls the run for everyone else.
-pub async fn reset_due(
-    store: &dyn Store,
+pub async fn reset_due<S>(
+    store: &S,
     clock: &dyn Clock,
     limit: usize,
     deadline: std::time::Instant,
-) -> Result<ResetRun, StoreError> {
+) -> Result<ResetRun, StoreError>
+where
+    S: PeriodStore + EntitlementStore + ?Sized,
+{
     let now = clock.now();
     let mut run = ResetRun::default();
     for (tenant, id) in store.entitlements_due_for_reset(now, limit).await? {
@@ -244,8 +247,8 @@ enum ResetFailure {
 }
 
 /// Resets one entitlement if its period has ended: true when written.
-async fn reset_one(
-    store: &dyn Store,
+async fn reset_one<S: PeriodStore + EntitlementStore + ?Sized>(
+    store: &S,
     tenant: &super::TenantId,
     id: &super::EntitlementId,
     now: Timestamp,
@@ -269,7 +272,10 @@ async fn reset_one(
 
 /// Resets the ended periods of one tenant's entitlements (the per-tenant form of [`reset_due`],
 /// for operators and tests).
-pub async fn reset_tenant(store: &dyn Store, clock: &dyn Clock, tenant: &super::TenantId) -> Result<usize, StoreError> {
+pub async fn reset_tenant<S>(store: &S, clock: &dyn Clock, tenant: &super::TenantId) -> Result<usize, StoreError>
+where
+    S: PeriodStore + EntitlementStore + ?Sized,
+{
     let now = clock.now();
     let mut done = 0;
     for e in store.list_entitlements(tenant, None).await? {

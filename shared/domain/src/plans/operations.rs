@@ -3,7 +3,7 @@
 use super::{apply_plan, CreditPlan, Expiration, PlanScope, PlanStatus, Recurrence};
 use crate::entitlements::Label;
 use crate::kernel::{insert_claimed, Claim, Created, IdempotencyKey};
-use crate::ports::{Store, StoreError};
+use crate::ports::{PlanStore, StoreError};
 use crate::{Clock, CreditAmount, TenantId, Timestamp};
 use std::collections::BTreeMap;
 
@@ -95,7 +95,7 @@ pub enum DeletePlanError {
 }
 
 pub async fn create(
-    store: &dyn Store,
+    store: &dyn PlanStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     req: NewCreditPlan,
@@ -151,7 +151,7 @@ pub async fn create(
     Ok(plan)
 }
 
-pub async fn get(store: &dyn Store, tenant: &TenantId, id: &str) -> Result<CreditPlan, PlanLookupError> {
+pub async fn get(store: &dyn PlanStore, tenant: &TenantId, id: &str) -> Result<CreditPlan, PlanLookupError> {
     store
         .get_credit_plan(tenant, id)
         .await?
@@ -167,7 +167,7 @@ pub struct PlanUpdate {
 }
 
 pub async fn update(
-    store: &dyn Store,
+    store: &dyn PlanStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     id: &str,
@@ -199,7 +199,7 @@ pub async fn update(
 /// the plan ends then instead: applications continue until that instant, none after. Grants already
 /// applied stay. Idempotent.
 pub async fn delete(
-    store: &dyn Store,
+    store: &dyn PlanStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     id: &str,
@@ -261,7 +261,11 @@ impl PlanFilter {
     }
 }
 
-pub async fn list(store: &dyn Store, tenant: &TenantId, filter: &PlanFilter) -> Result<Vec<CreditPlan>, StoreError> {
+pub async fn list(
+    store: &dyn PlanStore,
+    tenant: &TenantId,
+    filter: &PlanFilter,
+) -> Result<Vec<CreditPlan>, StoreError> {
     Ok(store
         .list_credit_plans(tenant)
         .await?

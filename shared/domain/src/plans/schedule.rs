@@ -2,7 +2,7 @@
 //! creates, and the runs that apply them.
 use super::{Cadence, CreditPlan, Expiration, PlanStatus, Recurrence, Span};
 use crate::model::{Entitlement, EntitlementStatus, Grant, GrantDetails, NewGrantFields};
-use crate::ports::{PlanApply, Store, StoreError};
+use crate::ports::{PlanApply, PlanStore, StoreError};
 use crate::{Clock, Priority, TenantId, Timestamp};
 use rust_decimal::Decimal;
 
@@ -94,7 +94,7 @@ pub struct Applied {
 }
 
 /// Applies every due period of one plan to every entitlement in its scope.
-pub async fn apply_plan(store: &dyn Store, clock: &dyn Clock, plan: &CreditPlan) -> Result<Applied, StoreError> {
+pub async fn apply_plan(store: &dyn PlanStore, clock: &dyn Clock, plan: &CreditPlan) -> Result<Applied, StoreError> {
     let mut done = Applied::default();
     if plan.status != PlanStatus::Published {
         return Ok(done);
@@ -128,7 +128,7 @@ pub async fn apply_plan(store: &dyn Store, clock: &dyn Clock, plan: &CreditPlan)
 /// next run's: progress is kept per plan and entitlement). One plan's failure, whichever tenant's,
 /// is logged and skipped; it never stops the others.
 pub async fn apply_all(
-    store: &dyn Store,
+    store: &dyn PlanStore,
     clock: &dyn Clock,
     deadline: std::time::Instant,
 ) -> Result<Applied, StoreError> {
@@ -155,7 +155,7 @@ pub async fn apply_all(
 }
 
 /// Every published plan of one tenant (the per-tenant form of [`apply_all`]).
-pub async fn apply_tenant(store: &dyn Store, clock: &dyn Clock, tenant: &TenantId) -> Result<Applied, StoreError> {
+pub async fn apply_tenant(store: &dyn PlanStore, clock: &dyn Clock, tenant: &TenantId) -> Result<Applied, StoreError> {
     let mut total = Applied::default();
     for plan in store
         .list_credit_plans(tenant)

@@ -4,7 +4,7 @@ use super::{Invoice, InvoiceStatus};
 use crate::messaging::QueueError;
 use crate::model::{Grant, GrantDetails, NewGrantFields};
 use crate::payments::{PaymentEvent, PaymentEventKind};
-use crate::ports::{Store, StoreError};
+use crate::ports::{PurchaseStore, StoreError};
 use crate::{Clock, GrantId, InvoiceId, Timestamp};
 
 /// What applying a payment event did. Every variant means the event is fully handled.
@@ -43,9 +43,10 @@ impl FulfilError {
     }
 }
 
-/// Where `invoice.paid.v0` goes.
+/// What fulfilment needs: the invoices (and the grants their payment creates), a clock, and where
+/// `invoice.paid.v0` goes.
 pub struct Fulfilment<'a> {
-    pub store: &'a dyn Store,
+    pub store: &'a dyn PurchaseStore,
     pub clock: &'a dyn Clock,
     pub invoice_events: &'a dyn InvoiceEvents,
 }
@@ -199,7 +200,11 @@ async fn notify(f: &Fulfilment<'_>, invoice: &Invoice) -> Result<(), FulfilError
 
 /// Cancels open invoices whose payment session has expired (the scheduled sweep). Returns how many
 /// it canceled. An invoice that changed meanwhile (paid at the last second) is left as it is.
-pub async fn expire_due_sessions(store: &dyn Store, clock: &dyn Clock, limit: usize) -> Result<usize, StoreError> {
+pub async fn expire_due_sessions(
+    store: &dyn PurchaseStore,
+    clock: &dyn Clock,
+    limit: usize,
+) -> Result<usize, StoreError> {
     let now = clock.now();
     let mut canceled = 0;
     for invoice in store.due_open_invoices(now, limit).await? {

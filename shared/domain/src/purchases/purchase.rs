@@ -7,7 +7,7 @@ use crate::grants::{check_rollover_bounds, RolloverBoundsError};
 use crate::kernel::{claimed_id, insert_claimed, Claim, Created, IdempotencyKey};
 use crate::money::{Price, PriceError};
 use crate::payments::{PaymentProvider, ProviderError, SessionRequest};
-use crate::ports::{Store, StoreError};
+use crate::ports::{EntitlementStore, PurchaseStore, StoreError, TenantStore};
 use crate::tenants::{self, origin_of, TenantCache, TenantError, TenantSettings};
 use crate::{Clock, CreditAmount, EntitlementId, InvoiceId, NonNegative, TenantId, Timestamp};
 use std::collections::BTreeMap;
@@ -87,9 +87,14 @@ pub enum PurchaseError {
     Store(#[from] StoreError),
 }
 
-/// What a purchase needs besides the store.
+/// What a purchase needs: the storage it reads and writes, one port each, and its collaborators.
 pub struct PurchaseContext<'a> {
-    pub store: &'a dyn Store,
+    /// The tenant's settings (who may buy, the currency, the minimum price, redirect origins).
+    pub tenant_store: &'a dyn TenantStore,
+    /// The entitlement the credits are bought for (read, never written).
+    pub entitlement_store: &'a dyn EntitlementStore,
+    /// The invoice, its payment-session lookup and its idempotency claim.
+    pub purchase_store: &'a dyn PurchaseStore,
     pub clock: &'a dyn Clock,
     pub provider: &'a dyn PaymentProvider,
     pub tenants: &'a TenantCache,
@@ -149,16 +154,20 @@ pub async fn purchase(
     };
     let claimed = insert_claimed(
         "invoice",
-        ctx.store.insert_purchase(&invoice, &claim),
+        ctx.purchase_store.insert_purchase(&invoice, &claim),
         &fingerprint,
-        |id| async move { ctx.store.get_invoice(tenant, &claimed_id(InvoiceId::parse, &id)?).await },
+        |id| async move {
+            ctx.purchase_store
+                .get_invoice(tenant, &claimed_id(InvoiceId::parse, &id)?)
+                .await
+        },
         PurchaseError::IdempotencyMismatch,
     )
     .await?;
     let entitlement_id = invoice.entitlement_id.clone();
     match claimed.into_created(invoice) {
         Some(created) => Ok(created),
-        None => match ctx.store.get_entitlement(tenant, &entitlement_id).await? {
+        None => match ctx.entitlement_store.get_entitlement(tenant, &entitlement_id).await? {
             None => Err(PurchaseError::EntitlementNotFound),
             Some(e) => Err(PurchaseError::EntitlementNotActive(e.status.as_str())),
         },
@@ -182,8 +191,8 @@ async fn check_purchase(
     req: &NewPurchase,
 ) -> Result<Checked, PurchaseError> {
     let tenant = &who.tenant;
-    let settings = match tenants::settings(ctx.store, ctx.tenants, tenant).await {
-        Err(TenantError::NotConfigured) => tenants::ensure(ctx.store, ctx.clock, tenant, None).await?,
+    let settings = match tenants::settings(ctx.tenant_store, ctx.tenants, tenant).await {
+        Err(TenantError::NotConfigured) => tenants::ensure(ctx.tenant_store, ctx.clock, tenant, None).await?,
         other => other?,
     };
     if !who.is_admin() && !settings.members_may_purchase {
@@ -240,7 +249,7 @@ async fn open_invoice(
         payment_expires_at,
     } = checked;
     let entitlement = ctx
-        .store
+        .entitlement_store
         .get_entitlement(tenant, &req.entitlement_id)
         .await?
         .ok_or(PurchaseError::EntitlementNotFound)?;
@@ -302,12 +311,19 @@ pub enum InvoiceLookupError {
     Store(#[from] StoreError),
 }
 
-pub async fn get_invoice(store: &dyn Store, tenant: &TenantId, id: &InvoiceId) -> Result<Invoice, InvoiceLookupError> {
+pub async fn get_invoice(
+    store: &dyn PurchaseStore,
+    tenant: &TenantId,
+    id: &InvoiceId,
+) -> Result<Invoice, InvoiceLookupError> {
     store.get_invoice(tenant, id).await?.ok_or(InvoiceLookupError::NotFound)
 }
 
 /// The invoice behind a payment session (the checkout page has only the session id).
-pub async fn invoice_for_session(store: &dyn Store, session: &crate::SessionId) -> Result<Invoice, InvoiceLookupError> {
+pub async fn invoice_for_session(
+    store: &dyn PurchaseStore,
+    session: &crate::SessionId,
+) -> Result<Invoice, InvoiceLookupError> {
     let (tenant, invoice) = store.find_session(session).await?.ok_or(InvoiceLookupError::NotFound)?;
     store
         .get_invoice(&tenant, &invoice)

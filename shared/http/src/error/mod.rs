@@ -1,15 +1,14 @@
-//! Every failure a client can see, and the one place where domain errors become HTTP.
-//!
-//! This file holds the error type, its bodies and the storage, auth and tenant failures every
-//! surface shares; `domain.rs` maps each domain operation's error.
+//! Every failure a client can see: the error type and its bodies (Paygentic's, and Flexprice's
+//! merged shape). Each surface maps the errors of the domain operations it calls in its own
+//! `errors.rs` (`paygentic/errors.rs`, `metronome/errors.rs`, ...); `common.rs` maps the failures
+//! every surface shares (storage, authentication, tenant settings, a reused idempotency key).
 use crate::ApiResponse;
-use grants_domain::auth::AuthError;
-use grants_domain::ports::StoreError;
-use grants_domain::tenants::TenantError;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-mod domain;
+mod common;
+
+pub(crate) use common::idempotency_mismatch;
 
 /// One invalid field.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +41,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             kind,
@@ -170,55 +169,5 @@ impl ApiError {
             response.headers.push(("x-should-retry".to_owned(), "false".to_owned()));
         }
         response
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(msg) => {
-                tracing::error!(error = %msg, "storage unavailable");
-                ApiError::unavailable()
-            }
-            StoreError::Rejected(msg) => {
-                tracing::error!(error = %msg, "storage refused a request's content (a missing input check)");
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "validation_error",
-                    "invalid_request",
-                    "A value in the request is too long or malformed",
-                )
-            }
-            StoreError::Contention => {
-                tracing::warn!("transaction contention exhausted retries");
-                ApiError::unavailable()
-            }
-            StoreError::Corrupt(msg) => {
-                tracing::error!(error = %msg, "corrupt item");
-                ApiError::internal()
-            }
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Missing => ApiError::unauthorized("Missing API key (Authorization: Bearer <key> or x-api-key)"),
-            AuthError::Invalid => ApiError::unauthorized("Invalid API key"),
-            AuthError::Store(s) => s.into(),
-        }
-    }
-}
-
-impl From<TenantError> for ApiError {
-    fn from(e: TenantError) -> Self {
-        match e {
-            TenantError::Store(s) => s.into(),
-            other => {
-                tracing::error!(error = %other, "tenant settings unavailable");
-                ApiError::internal()
-            }
-        }
     }
 }

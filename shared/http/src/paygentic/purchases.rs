@@ -1,4 +1,5 @@
 //! Grant purchases (`POST .../grants/purchase`) and their invoices (`GET /v2/invoices/{id}`).
+use super::errors::invoice_not_found;
 use super::{entitlement_in_path, num, ok, opt_time, time};
 use crate::body::JsonBody;
 use crate::{ApiError, ApiRequest, ApiResponse, App};
@@ -119,8 +120,11 @@ pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Res
         reset_min_rollover,
     };
     let base_url = app.base_url(req);
+    let store = app.store.as_ref();
     let ctx = PurchaseContext {
-        store: app.store.as_ref(),
+        tenant_store: store,
+        entitlement_store: store,
+        purchase_store: store,
         clock: app.clock.as_ref(),
         provider: app.payments.as_ref(),
         tenants: &app.tenants,
@@ -137,8 +141,7 @@ pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Res
 }
 
 pub async fn get_invoice(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let id = InvoiceId::parse(req.param("invoiceId"))
-        .map_err(|_| ApiError::not_found("invoice_not_found", "Invoice not found"))?;
+    let id = InvoiceId::parse(req.param("invoiceId")).map_err(|_| invoice_not_found())?;
     let invoice = purchases::get_invoice(app.store.as_ref(), &who.tenant, &id).await?;
     ok(&invoice_json(&invoice, app.clock.now()))
 }

@@ -1,4 +1,5 @@
 //! Usage (record, commit, release) and balances at any instant.
+use super::errors::entitlement_not_found;
 use super::{entitlement_in_path, num, ok, opt_time, query_time, time};
 use crate::body::JsonBody;
 use crate::{ApiError, ApiRequest, ApiResponse, App};
@@ -105,6 +106,6 @@ pub async fn get_balance(app: &App, who: &Principal, req: &ApiRequest) -> Result
     let at = query_time(req, "at")?;
     let (entitlement, balance) = usage::balance(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at)
         .await?
-        .ok_or_else(|| ApiError::not_found("entitlement_not_found", "Entitlement not found"))?;
+        .ok_or_else(entitlement_not_found)?;
     ok(&balance_json(&entitlement, &balance))
 }

@@ -1,122 +1,24 @@
-//! The Metronome credit-grants surface (`/v1/credits/...`) and the credit-type catalogue:
-//! JSON in, domain call, JSON out. No business rules here.
+//! Metronome's grant operations: `listGrants` (with balances and deductions), `createGrant`,
+//! `voidGrant` and `editGrant`.
+use super::cursors::{cursor, read_cursor};
+use super::errors::credit_grant_not_found;
+use super::{credit_type_json, ledger_entry_json, ok, optional_body, time};
 use crate::body::{JsonBody, QueryParams};
+use crate::paygentic::num;
 use crate::{ApiError, ApiRequest, ApiResponse, App};
 use grants_domain::auth::Principal;
 use grants_domain::credits::{
-    self, CreditType, CustomerLedger, EntryFilter, GrantFilter, LedgerGrant, NewCreditGrant, DEFAULT_CREDIT_TYPE_ID,
-    NEVER_EXPIRES,
+    self, CreditType, GrantFilter, LedgerGrant, NewCreditGrant, DEFAULT_CREDIT_TYPE_ID, NEVER_EXPIRES,
 };
 use grants_domain::entitlements::Label;
 use grants_domain::kernel::IdempotencyKey;
-use grants_domain::ledger::{self, Entry, EntryKind};
+use grants_domain::ledger::{self, EntryKind};
 use grants_domain::{GrantId, Timestamp};
-use http::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::paygentic::num;
-
-/// Who the ledger says made an entry.
-const CREATED_BY: &str = "grants-service";
-/// Page sizes: `listGrants` default, and customers per `listEntries` page.
+/// `listGrants`' page size when the request names none.
 const DEFAULT_LIMIT: usize = 25;
-const ENTRIES_PAGE: usize = 25;
-
-fn ok(value: &Value) -> Result<ApiResponse, ApiError> {
-    Ok(ApiResponse::json(StatusCode::OK, value))
-}
-
-fn time(t: Timestamp) -> Value {
-    Value::String(t.to_rfc3339())
-}
-
-fn credit_type_json(catalogue: &[CreditType], id: &str) -> Value {
-    json!({ "id": id, "name": credits::name_of(catalogue, id) })
-}
-
-/// Page cursors: `<hex of "tag:id">.<hex HMAC-SHA256(deployment cursor key, "tag:id")>`, so a
-/// cursor this service did not make (forged, edited, over-long) is a 400 naming `next_page` before
-/// anything reaches storage (security review finding 5).
-async fn cursor(app: &App, tag: &str, id: &str) -> Result<String, ApiError> {
-    use hmac::Mac;
-    let payload = format!("{tag}:{id}");
-    Ok(format!(
-        "{}.{}",
-        hex::encode(&payload),
-        hex::encode(cursor_mac(app, &payload).await?.finalize().into_bytes())
-    ))
-}
-
-async fn cursor_mac(app: &App, payload: &str) -> Result<hmac::Hmac<sha2::Sha256>, ApiError> {
-    use hmac::{KeyInit, Mac};
-    let key = app.secrets.cursor_key().await.map_err(|e| {
-        tracing::error!(error = %e, "the cursor key is unavailable");
-        ApiError::unavailable()
-    })?;
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(payload.as_bytes());
-    Ok(mac)
-}
-
-/// Longest cursor accepted (an id of at most 255 characters, hex-encoded, and its MAC).
-const MAX_CURSOR_CHARS: usize = 2 * (4 + 255 * 4) + 1 + 64;
-
-async fn read_cursor(app: &App, req: &ApiRequest, tag: &str) -> Result<Option<String>, ApiError> {
-    use hmac::Mac;
-    let Some(raw) = req.query_value("next_page").filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let invalid = || ApiError::field("next_page", "invalid", "is not a cursor this endpoint returned");
-    if raw.len() > MAX_CURSOR_CHARS {
-        return Err(invalid());
-    }
-    let (payload_hex, mac_hex) = raw.split_once('.').ok_or_else(invalid)?;
-    let payload = hex::decode(payload_hex)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
-    let mac = hex::decode(mac_hex).map_err(|_| invalid())?;
-    cursor_mac(app, &payload)
-        .await?
-        .verify_slice(&mac)
-        .map_err(|_| invalid())?;
-    let id = payload.strip_prefix(&format!("{tag}:")).ok_or_else(invalid)?;
-    Ok(Some(id.to_owned()))
-}
-
-/// The body of a POST whose body is optional (all filters): `{}` when empty.
-fn optional_body(req: &ApiRequest) -> Result<JsonBody, ApiError> {
-    if req.body.iter().all(u8::is_ascii_whitespace) {
-        JsonBody::from_slice(b"{}")
-    } else {
-        JsonBody::parse(req)
-    }
-}
-
-/// A ledger entry. `positive`: a deduction's amount as a positive number (listGrants, as in
-/// Metronome's document); otherwise the signed change to the balance (listEntries).
-fn ledger_entry_json(e: &Entry, positive: bool) -> Value {
-    json!({
-        "amount": num(if positive { -e.amount } else { e.amount }),
-        "reason": entry_reason(e),
-        "running_balance": num(e.running_balance),
-        "effective_at": time(e.effective_at),
-        "created_by": CREATED_BY,
-        "credit_grant_id": e.grant_id.as_str(),
-    })
-}
-
-fn entry_reason(e: &Entry) -> String {
-    match e.kind {
-        EntryKind::Grant => "Credit grant".to_owned(),
-        EntryKind::Deduction => format!("Usage {}", e.event_id.as_deref().unwrap_or_default()),
-        EntryKind::Expiration => "Credit grant expired".to_owned(),
-        EntryKind::Void => "Credit grant voided".to_owned(),
-        EntryKind::Rollover => "Period reset: rollover".to_owned(),
-    }
-}
 
 /// A grant in Metronome's shape. Deductions carry positive amounts, as in Metronome's document.
 pub fn grant_json(lg: &LedgerGrant, catalogue: &[CreditType], now: Timestamp) -> Value {
@@ -297,7 +199,7 @@ pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Resul
 /// An id that cannot be ours is simply not found (no format is leaked).
 fn grant_id(raw: Option<String>) -> Result<GrantId, ApiError> {
     raw.and_then(|id| GrantId::parse(&id).ok())
-        .ok_or_else(|| ApiError::not_found("credit_grant_not_found", "Credit grant not found"))
+        .ok_or_else(credit_grant_not_found)
 }
 
 pub async fn void_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
@@ -331,108 +233,4 @@ pub async fn edit_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<
     )
     .await?;
     ok(&json!({ "data": { "id": grant.id.as_str() } }))
-}
-
-fn balance_json(at: Timestamp, excluding: Decimal, including: Decimal) -> Value {
-    json!({ "effective_at": time(at), "excluding_pending": num(excluding), "including_pending": num(including) })
-}
-
-/// One customer's ledger in one credit type. Entry amounts are signed changes to the balance.
-fn customer_ledger_json(l: &CustomerLedger, catalogue: &[CreditType], descending: bool) -> Value {
-    let render = |entries: &[Entry]| -> Vec<Value> {
-        let mut out: Vec<Value> = entries.iter().map(|e| ledger_entry_json(e, false)).collect();
-        if descending {
-            out.reverse();
-        }
-        out
-    };
-    json!({
-        "credit_type": credit_type_json(catalogue, &l.credit_type_id),
-        "starting_balance": balance_json(l.starting_at, l.starting_excluding, l.starting_including),
-        "ending_balance": balance_json(l.ending_at, l.ending_excluding, l.ending_including),
-        "entries": render(&l.entries),
-        "pending_entries": render(&l.pending),
-    })
-}
-
-pub async fn list_entries(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let descending = match req.query_value("sort") {
-        None | Some("") | Some("asc") => false,
-        Some("desc") => true,
-        Some(_) => return Err(ApiError::field("sort", "invalid", "must be asc or desc")),
-    };
-    let after = read_cursor(app, req, "c1").await?;
-    let mut body = optional_body(req)?;
-    let filter = EntryFilter {
-        customer_ids: body.string_list("customer_ids"),
-        credit_type_ids: body.string_list("credit_type_ids"),
-        starting_on: body.optional_timestamp("starting_on"),
-        ending_before: body.optional_timestamp("ending_before"),
-    };
-    body.finish()?;
-    let now = app.clock.now();
-    if filter.ending_before.is_some_and(|t| t > now) {
-        return Err(ApiError::field(
-            "ending_before",
-            "invalid_range",
-            "must not be in the future",
-        ));
-    }
-    if let (Some(s), Some(e)) = (filter.starting_on, filter.ending_before) {
-        if s >= e {
-            return Err(ApiError::field(
-                "starting_on",
-                "invalid_range",
-                "must be before ending_before",
-            ));
-        }
-    }
-    let store = app.store.as_ref();
-    let (page, next) = credits::list_entries(
-        store,
-        app.clock.as_ref(),
-        &who.tenant,
-        &filter,
-        ENTRIES_PAGE,
-        after.as_deref(),
-    )
-    .await?;
-    let ids: Vec<&str> = page
-        .iter()
-        .flat_map(|(_, ledgers)| ledgers.iter().map(|l| l.credit_type_id.as_str()))
-        .collect();
-    let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
-    let data: Vec<Value> = page
-        .iter()
-        .map(|(customer, ledgers)| {
-            json!({
-                "customer_id": customer,
-                "ledgers": ledgers.iter().map(|l| customer_ledger_json(l, &catalogue, descending)).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let next_page = match next {
-        Some(c) => Some(cursor(app, "c1", &c).await?),
-        None => None,
-    };
-    ok(&json!({ "data": data, "next_page": next_page }))
-}
-
-pub async fn list_credit_types(app: &App, who: &Principal, _req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let catalogue = credits::catalogue(app.store.as_ref(), &app.credit_types, &who.tenant).await?;
-    ok(&json!({
-        "data": catalogue.iter().map(|c| json!({ "id": c.id, "name": c.name })).collect::<Vec<_>>(),
-    }))
-}
-
-pub async fn create_credit_type(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let mut body = JsonBody::parse(req)?;
-    let name = body.parsed("name", true, Label::parse);
-    body.finish()?;
-    let name = name.ok_or_else(ApiError::internal)?;
-    let ct = credits::create_credit_type(app.store.as_ref(), &app.credit_types, &who.tenant, name).await?;
-    Ok(ApiResponse::json(
-        StatusCode::CREATED,
-        &json!({ "id": ct.id, "name": ct.name }),
-    ))
 }

@@ -1,4 +1,5 @@
-//! The capacity-grants surface (`/v2/grants`): JSON in, domain call, JSON out.
+//! Capacity grants (`/v2/grants`): list, create, delete, resell, and the grant's JSON form.
+use super::errors::grant_not_found;
 use crate::body::{JsonBody, QueryParams};
 use crate::{ApiError, ApiRequest, ApiResponse, App};
 use grants_domain::auth::Principal;
@@ -30,8 +31,7 @@ pub fn grant_json(g: &CapacityGrant) -> Value {
 
 /// A fid that cannot be ours is simply not found.
 fn fid_in_path(req: &ApiRequest) -> Result<CapacityGrantId, ApiError> {
-    CapacityGrantId::parse(req.param("grant_fid"))
-        .map_err(|_| ApiError::not_found("grant_not_found", "Grant not found"))
+    CapacityGrantId::parse(req.param("grant_fid")).map_err(|_| grant_not_found())
 }
 
 pub async fn list(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {

@@ -1,0 +1,58 @@
+//! Each function's `main` names its own route's endpoint and exactly the AWS clients beyond DynamoDB
+//! that template.yaml lets it call: `.secrets()` with `secretsmanager:GetSecretValue`, a queue
+//! (`.payment_events()`, or the fulfilment function's invoice events) with `sqs:SendMessage`.
+use crate::helpers::template;
+use grants_http::Route;
+use std::path::Path;
+
+fn main_of(binary: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("functions/src/bin/{binary}.rs"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn actions(function: &serde_norway::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for policy in function["Properties"]["Policies"].as_sequence().into_iter().flatten() {
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            for action in statement["Action"].as_sequence().into_iter().flatten() {
+                out.push(action.as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_main_wires_what_its_iam_policy_allows_and_serves_its_own_route() {
+    let doc: serde_norway::Value = serde_norway::from_str(&template()).unwrap();
+    let mut checked = 0;
+    for (name, res) in doc["Resources"].as_mapping().unwrap() {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = res["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let main = main_of(binary);
+        let actions = actions(res);
+        let reads_secrets = actions.iter().any(|a| a == "secretsmanager:GetSecretValue");
+        let sends = actions.iter().any(|a| a == "sqs:SendMessage");
+        assert_eq!(
+            main.contains(".secrets()"),
+            reads_secrets,
+            "{name:?}: Secrets Manager wiring vs IAM"
+        );
+        let queues = main.contains(".payment_events()") || main.contains("serve_payment_events()");
+        assert_eq!(queues, sends, "{name:?}: SQS wiring vs IAM");
+        if let Some(route) = Route::by_function(binary) {
+            assert!(
+                main.contains(&format!("grants_http::endpoint::{route:?})")),
+                "{binary}.rs must serve grants_http::endpoint::{route:?}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(
+        checked,
+        Route::ALL.len() + 4,
+        "every route's function plus the four others"
+    );
+}
