@@ -20,9 +20,6 @@ cargo fmt --all --check || failed+=("cargo fmt")
 
 step "build"
 cargo build --quiet --workspace --all-targets
-# What `cargo lambda watch` runs (`cargo run --bin <function>`) resolves features for the functions
-# package alone, not the whole workspace: build exactly that now, so no request waits on a compile.
-cargo build --quiet -p functions --bins
 
 step "unit tests (every domain operation on MemoryStore, the port contract on it, the surfaces' parsers)"
 run_logged "$state/unit-test.log" cargo test --workspace --exclude grants-service || failed+=("unit tests")
@@ -54,6 +51,10 @@ else
 fi
 
 step "vendor SDK compatibility (cargo lambda watch + SQS bridge)"
+# What `cargo lambda watch` runs (`cargo run --bin <function>`) resolves features for the functions
+# package alone, not the whole workspace: build exactly that now, after every other cargo command,
+# so no request waits on a compile (a first request that compiled timed out once under load).
+cargo build --quiet -p functions --bins
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 echo "PUBLIC_BASE_URL=http://127.0.0.1:$port" >> "$state/stack.env"
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" --env-file "$state/stack.env" >"$state/watch.log" 2>&1 &

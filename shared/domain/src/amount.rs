@@ -6,7 +6,7 @@ use std::str::FromStr;
 /// DynamoDB's 38 significant digits, so sums of many grants stay exact.
 const MAX_MAGNITUDE: Decimal = Decimal::from_parts(0x_A4C6_8000, 0x_38D7E, 0, false, 0);
 /// Most decimal places kept.
-pub const MAX_SCALE: u32 = 12;
+const MAX_SCALE: u32 = 12;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {

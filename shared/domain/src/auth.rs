@@ -8,8 +8,8 @@
 //! spraying made-up keys does not cost a DynamoDB read per request. Logs carry the key's id
 //! (`key_` + 16 hex of its hash), never the key.
 use crate::cache::TtlCache;
+use crate::kernel::StoreError;
 use crate::model::{key_id_of, unexpired, ApiKeyRecord, Role};
-use crate::ports::StoreError;
 use crate::{Clock, TenantId, Timestamp};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -17,9 +17,9 @@ use std::time::Duration;
 /// How long a warm instance trusts what it read about a key (and that a key is unknown).
 pub const KEY_CACHE_SECONDS: u64 = 5;
 /// `last_used_at` is kept to this precision: at most one write per key per hour.
-pub const LAST_USED_PRECISION_SECONDS: i64 = 3600;
+const LAST_USED_PRECISION_SECONDS: i64 = 3600;
 /// Unknown keys remembered per instance (the negative cache's bound).
-pub const UNKNOWN_KEYS_KEPT: usize = 10_000;
+const UNKNOWN_KEYS_KEPT: usize = 10_000;
 
 /// Who is calling: taken only from the API key, never from the request.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,7 @@ impl Principal {
     }
 }
 
-pub const KEY_PREFIX: &str = "gk_";
+const KEY_PREFIX: &str = "gk_";
 
 /// A new random API key (`gk_` + 48 hex characters = 192 bits) and the record to store for it.
 pub fn generate_key(
@@ -236,13 +236,13 @@ pub trait ApiKeyStore: Send + Sync {
     async fn find_api_key(
         &self,
         key_hash: &str,
-    ) -> Result<Option<crate::model::ApiKeyRecord>, crate::ports::StoreError>;
-    async fn put_api_key(&self, record: &crate::model::ApiKeyRecord) -> Result<(), crate::ports::StoreError>;
+    ) -> Result<Option<crate::model::ApiKeyRecord>, crate::kernel::StoreError>;
+    async fn put_api_key(&self, record: &crate::model::ApiKeyRecord) -> Result<(), crate::kernel::StoreError>;
     /// The tenant's keys (an index read; keys stored before the index had them are not listed).
     async fn list_api_keys(
         &self,
         tenant: &crate::TenantId,
-    ) -> Result<Vec<crate::model::ApiKeyRecord>, crate::ports::StoreError>;
+    ) -> Result<Vec<crate::model::ApiKeyRecord>, crate::kernel::StoreError>;
     /// Makes the tenant's key stop working at `at`, unless it already stops earlier. False: no such
     /// key of that tenant.
     async fn expire_api_key(
@@ -250,7 +250,7 @@ pub trait ApiKeyStore: Send + Sync {
         tenant: &crate::TenantId,
         key_hash: &str,
         at: crate::Timestamp,
-    ) -> Result<bool, crate::ports::StoreError>;
+    ) -> Result<bool, crate::kernel::StoreError>;
     /// Records a use at `now` unless one at or after `since` is recorded (a conditional write, so
     /// busy keys cost at most one write per interval).
     async fn touch_api_key(
@@ -258,7 +258,7 @@ pub trait ApiKeyStore: Send + Sync {
         key_hash: &str,
         now: crate::Timestamp,
         since: crate::Timestamp,
-    ) -> Result<(), crate::ports::StoreError>;
+    ) -> Result<(), crate::kernel::StoreError>;
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ impl<V: Clone> TtlCache<V> {
     }
 
     /// A cache that starts over once it holds `capacity` entries.
-    pub fn with_capacity(ttl: Duration, capacity: usize) -> Self {
+    pub(crate) fn with_capacity(ttl: Duration, capacity: usize) -> Self {
         Self {
             ttl,
             capacity: capacity.max(1),

@@ -1,9 +1,7 @@
 //! Capacity grants (`/v2/grants`): an organization's (tenant's) reserved capacity of some kind on a
 //! cluster, for a time window, with its unit price and two buy-back prices. Resell returns part of a
 //! grant: a new, smaller grant from now to the old end replaces the old one, in one transaction.
-use crate::entitlements::Label;
-use crate::kernel::{claimed_id, insert_claimed, Claim, Created, IdempotencyKey};
-use crate::ports::StoreError;
+use crate::kernel::{claimed_id, insert_claimed, Claim, Created, IdempotencyKey, Label, StoreError};
 use crate::{CapacityGrantId, Clock, TenantId, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -31,7 +29,7 @@ impl ExactPrice {
             text: text.to_owned(),
         })
     }
-    pub fn value(&self) -> Decimal {
+    fn value(&self) -> Decimal {
         self.value
     }
     pub fn as_str(&self) -> &str {
@@ -61,11 +59,11 @@ pub struct CapacityGrant {
 }
 
 impl CapacityGrant {
-    pub fn is_expired(&self, now: Timestamp) -> bool {
+    fn is_expired(&self, now: Timestamp) -> bool {
         self.ends_at <= now
     }
     /// Listed by default: neither deleted nor expired.
-    pub fn is_current(&self, now: Timestamp) -> bool {
+    fn is_current(&self, now: Timestamp) -> bool {
         self.deleted_at.is_none_or(|d| d > now) && !self.is_expired(now)
     }
 }
@@ -110,7 +108,7 @@ impl NewCapacityGrant {
     }
 }
 
-pub const CAPACITY_SCOPE: &str = "capacity";
+const CAPACITY_SCOPE: &str = "capacity";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateCapacityError {
@@ -313,24 +311,24 @@ pub trait CapacityStore: Send + Sync {
         &self,
         grant: &crate::capacity::CapacityGrant,
         claim: Option<&crate::kernel::Claim>,
-    ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
+    ) -> Result<crate::kernel::InsertOutcome, crate::kernel::StoreError>;
     async fn get_capacity_grant(
         &self,
         tenant: &crate::TenantId,
         fid: &crate::CapacityGrantId,
-    ) -> Result<Option<crate::capacity::CapacityGrant>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::capacity::CapacityGrant>, crate::kernel::StoreError>;
     /// Every capacity grant of the tenant, oldest first (an index read).
     async fn list_capacity_grants(
         &self,
         tenant: &crate::TenantId,
-    ) -> Result<Vec<crate::capacity::CapacityGrant>, crate::ports::StoreError>;
+    ) -> Result<Vec<crate::capacity::CapacityGrant>, crate::kernel::StoreError>;
     /// Sets `deleted_at` unless set; returns the grant as it now is, or None when missing.
     async fn delete_capacity_grant(
         &self,
         tenant: &crate::TenantId,
         fid: &crate::CapacityGrantId,
         at: crate::Timestamp,
-    ) -> Result<Option<crate::capacity::CapacityGrant>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::capacity::CapacityGrant>, crate::kernel::StoreError>;
     /// In one transaction: replaces the old grant (now deleted and linked) if its version is still
     /// `expected_version` and it is not deleted, and creates the new one. False when it moved.
     async fn resell_capacity_grant(
@@ -338,5 +336,5 @@ pub trait CapacityStore: Send + Sync {
         old: &crate::capacity::CapacityGrant,
         expected_version: u64,
         new: &crate::capacity::CapacityGrant,
-    ) -> Result<bool, crate::ports::StoreError>;
+    ) -> Result<bool, crate::kernel::StoreError>;
 }

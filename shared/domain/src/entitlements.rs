@@ -1,47 +1,17 @@
 //! Entitlement operations: provisioning (this service's own admin operation), reads, cancellation.
-use crate::kernel::Page;
+use crate::credits::CreditTypeStore;
+use crate::entitlement_store::EntitlementStore;
+use crate::grants::GrantStore;
+use crate::kernel::{Page, StoreError};
 use crate::model::{Entitlement, EntitlementStatus, Grant};
-use crate::ports::{CreditTypeStore, GrantStore, StoreError, UsageStore};
+use crate::usage::UsageStore;
 use crate::{Clock, EntitlementId, TenantId, Timestamp};
 use futures::future::try_join_all;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
-/// A short free-text identifier from a client (customer id, feature key, ...): 1..=255 characters,
-/// no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Label(String);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LabelError {
-    #[error("must not be empty")]
-    Empty,
-    #[error("must be at most 255 characters")]
-    TooLong,
-    #[error("must not contain control characters")]
-    ControlCharacters,
-}
-
-impl Label {
-    pub fn parse(s: &str) -> Result<Self, LabelError> {
-        if s.trim().is_empty() {
-            return Err(LabelError::Empty);
-        }
-        if s.chars().count() > 255 {
-            return Err(LabelError::TooLong);
-        }
-        if s.chars().any(char::is_control) {
-            return Err(LabelError::ControlCharacters);
-        }
-        Ok(Self(s.to_owned()))
-    }
-    pub fn into_string(self) -> String {
-        self.0
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+// Defined lower down (in the kernel); kept here too, where it was first defined (other crates use this path).
+pub use crate::kernel::Label;
 
 #[derive(Debug, Clone)]
 pub struct NewEntitlement {
@@ -63,7 +33,7 @@ pub struct NewEntitlement {
 pub enum CreateEntitlementError {
     #[error("currentPeriodEnd must be after currentPeriodStart")]
     PeriodInverted,
-    /// Shorter than [`super::periods::MIN_PERIOD_SECONDS`].
+    /// Shorter than `MIN_PERIOD_SECONDS` (one hour).
     #[error("the period must be at least one hour long")]
     PeriodTooShort,
     #[error("pricingUnitId is not one of the tenant's credit types")]
@@ -176,7 +146,7 @@ impl EntitlementView {
         Self::with_balance(entitlement, balance, at)
     }
 
-    pub fn with_balance(entitlement: Entitlement, balance: Decimal, at: Timestamp) -> Self {
+    fn with_balance(entitlement: Entitlement, balance: Decimal, at: Timestamp) -> Self {
         let in_window = entitlement.active_from <= at && entitlement.active_to.is_none_or(|t| at < t);
         let has_access = entitlement.is_active() && in_window && (entitlement.is_soft_limit || balance > Decimal::ZERO);
         EntitlementView {
@@ -273,37 +243,4 @@ where
         .ok_or(EntitlementLookupError::NotFound)?;
     let grants = store.list_grants(tenant, id).await?;
     Ok(EntitlementView::new(entitlement, &grants, now))
-}
-
-/// The storage port of this module: Entitlements, and an entitlement with its grants. Implemented by `grants_dynamo::DynamoStore` and
-/// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
-#[async_trait::async_trait]
-pub trait EntitlementStore: Send + Sync {
-    async fn put_entitlement(&self, entitlement: &crate::model::Entitlement) -> Result<(), crate::ports::StoreError>;
-    async fn get_entitlement(
-        &self,
-        tenant: &crate::TenantId,
-        id: &crate::EntitlementId,
-    ) -> Result<Option<crate::model::Entitlement>, crate::ports::StoreError>;
-    /// The entitlement and all its grants, in one read.
-    async fn load_entitlement(
-        &self,
-        tenant: &crate::TenantId,
-        id: &crate::EntitlementId,
-    ) -> Result<Option<(crate::model::Entitlement, Vec<crate::model::Grant>)>, crate::ports::StoreError>;
-    /// The tenant's entitlements, oldest first, optionally of one customer.
-    async fn list_entitlements(
-        &self,
-        tenant: &crate::TenantId,
-        customer_id: Option<&str>,
-    ) -> Result<Vec<crate::model::Entitlement>, crate::ports::StoreError>;
-    /// Sets the status (and `active_to` = `at` unless already set); returns the entitlement as it
-    /// now is, or None when it does not exist.
-    async fn set_entitlement_status(
-        &self,
-        tenant: &crate::TenantId,
-        id: &crate::EntitlementId,
-        status: crate::model::EntitlementStatus,
-        at: crate::Timestamp,
-    ) -> Result<Option<crate::model::Entitlement>, crate::ports::StoreError>;
 }

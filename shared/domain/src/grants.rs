@@ -1,14 +1,16 @@
 //! Grant operations: create (idempotent), get, list, void. One error enum per operation.
 use crate::cache::TtlCache;
-use crate::kernel::{claimed_id, insert_claimed, Claim, Claimed};
-use crate::model::{EntitlementStatus, Grant, NewGrantFields};
-use crate::ports::{EntitlementStore, StoreError};
+use crate::entitlement_store::EntitlementStore;
+use crate::kernel::{claimed_id, insert_claimed, Claim, Claimed, Page, StoreError};
+use crate::model::{check_rollover_bounds, EntitlementStatus, Grant, NewGrantFields};
 use crate::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
 use std::collections::BTreeMap;
 
 // Shared by every aggregate; kept here too, where they were first defined (other crates use these
 // paths).
-pub use crate::kernel::{Created, IdempotencyKey, IdempotencyKeyError, Page};
+pub use crate::kernel::{Created, IdempotencyKey};
+// The error of the grant's own rule (its builder asserts it); kept here too (other crates use this path).
+pub use crate::model::RolloverBoundsError;
 
 /// A validated request to create a grant directly (no payment).
 #[derive(Debug, Clone)]
@@ -64,36 +66,7 @@ pub enum CreateGrantError {
     Store(#[from] StoreError),
 }
 
-/// Why a grant's rollover bounds are refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RolloverBoundsError {
-    #[error("resetMinRollover must not exceed resetMaxRollover")]
-    Inverted,
-    #[error("resetMinRollover must not exceed the grant's amount")]
-    AboveAmount,
-}
-
-/// The one rule for rollover bounds, on every surface that accepts them: `resetMinRollover <=
-/// resetMaxRollover` and `resetMinRollover <= amount`, so that a period reset, which tops a grant
-/// up to its minimum, can never leave more than was granted (the invariant *remaining <= amount*;
-/// security review finding 2: a paid grant grew past what was paid for).
-pub fn check_rollover_bounds(
-    amount: CreditAmount,
-    min: Option<NonNegative>,
-    max: Option<NonNegative>,
-) -> Result<(), RolloverBoundsError> {
-    if let (Some(min), Some(max)) = (min, max) {
-        if min > max {
-            return Err(RolloverBoundsError::Inverted);
-        }
-    }
-    if min.is_some_and(|m| m.value() > amount.value()) {
-        return Err(RolloverBoundsError::AboveAmount);
-    }
-    Ok(())
-}
-
-pub const DIRECT_GRANT_SCOPE: &str = "grant";
+const DIRECT_GRANT_SCOPE: &str = "grant";
 
 /// What a grant copies from its entitlement: the customer and credit type, which never change,
 /// and the period start (the default `effectiveAt`), which moves at a reset. A warm instance keeps
@@ -101,9 +74,9 @@ pub const DIRECT_GRANT_SCOPE: &str = "grant";
 /// start it used, so a stale copy fails the condition instead of dating the grant wrongly.
 #[derive(Debug, Clone)]
 pub struct EntitlementFacts {
-    pub customer_id: String,
-    pub pricing_unit_id: Option<String>,
-    pub current_period_start: Timestamp,
+    customer_id: String,
+    pricing_unit_id: Option<String>,
+    current_period_start: Timestamp,
 }
 
 pub type EntitlementFactsCache = TtlCache<EntitlementFacts>;
@@ -292,6 +265,25 @@ pub async fn list_grants(
     Ok(Page::slice(grants, limit, offset))
 }
 
+/// A change to a grant's name, expiry or type (Metronome `editGrant`).
+#[derive(Debug, Clone)]
+pub struct GrantEdit {
+    pub entitlement_id: EntitlementId,
+    pub id: GrantId,
+    pub name: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub credit_grant_type: Option<String>,
+}
+
+/// What happened to a grant edit.
+#[derive(Debug)]
+pub enum EditOutcome {
+    Edited(Box<Grant>),
+    Missing,
+    /// Usage drew on the grant at this instant, not before the requested expiry: nothing written.
+    UsedAfterExpiry(Timestamp),
+}
+
 /// The storage port of this module: Grants and their idempotency claims. Implemented by `grants_dynamo::DynamoStore` and
 /// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
 #[async_trait::async_trait]
@@ -304,13 +296,13 @@ pub trait GrantStore: Send + Sync {
         grant: &crate::model::Grant,
         claim: Option<&crate::kernel::Claim>,
         period_start: Option<crate::Timestamp>,
-    ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
+    ) -> Result<crate::kernel::InsertOutcome, crate::kernel::StoreError>;
     /// A grant found by id alone (an index read: may lag a just-created grant).
     async fn find_grant(
         &self,
         tenant: &crate::TenantId,
         id: &crate::GrantId,
-    ) -> Result<Option<crate::model::Grant>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::model::Grant>, crate::kernel::StoreError>;
     /// Up to `limit` grants of the tenant, or of one customer, whose ids come after `after`, in id
     /// (creation) order: one index read. True when the index has no more after these.
     async fn grants_after(
@@ -319,14 +311,14 @@ pub trait GrantStore: Send + Sync {
         customer_id: Option<&str>,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<(Vec<crate::model::Grant>, bool), crate::ports::StoreError>;
+    ) -> Result<(Vec<crate::model::Grant>, bool), crate::kernel::StoreError>;
     /// Changes a grant's descriptive fields and expiry (bumping its version), unless usage already
     /// drew on it at or after the new expiry.
     async fn edit_grant(
         &self,
         tenant: &crate::TenantId,
-        edit: &crate::credits::GrantEdit,
-    ) -> Result<crate::ports::EditOutcome, crate::ports::StoreError>;
+        edit: &crate::grants::GrantEdit,
+    ) -> Result<crate::grants::EditOutcome, crate::kernel::StoreError>;
     /// Deletes an idempotency claim so that its key can be used again.
     async fn release_claim(
         &self,
@@ -334,19 +326,19 @@ pub trait GrantStore: Send + Sync {
         entitlement: &crate::EntitlementId,
         scope: &str,
         key: &str,
-    ) -> Result<(), crate::ports::StoreError>;
+    ) -> Result<(), crate::kernel::StoreError>;
     async fn get_grant(
         &self,
         tenant: &crate::TenantId,
         entitlement: &crate::EntitlementId,
         id: &crate::GrantId,
-    ) -> Result<Option<crate::model::Grant>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::model::Grant>, crate::kernel::StoreError>;
     /// All grants of an entitlement, oldest first.
     async fn list_grants(
         &self,
         tenant: &crate::TenantId,
         entitlement: &crate::EntitlementId,
-    ) -> Result<Vec<crate::model::Grant>, crate::ports::StoreError>;
+    ) -> Result<Vec<crate::model::Grant>, crate::kernel::StoreError>;
     /// Sets `voided_at` unless already set; returns the grant as it now is, or None when missing.
     async fn void_grant(
         &self,
@@ -354,5 +346,5 @@ pub trait GrantStore: Send + Sync {
         entitlement: &crate::EntitlementId,
         id: &crate::GrantId,
         at: crate::Timestamp,
-    ) -> Result<Option<crate::model::Grant>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::model::Grant>, crate::kernel::StoreError>;
 }

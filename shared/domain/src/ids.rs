@@ -4,7 +4,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("is not a valid {kind} id")]
 pub struct IdError {
-    pub kind: &'static str,
+    kind: &'static str,
 }
 
 /// True for the characters an id (or tenant slug) may contain.

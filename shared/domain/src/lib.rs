@@ -1,4 +1,5 @@
 //! The domain: model, validation and operations. No AWS or HTTP types live here.
+#![warn(unreachable_pub)]
 pub mod amount;
 pub mod auth;
 pub mod cache;
@@ -6,9 +7,10 @@ pub mod capacity;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 pub mod credits;
+mod entitlement_store;
 pub mod entitlements;
 pub mod grants;
-pub mod ids;
+mod ids;
 pub mod kernel;
 pub mod ledger;
 pub mod memory;
@@ -22,9 +24,9 @@ pub mod ports;
 pub mod purchases;
 pub mod secrets;
 pub mod tenants;
-pub mod time;
+mod time;
 pub mod usage;
 
 pub use amount::{CreditAmount, NonNegative, Priority};
-pub use ids::{CapacityGrantId, EntitlementId, EventId, GrantId, InvoiceId, SessionId, TenantId};
-pub use time::{Clock, SystemClock, Timestamp};
+pub use ids::{CapacityGrantId, EntitlementId, EventId, GrantId, IdError, InvoiceId, SessionId, TenantId};
+pub use time::{Clock, SystemClock, Timestamp, TimestampError};

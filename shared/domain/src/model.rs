@@ -3,8 +3,9 @@ use crate::{CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantI
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
-/// Defined with the idempotent-create sequence that uses it; kept here too (other crates use this path).
-pub use crate::kernel::Claim;
+/// Defined with the idempotent-create sequence that uses it; kept here too (the in-memory stores and the
+/// contract suite use this path).
+pub(crate) use crate::kernel::Claim;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntitlementStatus {
@@ -66,7 +67,7 @@ pub struct Entitlement {
 }
 
 impl Entitlement {
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.status == EntitlementStatus::Active
     }
 
@@ -151,7 +152,7 @@ impl Grant {
     /// voided, never used. Optional fields (expiry, priority, rollover bounds, recurrence,
     /// idempotency key, details) start empty and are set by the chained `with_*` methods, whose
     /// own checks (expiry after `effective_at`, rollover bounds as
-    /// [`crate::grants::check_rollover_bounds`] has them) are the callers' validation, asserted in
+    /// `check_rollover_bounds` has them) are the callers' validation, asserted in
     /// debug builds. Every grant, new or stored, keeps `0 <= reserved <= remaining <= amount`
     /// ([`Grant::holds_invariants`]).
     pub fn new(fields: NewGrantFields) -> Self {
@@ -206,10 +207,10 @@ impl Grant {
     }
 
     /// The bounds a period reset clamps the rest to; validated by
-    /// [`crate::grants::check_rollover_bounds`].
-    pub fn with_rollover_bounds(mut self, min: Option<NonNegative>, max: Option<NonNegative>) -> Self {
+    /// [`check_rollover_bounds`].
+    pub(crate) fn with_rollover_bounds(mut self, min: Option<NonNegative>, max: Option<NonNegative>) -> Self {
         debug_assert!(
-            crate::grants::check_rollover_bounds(self.amount, min, max).is_ok(),
+            check_rollover_bounds(self.amount, min, max).is_ok(),
             "unchecked rollover bounds"
         );
         self.reset_min_rollover = min;
@@ -218,7 +219,7 @@ impl Grant {
     }
 
     /// The ISO 8601 period of the schedule that created the grant (a credit plan's).
-    pub fn with_recurrence_period(mut self, period: Option<String>) -> Self {
+    pub(crate) fn with_recurrence_period(mut self, period: Option<String>) -> Self {
         self.recurrence_period = period;
         self
     }
@@ -228,7 +229,7 @@ impl Grant {
         self
     }
 
-    pub fn with_details(mut self, details: GrantDetails) -> Self {
+    pub(crate) fn with_details(mut self, details: GrantDetails) -> Self {
         self.details = details;
         self
     }
@@ -242,14 +243,14 @@ impl Grant {
     }
 
     /// True when the grant counts toward the balance at `at`.
-    pub fn is_active_at(&self, at: Timestamp) -> bool {
+    pub(crate) fn is_active_at(&self, at: Timestamp) -> bool {
         self.effective_at <= at && self.expires_at.is_none_or(|e| at < e) && self.voided_at.is_none_or(|v| at < v)
     }
 
     /// Credits that new usage may draw on: neither consumed nor reserved. Never negative while
     /// [`Grant::holds_invariants`]; no clamp hides a broken one in release builds either (usage
     /// takes only positive amounts from a grant, so a negative one would be skipped like zero).
-    pub fn available(&self) -> Decimal {
+    pub(crate) fn available(&self) -> Decimal {
         debug_assert!(
             self.holds_invariants(),
             "grant {} breaks 0 <= reserved <= remaining <= amount",
@@ -257,6 +258,35 @@ impl Grant {
         );
         self.remaining - self.reserved
     }
+}
+
+/// Why a grant's rollover bounds are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RolloverBoundsError {
+    #[error("resetMinRollover must not exceed resetMaxRollover")]
+    Inverted,
+    #[error("resetMinRollover must not exceed the grant's amount")]
+    AboveAmount,
+}
+
+/// The one rule for rollover bounds, on every surface that accepts them: `resetMinRollover <=
+/// resetMaxRollover` and `resetMinRollover <= amount`, so that a period reset, which tops a grant
+/// up to its minimum, can never leave more than was granted (the invariant *remaining <= amount*;
+/// security review finding 2: a paid grant grew past what was paid for).
+pub(crate) fn check_rollover_bounds(
+    amount: CreditAmount,
+    min: Option<NonNegative>,
+    max: Option<NonNegative>,
+) -> Result<(), RolloverBoundsError> {
+    if let (Some(min), Some(max)) = (min, max) {
+        if min > max {
+            return Err(RolloverBoundsError::Inverted);
+        }
+    }
+    if min.is_some_and(|m| m.value() > amount.value()) {
+        return Err(RolloverBoundsError::AboveAmount);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,17 +335,17 @@ impl ApiKeyRecord {
     pub fn key_id(&self) -> String {
         key_id_of(&self.key_hash)
     }
-    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+    pub(crate) fn is_valid_at(&self, now: Timestamp) -> bool {
         unexpired(self.expires_at, now)
     }
 }
 
 /// Whether something that stops at `expires_at` (None: never) is still valid at `now`.
-pub fn unexpired(expires_at: Option<Timestamp>, now: Timestamp) -> bool {
+pub(crate) fn unexpired(expires_at: Option<Timestamp>, now: Timestamp) -> bool {
     expires_at.is_none_or(|e| now < e)
 }
 
 /// The public id of a key hash (see [`ApiKeyRecord::key_id`]).
-pub fn key_id_of(key_hash: &str) -> String {
+pub(crate) fn key_id_of(key_hash: &str) -> String {
     format!("key_{}", key_hash.get(..16).unwrap_or(key_hash))
 }

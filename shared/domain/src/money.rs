@@ -67,9 +67,6 @@ impl Currency {
     pub fn code(&self) -> &'static str {
         self.code
     }
-    pub fn minor_digits(&self) -> u32 {
-        self.minor_digits
-    }
 }
 
 impl fmt::Display for Currency {
@@ -111,7 +108,7 @@ impl PriceError {
 
 impl Price {
     /// Parses the wire form: digits, optionally a point and digits. No sign, exponent or spaces.
-    pub fn parse(text: &str, currency: Currency) -> Result<Self, PriceError> {
+    pub(crate) fn parse(text: &str, currency: Currency) -> Result<Self, PriceError> {
         let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
         let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         if whole.is_empty() || whole.len() > 12 || !digits_ok(whole) || !digits_ok(frac) {

@@ -22,7 +22,7 @@ use sha2::Sha256;
 
 pub const SIGNATURE_HEADER: &str = "grants-signature";
 /// A signed event older (or further in the future) than this is refused.
-pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
+const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentEventKind {
@@ -120,7 +120,8 @@ pub struct SignatureHeader {
 
 impl SignatureHeader {
     /// Parses `t=<unix seconds>,v1=<hex>[,v1=<hex>...]` and checks the timestamp against `now`
-    /// with [`SIGNATURE_TOLERANCE_SECONDS`]. Any `i64` timestamp is handled without overflow.
+    /// with `SIGNATURE_TOLERANCE_SECONDS` (300 seconds). Any `i64` timestamp is handled without
+    /// overflow.
     pub fn parse(header: Option<&str>, now: Timestamp) -> Result<Self, SignatureError> {
         let header = header.ok_or(SignatureError::Missing)?;
         let mut timestamp = None;

@@ -3,8 +3,8 @@
 //! signs the tenant's payment webhooks is not here: it is in the secret store, see
 //! [`super::secrets`].)
 use crate::cache::TtlCache;
+use crate::kernel::StoreError;
 use crate::money::Currency;
-use crate::ports::StoreError;
 use crate::{Clock, TenantId, Timestamp};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,14 +97,14 @@ pub trait TenantStore: Send + Sync {
     async fn get_tenant(
         &self,
         tenant: &crate::TenantId,
-    ) -> Result<Option<crate::tenants::TenantSettings>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::tenants::TenantSettings>, crate::kernel::StoreError>;
     /// Writes the settings unless the tenant has some; true when written.
     async fn put_tenant_if_absent(
         &self,
         settings: &crate::tenants::TenantSettings,
-    ) -> Result<bool, crate::ports::StoreError>;
+    ) -> Result<bool, crate::kernel::StoreError>;
     /// Writes the settings, replacing what the tenant had (operators only).
-    async fn put_tenant(&self, settings: &crate::tenants::TenantSettings) -> Result<(), crate::ports::StoreError>;
+    async fn put_tenant(&self, settings: &crate::tenants::TenantSettings) -> Result<(), crate::kernel::StoreError>;
 }
 
 #[cfg(test)]

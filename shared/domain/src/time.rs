@@ -44,7 +44,7 @@ impl Timestamp {
     }
 
     /// Whole seconds since the Unix epoch.
-    pub fn unix_seconds(&self) -> i64 {
+    pub(crate) fn unix_seconds(&self) -> i64 {
         self.0.timestamp()
     }
 

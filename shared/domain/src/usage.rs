@@ -1,10 +1,10 @@
 //! Usage against an entitlement: recorded (idempotent by event id), reserved when pending, then
 //! committed or released; and the balance at any instant. The arithmetic is in [`super::ledger`];
 //! this module turns it into conditional writes and retries them when another writer got there first.
-use crate::kernel::Created;
+use crate::entitlement_store::EntitlementStore;
+use crate::kernel::{Created, StoreError};
 use crate::ledger::{self, Balance, Deduction, Effect, Posting, UsageStatus};
 use crate::model::{Entitlement, Grant};
-use crate::ports::{EntitlementStore, StoreError, UsageWrite};
 use crate::{Clock, CreditAmount, EntitlementId, TenantId, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ pub const MAX_GRANTS_PER_EVENT: usize = 98;
 const STALE_RETRIES: u32 = 40;
 
 /// A client's usage event id: 1..=255 characters, not blank, no control characters.
-pub type UsageEventId = super::entitlements::Label;
+pub type UsageEventId = crate::kernel::Label;
 
 /// A recorded usage event: what it drew from which grant, and what no grant covered.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +41,7 @@ pub struct UsageRecord {
 }
 
 impl UsageRecord {
-    pub fn posting(&self) -> Posting {
+    pub(crate) fn posting(&self) -> Posting {
         Posting {
             rollover: self.rollover,
             event_id: self.event_id.clone(),
@@ -319,6 +319,19 @@ pub async fn balance(
     Ok(Some((entitlement, balance)))
 }
 
+/// What happened to a usage write.
+#[derive(Debug)]
+pub enum UsageWrite {
+    /// The record, the entitlement's counters and the grants were written together.
+    Written,
+    /// A record with this event id exists: nothing was written. It is returned.
+    Exists(UsageRecord),
+    /// The entitlement is missing or not active: nothing was written.
+    EntitlementUnavailable,
+    /// A grant changed since it was read: nothing was written; recompute and retry.
+    Stale,
+}
+
 /// The storage port of this module: Usage records, written together with the counters and grants they change. Implemented by `grants_dynamo::DynamoStore` and
 /// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
 #[async_trait::async_trait]
@@ -334,14 +347,14 @@ pub trait UsageStore: Send + Sync {
             Vec<crate::model::Grant>,
             Vec<crate::usage::UsageRecord>,
         )>,
-        crate::ports::StoreError,
+        crate::kernel::StoreError,
     >;
     async fn get_usage(
         &self,
         tenant: &crate::TenantId,
         entitlement: &crate::EntitlementId,
         event_id: &str,
-    ) -> Result<Option<crate::usage::UsageRecord>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::usage::UsageRecord>, crate::kernel::StoreError>;
     /// In one transaction: creates the usage record (unless its event id exists), adds `delta` to
     /// the entitlement's counters (if it is active), and replaces each grant if its version is
     /// still the one read (`(new state, version read)`).
@@ -350,7 +363,7 @@ pub trait UsageStore: Send + Sync {
         record: &crate::usage::UsageRecord,
         delta: crate::usage::CounterDelta,
         grants: &[(crate::model::Grant, u64)],
-    ) -> Result<crate::ports::UsageWrite, crate::ports::StoreError>;
+    ) -> Result<crate::usage::UsageWrite, crate::kernel::StoreError>;
     /// In one transaction: replaces a pending usage record with its settled state (if it is still
     /// pending), adds `delta` to the entitlement's counters, and replaces the grants at the versions
     /// read. False when anything moved (nothing written).
@@ -359,5 +372,5 @@ pub trait UsageStore: Send + Sync {
         record: &crate::usage::UsageRecord,
         delta: crate::usage::CounterDelta,
         grants: &[(crate::model::Grant, u64)],
-    ) -> Result<bool, crate::ports::StoreError>;
+    ) -> Result<bool, crate::kernel::StoreError>;
 }

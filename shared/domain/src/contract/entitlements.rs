@@ -1,4 +1,4 @@
-//! The contract of the entitlements port ([`crate::entitlements::EntitlementStore`]).
+//! The contract of the entitlements port ([`crate::entitlement_store::EntitlementStore`]).
 use super::{after, dec, entitlement, ids, sorted, stored_entitlement, tenant, ts, START};
 use crate::model::{Entitlement, EntitlementStatus};
 use crate::ports::Store;

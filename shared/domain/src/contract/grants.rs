@@ -1,6 +1,6 @@
 //! The contract of the grants port ([`crate::grants::GrantStore`]).
 use super::{after, cancel, claim, dec, grant, ids, sorted, stored_entitlement, stored_grant, tenant, ts, START};
-use crate::credits::GrantEdit;
+use crate::grants::GrantEdit;
 use crate::model::{Entitlement, EntitlementStatus, Grant, GrantDetails};
 use crate::ports::{EditOutcome, InsertOutcome, Store, StoreError};
 use crate::{EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};

@@ -1,9 +1,10 @@
 //! Metronome's `listEntries`: each customer's ledger per credit type, over a window.
 use super::type_id;
+use crate::entitlement_store::EntitlementStore;
+use crate::kernel::StoreError;
 use crate::ledger::{self, Entry, EntryKind, Posting};
 use crate::model::Grant;
-use crate::ports::{EntitlementStore, StoreError, UsageStore};
-use crate::usage::UsageRecord;
+use crate::usage::{UsageRecord, UsageStore};
 use crate::{Clock, TenantId, Timestamp};
 use futures::future::try_join_all;
 use rust_decimal::Decimal;

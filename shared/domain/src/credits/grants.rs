@@ -1,12 +1,12 @@
 //! Metronome's grant operations: create (with an optional uniqueness key), void, edit, and the
 //! paginated listing with each grant's usage.
 use super::{type_id, CreditType, DEFAULT_CREDIT_TYPE_ID};
-use crate::entitlements::Label;
-use crate::kernel::{Claim, IdempotencyKey};
+use crate::entitlement_store::EntitlementStore;
+use crate::grants::{EditOutcome, GrantEdit, GrantStore};
+use crate::kernel::{Claim, IdempotencyKey, InsertOutcome, Label, StoreError};
 use crate::ledger::Posting;
 use crate::model::{Entitlement, Grant, GrantDetails, NewGrantFields};
-use crate::ports::{EditOutcome, EntitlementStore, GrantStore, InsertOutcome, StoreError, UsageStore};
-use crate::usage::UsageRecord;
+use crate::usage::{UsageRecord, UsageStore};
 use crate::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
 use futures::future::try_join_all;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -45,7 +45,7 @@ pub enum CreateCreditGrantError {
     Store(#[from] StoreError),
 }
 
-pub const UNIQUENESS_SCOPE: &str = "metronome";
+const UNIQUENESS_SCOPE: &str = "metronome";
 
 /// The entitlement a customer's credits of one type go to: its oldest active one in that type.
 fn target_entitlement(entitlements: Vec<Entitlement>, credit_type_id: &str) -> Option<Entitlement> {
@@ -164,16 +164,6 @@ pub async fn void_credit_grant(
         }
     }
     Ok(voided)
-}
-
-/// A change to a grant's name, expiry or type (Metronome `editGrant`).
-#[derive(Debug, Clone)]
-pub struct GrantEdit {
-    pub entitlement_id: EntitlementId,
-    pub id: GrantId,
-    pub name: Option<String>,
-    pub expires_at: Option<Timestamp>,
-    pub credit_grant_type: Option<String>,
 }
 
 pub async fn edit_credit_grant(

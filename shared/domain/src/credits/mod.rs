@@ -5,17 +5,18 @@
 //! This file holds the credit types; `grants.rs` the Metronome grant operations (create, void,
 //! edit, list) and `entries.rs` the customers' ledgers (`listEntries`).
 use crate::cache::TtlCache;
-use crate::entitlements::Label;
-use crate::ports::StoreError;
+use crate::kernel::{Label, StoreError};
 use crate::TenantId;
 
 mod entries;
 mod grants;
 
+// The grant port's edit; kept here too, where it was first defined (other crates use this path).
+pub use crate::grants::GrantEdit;
 pub use entries::{list_entries, CustomerLedger, EntryFilter};
 pub use grants::{
     create_credit_grant, edit_credit_grant, list_credit_grants, void_credit_grant, CreateCreditGrantError,
-    EditCreditGrantError, GrantEdit, GrantFilter, LedgerGrant, NewCreditGrant, VoidCreditGrantError, UNIQUENESS_SCOPE,
+    EditCreditGrantError, GrantFilter, LedgerGrant, NewCreditGrant, VoidCreditGrantError,
 };
 
 /// Metronome's well-known id of "USD (cents)": every tenant's default credit type.
@@ -126,11 +127,11 @@ pub trait CreditTypeStore: Send + Sync {
     async fn list_credit_types(
         &self,
         tenant: &crate::TenantId,
-    ) -> Result<Vec<crate::credits::CreditType>, crate::ports::StoreError>;
+    ) -> Result<Vec<crate::credits::CreditType>, crate::kernel::StoreError>;
     /// Creates a credit type unless the tenant has one of that name; returns the existing one if so.
     async fn insert_credit_type(
         &self,
         tenant: &crate::TenantId,
         ct: &crate::credits::CreditType,
-    ) -> Result<Option<crate::credits::CreditType>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::credits::CreditType>, crate::kernel::StoreError>;
 }

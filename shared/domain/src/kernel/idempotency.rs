@@ -1,8 +1,7 @@
 //! Idempotent creation: an object is written together with a claim of its idempotency key, and a
 //! request that finds the claim taken either replays what the first request made (same
 //! parameters) or is refused (different ones).
-use super::Created;
-use crate::ports::{InsertOutcome, StoreError};
+use super::{Created, StoreError};
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -28,7 +27,7 @@ impl IdempotencyKey {
         }
         Ok(Self(s.to_owned()))
     }
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -46,7 +45,7 @@ pub struct Claim {
 impl Claim {
     /// The id of the object this claim created, when a new request matches it; otherwise the
     /// names of the fields that differ (a 409).
-    pub fn replayed_id(&self, request: &BTreeMap<String, String>) -> Result<&str, Vec<String>> {
+    fn replayed_id(&self, request: &BTreeMap<String, String>) -> Result<&str, Vec<String>> {
         let differing = self.differing_fields(request);
         if differing.is_empty() {
             Ok(&self.object_id)
@@ -56,7 +55,7 @@ impl Claim {
     }
 
     /// Field names whose values differ between the stored claim and a new request.
-    pub fn differing_fields(&self, other: &BTreeMap<String, String>) -> Vec<String> {
+    fn differing_fields(&self, other: &BTreeMap<String, String>) -> Vec<String> {
         let mut names: Vec<String> = self
             .fingerprint
             .keys()
@@ -70,9 +69,20 @@ impl Claim {
     }
 }
 
+/// What happened to an attempt to create an object guarded by an idempotency claim.
+#[derive(Debug)]
+pub enum InsertOutcome {
+    /// The object and its claim were written together.
+    Inserted,
+    /// The claim already existed: nothing was written. The stored claim is returned.
+    ClaimExists(Claim),
+    /// The parent (entitlement) is missing or not active: nothing was written.
+    ParentUnavailable,
+}
+
 /// What an idempotent create's insert came to, once a claim that already existed was checked.
 #[derive(Debug)]
-pub enum Claimed<T> {
+pub(crate) enum Claimed<T> {
     /// The object and its claim were written now.
     Inserted,
     /// An earlier request with the same key and the same parameters created this object: nothing
@@ -87,7 +97,7 @@ pub enum Claimed<T> {
 /// compares the request's `fingerprint` with it: the same parameters read the object the claim
 /// points at (`original`, given its id; `what` names it if it is missing), different ones are
 /// `mismatch(the differing field names)`, a 409 on every surface.
-pub async fn insert_claimed<T, E, F>(
+pub(crate) async fn insert_claimed<T, E, F>(
     what: &str,
     insert: impl Future<Output = Result<InsertOutcome, StoreError>>,
     fingerprint: &BTreeMap<String, String>,
@@ -113,14 +123,14 @@ where
 
 /// The id a stored claim points at, parsed (`parse`: the id type's own); an id that does not
 /// parse is a corrupt claim.
-pub fn claimed_id<I, X>(parse: impl FnOnce(&str) -> Result<I, X>, id: &str) -> Result<I, StoreError> {
+pub(crate) fn claimed_id<I, X>(parse: impl FnOnce(&str) -> Result<I, X>, id: &str) -> Result<I, StoreError> {
     parse(id).map_err(|_| StoreError::Corrupt(format!("claim points at {id}")))
 }
 
 impl<T> Claimed<T> {
     /// What the create made: `new` when it was inserted now, the original when replayed; None when
     /// the parent was unavailable.
-    pub fn into_created(self, new: T) -> Option<Created<T>> {
+    pub(crate) fn into_created(self, new: T) -> Option<Created<T>> {
         match self {
             Claimed::Inserted => Some(Created::New(new)),
             Claimed::Replayed(original) => Some(Created::Replayed(original)),

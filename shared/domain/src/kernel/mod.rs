@@ -1,8 +1,13 @@
-//! What the aggregates share: listing pages, and idempotent creation (keys, claims, the
-//! claim-then-replay sequence and its outcome).
-pub mod idempotency;
+//! What the aggregates share: listing pages, idempotent creation (keys, claims, the
+//! claim-then-replay sequence and its outcome), client labels, and the storage ports' error.
+mod idempotency;
+mod label;
+mod storage;
 
-pub use idempotency::{claimed_id, insert_claimed, Claim, Claimed, IdempotencyKey, IdempotencyKeyError};
+pub(crate) use idempotency::{claimed_id, insert_claimed, Claimed};
+pub use idempotency::{Claim, IdempotencyKey, IdempotencyKeyError, InsertOutcome};
+pub use label::{Label, LabelError};
+pub use storage::StoreError;
 
 /// Whether an idempotent create made something new or found what an earlier identical request made.
 #[derive(Debug, Clone)]
@@ -29,7 +34,7 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    pub fn slice(all: Vec<T>, limit: usize, offset: usize) -> Self {
+    pub(crate) fn slice(all: Vec<T>, limit: usize, offset: usize) -> Self {
         let total = all.len();
         let items = all.into_iter().skip(offset).take(limit).collect();
         Page {

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 
 /// Compares two grants in burn-down order.
-pub fn burn_order(a: &Grant, b: &Grant) -> Ordering {
+pub(crate) fn burn_order(a: &Grant, b: &Grant) -> Ordering {
     let priority = |g: &Grant| g.priority.map(|p| p.value()).unwrap_or_default();
     priority(a)
         .cmp(&priority(b))
@@ -22,7 +22,7 @@ pub fn burn_order(a: &Grant, b: &Grant) -> Ordering {
 }
 
 /// True when usage that occurred at `at` may draw on the grant.
-pub fn is_consumable(g: &Grant, at: Timestamp) -> bool {
+pub(crate) fn is_consumable(g: &Grant, at: Timestamp) -> bool {
     g.voided_at.is_none() && g.effective_at <= at && g.expires_at.is_none_or(|e| at < e)
 }
 
@@ -37,7 +37,7 @@ pub struct Deduction {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Allocation {
     pub deductions: Vec<Deduction>,
-    pub overage: Decimal,
+    pub(crate) overage: Decimal,
 }
 
 /// Allocates `amount` of usage that occurred at `at` to the grants. Pure: nothing is changed.

@@ -17,7 +17,8 @@ mod allocation;
 mod balance;
 mod entries;
 
-pub use allocation::{allocate, apply, burn_order, is_consumable, Allocation, Deduction, Effect};
+pub(crate) use allocation::burn_order;
+pub use allocation::{allocate, apply, Allocation, Deduction, Effect};
 pub use balance::{balance_at, grant_balance, Balance, GrantBalance};
 pub use entries::{grant_entries, pending_entries, Entry, EntryKind, Posting, UsageStatus};
 

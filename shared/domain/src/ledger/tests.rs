@@ -1,3 +1,4 @@
+use super::allocation::is_consumable;
 use super::*;
 use crate::model::{Grant, NewGrantFields};
 use crate::{CreditAmount, EntitlementId, GrantId, Priority, TenantId, Timestamp};

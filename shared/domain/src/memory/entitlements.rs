@@ -1,6 +1,6 @@
 //! [`MemoryStore`] as the entitlements port ([`EntitlementStore`]).
 use super::{condition_failed, ent_key, norm_entitlement, MemoryStore, StoredEntitlement};
-use crate::entitlements::EntitlementStore;
+use crate::entitlement_store::EntitlementStore;
 use crate::model::{Entitlement, EntitlementStatus, Grant};
 use crate::ports::StoreError;
 use crate::{EntitlementId, TenantId, Timestamp};

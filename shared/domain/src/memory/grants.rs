@@ -1,7 +1,6 @@
 //! [`MemoryStore`] as the grants port ([`GrantStore`]).
 use super::{ent_key, grant_key, query_limit, MemoryStore, Partition};
-use crate::credits::GrantEdit;
-use crate::grants::GrantStore;
+use crate::grants::{GrantEdit, GrantStore};
 use crate::model::{Claim, Grant};
 use crate::ports::{EditOutcome, InsertOutcome, StoreError};
 use crate::{EntitlementId, GrantId, TenantId, Timestamp};

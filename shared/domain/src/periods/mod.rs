@@ -3,22 +3,23 @@
 //! left clamped to `[resetMinRollover, resetMaxRollover]` (a missing bound does not clamp that side).
 //! Grants without bounds carry on untouched until they expire. Everything a reset changes is written
 //! in one conditional transaction, with a rollover record in the ledger for each clamped grant.
+use crate::entitlement_store::EntitlementStore;
+use crate::kernel::StoreError;
 use crate::ledger::{Deduction, UsageStatus};
 use crate::model::{Entitlement, Grant};
-use crate::ports::{EntitlementStore, StoreError};
 use crate::usage::UsageRecord;
 use crate::{Clock, Timestamp};
 use chrono::Months;
 use rust_decimal::Decimal;
 
 /// The period's length in whole calendar months (1..=12), when `end` is exactly that after `start`.
-pub fn whole_months(start: Timestamp, end: Timestamp) -> Option<u32> {
+pub(crate) fn whole_months(start: Timestamp, end: Timestamp) -> Option<u32> {
     (1..=12).find(|m| start.as_datetime().checked_add_months(Months::new(*m)) == Some(end.as_datetime()))
 }
 
 /// The shortest entitlement period accepted (security review finding 3: a sub-second period made
 /// the reset loop advance by zero and stall every tenant's scheduled work).
-pub const MIN_PERIOD_SECONDS: i64 = 3600;
+pub(crate) const MIN_PERIOD_SECONDS: i64 = 3600;
 
 /// Start of period `k` of the entitlement's schedule (period 0 starts at the anchor).
 fn boundary(e: &Entitlement, k: i64) -> Option<Timestamp> {
@@ -76,7 +77,7 @@ fn index_at(e: &Entitlement, now: Timestamp) -> Option<i64> {
 
 /// The period that contains `now`, when the current one has ended. None when it has not, or when
 /// the entitlement's period cannot be computed (see [`PeriodStuck`]).
-pub fn period_at(e: &Entitlement, now: Timestamp) -> Option<(Timestamp, Timestamp)> {
+fn period_at(e: &Entitlement, now: Timestamp) -> Option<(Timestamp, Timestamp)> {
     if e.current_period_end > now {
         return None;
     }
@@ -87,10 +88,10 @@ pub fn period_at(e: &Entitlement, now: Timestamp) -> Option<(Timestamp, Timestam
 
 /// Why an ended period cannot be moved on (bad data, e.g. a period shorter than the minimum).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeriodStuck(pub String);
+struct PeriodStuck(String);
 
 /// Whether an entitlement whose period has ended can be reset at `now` at all.
-pub fn check_resettable(e: &Entitlement, now: Timestamp) -> Result<(), PeriodStuck> {
+fn check_resettable(e: &Entitlement, now: Timestamp) -> Result<(), PeriodStuck> {
     if e.current_period_end > now || period_at(e, now).is_some() {
         return Ok(());
     }
@@ -106,8 +107,8 @@ pub fn check_resettable(e: &Entitlement, now: Timestamp) -> Result<(), PeriodStu
 /// What a rollover leaves of a grant: `remaining` clamped to its bounds, never below what pending
 /// usage holds.
 /// Never more than the grant's amount: the bounds are validated so (`resetMinRollover <= amount`,
-/// [`super::grants::check_rollover_bounds`]), and a grant stored before that rule is capped here.
-pub fn rolled_over(g: &Grant) -> Decimal {
+/// [`crate::model::check_rollover_bounds`]), and a grant stored before that rule is capped here.
+fn rolled_over(g: &Grant) -> Decimal {
     let mut v = g.remaining;
     if let Some(max) = g.reset_max_rollover {
         v = v.min(max.value());
@@ -137,7 +138,7 @@ pub struct Reset {
 }
 
 /// The reset due for an entitlement at `now`, if its period has ended. Pure.
-pub fn plan_reset(e: &Entitlement, grants: &[Grant], now: Timestamp) -> Option<Reset> {
+fn plan_reset(e: &Entitlement, grants: &[Grant], now: Timestamp) -> Option<Reset> {
     let (start, end) = period_at(e, now)?;
     let at = e.current_period_end;
     let mut changed = Vec::new();
@@ -300,7 +301,7 @@ pub trait PeriodStore: Send + Sync {
         &self,
         now: crate::Timestamp,
         limit: usize,
-    ) -> Result<Vec<(crate::TenantId, crate::EntitlementId)>, crate::ports::StoreError>;
+    ) -> Result<Vec<(crate::TenantId, crate::EntitlementId)>, crate::kernel::StoreError>;
     /// In one transaction: moves the entitlement to the new period and zeroes its counters (if its
     /// period end is still `reset.old_end`), writes the clamped grants at the versions read, and the
     /// rollover record. False when anything moved.
@@ -308,7 +309,7 @@ pub trait PeriodStore: Send + Sync {
         &self,
         entitlement: &crate::model::Entitlement,
         reset: &crate::periods::Reset,
-    ) -> Result<bool, crate::ports::StoreError>;
+    ) -> Result<bool, crate::kernel::StoreError>;
     /// Takes an entitlement out of the period-reset schedule (its GSI5 keys) and records why on
     /// it (`reset_blocked`), for an operator to look at.
     async fn block_period_reset(
@@ -316,7 +317,7 @@ pub trait PeriodStore: Send + Sync {
         tenant: &crate::TenantId,
         id: &crate::EntitlementId,
         reason: &str,
-    ) -> Result<(), crate::ports::StoreError>;
+    ) -> Result<(), crate::kernel::StoreError>;
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ proptest! {
     fn rollover_never_exceeds_the_amount(amount in 1i64..1000, used in 0i64..1000, min in prop::option::of(0i64..5000), max in prop::option::of(0i64..5000)) {
         let g = grant(1, amount, amount - used.min(amount), min, max);
         prop_assert!(rolled_over(&g) <= g.amount.value());
-        let valid = crate::grants::check_rollover_bounds(
+        let valid = crate::model::check_rollover_bounds(
             g.amount, g.reset_min_rollover, g.reset_max_rollover).is_ok();
         if valid {
             prop_assert!(min.is_none_or(|m| m <= amount));
@@ -138,7 +138,7 @@ proptest! {
 }
 
 /// A grant with `remaining` left, at version 3. The bounds are set directly, unchecked: the
-/// properties also cover bounds stored before [`crate::grants::check_rollover_bounds`].
+/// properties also cover bounds stored before [`crate::model::check_rollover_bounds`].
 fn grant(n: usize, amount: i64, remaining: i64, min: Option<i64>, max: Option<i64>) -> Grant {
     let mut g = Grant::new(NewGrantFields {
         tenant: TenantId::parse("t").unwrap(),

@@ -17,9 +17,10 @@ mod schedule;
 
 pub use operations::{
     create, delete, get, list, update, CreatePlanError, DeletePlanError, NewCreditPlan, PlanFilter, PlanLookupError,
-    PlanUpdate, UpdatePlanError, PLAN_SCOPE,
+    PlanUpdate, UpdatePlanError,
 };
-pub use schedule::{apply_all, apply_plan, apply_tenant, Applied, MAX_APPLICATIONS_PER_RUN};
+pub(crate) use schedule::apply_plan;
+pub use schedule::{apply_all, apply_tenant, Applied};
 
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
@@ -137,6 +138,17 @@ pub struct CreditPlan {
     pub version: u64,
 }
 
+/// What happened to one credit-plan application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanApply {
+    /// The grant and the plan's progress on the entitlement were written together.
+    Applied,
+    /// The progress was not where this run read it: another run applied it. Nothing written.
+    Moved,
+    /// The entitlement is not active: nothing written.
+    EntitlementInactive,
+}
+
 /// The storage port of this module: Credit plans (Flexprice credit grants) and their progress on each entitlement. Implemented by `grants_dynamo::DynamoStore` and
 /// [`crate::memory::MemoryStore`]; the contract tests hold both to the same behaviour.
 #[async_trait::async_trait]
@@ -146,39 +158,39 @@ pub trait PlanStore: Send + Sync {
         &self,
         plan: &crate::plans::CreditPlan,
         claim: Option<&crate::kernel::Claim>,
-    ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
+    ) -> Result<crate::kernel::InsertOutcome, crate::kernel::StoreError>;
     async fn get_credit_plan(
         &self,
         tenant: &crate::TenantId,
         id: &str,
-    ) -> Result<Option<crate::plans::CreditPlan>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::plans::CreditPlan>, crate::kernel::StoreError>;
     /// The tenant's plans, oldest first (an index read).
     async fn list_credit_plans(
         &self,
         tenant: &crate::TenantId,
-    ) -> Result<Vec<crate::plans::CreditPlan>, crate::ports::StoreError>;
+    ) -> Result<Vec<crate::plans::CreditPlan>, crate::kernel::StoreError>;
     /// Replaces a plan if its version is still `expected_version`; false otherwise.
     async fn replace_credit_plan(
         &self,
         plan: &crate::plans::CreditPlan,
         expected_version: u64,
-    ) -> Result<bool, crate::ports::StoreError>;
+    ) -> Result<bool, crate::kernel::StoreError>;
     /// Every published plan of every tenant (the scheduler's index).
-    async fn active_credit_plans(&self) -> Result<Vec<crate::plans::CreditPlan>, crate::ports::StoreError>;
+    async fn active_credit_plans(&self) -> Result<Vec<crate::plans::CreditPlan>, crate::kernel::StoreError>;
     /// The tenant's entitlements with this plan id or subscription id (an index read).
     async fn entitlements_in_scope(
         &self,
         tenant: &crate::TenantId,
         scope: crate::plans::PlanScope,
         scope_id: &str,
-    ) -> Result<Vec<crate::model::Entitlement>, crate::ports::StoreError>;
+    ) -> Result<Vec<crate::model::Entitlement>, crate::kernel::StoreError>;
     /// The next period of the plan to apply to the entitlement (0 when none was).
     async fn plan_progress(
         &self,
         tenant: &crate::TenantId,
         entitlement: &crate::EntitlementId,
         plan_id: &str,
-    ) -> Result<u64, crate::ports::StoreError>;
+    ) -> Result<u64, crate::kernel::StoreError>;
     /// In one transaction: the entitlement is active, the plan's progress on it is still `expected`
     /// and becomes `next`, and the grant is written.
     async fn apply_plan_period(
@@ -187,7 +199,7 @@ pub trait PlanStore: Send + Sync {
         plan_id: &str,
         expected: u64,
         next: u64,
-    ) -> Result<crate::ports::PlanApply, crate::ports::StoreError>;
+    ) -> Result<crate::plans::PlanApply, crate::kernel::StoreError>;
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! The Flexprice operations on plans: create (idempotent; applies what is due at once), get,
 //! update, delete (archive or end) and list.
+use super::PlanStore;
 use super::{apply_plan, CreditPlan, Expiration, PlanScope, PlanStatus, Recurrence};
-use crate::entitlements::Label;
-use crate::kernel::{insert_claimed, Claim, Created, IdempotencyKey};
-use crate::ports::{PlanStore, StoreError};
+use crate::kernel::{insert_claimed, Claim, Created, IdempotencyKey, Label, StoreError};
 use crate::{Clock, CreditAmount, TenantId, Timestamp};
 use std::collections::BTreeMap;
 
@@ -52,7 +51,7 @@ impl NewCreditPlan {
     }
 }
 
-pub const PLAN_SCOPE: &str = "creditplan";
+const PLAN_SCOPE: &str = "creditplan";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreatePlanError {
@@ -250,7 +249,7 @@ pub struct PlanFilter {
 }
 
 impl PlanFilter {
-    pub fn keeps(&self, p: &CreditPlan) -> bool {
+    fn keeps(&self, p: &CreditPlan) -> bool {
         self.status.is_none_or(|s| s == p.status)
             && self.scope.is_none_or(|s| s == p.scope)
             && (self.plan_ids.is_empty() || (p.scope == PlanScope::Plan && self.plan_ids.contains(&p.scope_id)))

@@ -1,13 +1,13 @@
 //! Scheduling: which periods of a plan are due for an entitlement, the grant each application
 //! creates, and the runs that apply them.
-use super::{Cadence, CreditPlan, Expiration, PlanStatus, Recurrence, Span};
+use super::{Cadence, CreditPlan, Expiration, PlanApply, PlanStatus, PlanStore, Recurrence, Span};
+use crate::kernel::StoreError;
 use crate::model::{Entitlement, EntitlementStatus, Grant, GrantDetails, NewGrantFields};
-use crate::ports::{PlanApply, PlanStore, StoreError};
 use crate::{Clock, Priority, TenantId, Timestamp};
 use rust_decimal::Decimal;
 
 /// The most applications of one plan to one entitlement made in one run; the rest come next run.
-pub const MAX_APPLICATIONS_PER_RUN: usize = 50;
+const MAX_APPLICATIONS_PER_RUN: usize = 50;
 
 impl CreditPlan {
     pub fn cadence(&self) -> Cadence {
@@ -18,7 +18,7 @@ impl CreditPlan {
     }
 
     /// Start of period `k` (0-based); None past the supported range.
-    pub fn period_start(&self, k: u64) -> Option<Timestamp> {
+    fn period_start(&self, k: u64) -> Option<Timestamp> {
         match self.recurrence {
             Recurrence::Once => (k == 0).then_some(self.start_date),
             Recurrence::Every(p, count) => p.span(count).times(self.start_date, k),
@@ -28,7 +28,7 @@ impl CreditPlan {
     /// Periods due for an entitlement at `now`, from period `next` on: those that have started,
     /// start before `end_date`, and end after the entitlement was provisioned (an entitlement gets
     /// the period it joined in, not earlier ones). At most [`MAX_APPLICATIONS_PER_RUN`].
-    pub fn due_periods(&self, entitlement: &Entitlement, next: u64, now: Timestamp) -> Vec<(u64, Timestamp)> {
+    fn due_periods(&self, entitlement: &Entitlement, next: u64, now: Timestamp) -> Vec<(u64, Timestamp)> {
         let mut out = Vec::new();
         let mut k = next;
         while out.len() < MAX_APPLICATIONS_PER_RUN {
@@ -54,7 +54,7 @@ impl CreditPlan {
     }
 
     /// The grant that applying period `k` (starting at `start`) to the entitlement creates.
-    pub fn application(&self, entitlement: &Entitlement, k: u64, start: Timestamp, now: Timestamp) -> Grant {
+    fn application(&self, entitlement: &Entitlement, k: u64, start: Timestamp, now: Timestamp) -> Grant {
         let expires_at = match self.expiration {
             Expiration::Never => None,
             Expiration::After(n, unit) => unit.span(n).times(start, 1),
@@ -94,7 +94,11 @@ pub struct Applied {
 }
 
 /// Applies every due period of one plan to every entitlement in its scope.
-pub async fn apply_plan(store: &dyn PlanStore, clock: &dyn Clock, plan: &CreditPlan) -> Result<Applied, StoreError> {
+pub(crate) async fn apply_plan(
+    store: &dyn PlanStore,
+    clock: &dyn Clock,
+    plan: &CreditPlan,
+) -> Result<Applied, StoreError> {
     let mut done = Applied::default();
     if plan.status != PlanStatus::Published {
         return Ok(done);

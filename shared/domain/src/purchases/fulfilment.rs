@@ -1,10 +1,10 @@
 //! Fulfilment: payment events applied to invoices exactly once (the paid one creates the grant and
 //! publishes `invoice.paid.v0`), and the sweep that cancels invoices whose session expired.
-use super::{Invoice, InvoiceStatus};
+use super::{Invoice, InvoiceStatus, PurchaseStore};
+use crate::kernel::StoreError;
 use crate::messaging::QueueError;
 use crate::model::{Grant, GrantDetails, NewGrantFields};
 use crate::payments::{PaymentEvent, PaymentEventKind};
-use crate::ports::{PurchaseStore, StoreError};
 use crate::{Clock, GrantId, InvoiceId, Timestamp};
 
 /// What applying a payment event did. Every variant means the event is fully handled.

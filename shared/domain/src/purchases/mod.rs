@@ -21,10 +21,10 @@ pub use purchase::{
 };
 
 /// Session lifetime when the request names none (Paygentic's example: one day).
-pub const DEFAULT_PAYMENT_WINDOW_SECONDS: i64 = 24 * 3600;
+const DEFAULT_PAYMENT_WINDOW_SECONDS: i64 = 24 * 3600;
 /// The longest payment window accepted.
-pub const MAX_PAYMENT_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
-pub const PURCHASE_SCOPE: &str = "purchase";
+const MAX_PAYMENT_WINDOW_SECONDS: i64 = 30 * 24 * 3600;
+const PURCHASE_SCOPE: &str = "purchase";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvoiceStatus {
@@ -136,7 +136,7 @@ impl RedirectUrl {
         }
         Ok(Self(s.to_owned()))
     }
-    pub fn as_str(&self) -> &str {
+    fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -151,23 +151,23 @@ pub trait PurchaseStore: Send + Sync {
         &self,
         invoice: &crate::purchases::Invoice,
         claim: &crate::kernel::Claim,
-    ) -> Result<crate::ports::InsertOutcome, crate::ports::StoreError>;
+    ) -> Result<crate::kernel::InsertOutcome, crate::kernel::StoreError>;
     async fn get_invoice(
         &self,
         tenant: &crate::TenantId,
         id: &crate::InvoiceId,
-    ) -> Result<Option<crate::purchases::Invoice>, crate::ports::StoreError>;
+    ) -> Result<Option<crate::purchases::Invoice>, crate::kernel::StoreError>;
     /// The tenant and invoice of a payment session.
     async fn find_session(
         &self,
         id: &crate::SessionId,
-    ) -> Result<Option<(crate::TenantId, crate::InvoiceId)>, crate::ports::StoreError>;
+    ) -> Result<Option<(crate::TenantId, crate::InvoiceId)>, crate::kernel::StoreError>;
     /// Replaces the invoice if its stored version is still `expected_version`; false otherwise.
     async fn update_invoice(
         &self,
         invoice: &crate::purchases::Invoice,
         expected_version: u64,
-    ) -> Result<bool, crate::ports::StoreError>;
+    ) -> Result<bool, crate::kernel::StoreError>;
     /// In one transaction: replaces the invoice (now paid) if its version is still
     /// `expected_version`, and creates its grant. False when the version moved (nothing written).
     async fn settle_invoice(
@@ -175,11 +175,11 @@ pub trait PurchaseStore: Send + Sync {
         invoice: &crate::purchases::Invoice,
         expected_version: u64,
         grant: &crate::model::Grant,
-    ) -> Result<bool, crate::ports::StoreError>;
+    ) -> Result<bool, crate::kernel::StoreError>;
     /// Open invoices whose session expired by `now`, oldest expiry first (an index read: may lag).
     async fn due_open_invoices(
         &self,
         now: crate::Timestamp,
         limit: usize,
-    ) -> Result<Vec<crate::purchases::Invoice>, crate::ports::StoreError>;
+    ) -> Result<Vec<crate::purchases::Invoice>, crate::kernel::StoreError>;
 }

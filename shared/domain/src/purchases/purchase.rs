@@ -1,14 +1,15 @@
 //! A purchase: the checks, then an open invoice with its payment session, created idempotently.
 use super::{
-    Invoice, InvoiceStatus, RedirectUrl, DEFAULT_PAYMENT_WINDOW_SECONDS, MAX_PAYMENT_WINDOW_SECONDS, PURCHASE_SCOPE,
+    Invoice, InvoiceStatus, PurchaseStore, RedirectUrl, DEFAULT_PAYMENT_WINDOW_SECONDS, MAX_PAYMENT_WINDOW_SECONDS,
+    PURCHASE_SCOPE,
 };
 use crate::auth::Principal;
-use crate::grants::{check_rollover_bounds, RolloverBoundsError};
-use crate::kernel::{claimed_id, insert_claimed, Claim, Created, IdempotencyKey};
+use crate::entitlement_store::EntitlementStore;
+use crate::kernel::{claimed_id, insert_claimed, Claim, Created, IdempotencyKey, StoreError};
+use crate::model::{check_rollover_bounds, RolloverBoundsError};
 use crate::money::{Price, PriceError};
 use crate::payments::{PaymentProvider, ProviderError, SessionRequest};
-use crate::ports::{EntitlementStore, PurchaseStore, StoreError, TenantStore};
-use crate::tenants::{self, origin_of, TenantCache, TenantError, TenantSettings};
+use crate::tenants::{self, origin_of, TenantCache, TenantError, TenantSettings, TenantStore};
 use crate::{Clock, CreditAmount, EntitlementId, InvoiceId, NonNegative, TenantId, Timestamp};
 use std::collections::BTreeMap;
 
@@ -136,7 +137,7 @@ fn check_redirect(
 ///
 /// Who may: an admin key, or a member key when the tenant's settings allow members. The price must
 /// meet the tenant's minimum per credit, the redirect URLs its allowed origins, and the rollover
-/// bounds [`check_rollover_bounds`].
+/// bounds rule (`check_rollover_bounds`).
 pub async fn purchase(
     ctx: &PurchaseContext<'_>,
     who: &Principal,
