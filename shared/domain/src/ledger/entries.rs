@@ -82,6 +82,16 @@ pub struct Entry {
     pub running_balance: Decimal,
 }
 
+/// What one posting drew from one grant (the sum of its deductions from that grant).
+fn drawn_from(grant: &Grant, posting: &Posting) -> Decimal {
+    posting
+        .deductions
+        .iter()
+        .filter(|d| d.grant_id == grant.id)
+        .map(|d| d.amount)
+        .sum()
+}
+
 /// The posted entries of one grant, in order, with the grant's running balance: its credits,
 /// then every committed deduction, then (if it ended) the expiry or void of what was left.
 pub fn grant_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a Posting>) -> Vec<Entry> {
@@ -89,12 +99,7 @@ pub fn grant_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a P
         .into_iter()
         .filter(|p| p.status == UsageStatus::Committed)
         .filter_map(|p| {
-            let amount: Decimal = p
-                .deductions
-                .iter()
-                .filter(|d| d.grant_id == grant.id)
-                .map(|d| d.amount)
-                .sum();
+            let amount = drawn_from(grant, p);
             (!amount.is_zero()).then_some((p, amount))
         })
         .collect();
@@ -151,12 +156,7 @@ pub fn pending_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a
         .into_iter()
         .filter(|p| p.status == UsageStatus::Pending)
         .filter_map(|p| {
-            let amount: Decimal = p
-                .deductions
-                .iter()
-                .filter(|d| d.grant_id == grant.id)
-                .map(|d| d.amount)
-                .sum();
+            let amount = drawn_from(grant, p);
             (amount > Decimal::ZERO).then_some((p, amount))
         })
         .collect();
