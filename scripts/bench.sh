@@ -39,11 +39,6 @@ set -a; . "$out/stack/stack.env"; set +a
 step "1. round trips per operation"
 ROUND_TRIPS_OUT="$PWD/$out/round_trips.md" cargo test --quiet --test api round_trips
 
-step "3. cold start"
-fns=$(ls functions/src/bin/*.rs | xargs -n1 basename | sed 's/\.rs$//' | sed 's|^|target/release/|')
-# shellcheck disable=SC2086
-./target/release/cold-start --runs 21 --out "$out/cold_start.json" target/release/hello-lambda $fns
-
 step "2. handler overhead (cargo lambda watch --release, oha)"
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cargo lambda watch --release --ignore-changes -A 127.0.0.1 -P "$port" --env-file "$out/stack/stack.env" >"$out/watch.log" 2>&1 &
@@ -56,10 +51,16 @@ for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 step "6. hot entitlement"
 ./target/release/load hot --writers 64 --events 640 --out "$out/hot.json"
 
-# Nothing else runs while criterion measures: the emulator and the stack (a JVM) stop first.
+# Nothing else runs while cold starts and criterion measure: the emulator and the stack (a JVM,
+# busy compiling and collecting after the suites above) stop first.
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 pids=()
 bash scripts/stack.sh stop "$out/stack"
+
+step "3. cold start"
+fns=$(ls functions/src/bin/*.rs | xargs -n1 basename | sed 's/\.rs$//' | sed 's|^|target/release/|')
+# shellcheck disable=SC2086
+./target/release/cold-start --runs 41 --out "$out/cold_start.json" target/release/hello-lambda $fns
 
 step "5. criterion"
 cargo bench --quiet -p grants-bench --bench ledger --bench surfaces -- --output-format bencher 2>/dev/null | tee "$out/criterion.txt"

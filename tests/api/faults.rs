@@ -9,7 +9,7 @@ use bytes::Bytes;
 use grants_domain::payments::PaymentEventKind;
 use grants_dynamo::DynamoStore;
 use grants_http::fulfilment::{process_batch, Message};
-use grants_http::App;
+use grants_lambda::App;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;

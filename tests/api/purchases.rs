@@ -2,6 +2,7 @@
 //! signed webhooks onto SQS, the bridge playing the event source mapping, exactly-once fulfilment.
 use crate::helpers::{now_plus, spawn_app, spawn_app_with_queues, spawn_with, Key, TestApp, TestClock};
 use grants_domain::payments::{self, PaymentEventKind};
+use grants_domain::ports::PurchaseStore;
 use grants_domain::{Clock, SystemClock};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};

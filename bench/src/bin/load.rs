@@ -12,12 +12,14 @@
 //!
 //! Both write JSON (microseconds); bench/report.py turns it into the report.
 use grants_domain::model::Role;
+use grants_domain::ports::GrantStore;
 use grants_domain::{EntitlementId, GrantId, TenantId};
 use grants_dynamo::round_trips::RoundTrips;
 use grants_dynamo::schema::{entitlement_pk, grant_sk, PK, SK};
 use grants_dynamo::DynamoStore;
 use grants_http::Route;
-use grants_http::{dispatch, ApiRequest, App};
+use grants_http::{dispatch, ApiRequest};
+use grants_lambda::App;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! visibility timeout and reaches the dead-letter queue after `maxReceiveCount` receives: that is
 //! where events that can never apply (unknown invoice, amount or currency mismatch, malformed
 //! body) end up for a person to look at. Nothing is deleted that did not apply.
-use crate::App;
+use crate::{App, Store};
 use grants_domain::messaging::{MessageQueue, QueueError};
 use grants_domain::purchases::{self, Applied, Fulfilment, Invoice, InvoiceEvents};
 use grants_domain::{EventId, GrantId};
@@ -17,7 +17,7 @@ pub struct Message {
 }
 
 /// Applies every message of a batch (concurrently); returns the ids of those that failed.
-pub async fn process_batch(app: &App, messages: Vec<Message>) -> Vec<String> {
+pub async fn process_batch<S: Store>(app: &App<S>, messages: Vec<Message>) -> Vec<String> {
     let results = futures::future::join_all(messages.iter().map(|m| process(app, m))).await;
     messages
         .into_iter()
@@ -27,7 +27,7 @@ pub async fn process_batch(app: &App, messages: Vec<Message>) -> Vec<String> {
         .collect()
 }
 
-async fn process(app: &App, message: &Message) -> bool {
+async fn process<S: Store>(app: &App<S>, message: &Message) -> bool {
     let event = match crate::payment_events::decode(message.body.as_bytes()) {
         Ok(e) => e,
         Err(e) => {

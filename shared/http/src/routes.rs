@@ -3,7 +3,7 @@
 //! route's handler. A Lambda function names its [`endpoint`] constant, so its binary links only
 //! that route's handler (not the table's others).
 use crate::{capacity, flexprice, metronome, paygentic, sandbox, webhooks};
-use crate::{ApiError, ApiRequest, ApiResponse, App, MAX_BODY_BYTES};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store, MAX_BODY_BYTES};
 use futures::future::BoxFuture;
 use grants_domain::auth::{authenticate, Principal};
 use http::Method;
@@ -24,19 +24,31 @@ pub enum Access {
 
 type Answer<'a> = BoxFuture<'a, Result<ApiResponse, ApiError>>;
 
-/// A route's handler.
-#[derive(Clone, Copy)]
-pub enum Handler {
-    Public(for<'a> fn(&'a App, &'a ApiRequest) -> Answer<'a>),
-    Authenticated(for<'a> fn(&'a App, &'a Principal, &'a ApiRequest) -> Answer<'a>),
+/// A route's handler, for an app whose store is `S`.
+pub enum Handler<S> {
+    Public(for<'a> fn(&'a App<S>, &'a ApiRequest) -> Answer<'a>),
+    Authenticated(for<'a> fn(&'a App<S>, &'a Principal, &'a ApiRequest) -> Answer<'a>),
 }
 
-/// A route with its handler: what one Lambda function serves.
-#[derive(Clone, Copy)]
-pub struct Endpoint {
-    pub route: Route,
-    pub handler: Handler,
+impl<S> Clone for Handler<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
 }
+impl<S> Copy for Handler<S> {}
+
+/// A route with its handler: what one Lambda function serves.
+pub struct Endpoint<S> {
+    pub route: Route,
+    pub handler: Handler<S>,
+}
+
+impl<S> Clone for Endpoint<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Endpoint<S> {}
 
 macro_rules! handler {
     (public $h:path) => {
@@ -74,15 +86,17 @@ macro_rules! routes {
             pub fn function(self) -> &'static str { match self { $(Route::$variant => $function,)* } }
             pub fn access(self) -> Access { match self { $(Route::$variant => access!($access),)* } }
             /// The route's endpoint, looked up at run time: links every handler (the local router and
-            /// tests use it; a Lambda function names its [`endpoint`] constant instead).
-            pub fn endpoint(self) -> Endpoint { match self { $(Route::$variant => endpoint::$variant,)* } }
+            /// tests use it; a Lambda function names its [`endpoint`] function instead).
+            pub fn endpoint<S: Store>(self) -> Endpoint<S> { match self { $(Route::$variant => endpoint::$variant(),)* } }
         }
 
-        /// One constant per route, named as its [`Route`] variant: `endpoint::CreateGrant`.
-        #[allow(non_upper_case_globals)]
+        /// One function per route, named as its [`Route`] variant: `endpoint::CreateGrant`. A
+        /// function (generic over the store) rather than a constant, so a binary that names one
+        /// instantiates only that route's handler, for its own store type.
+        #[allow(non_snake_case)]
         pub mod endpoint {
             use super::*;
-            $(#[doc = $doc] pub const $variant: Endpoint = Endpoint { route: Route::$variant, handler: handler!($access $module::$handler) };)*
+            $(#[doc = $doc] pub fn $variant<S: Store>() -> Endpoint<S> { Endpoint { route: Route::$variant, handler: handler!($access $module::$handler) } })*
         }
     };
 }
@@ -177,13 +191,13 @@ impl Route {
 
 /// Runs one request through auth and the route's handler (looked up in the table). Never panics on
 /// client input; every failure is a JSON error.
-pub async fn dispatch(app: &App, route: Route, req: ApiRequest) -> ApiResponse {
+pub async fn dispatch<S: Store>(app: &App<S>, route: Route, req: ApiRequest) -> ApiResponse {
     serve(app, route.endpoint(), req).await
 }
 
 /// Runs one request through auth and the endpoint's handler. Never panics on client input; every
 /// failure is a JSON error (Flexprice's shape on Flexprice routes).
-pub async fn serve(app: &App, endpoint: Endpoint, mut req: ApiRequest) -> ApiResponse {
+pub async fn serve<S: Store>(app: &App<S>, endpoint: Endpoint<S>, mut req: ApiRequest) -> ApiResponse {
     let route = endpoint.route;
     if req.path_params.is_empty() {
         req.path_params = route.match_path(&req.path).unwrap_or_default();
@@ -207,7 +221,7 @@ pub async fn serve(app: &App, endpoint: Endpoint, mut req: ApiRequest) -> ApiRes
     .await
 }
 
-async fn handle(app: &App, endpoint: Endpoint, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+async fn handle<S: Store>(app: &App<S>, endpoint: Endpoint<S>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     if req.body.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }

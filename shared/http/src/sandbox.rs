@@ -6,7 +6,7 @@
 //!
 //! The page marks itself as a sandbox on every view, and is served only while the configured
 //! provider is the sandbox (`PAYMENT_PROVIDER=sandbox`): a staging stack, never production.
-use crate::{page_csp, ApiError, ApiRequest, ApiResponse, App};
+use crate::{page_csp, ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::payments::{PaymentEvent, PaymentEventKind};
 use grants_domain::purchases::{self, Invoice, InvoiceLookupError, InvoiceStatus};
 use grants_domain::tenants::origin_of;
@@ -48,7 +48,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
 }
 
 /// The session in the path; not found unless the configured provider is the sandbox.
-fn session_in_path(app: &App, req: &ApiRequest) -> Result<SessionId, ApiResponse> {
+fn session_in_path<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<SessionId, ApiResponse> {
     if !app.payments.is_sandbox() {
         return Err(not_found());
     }
@@ -96,7 +96,7 @@ fn render(i: &Invoice, now: grants_domain::Timestamp, notice: Option<&str>) -> A
     page_for(StatusCode::OK, "Checkout", &body, &redirects)
 }
 
-async fn load(app: &App, id: &SessionId) -> Result<Invoice, ApiResponse> {
+async fn load<S: Store>(app: &App<S>, id: &SessionId) -> Result<Invoice, ApiResponse> {
     match purchases::invoice_for_session(app.store.as_ref(), id).await {
         Ok(i) => Ok(i),
         Err(InvoiceLookupError::NotFound) => Err(not_found()),
@@ -104,7 +104,7 @@ async fn load(app: &App, id: &SessionId) -> Result<Invoice, ApiResponse> {
     }
 }
 
-pub async fn checkout_page(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn checkout_page<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = match session_in_path(app, req) {
         Ok(id) => id,
         Err(r) => return Ok(r),
@@ -121,7 +121,7 @@ pub async fn checkout_page(app: &App, req: &ApiRequest) -> Result<ApiResponse, A
     Ok(render(&invoice, app.clock.now(), notice))
 }
 
-pub async fn checkout_action(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn checkout_action<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = match session_in_path(app, req) {
         Ok(id) => id,
         Err(r) => return Ok(r),

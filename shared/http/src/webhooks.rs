@@ -4,7 +4,7 @@
 //! verification is a 400 and nothing is enqueued. The header's presence, form and timestamp are
 //! checked before the claimed account is looked at, and an unknown account fails exactly as a
 //! wrong signature does, so the answers do not tell accounts apart.
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::payments::{SignatureError, SignatureHeader, WebhookError, SIGNATURE_HEADER};
 use http::StatusCode;
 use serde_json::json;
@@ -19,7 +19,7 @@ fn signature_error(e: SignatureError) -> ApiError {
     ApiError::field(SIGNATURE_HEADER, code, e.to_string())
 }
 
-pub async fn payment_webhook(app: &App, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn payment_webhook<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::field("body", "required", "must be a JSON payment event"));
     }

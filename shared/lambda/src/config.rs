@@ -7,12 +7,12 @@
 //! `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
 use crate::queue::SqsQueue;
 use crate::secrets_manager::SecretsManagerStore;
+use crate::App;
 use grants_domain::payments::PaymentProvider;
 use grants_domain::secrets::{SecretError, SecretStore};
 use grants_dynamo::DynamoStore;
 use grants_http::providers::{NoProvider, SandboxProvider};
 use grants_http::secrets::Secrets;
-use grants_http::App;
 use std::sync::Arc;
 
 pub const DEFAULT_TABLE: &str = "grants";

@@ -7,18 +7,26 @@ pub mod telemetry;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use grants_domain::purchases;
+use grants_dynamo::DynamoStore;
 use grants_http::fulfilment::{self, Message};
-use grants_http::{not_found_route, ApiRequest, ApiResponse, App, Endpoint, Route};
+use grants_http::{not_found_route, ApiRequest, ApiResponse, Route};
 use lambda_http::{service_fn, Body, Request, RequestExt, Response};
 use lambda_runtime::LambdaEvent;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tracing::Instrument;
 
+/// The app of a deployed function: its store is DynamoDB.
+pub type App = grants_http::App<DynamoStore>;
+/// A route's endpoint for a deployed function.
+pub type Endpoint = grants_http::Endpoint<DynamoStore>;
+/// A route's endpoint as a function's `main` names it: `grants_http::endpoint::GetGrant`.
+pub type NamedEndpoint = fn() -> Endpoint;
+
 /// Runs the Lambda runtime loop for one route's endpoint with DynamoDB only
 /// (`serve(grants_http::endpoint::GetGrant)`): all most functions' `main` calls. See [`Function`]
 /// for the ones that use more.
-pub async fn serve(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+pub async fn serve(endpoint: NamedEndpoint) -> Result<(), lambda_http::Error> {
     Function::new(endpoint).serve().await
 }
 
@@ -30,12 +38,12 @@ type Wire = fn(App, &aws_config::SdkConfig) -> App;
 /// actions to that function alone):
 /// `Function::new(endpoint::PaymentWebhook).secrets().payment_events().serve().await`.
 pub struct Function {
-    endpoint: Endpoint,
+    endpoint: NamedEndpoint,
     wiring: Vec<Wire>,
 }
 
 impl Function {
-    pub fn new(endpoint: Endpoint) -> Self {
+    pub fn new(endpoint: NamedEndpoint) -> Self {
         Self {
             endpoint,
             wiring: Vec::new(),
@@ -56,7 +64,7 @@ impl Function {
     pub async fn serve(self) -> Result<(), lambda_http::Error> {
         crate::telemetry::init();
         let app = Arc::new(wired_app(&self.wiring)?);
-        let endpoint = self.endpoint;
+        let endpoint = (self.endpoint)();
         lambda_http::run(service_fn(move |event: Request| {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(handle_endpoint_event(&app, endpoint, event).await) }

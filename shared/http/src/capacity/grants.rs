@@ -1,7 +1,7 @@
 //! Capacity grants (`/v2/grants`): list, create, delete, resell, and the grant's JSON form.
 use super::errors::grant_not_found;
 use crate::body::{JsonBody, QueryParams};
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::capacity::{self, CapacityFilter, CapacityGrant, ExactPrice, NewCapacityGrant, MAX_QUANTITY};
 use grants_domain::entitlements::Label;
@@ -34,7 +34,7 @@ fn fid_in_path(req: &ApiRequest) -> Result<CapacityGrantId, ApiError> {
     CapacityGrantId::parse(req.param("grant_fid")).map_err(|_| grant_not_found())
 }
 
-pub async fn list(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn list<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut q = QueryParams::new(req);
     let filter = CapacityFilter {
         cluster: q.string("cluster").map(str::to_owned),
@@ -91,7 +91,7 @@ pub fn parse_create(req: &ApiRequest) -> Result<NewCapacityGrant, ApiError> {
     Ok(request)
 }
 
-pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn create<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create(req)?;
     let created = capacity::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
     Ok(ApiResponse::json(
@@ -100,13 +100,13 @@ pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
     ))
 }
 
-pub async fn delete(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn delete<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let fid = fid_in_path(req)?;
     let grant = capacity::delete(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &fid).await?;
     Ok(ApiResponse::json(StatusCode::OK, &grant_json(&grant)))
 }
 
-pub async fn resell(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn resell<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let fid = fid_in_path(req)?;
     let mut body = JsonBody::parse(req)?;
     let new_quantity = body.required_integer("new_quantity", 1, MAX_QUANTITY);

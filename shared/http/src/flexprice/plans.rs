@@ -4,7 +4,7 @@ use super::requests::parse_create;
 use crate::body::{JsonBody, QueryParams};
 use crate::error::FieldError;
 use crate::paygentic::num;
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::entitlements::Label;
 use grants_domain::plans::{
@@ -69,7 +69,7 @@ pub fn plan_json(p: &CreditPlan, credits: Credits) -> Value {
     })
 }
 
-pub async fn create(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn create<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create(req)?;
     let created = plans::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
     Ok(ApiResponse::json(
@@ -82,12 +82,12 @@ fn id_in_path(req: &ApiRequest) -> &str {
     req.param("id")
 }
 
-pub async fn get(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn get<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let plan = plans::get(app.store.as_ref(), &who.tenant, id_in_path(req)).await?;
     Ok(ApiResponse::json(StatusCode::OK, &plan_json(&plan, Credits::Text)))
 }
 
-pub async fn update(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn update<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let name = body.parsed("name", false, Label::parse);
     let metadata = body.has("metadata").then(|| body.optional_string_map("metadata"));
@@ -109,7 +109,7 @@ pub async fn update(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
     Ok(ApiResponse::json(StatusCode::OK, &plan_json(&plan, Credits::Text)))
 }
 
-pub async fn delete(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn delete<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     // The body is optional: `{}` or `{"effective_date": ...}`.
     let effective_date = if req.body.iter().all(u8::is_ascii_whitespace) {
         None
@@ -134,7 +134,7 @@ pub async fn delete(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiR
     Ok(ApiResponse::json(StatusCode::OK, &json!({ "message": message })))
 }
 
-pub async fn list(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn list<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut q = QueryParams::new(req);
     let limit = q.int("limit", 1, 1000, 50);
     let offset = q.int("offset", 0, 10_000_000, 0);

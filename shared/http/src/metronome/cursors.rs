@@ -1,11 +1,11 @@
 //! Page cursors of `listGrants` and `listEntries`, signed so that only cursors this service made
 //! are accepted.
-use crate::{ApiError, ApiRequest, App};
+use crate::{ApiError, ApiRequest, App, Store};
 
 /// Page cursors: `<hex of "tag:id">.<hex HMAC-SHA256(deployment cursor key, "tag:id")>`, so a
 /// cursor this service did not make (forged, edited, over-long) is a 400 naming `next_page` before
 /// anything reaches storage (security review finding 5).
-pub(super) async fn cursor(app: &App, tag: &str, id: &str) -> Result<String, ApiError> {
+pub(super) async fn cursor<S: Store>(app: &App<S>, tag: &str, id: &str) -> Result<String, ApiError> {
     use hmac::Mac;
     let payload = format!("{tag}:{id}");
     Ok(format!(
@@ -15,7 +15,7 @@ pub(super) async fn cursor(app: &App, tag: &str, id: &str) -> Result<String, Api
     ))
 }
 
-async fn cursor_mac(app: &App, payload: &str) -> Result<hmac::Hmac<sha2::Sha256>, ApiError> {
+async fn cursor_mac<S: Store>(app: &App<S>, payload: &str) -> Result<hmac::Hmac<sha2::Sha256>, ApiError> {
     use hmac::{KeyInit, Mac};
     let key = app.secrets.cursor_key().await.map_err(|e| {
         tracing::error!(error = %e, "the cursor key is unavailable");
@@ -30,7 +30,11 @@ async fn cursor_mac(app: &App, payload: &str) -> Result<hmac::Hmac<sha2::Sha256>
 /// Longest cursor accepted (an id of at most 255 characters, hex-encoded, and its MAC).
 const MAX_CURSOR_CHARS: usize = 2 * (4 + 255 * 4) + 1 + 64;
 
-pub(super) async fn read_cursor(app: &App, req: &ApiRequest, tag: &str) -> Result<Option<String>, ApiError> {
+pub(super) async fn read_cursor<S: Store>(
+    app: &App<S>,
+    req: &ApiRequest,
+    tag: &str,
+) -> Result<Option<String>, ApiError> {
     use hmac::Mac;
     let Some(raw) = req.query_value("next_page").filter(|v| !v.is_empty()) else {
         return Ok(None);

@@ -2,7 +2,7 @@
 use super::cursors::{cursor, read_cursor};
 use super::{credit_type_json, ledger_entry_json, ok, optional_body, time};
 use crate::paygentic::num;
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::credits::{self, CreditType, CustomerLedger, EntryFilter};
 use grants_domain::ledger::Entry;
@@ -35,7 +35,7 @@ fn customer_ledger_json(l: &CustomerLedger, catalogue: &[CreditType], descending
     })
 }
 
-pub async fn list_entries(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn list_entries<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let descending = match req.query_value("sort") {
         None | Some("") | Some("asc") => false,
         Some("desc") => true,

@@ -5,7 +5,7 @@ use super::errors::credit_grant_not_found;
 use super::{credit_type_json, ledger_entry_json, ok, optional_body, time};
 use crate::body::{JsonBody, QueryParams};
 use crate::paygentic::num;
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::credits::{
     self, CreditType, GrantFilter, LedgerGrant, NewCreditGrant, DEFAULT_CREDIT_TYPE_ID, NEVER_EXPIRES,
@@ -68,7 +68,7 @@ pub fn grant_json(lg: &LedgerGrant, catalogue: &[CreditType], now: Timestamp) ->
     v
 }
 
-pub async fn list_grants(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn list_grants<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut q = QueryParams::new(req);
     let limit = q.int("limit", 1, 100, DEFAULT_LIMIT);
     q.finish()?;
@@ -187,7 +187,7 @@ pub fn parse_create_grant(req: &ApiRequest) -> Result<NewCreditGrant, ApiError> 
     Ok(request)
 }
 
-pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn create_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create_grant(req)?;
     let store = app.store.as_ref();
     let ids = [request.credit_type_id.as_str(), request.paid_credit_type_id.as_str()];
@@ -202,7 +202,7 @@ fn grant_id(raw: Option<String>) -> Result<GrantId, ApiError> {
         .ok_or_else(credit_grant_not_found)
 }
 
-pub async fn void_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn void_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let id = body.required_string("id");
     let release = body.optional_bool("release_uniqueness_key").unwrap_or(false);
@@ -213,7 +213,7 @@ pub async fn void_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<
     ok(&json!({ "data": { "id": grant.id.as_str() } }))
 }
 
-pub async fn edit_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn edit_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let id = body.required_string("id");
     let name = body.parsed("name", false, Label::parse);

@@ -2,7 +2,7 @@
 //! the entitlement's JSON form.
 use super::{entitlement_in_path, list_json, num, ok, opt_time, query_time, time};
 use crate::body::{JsonBody, QueryParams};
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::entitlements::{self, EntitlementView, Label, NewEntitlement};
 use http::StatusCode;
@@ -41,7 +41,11 @@ pub fn entitlement_json(view: &EntitlementView, list_item: bool) -> Value {
     v
 }
 
-pub async fn list_entitlements(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn list_entitlements<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     let mut q = QueryParams::new(req);
     let limit = q.int("limit", 1, 100, 10);
     let offset = q.int("offset", 0, 1_000_000, 0);
@@ -59,7 +63,11 @@ pub async fn list_entitlements(app: &App, who: &Principal, req: &ApiRequest) -> 
     ok(&list_json(&page, |v| entitlement_json(v, true)))
 }
 
-pub async fn get_entitlement(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn get_entitlement<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     let id = entitlement_in_path(req)?;
     // `at` (the SDK sends it): the balance and access as of that instant, from the ledger.
     let view = match query_time(req, "at")? {
@@ -69,7 +77,11 @@ pub async fn get_entitlement(app: &App, who: &Principal, req: &ApiRequest) -> Re
     ok(&entitlement_json(&view, false))
 }
 
-pub async fn cancel_entitlement(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn cancel_entitlement<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     let id = entitlement_in_path(req)?;
     let view = entitlements::cancel_entitlement(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id).await?;
     ok(&entitlement_json(&view, false))
@@ -103,7 +115,11 @@ pub fn parse_new_entitlement(body: &mut JsonBody) -> Option<NewEntitlement> {
     })
 }
 
-pub async fn create_entitlement(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn create_entitlement<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let parsed = parse_new_entitlement(&mut body);
     body.finish()?;

@@ -2,7 +2,7 @@
 use super::errors::grant_not_found;
 use super::{entitlement_in_path, list_json, num, ok, opt_time, time};
 use crate::body::{JsonBody, QueryParams};
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::grants::{self, NewGrant};
 use grants_domain::kernel::{Created, IdempotencyKey};
@@ -69,7 +69,7 @@ pub fn parse_create_grant(req: &ApiRequest) -> Result<NewGrant, ApiError> {
     Ok(request)
 }
 
-pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn create_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create_grant(req)?;
     let created = grants::create_grant(
         app.store.as_ref(),
@@ -89,7 +89,7 @@ pub async fn create_grant(app: &App, who: &Principal, req: &ApiRequest) -> Resul
     ))
 }
 
-pub async fn list_grants(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn list_grants<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let entitlement_id = entitlement_in_path(req)?;
     let mut q = QueryParams::new(req);
     let limit = q.int("limit", 1, 100, 20);
@@ -108,13 +108,13 @@ pub async fn list_grants(app: &App, who: &Principal, req: &ApiRequest) -> Result
     ok(&list_json(&page, grant_json))
 }
 
-pub async fn get_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn get_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let (entitlement_id, grant_id) = (entitlement_in_path(req)?, grant_in_path(req)?);
     let grant = grants::get_grant(app.store.as_ref(), &who.tenant, &entitlement_id, &grant_id).await?;
     ok(&grant_json(&grant))
 }
 
-pub async fn void_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn void_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let (entitlement_id, grant_id) = (entitlement_in_path(req)?, grant_in_path(req)?);
     let grant = grants::void_grant(
         app.store.as_ref(),

@@ -2,7 +2,7 @@
 use super::errors::invoice_not_found;
 use super::{entitlement_in_path, num, ok, opt_time, time};
 use crate::body::JsonBody;
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::kernel::{Created, IdempotencyKey};
 use grants_domain::purchases::{self, Invoice, InvoiceStatus, NewPurchase, PurchaseContext, RedirectUrl};
@@ -89,7 +89,11 @@ pub fn invoice_json(i: &Invoice, now: Timestamp) -> Value {
     })
 }
 
-pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn purchase_grant<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
     let entitlement_id = entitlement_in_path(req)?;
     let mut body = JsonBody::parse(req)?;
     let amount = body.required_amount("amount");
@@ -140,7 +144,7 @@ pub async fn purchase_grant(app: &App, who: &Principal, req: &ApiRequest) -> Res
     ))
 }
 
-pub async fn get_invoice(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn get_invoice<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = InvoiceId::parse(req.param("invoiceId")).map_err(|_| invoice_not_found())?;
     let invoice = purchases::get_invoice(app.store.as_ref(), &who.tenant, &id).await?;
     ok(&invoice_json(&invoice, app.clock.now()))

@@ -2,7 +2,7 @@
 use super::errors::entitlement_not_found;
 use super::{entitlement_in_path, num, ok, opt_time, query_time, time};
 use crate::body::JsonBody;
-use crate::{ApiError, ApiRequest, ApiResponse, App};
+use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::kernel::Created;
 use grants_domain::ledger::Balance;
@@ -27,7 +27,7 @@ pub fn usage_json(u: &UsageRecord) -> Value {
     })
 }
 
-pub async fn record_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn record_usage<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let entitlement_id = entitlement_in_path(req)?;
     let mut body = JsonBody::parse(req)?;
     let event_id = body.parsed("eventId", true, UsageEventId::parse);
@@ -56,7 +56,12 @@ pub async fn record_usage(app: &App, who: &Principal, req: &ApiRequest) -> Resul
     Ok(response)
 }
 
-async fn settle(app: &App, who: &Principal, req: &ApiRequest, how: Settle) -> Result<ApiResponse, ApiError> {
+async fn settle<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+    how: Settle,
+) -> Result<ApiResponse, ApiError> {
     let entitlement_id = entitlement_in_path(req)?;
     let mut body = JsonBody::parse(req)?;
     let event_id = body.parsed("eventId", true, UsageEventId::parse);
@@ -74,11 +79,11 @@ async fn settle(app: &App, who: &Principal, req: &ApiRequest, how: Settle) -> Re
     ok(&usage_json(&record))
 }
 
-pub async fn commit_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn commit_usage<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     settle(app, who, req, Settle::Commit).await
 }
 
-pub async fn release_usage(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn release_usage<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     settle(app, who, req, Settle::Release).await
 }
 
@@ -101,7 +106,7 @@ pub fn balance_json(e: &Entitlement, b: &Balance) -> Value {
     })
 }
 
-pub async fn get_balance(app: &App, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn get_balance<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = entitlement_in_path(req)?;
     let at = query_time(req, "at")?;
     let (entitlement, balance) = usage::balance(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at)
