@@ -15,6 +15,9 @@ pub enum TimestampError {
 }
 
 impl Timestamp {
+    /// 1970-01-01T00:00:00Z, the earliest instant there is.
+    pub const EPOCH: Timestamp = Timestamp(DateTime::UNIX_EPOCH);
+
     pub fn from_datetime(dt: DateTime<Utc>) -> Result<Self, TimestampError> {
         if !(1970..=9999).contains(&dt.year()) {
             return Err(TimestampError::Range);

@@ -16,11 +16,13 @@
 mod allocation;
 mod balance;
 mod entries;
+mod history;
 
 pub(crate) use allocation::burn_order;
 pub use allocation::{allocate, apply, Allocation, Deduction, Effect};
 pub use balance::{balance_at, grant_balance, Balance, GrantBalance};
 pub use entries::{grant_entries, pending_entries, Entry, EntryKind, Posting, UsageStatus};
+pub use history::{is_late, start_for, totals_within, Bound, Checkpoint, LogEntry, Start, Totals};
 
 #[cfg(test)]
 mod tests;
