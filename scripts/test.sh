@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 state=.local/test
+# Before the first log is written into it (the unit tests run before the stack makes it).
+mkdir -p "$state"
 failed=()
 step() { echo; echo "==> $*" >&2; }
 # Runs a command, showing and keeping its output; returns the command's own status.
