@@ -60,23 +60,46 @@ pub struct Balance {
 }
 
 /// The balance at `at`. Overage counts from `since` (the entitlement's current period start).
+///
+/// The same per-grant sums as [`grant_balance`], in one pass over the deductions: each active
+/// grant gets a position (one hash per grant), and each deduction adds to its grant's position
+/// (one hash per deduction), with no list per grant.
 pub fn balance_at(grants: &[Grant], postings: &[Posting], at: Timestamp, since: Timestamp) -> Balance {
     let mut active: Vec<&Grant> = grants.iter().filter(|g| g.is_active_at(at)).collect();
     active.sort_unstable_by(|a, b| burn_order(a, b));
-    // Each grant sees only the postings that draw on it: linear in grants plus deductions.
-    let mut by_grant: HashMap<&GrantId, Vec<&Posting>> = HashMap::new();
+    let position: HashMap<&GrantId, usize> = active.iter().enumerate().map(|(i, g)| (&g.id, i)).collect();
+    let mut drawn = vec![Decimal::ZERO; active.len()];
+    let mut held = vec![Decimal::ZERO; active.len()];
     for p in postings {
+        let counts = match p.status {
+            UsageStatus::Committed => true,
+            UsageStatus::Pending if p.occurred_at <= at => false,
+            _ => continue,
+        };
         for d in &p.deductions {
-            let list = by_grant.entry(&d.grant_id).or_default();
-            if !list.last().is_some_and(|last| std::ptr::eq(*last, p)) {
-                list.push(p);
+            let Some(&i) = position.get(&d.grant_id) else { continue };
+            let (Some(g), Some(drawn), Some(held)) = (active.get(i), drawn.get_mut(i), held.get_mut(i)) else {
+                continue;
+            };
+            if counts && p.occurred_at.max(g.effective_at) <= at {
+                *drawn += d.amount;
+            } else if !counts && d.amount > Decimal::ZERO {
+                // Allocation gives a pending event at most one (positive) deduction per grant.
+                *held += d.amount;
             }
         }
     }
-    let none: Vec<&Posting> = Vec::new();
     let per_grant: Vec<GrantBalance> = active
         .iter()
-        .filter_map(|g| grant_balance(g, by_grant.get(&g.id).unwrap_or(&none).iter().copied(), at))
+        .zip(drawn.iter().zip(&held))
+        .map(|(g, (drawn, held))| {
+            let excluding = g.amount.value() - drawn;
+            GrantBalance {
+                grant_id: g.id.clone(),
+                excluding_pending: excluding,
+                including_pending: excluding - held,
+            }
+        })
         .collect();
     let in_window = |p: &&Posting| p.occurred_at <= at && p.occurred_at >= since;
     let overage: Decimal = postings

@@ -236,6 +236,11 @@ proptest! {
                 prop_assert_eq!(b.excluding_pending, posted);
                 prop_assert_eq!(b.including_pending, posted + held);
             }
+            // The entitlement's balance gives each active grant exactly that grant's balance.
+            for b in balance_at(&grants, &postings, at, t(0)).grants {
+                let g = grants.iter().find(|g| g.id == b.grant_id).unwrap();
+                prop_assert_eq!(Some(b), grant_balance(g, &postings, at));
+            }
         }
     }
 
