@@ -1,7 +1,7 @@
 //! Every route: its method, path, Lambda function, who may call it and its handler, in one
 //! table; and [`dispatch`], which runs a request through body limits, authentication and the
-//! route's handler. A Lambda function names its [`endpoint`] constant, so its binary links only
-//! that route's handler (not the table's others).
+//! route's handler. A Lambda function names its [`endpoint`] (a function generic over the store),
+//! so its binary links only that route's handler (not the table's others).
 use crate::{capacity, flexprice, metronome, paygentic, sandbox, webhooks};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store, MAX_BODY_BYTES};
 use futures::future::BoxFuture;

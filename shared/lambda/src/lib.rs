@@ -24,7 +24,7 @@ pub type Endpoint = grants_http::Endpoint<DynamoStore>;
 pub type NamedEndpoint = fn() -> Endpoint;
 
 /// Runs the Lambda runtime loop for one route's endpoint with DynamoDB only
-/// (`serve(grants_http::endpoint::GetGrant)`): all most functions' `main` calls. See [`Function`]
+/// (`serve(grants_http::endpoint::GetGrant)`): what most functions' `main` calls. See [`Function`]
 /// for the ones that use more.
 pub async fn serve(endpoint: NamedEndpoint) -> Result<(), lambda_http::Error> {
     Function::new(endpoint).serve().await

@@ -1,4 +1,5 @@
 //! Balances at an instant: one grant's, and an entitlement's across its grants.
+use super::entries::drawn_from;
 use super::{burn_order, Posting, UsageStatus};
 use crate::model::Grant;
 use crate::{GrantId, Timestamp};
@@ -13,6 +14,36 @@ pub struct GrantBalance {
     pub including_pending: Decimal,
 }
 
+/// What one grant's balance at an instant takes away from its amount.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    /// Committed usage that occurred by the instant (and not before the grant took effect).
+    drawn: Decimal,
+    /// Pending holds on it that occurred by the instant.
+    held: Decimal,
+}
+
+impl Sums {
+    /// Counts what posting `p` drew from `grant` (`amount`) in the balance at `at`: the one rule
+    /// [`grant_balance`] and [`balance_at`] share.
+    fn count(&mut self, p: &Posting, grant: &Grant, amount: Decimal, at: Timestamp) {
+        match p.status {
+            UsageStatus::Committed if p.occurred_at.max(grant.effective_at) <= at => self.drawn += amount,
+            UsageStatus::Pending if amount > Decimal::ZERO && p.occurred_at <= at => self.held += amount,
+            _ => {}
+        }
+    }
+
+    fn balance(self, grant: &Grant) -> GrantBalance {
+        let excluding = grant.amount.value() - self.drawn;
+        GrantBalance {
+            grant_id: grant.id.clone(),
+            excluding_pending: excluding,
+            including_pending: excluding - self.held,
+        }
+    }
+}
+
 /// One grant's balance at `at`, or None when the grant is not active then. The same sums as
 /// [`super::grant_entries`] and [`super::pending_entries`] up to `at`, without building the entries: an
 /// active grant has not ended by `at`, so only its credits and the deductions up to `at` count.
@@ -23,26 +54,11 @@ where
     if !grant.is_active_at(at) {
         return None;
     }
-    let mut excluding = grant.amount.value();
-    let mut held = Decimal::ZERO;
+    let mut sums = Sums::default();
     for p in postings {
-        let amount: Decimal = p
-            .deductions
-            .iter()
-            .filter(|d| d.grant_id == grant.id)
-            .map(|d| d.amount)
-            .sum();
-        match p.status {
-            UsageStatus::Committed if p.occurred_at.max(grant.effective_at) <= at => excluding -= amount,
-            UsageStatus::Pending if amount > Decimal::ZERO && p.occurred_at <= at => held -= amount,
-            _ => {}
-        }
+        sums.count(p, grant, drawn_from(grant, p), at);
     }
-    Some(GrantBalance {
-        grant_id: grant.id.clone(),
-        excluding_pending: excluding,
-        including_pending: excluding + held,
-    })
+    Some(sums.balance(grant))
 }
 
 /// An entitlement's balance at an instant: the active grants' balances less the overage.
@@ -62,45 +78,24 @@ pub struct Balance {
 /// The balance at `at`. Overage counts from `since` (the entitlement's current period start).
 ///
 /// The same per-grant sums as [`grant_balance`], in one pass over the deductions: each active
-/// grant gets a position (one hash per grant), and each deduction adds to its grant's position
-/// (one hash per deduction), with no list per grant.
+/// grant gets a position (one hash per grant), and each deduction is counted at its grant's
+/// position (one hash per deduction), with no list per grant.
 pub fn balance_at(grants: &[Grant], postings: &[Posting], at: Timestamp, since: Timestamp) -> Balance {
     let mut active: Vec<&Grant> = grants.iter().filter(|g| g.is_active_at(at)).collect();
     active.sort_unstable_by(|a, b| burn_order(a, b));
     let position: HashMap<&GrantId, usize> = active.iter().enumerate().map(|(i, g)| (&g.id, i)).collect();
-    let mut drawn = vec![Decimal::ZERO; active.len()];
-    let mut held = vec![Decimal::ZERO; active.len()];
+    let mut sums = vec![Sums::default(); active.len()];
     for p in postings {
-        let counts = match p.status {
-            UsageStatus::Committed => true,
-            UsageStatus::Pending if p.occurred_at <= at => false,
-            _ => continue,
-        };
+        // Allocation gives a posting at most one deduction per grant, so each is that posting's
+        // whole draw on its grant (what `grant_balance` sums first).
         for d in &p.deductions {
             let Some(&i) = position.get(&d.grant_id) else { continue };
-            let (Some(g), Some(drawn), Some(held)) = (active.get(i), drawn.get_mut(i), held.get_mut(i)) else {
-                continue;
-            };
-            if counts && p.occurred_at.max(g.effective_at) <= at {
-                *drawn += d.amount;
-            } else if !counts && d.amount > Decimal::ZERO {
-                // Allocation gives a pending event at most one (positive) deduction per grant.
-                *held += d.amount;
+            if let (Some(g), Some(s)) = (active.get(i), sums.get_mut(i)) {
+                s.count(p, g, d.amount, at);
             }
         }
     }
-    let per_grant: Vec<GrantBalance> = active
-        .iter()
-        .zip(drawn.iter().zip(&held))
-        .map(|(g, (drawn, held))| {
-            let excluding = g.amount.value() - drawn;
-            GrantBalance {
-                grant_id: g.id.clone(),
-                excluding_pending: excluding,
-                including_pending: excluding - held,
-            }
-        })
-        .collect();
+    let per_grant: Vec<GrantBalance> = active.iter().zip(sums).map(|(g, s)| s.balance(g)).collect();
     let in_window = |p: &&Posting| p.occurred_at <= at && p.occurred_at >= since;
     let overage: Decimal = postings
         .iter()

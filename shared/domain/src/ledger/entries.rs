@@ -83,7 +83,7 @@ pub struct Entry {
 }
 
 /// What one posting drew from one grant (the sum of its deductions from that grant).
-fn drawn_from(grant: &Grant, posting: &Posting) -> Decimal {
+pub(super) fn drawn_from(grant: &Grant, posting: &Posting) -> Decimal {
     posting
         .deductions
         .iter()

@@ -77,11 +77,6 @@ impl Totals {
         self.overage += sign * entry.overage;
     }
 
-    /// What one grant's entries drew.
-    pub fn drawn_from(&self, grant: &GrantId) -> Decimal {
-        self.drawn.get(grant).copied().unwrap_or_default()
-    }
-
     /// These totals with `entries` added: the next checkpoint's, from this one's and its window.
     pub fn plus<'a>(&self, entries: impl IntoIterator<Item = &'a LogEntry>) -> Totals {
         let mut next = self.clone();
@@ -100,11 +95,6 @@ pub enum Bound {
 }
 
 impl Bound {
-    pub fn instant(self) -> Timestamp {
-        match self {
-            Bound::Through(t) | Bound::Before(t) => t,
-        }
-    }
     pub fn admits(self, occurred_at: Timestamp) -> bool {
         match self {
             Bound::Through(t) => occurred_at <= t,
