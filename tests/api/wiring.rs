@@ -1,6 +1,7 @@
 //! Each function's `main` names its own route's endpoint and exactly the AWS clients beyond DynamoDB
 //! that template.yaml lets it call: `.secrets()` with `secretsmanager:GetSecretValue`, a queue
-//! (`.payment_events()`, or the fulfilment function's invoice events) with `sqs:SendMessage`.
+//! (`.payment_events()`, or the fulfilment function's invoice events) with `sqs:SendMessage`; and
+//! `.without_table()` (or no app at all: the catch-all) exactly when it has no `dynamodb:*` action.
 use crate::helpers::template;
 use grants_http::Route;
 use std::path::Path;
@@ -35,6 +36,12 @@ fn every_main_wires_what_its_iam_policy_allows_and_serves_its_own_route() {
         let actions = actions(res);
         let reads_secrets = actions.iter().any(|a| a == "secretsmanager:GetSecretValue");
         let sends = actions.iter().any(|a| a == "sqs:SendMessage");
+        let calls_table = actions.iter().any(|a| a.starts_with("dynamodb:"));
+        assert_eq!(
+            !main.contains(".without_table()") && !main.contains("serve_not_found()"),
+            calls_table,
+            "{name:?}: DynamoDB client vs IAM"
+        );
         assert_eq!(
             main.contains(".secrets()"),
             reads_secrets,

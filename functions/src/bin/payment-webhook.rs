@@ -2,6 +2,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     grants_lambda::Function::new(grants_http::endpoint::PaymentWebhook)
+        .without_table()
         .secrets()
         .payment_events()
         .serve()

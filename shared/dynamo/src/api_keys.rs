@@ -47,7 +47,7 @@ impl ApiKeyStore for DynamoStore {
         if let Some(at) = record.expires_at {
             item.insert("expires_at".to_owned(), ts(at));
         }
-        self.client
+        self.client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))

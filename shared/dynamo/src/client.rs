@@ -2,22 +2,28 @@
 //! transactions with retries on conflicts, and the mapping of SDK errors to [`StoreError`].
 
 use crate::prelude::*;
+use std::sync::OnceLock;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How many times a transaction that lost a race (TransactionConflict) is tried again.
 const CONFLICT_RETRIES: u32 = 12;
 
+/// The DynamoDB store: one table, one client. The client is built when the store is made
+/// ([`DynamoStore::new`], [`DynamoStore::from_config`]), except for a function that declares it
+/// does not use the table ([`DynamoStore::unused`]): its client is built only if a call reaches it.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
-    pub(crate) client: Client,
+    client: OnceLock<Client>,
+    config: Option<aws_config::SdkConfig>,
     pub(crate) table: String,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
-            client,
+            client: OnceLock::from(client),
+            config: None,
             table: table.into(),
         }
     }
@@ -25,8 +31,23 @@ impl DynamoStore {
     pub fn from_config(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
         Self::new(Client::new(config), table)
     }
+    /// The store of a function whose route never calls DynamoDB (the payment webhook): no client
+    /// is built at start-up; one is built from `config` on the first call, should one come.
+    pub fn unused(config: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self {
+            client: OnceLock::new(),
+            config: Some(config.clone()),
+            table: table.into(),
+        }
+    }
     pub fn client(&self) -> &Client {
-        &self.client
+        self.client.get_or_init(|| {
+            let config = self
+                .config
+                .as_ref()
+                .expect("a store without a client keeps its configuration");
+            Client::new(config)
+        })
     }
     pub fn table(&self) -> &str {
         &self.table
@@ -43,7 +64,7 @@ impl DynamoStore {
         let mut start: Option<Item> = None;
         loop {
             let mut q = self
-                .client
+                .client()
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression(key_condition)
@@ -147,7 +168,7 @@ impl DynamoStore {
     /// Replaces an item if its stored `version` is still `expected`; false when it moved.
     pub(crate) async fn put_at_version(&self, item: Item, expected: u64) -> Result<bool, StoreError> {
         let result = self
-            .client
+            .client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -169,7 +190,7 @@ impl DynamoStore {
         at: Timestamp,
     ) -> Result<Option<Item>, StoreError> {
         let result = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .key(PK, s(pk))
@@ -208,7 +229,7 @@ impl DynamoStore {
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transacted, StoreError> {
         for attempt in 0..CONFLICT_RETRIES {
             let result = self
-                .client
+                .client()
                 .transact_write_items()
                 .set_transact_items(Some(items.clone()))
                 .send()
@@ -248,7 +269,7 @@ impl DynamoStore {
         pk: String,
         sk: &str,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client
+        self.client()
             .update_item()
             .table_name(&self.table)
             .key(PK, s(pk))
@@ -257,7 +278,7 @@ impl DynamoStore {
 
     pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
-            .client
+            .client()
             .get_item()
             .table_name(&self.table)
             .key(PK, s(pk))

@@ -104,7 +104,7 @@ pub(crate) fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
 #[async_trait]
 impl EntitlementStore for DynamoStore {
     async fn put_entitlement(&self, entitlement: &Entitlement) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(entitlement_item(entitlement)))

@@ -196,7 +196,7 @@ impl GrantStore for DynamoStore {
     ) -> Result<(Vec<Grant>, bool), StoreError> {
         let t = tenant.as_str();
         let mut q = self
-            .client
+            .client()
             .query()
             .table_name(&self.table)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX));
@@ -233,7 +233,7 @@ impl GrantStore for DynamoStore {
     async fn edit_grant(&self, tenant: &TenantId, edit: &GrantEdit) -> Result<EditOutcome, StoreError> {
         let mut sets = Vec::new();
         let mut update = self
-            .client
+            .client()
             .update_item()
             .table_name(&self.table)
             .key(PK, s(entitlement_pk(tenant.as_str(), edit.entitlement_id.as_str())))
@@ -291,7 +291,7 @@ impl GrantStore for DynamoStore {
         scope: &str,
         key: &str,
     ) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .delete_item()
             .table_name(&self.table)
             .key(PK, s(entitlement_pk(tenant.as_str(), entitlement.as_str())))

@@ -10,7 +10,7 @@ impl PeriodStore for DynamoStore {
         limit: usize,
     ) -> Result<Vec<(TenantId, EntitlementId)>, StoreError> {
         let out = self
-            .client
+            .client()
             .query()
             .table_name(&self.table)
             .index_name(GSI5)

@@ -196,7 +196,7 @@ impl PurchaseStore for DynamoStore {
         // Sort keys start with the session expiry; every key of an instant <= now sorts below
         // "<now>#~" (ids and tenants use characters below '~').
         let out = self
-            .client
+            .client()
             .query()
             .table_name(&self.table)
             .index_name(GSI1)

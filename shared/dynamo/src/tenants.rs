@@ -57,7 +57,7 @@ impl TenantStore for DynamoStore {
 
     async fn put_tenant_if_absent(&self, settings: &TenantSettings) -> Result<bool, StoreError> {
         let result = self
-            .client
+            .client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(tenant_item(settings)))
@@ -68,7 +68,7 @@ impl TenantStore for DynamoStore {
     }
 
     async fn put_tenant(&self, settings: &TenantSettings) -> Result<(), StoreError> {
-        self.client
+        self.client()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(tenant_item(settings)))

@@ -160,16 +160,27 @@ pub fn secrets(config: &aws_config::SdkConfig) -> Secrets {
 /// with the SDK configuration the `with_*` wirings below build their clients from. Secrets and
 /// queues are left unconfigured (every use fails loudly) until a wiring adds them. A bad
 /// `PAYMENT_PROVIDER` or `PUBLIC_BASE_URL` is an error: the function does not start.
-pub fn app_from_env() -> Result<(App, aws_config::SdkConfig), ConfigError> {
+/// `Table::Unused` (a function whose route never calls DynamoDB) builds no DynamoDB client.
+pub fn app_from_env(table: Table) -> Result<(App, aws_config::SdkConfig), ConfigError> {
     let provider = payment_provider(var(PAYMENT_PROVIDER).as_deref())?;
     let base_url = public_base_url(var(PUBLIC_BASE_URL).as_deref())?;
     let config = function_sdk_config();
-    let store = DynamoStore::from_config(&config, table_name());
+    let store = match table {
+        Table::Used => DynamoStore::from_config(&config, table_name()),
+        Table::Unused => DynamoStore::unused(&config, table_name()),
+    };
     let app = App::with_system_clock(Arc::new(store))
         .with_provider(provider)
         .with_public_base_url(base_url)
         .with_secrets(Arc::new(Secrets::new(Arc::new(NoSecrets), "")));
     Ok((app, config))
+}
+
+/// Whether a function's route calls DynamoDB (template.yaml grants it `dynamodb:*` actions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Used,
+    Unused,
 }
 
 /// Adds Secrets Manager (webhook signing secrets, the page-cursor key).

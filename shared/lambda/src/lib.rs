@@ -39,6 +39,7 @@ type Wire = fn(App, &aws_config::SdkConfig) -> App;
 /// `Function::new(endpoint::PaymentWebhook).secrets().payment_events().serve().await`.
 pub struct Function {
     endpoint: NamedEndpoint,
+    table: config::Table,
     wiring: Vec<Wire>,
 }
 
@@ -46,8 +47,15 @@ impl Function {
     pub fn new(endpoint: NamedEndpoint) -> Self {
         Self {
             endpoint,
+            table: config::Table::Used,
             wiring: Vec::new(),
         }
+    }
+    /// No DynamoDB client at start-up: for a route that never calls the table (its function has no
+    /// `dynamodb:*` action in template.yaml).
+    pub fn without_table(mut self) -> Self {
+        self.table = config::Table::Unused;
+        self
     }
     /// Secrets Manager: webhook signing secrets and the page-cursor key.
     pub fn secrets(mut self) -> Self {
@@ -63,7 +71,7 @@ impl Function {
     /// Builds the app once (cold start) and runs the Lambda runtime loop.
     pub async fn serve(self) -> Result<(), lambda_http::Error> {
         crate::telemetry::init();
-        let app = Arc::new(wired_app(&self.wiring)?);
+        let app = Arc::new(wired_app(self.table, &self.wiring)?);
         let endpoint = (self.endpoint)();
         lambda_http::run(service_fn(move |event: Request| {
             let app = Arc::clone(&app);
@@ -74,8 +82,8 @@ impl Function {
 }
 
 /// The app from the environment with each wiring applied; a bad configuration stops the function.
-fn wired_app(wiring: &[Wire]) -> Result<App, lambda_runtime::Error> {
-    let (app, config) = crate::config::app_from_env().map_err(|e| {
+fn wired_app(table: config::Table, wiring: &[Wire]) -> Result<App, lambda_runtime::Error> {
+    let (app, config) = crate::config::app_from_env(table).map_err(|e| {
         tracing::error!(error = %e, "bad configuration; not starting");
         Box::new(e) as lambda_runtime::Error
     })?;
@@ -153,7 +161,7 @@ pub fn to_lambda_response(r: ApiResponse) -> Response<Body> {
 /// Runs the fulfilment function: SQS batches of payment events, partial failures reported.
 pub async fn serve_payment_events() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(wired_app(&[crate::config::with_invoice_events])?);
+    let app = Arc::new(wired_app(config::Table::Used, &[crate::config::with_invoice_events])?);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<SqsEvent>| {
         let app = Arc::clone(&app);
         let span = tracing::info_span!("sqs_batch", request_id = %event.context.request_id);
@@ -187,7 +195,7 @@ pub const EXPIRY_BATCH: usize = 500;
 /// Runs the scheduled sweep that cancels invoices whose payment session expired unpaid.
 pub async fn serve_expiry() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(wired_app(&[])?);
+    let app = Arc::new(wired_app(config::Table::Used, &[])?);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| {
             let app = Arc::clone(&app);
@@ -211,7 +219,7 @@ const RESET_BATCH: usize = 200;
 /// rollover), then applies every credit grant plan's due periods.
 pub async fn serve_credit_schedules() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(wired_app(&[])?);
+    let app = Arc::new(wired_app(config::Table::Used, &[])?);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| {
             let app = Arc::clone(&app);
