@@ -46,7 +46,7 @@ fn surfaces(c: &mut Criterion) {
     let mut out = c.benchmark_group("serialise");
     let grant = grants(1).remove(0);
     out.bench_function("paygentic", |b| {
-        b.iter(|| paygentic::grant_json(black_box(&grant)).to_string())
+        b.iter(|| serde_json::to_string(&paygentic::GrantBody::from(black_box(&grant))).unwrap())
     });
     let lg = LedgerGrant {
         postings: postings(std::slice::from_ref(&grant)),
@@ -54,15 +54,17 @@ fn surfaces(c: &mut Criterion) {
     };
     let catalogue = [CreditType::default_type()];
     out.bench_function("metronome", |b| {
-        b.iter(|| metronome::grant_json(black_box(&lg), &catalogue, at(7200)).to_string())
+        b.iter(|| {
+            serde_json::to_string(&metronome::wire::GrantBody::new(black_box(&lg), &catalogue, at(7200))).unwrap()
+        })
     });
     let cap = capacity_grant();
     out.bench_function("capacity", |b| {
-        b.iter(|| capacity::grant_json(black_box(&cap)).to_string())
+        b.iter(|| serde_json::to_string(&capacity::GrantBody::from(black_box(&cap))).unwrap())
     });
     let plan = credit_plan();
     out.bench_function("flexprice", |b| {
-        b.iter(|| flexprice::plan_json(black_box(&plan), flexprice::Credits::Text).to_string())
+        b.iter(|| serde_json::to_string(&flexprice::PlanBody::new(black_box(&plan), flexprice::Credits::Text)).unwrap())
     });
     out.finish();
 }

@@ -15,6 +15,7 @@ mod grants;
 mod helpers;
 mod ledger;
 mod metronome;
+mod openapi;
 mod purchases;
 mod round_trips;
 mod routes;

@@ -12,7 +12,7 @@ use grants_domain::tenants::{self, TenantSettings};
 use grants_domain::{Clock, SystemClock, TenantId};
 use grants_dynamo::DynamoStore;
 use grants_http::body::JsonBody;
-use grants_http::paygentic::{entitlement_json, parse_new_entitlement};
+use grants_http::paygentic::{parse_new_entitlement, EntitlementBody};
 use serde_norway::Value;
 use std::path::Path;
 
@@ -231,10 +231,8 @@ pub async fn create_entitlement(
     let e = entitlements::create_entitlement(store, &SystemClock, tenant, parsed)
         .await
         .map_err(|e| AdminError::Input(e.to_string()))?;
-    Ok(entitlement_json(
-        &EntitlementView::new(e, &[], SystemClock.now()),
-        false,
-    ))
+    let view = EntitlementView::new(e, &[], SystemClock.now());
+    serde_json::to_value(EntitlementBody::from(&view)).map_err(|e| AdminError::Input(e.to_string()))
 }
 
 #[cfg(test)]

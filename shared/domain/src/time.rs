@@ -14,6 +14,13 @@ pub enum TimestampError {
     Range,
 }
 
+/// Serialized in its wire form ([`Timestamp::to_rfc3339`]).
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl Timestamp {
     /// 1970-01-01T00:00:00Z, the earliest instant there is.
     pub const EPOCH: Timestamp = Timestamp(DateTime::UNIX_EPOCH);

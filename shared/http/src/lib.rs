@@ -11,6 +11,7 @@ pub mod error;
 pub mod flexprice;
 pub mod fulfilment;
 pub mod metronome;
+pub mod openapi;
 pub mod paygentic;
 pub mod payment_events;
 pub mod providers;
@@ -18,6 +19,7 @@ pub mod routes;
 pub mod sandbox;
 pub mod secrets;
 pub mod webhooks;
+pub mod wire;
 
 use crate::providers::NoProvider;
 use crate::secrets::Secrets;
@@ -185,14 +187,18 @@ pub struct ApiResponse {
 }
 
 impl ApiResponse {
-    pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
+    /// A JSON body: one of the surfaces' wire types (their schemas are openapi.yaml's).
+    pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Self {
         Self {
             status,
             headers: vec![
                 ("content-type".to_owned(), "application/json".to_owned()),
                 ("x-content-type-options".to_owned(), "nosniff".to_owned()),
             ],
-            body: value.to_string(),
+            body: serde_json::to_string(value).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a response body did not serialize");
+                r#"{"message":"Internal error","error":"internal_error","code":"internal_error"}"#.to_owned()
+            }),
         }
     }
     /// An HTML page that may not be framed, sniffed, cached or leak its URL as a referrer, and

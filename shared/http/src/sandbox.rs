@@ -104,6 +104,39 @@ async fn load<S: Store>(app: &App<S>, id: &SessionId) -> Result<Invoice, ApiResp
     }
 }
 
+/// `sessionId` in the path: the payment session, whose unguessable id is the page's only secret.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SessionPath {
+    /// A payment session id (the last segment of the purchase's payment URL).
+    #[param(rename = "sessionId")]
+    pub session_id: String,
+}
+
+/// The form the page posts: which button was pressed.
+#[derive(utoipa::ToSchema)]
+pub struct CheckoutForm {
+    #[schema(schema_with = checkout_action_value)]
+    pub action: String,
+}
+
+fn checkout_action_value() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["pay", "cancel"]))
+}
+
+/// The sandbox provider's checkout page (HTML).
+///
+/// No API key; the session id is the secret.
+#[utoipa::path(get, path = "/sandbox/pay/{sessionId}", operation_id = "sandboxCheckout", tag = "payments",
+    security(()),
+    params(SessionPath, ("result" = Option<String>, Query, description = "paid or canceled: a notice on the page.")),
+    responses(
+        (status = 200, description = "The checkout page.", body = String, content_type = "text/html"),
+        (status = 404, description = "No such session.", body = String, content_type = "text/html"),
+        (status = 503, response = crate::openapi::Busy),
+    ))]
 pub async fn checkout_page<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = match session_in_path(app, req) {
         Ok(id) => id,
@@ -121,6 +154,22 @@ pub async fn checkout_page<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<A
     Ok(render(&invoice, app.clock.now(), notice))
 }
 
+/// Pay or Cancel on the sandbox checkout page.
+///
+/// No API key. Pay or Cancel becomes a payment event on the queue a verified webhook feeds.
+#[utoipa::path(post, path = "/sandbox/pay/{sessionId}", operation_id = "sandboxCheckoutAction", tag = "payments",
+    security(()),
+    params(SessionPath),
+    request_body(content = CheckoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Back to the page, or to the purchase's success or cancel URL."),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, description = "No such session.", body = String, content_type = "text/html"),
+        (status = 409, description = "The session is no longer open.", body = String, content_type = "text/html"),
+        (status = 413, response = crate::openapi::TooLarge),
+        (status = 503, description = "The event could not be recorded (HTML), or storage is busy (JSON); retry.",
+            content((String = "text/html"), (crate::error::ErrorBody<'static> = "application/json"))),
+    ))]
 pub async fn checkout_action<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = match session_in_path(app, req) {
         Ok(id) => id,

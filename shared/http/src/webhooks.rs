@@ -4,10 +4,51 @@
 //! verification is a 400 and nothing is enqueued. The header's presence, form and timestamp are
 //! checked before the claimed account is looked at, and an unknown account fails exactly as a
 //! wrong signature does, so the answers do not tell accounts apart.
+use crate::openapi::{BadRequest, Busy, TooLarge, Unauthorized, Unsupported};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::payments::{SignatureError, SignatureHeader, WebhookError, SIGNATURE_HEADER};
 use http::StatusCode;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What the webhook answers once an event is queued.
+#[derive(Serialize, ToSchema)]
+pub struct Received {
+    #[schema(schema_with = true_constant)]
+    pub received: bool,
+    /// The event's id.
+    pub id: String,
+}
+
+fn true_constant() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    crate::wire::constant(serde_json::Value::Bool(true))
+}
+
+/// A payment event (the sandbox provider's shape), as the webhook reads it.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct PaymentEventRequest {
+    pub id: String,
+    #[schema(schema_with = event_type)]
+    pub r#type: String,
+    /// The tenant the event is for: chooses which secrets to check the signature with.
+    pub account: String,
+    pub invoice_id: String,
+    pub session_id: String,
+    /// In minor units.
+    #[schema(required = false)]
+    pub amount: i64,
+    #[schema(required = false)]
+    pub currency: String,
+    #[schema(format = DateTime, required = false)]
+    pub occurred_at: String,
+}
+
+fn event_type() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["payment.paid", "payment.expired", "payment.failed"]))
+}
 
 fn signature_error(e: SignatureError) -> ApiError {
     let code = match e {
@@ -19,6 +60,21 @@ fn signature_error(e: SignatureError) -> ApiError {
     ApiError::field(SIGNATURE_HEADER, code, e.to_string())
 }
 
+/// Signed payment events in; verified ones to the payment-events queue.
+///
+/// The payment provider's signed events (header `grants-signature`: an HMAC-SHA256 over the
+/// timestamp and the body with the tenant's webhook secret, 5 minutes' tolerance). Verified, then
+/// queued for fulfilment. No API key.
+#[utoipa::path(post, path = "/v1/webhooks/payments", operation_id = "paymentWebhook", tag = "payments",
+    security(()),
+    params(("grants-signature" = String, Header)),
+    request_body = PaymentEventRequest,
+    responses(
+        (status = 200, description = "Accepted (queued).", body = Received),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 413, response = TooLarge), (status = 415, response = Unsupported),
+        (status = 503, response = Busy),
+    ))]
 pub async fn payment_webhook<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     if req.body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::field("body", "required", "must be a JSON payment event"));
@@ -62,6 +118,9 @@ pub async fn payment_webhook<S: Store>(app: &App<S>, req: &ApiRequest) -> Result
     tracing::info!(event = %event.id, kind = event.kind.as_str(), invoice = %event.invoice_id, "payment event enqueued");
     Ok(ApiResponse::json(
         StatusCode::OK,
-        &json!({ "received": true, "id": event.id }),
+        &Received {
+            received: true,
+            id: event.id,
+        },
     ))
 }

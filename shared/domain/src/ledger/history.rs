@@ -210,7 +210,7 @@ mod tests {
                 overage: Decimal::from(*overage),
             };
             log.push(entry);
-            if log.len() as u64 % every == 0 {
+            if (log.len() as u64).is_multiple_of(every) {
                 let previous = checkpoints.last().cloned().unwrap_or_else(Checkpoint::origin);
                 let window = log.iter().filter(|e| e.seq > previous.seq);
                 checkpoints.push(Checkpoint {

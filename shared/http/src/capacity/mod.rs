@@ -4,6 +4,6 @@
 //! `grants.rs` holds the handlers and the grant's JSON form; `errors.rs` maps the capacity
 //! operations' errors to HTTP.
 mod errors;
-mod grants;
+pub mod grants;
 
-pub use grants::{create, delete, grant_json, list, parse_create, resell};
+pub use grants::{create, delete, list, parse_create, resell, GrantBody};

@@ -4,14 +4,17 @@
 //! every surface shares (storage, authentication, tenant settings, a reused idempotency key).
 use crate::ApiResponse;
 use http::StatusCode;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 mod common;
 
 pub(crate) use common::idempotency_mismatch;
 
-/// One invalid field.
-#[derive(Debug, Clone, PartialEq)]
+/// One invalid field: its name (dotted inside objects, `grant_amount.amount`), a sentence and a
+/// machine code (`required`, `invalid`, `unknown_field`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -119,26 +122,20 @@ impl ApiError {
         )
     }
 
-    /// The Paygentic error body: `{message, error, code, details?, errors?}`.
-    pub fn to_json(&self) -> Value {
-        let mut body = json!({ "message": self.message, "error": self.kind, "code": self.code });
-        if let Some(d) = &self.details {
-            body["details"] = (**d).clone();
+    /// The error body of every surface but Flexprice's: `{message, error, code, details?, errors?}`.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            message: &self.message,
+            error: self.kind,
+            code: self.code,
+            details: self.details.as_deref(),
+            errors: &self.fields,
         }
-        if !self.fields.is_empty() {
-            body["errors"] = self
-                .fields
-                .iter()
-                .map(|f| json!({ "field": f.field, "message": f.message, "code": f.code }))
-                .collect();
-        }
-        body
     }
 
     /// Flexprice's error shape merged with ours: `{code, message, http_status_code, success: false,
     /// error: {message, details}}` plus `errors` for invalid fields.
     pub fn into_flexprice_response(self) -> ApiResponse {
-        let mut body = self.to_json();
         // Flexprice's own error codes; ours moves into error.details.code.
         let code = match self.status.as_u16() {
             400 | 413 | 422 => "validation_error",
@@ -153,21 +150,83 @@ impl ApiError {
         if let Some(d) = details.as_object_mut() {
             d.insert("code".to_owned(), json!(self.code));
         }
-        body["code"] = json!(code);
-        body["http_status_code"] = json!(self.status.as_u16());
-        body["success"] = json!(false);
-        body["error"] = json!({ "message": self.message, "details": details });
-        let mut response = self.into_response();
-        response.body = body.to_string();
+        let body = FlexpriceErrorBody {
+            code,
+            message: &self.message,
+            http_status_code: self.status.as_u16(),
+            success: false,
+            details: self.details.as_deref(),
+            error: FlexpriceErrorDetail {
+                message: &self.message,
+                details: &details,
+            },
+            errors: &self.fields,
+        };
+        let mut response = ApiResponse::json(self.status, &body);
+        response.headers.extend(self.retry_header());
         response
     }
 
     pub fn into_response(self) -> ApiResponse {
-        let mut response = ApiResponse::json(self.status, &self.to_json());
-        if self.status.is_client_error() && self.status != StatusCode::TOO_MANY_REQUESTS {
-            // Retrying cannot fix a 4xx: tell SDKs that retry 409s (Metronome) not to.
-            response.headers.push(("x-should-retry".to_owned(), "false".to_owned()));
-        }
+        let mut response = ApiResponse::json(self.status, &self.body());
+        response.headers.extend(self.retry_header());
         response
     }
+
+    /// Retrying cannot fix a 4xx: `x-should-retry: false` tells SDKs that retry 409s (Metronome) not to.
+    fn retry_header(&self) -> Option<(String, String)> {
+        (self.status.is_client_error() && self.status != StatusCode::TOO_MANY_REQUESTS)
+            .then(|| ("x-should-retry".to_owned(), "false".to_owned()))
+    }
+}
+
+/// The error body of every surface but Flexprice's (Paygentic's shape; Metronome's SDK reads
+/// `message`): `{message, error, code, details?, errors?}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// What went wrong, for a person.
+    pub message: &'a str,
+    /// The kind: `validation_error`, `unauthorized`, `forbidden`, `not_found`, `conflict`, ...
+    pub error: &'a str,
+    /// The exact condition, for a program (`idempotency_key_reused`, `grant_not_found`, ...).
+    pub code: &'a str,
+    /// What a conflict is about (`differingFields` of a reused idempotency key, an object's state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, nullable = false)]
+    pub details: Option<&'a Value>,
+    /// Each invalid field, all of them in one answer (400 only).
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    pub errors: &'a [FieldError],
+}
+
+/// Flexprice's error shape with this service's fields merged in: its own `code`
+/// (`validation_error`, `not_found`, ...), `success: false`, `error.details.code` ours.
+#[derive(Serialize, ToSchema)]
+#[schema(as = FlexpriceError)]
+pub struct FlexpriceErrorBody<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+    pub http_status_code: u16,
+    #[schema(schema_with = false_constant)]
+    pub success: bool,
+    /// As in [`ErrorBody`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object, nullable = false)]
+    pub details: Option<&'a Value>,
+    pub error: FlexpriceErrorDetail<'a>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    pub errors: &'a [FieldError],
+}
+
+/// `error` of a Flexprice error: the message again, and details with this service's `code`.
+#[derive(Serialize, ToSchema)]
+pub struct FlexpriceErrorDetail<'a> {
+    pub message: &'a str,
+    #[schema(value_type = Object)]
+    pub details: &'a Value,
+}
+
+fn false_constant() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    crate::wire::constant(Value::Bool(false))
 }

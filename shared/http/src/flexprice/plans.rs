@@ -1,80 +1,46 @@
-//! Credit grant plans (`/v1/creditgrants`): create, get, update, delete, list, and the plan's JSON
-//! form. Every key is always present (`null` where there is no value).
+//! Credit grant plans (`/v1/creditgrants`): create, get, update, delete, list. The plan's JSON form
+//! is [`super::wire::PlanBody`].
 use super::requests::parse_create;
+use super::wire::{CreatePlanRequest, Credits, DeletePlanRequest, Message, PlanBody, PlanList, UpdatePlanRequest};
 use crate::body::{JsonBody, QueryParams};
 use crate::error::FieldError;
-use crate::paygentic::num;
+use crate::openapi::FlexpriceError;
+use crate::wire::Pagination;
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::entitlements::Label;
-use grants_domain::plans::{
-    self, CreditPlan, Expiration, ExpirationType, PlanFilter, PlanScope, PlanStatus, PlanUpdate, Recurrence,
-};
+use grants_domain::plans::{self, PlanFilter, PlanScope, PlanStatus, PlanUpdate};
 use grants_domain::Timestamp;
 use http::StatusCode;
-use serde_json::{json, Value};
+use utoipa::IntoParams;
 
-/// `credits` as Flexprice's current API and SDK (2.x) have it: a decimal string. The list, which
-/// only the 1.x SDK offers, shows it as a JSON number, as Flexprice's document and that SDK do.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Credits {
-    Text,
-    Number,
+/// `id` in the path: a plan.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PlanPath {
+    /// A credit grant plan id (cgrant_...).
+    pub id: String,
 }
 
-pub fn plan_json(p: &CreditPlan, credits: Credits) -> Value {
-    let time = |t: Timestamp| Value::String(t.to_rfc3339());
-    let (period, period_count) = match p.recurrence {
-        Recurrence::Once => (Value::Null, Value::Null),
-        Recurrence::Every(period, count) => (json!(period.as_str()), json!(count)),
-    };
-    let (expiration_type, duration, unit) = match p.expiration {
-        Expiration::Never => (ExpirationType::Never, Value::Null, Value::Null),
-        Expiration::BillingCycle => (ExpirationType::BillingCycle, Value::Null, Value::Null),
-        Expiration::After(n, u) => (ExpirationType::Duration, json!(n), json!(u.as_str())),
-    };
-    let scoped = |s: PlanScope| if p.scope == s { json!(p.scope_id) } else { Value::Null };
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "scope": p.scope.as_str(),
-        "plan_id": scoped(PlanScope::Plan),
-        "subscription_id": scoped(PlanScope::Subscription),
-        "addon_id": null,
-        "credits": match credits {
-            Credits::Text => json!(p.credits.value().normalize().to_string()),
-            Credits::Number => num(p.credits.value()),
-        },
-        "currency": p.currency,
-        "cadence": p.cadence().as_str(),
-        "period": period,
-        "period_count": period_count,
-        "expiration_type": expiration_type.as_str(),
-        "expiration_duration": duration,
-        "expiration_duration_unit": unit,
-        "priority": p.priority,
-        "metadata": p.metadata,
-        "status": p.status.as_str(),
-        "tenant_id": p.tenant.as_str(),
-        "environment_id": null,
-        "start_date": time(p.start_date),
-        "end_date": p.end_date.map(time),
-        "credit_grant_anchor": time(p.start_date),
-        "conversion_rate": p.conversion_rate,
-        "topup_conversion_rate": null,
-        "created_at": time(p.created_at),
-        "updated_at": time(p.updated_at),
-        "created_by": null,
-        "updated_by": null,
-    })
-}
-
+/// Flexprice: create a credit grant plan and apply what is due.
+///
+/// Admin only.
+#[utoipa::path(post, path = "/v1/creditgrants", operation_id = "flexpriceCreateCreditGrant", tag = "flexprice",
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255)),
+    request_body = CreatePlanRequest,
+    responses(
+        (status = 201, description = "The plan.", body = PlanBody),
+        (status = 400, response = FlexpriceError), (status = 401, response = FlexpriceError),
+        (status = 403, response = FlexpriceError), (status = 409, response = FlexpriceError),
+        (status = 413, response = FlexpriceError), (status = 415, response = FlexpriceError),
+        (status = 422, response = FlexpriceError),
+    ))]
 pub async fn create<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create(req)?;
     let created = plans::create(app.store.as_ref(), app.clock.as_ref(), &who.tenant, request).await?;
     Ok(ApiResponse::json(
         StatusCode::CREATED,
-        &plan_json(&created.into_inner(), Credits::Text),
+        &PlanBody::new(&created.into_inner(), Credits::Text),
     ))
 }
 
@@ -82,11 +48,31 @@ fn id_in_path(req: &ApiRequest) -> &str {
     req.param("id")
 }
 
+/// Flexprice: one credit grant plan.
+#[utoipa::path(get, path = "/v1/creditgrants/{id}", operation_id = "flexpriceGetCreditGrant", tag = "flexprice",
+    params(PlanPath),
+    responses(
+        (status = 200, description = "The plan.", body = PlanBody),
+        (status = 400, response = FlexpriceError), (status = 401, response = FlexpriceError),
+        (status = 404, response = FlexpriceError),
+    ))]
 pub async fn get<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let plan = plans::get(app.store.as_ref(), &who.tenant, id_in_path(req)).await?;
-    Ok(ApiResponse::json(StatusCode::OK, &plan_json(&plan, Credits::Text)))
+    Ok(ApiResponse::json(StatusCode::OK, &PlanBody::new(&plan, Credits::Text)))
 }
 
+/// Flexprice: change a plan's name, metadata or end date.
+///
+/// Admin only.
+#[utoipa::path(put, path = "/v1/creditgrants/{id}", operation_id = "flexpriceUpdateCreditGrant", tag = "flexprice",
+    params(PlanPath), request_body = UpdatePlanRequest,
+    responses(
+        (status = 200, description = "The plan.", body = PlanBody),
+        (status = 400, response = FlexpriceError), (status = 401, response = FlexpriceError),
+        (status = 403, response = FlexpriceError), (status = 404, response = FlexpriceError),
+        (status = 409, response = FlexpriceError), (status = 413, response = FlexpriceError),
+        (status = 415, response = FlexpriceError), (status = 422, response = FlexpriceError),
+    ))]
 pub async fn update<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let name = body.parsed("name", false, Label::parse);
@@ -106,9 +92,21 @@ pub async fn update<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -
         change,
     )
     .await?;
-    Ok(ApiResponse::json(StatusCode::OK, &plan_json(&plan, Credits::Text)))
+    Ok(ApiResponse::json(StatusCode::OK, &PlanBody::new(&plan, Credits::Text)))
 }
 
+/// Flexprice: archive a plan, or end it at effective_date.
+///
+/// Admin only.
+#[utoipa::path(delete, path = "/v1/creditgrants/{id}", operation_id = "flexpriceDeleteCreditGrant", tag = "flexprice",
+    params(PlanPath), request_body = Option<DeletePlanRequest>,
+    responses(
+        (status = 200, description = "Deleted (or ending at effective_date).", body = Message),
+        (status = 400, response = FlexpriceError), (status = 401, response = FlexpriceError),
+        (status = 403, response = FlexpriceError), (status = 404, response = FlexpriceError),
+        (status = 409, response = FlexpriceError), (status = 413, response = FlexpriceError),
+        (status = 415, response = FlexpriceError), (status = 422, response = FlexpriceError),
+    ))]
 pub async fn delete<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     // The body is optional: `{}` or `{"effective_date": ...}`.
     let effective_date = if req.body.iter().all(u8::is_ascii_whitespace) {
@@ -131,9 +129,26 @@ pub async fn delete<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -
         (PlanStatus::Published, Some(end)) => format!("credit grant {} ends at {}", plan.id, end.to_rfc3339()),
         _ => format!("credit grant {} archived", plan.id),
     };
-    Ok(ApiResponse::json(StatusCode::OK, &json!({ "message": message })))
+    Ok(ApiResponse::json(StatusCode::OK, &Message { message }))
 }
 
+/// Flexprice: list credit grant plans.
+#[utoipa::path(get, path = "/v1/creditgrants", operation_id = "flexpriceListCreditGrants", tag = "flexprice",
+    params(
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000),
+        ("offset" = Option<usize>, Query, maximum = 10000000),
+        ("sort" = Option<String>, Query, description = "created_at (default), updated_at, name, priority or start_date."),
+        ("order" = Option<String>, Query, description = "desc (default) or asc."),
+        ("status" = Option<String>, Query),
+        ("scope" = Option<String>, Query),
+        ("plan_ids" = Option<String>, Query, description = "Comma-separated."),
+        ("subscription_ids" = Option<String>, Query, description = "Comma-separated."),
+        ("start_time" = Option<String>, Query, format = DateTime),
+        ("end_time" = Option<String>, Query, format = DateTime)),
+    responses(
+        (status = 200, description = "A page of plans.", body = PlanList),
+        (status = 400, response = FlexpriceError), (status = 401, response = FlexpriceError),
+    ))]
 pub async fn list<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut q = QueryParams::new(req);
     let limit = q.int("limit", 1, 1000, 50);
@@ -192,14 +207,12 @@ pub async fn list<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> 
         all.reverse();
     }
     let total = all.len();
-    let items: Vec<Value> = all
+    let items = all
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|p| plan_json(p, Credits::Number))
+        .map(|p| PlanBody::new(p, Credits::Number))
         .collect();
-    Ok(ApiResponse::json(
-        StatusCode::OK,
-        &json!({ "items": items, "pagination": { "limit": limit, "offset": offset, "total": total } }),
-    ))
+    let pagination = Pagination { total, limit, offset };
+    Ok(ApiResponse::json(StatusCode::OK, &PlanList { items, pagination }))
 }

@@ -1,40 +1,36 @@
 //! Metronome's `listEntries`: each customer's ledger per credit type, with running balances.
 use super::cursors::{cursor, read_cursor};
-use super::{credit_type_json, ledger_entry_json, ok, optional_body, time};
-use crate::paygentic::num;
+use super::ok;
+use super::optional_body;
+use super::wire::{CustomerLedgers, LedgerBody, ListEntriesRequest, Page};
+use crate::openapi::{BadRequest, TooLarge, Unauthorized, Unsupported};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
-use grants_domain::credits::{self, CreditType, CustomerLedger, EntryFilter};
-use grants_domain::ledger::Entry;
-use grants_domain::Timestamp;
-use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use grants_domain::credits::{self, EntryFilter};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The order of each ledger's entries.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
 
 /// Customers per `listEntries` page.
 const ENTRIES_PAGE: usize = 25;
 
-fn balance_json(at: Timestamp, excluding: Decimal, including: Decimal) -> Value {
-    json!({ "effective_at": time(at), "excluding_pending": num(excluding), "including_pending": num(including) })
-}
-
-/// One customer's ledger in one credit type. Entry amounts are signed changes to the balance.
-fn customer_ledger_json(l: &CustomerLedger, catalogue: &[CreditType], descending: bool) -> Value {
-    let render = |entries: &[Entry]| -> Vec<Value> {
-        let mut out: Vec<Value> = entries.iter().map(|e| ledger_entry_json(e, false)).collect();
-        if descending {
-            out.reverse();
-        }
-        out
-    };
-    json!({
-        "credit_type": credit_type_json(catalogue, &l.credit_type_id),
-        "starting_balance": balance_json(l.starting_at, l.starting_excluding, l.starting_including),
-        "ending_balance": balance_json(l.ending_at, l.ending_excluding, l.ending_including),
-        "entries": render(&l.entries),
-        "pending_entries": render(&l.pending),
-    })
-}
-
+/// Metronome: customers' credit ledgers with running balances.
+#[utoipa::path(post, path = "/v1/credits/listEntries", operation_id = "metronomeListEntries", tag = "metronome",
+    params(("next_page" = Option<String>, Query), ("sort" = Option<SortOrder>, Query)),
+    request_body = Option<ListEntriesRequest>,
+    responses(
+        (status = 200, description = "Per customer and credit type, the ledger between two balances.",
+            body = Page<CustomerLedgers>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 413, response = TooLarge), (status = 415, response = Unsupported),
+    ))]
 pub async fn list_entries<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let descending = match req.query_value("sort") {
         None | Some("") | Some("asc") => false,
@@ -82,18 +78,19 @@ pub async fn list_entries<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequ
         .flat_map(|(_, ledgers)| ledgers.iter().map(|l| l.credit_type_id.as_str()))
         .collect();
     let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
-    let data: Vec<Value> = page
+    let data = page
         .iter()
-        .map(|(customer, ledgers)| {
-            json!({
-                "customer_id": customer,
-                "ledgers": ledgers.iter().map(|l| customer_ledger_json(l, &catalogue, descending)).collect::<Vec<_>>(),
-            })
+        .map(|(customer, ledgers)| CustomerLedgers {
+            customer_id: customer.clone(),
+            ledgers: ledgers
+                .iter()
+                .map(|l| LedgerBody::new(l, &catalogue, descending))
+                .collect(),
         })
         .collect();
     let next_page = match next {
         Some(c) => Some(cursor(app, "c1", &c).await?),
         None => None,
     };
-    ok(&json!({ "data": data, "next_page": next_page }))
+    ok(&Page { data, next_page })
 }

@@ -2,72 +2,29 @@
 //! `voidGrant` and `editGrant`.
 use super::cursors::{cursor, read_cursor};
 use super::errors::credit_grant_not_found;
-use super::{credit_type_json, ledger_entry_json, ok, optional_body, time};
+use super::wire::{CreateGrantRequest, EditGrantRequest, GrantBody, IdBody, ListGrantsRequest, Page, VoidGrantRequest};
+use super::{ok, optional_body};
 use crate::body::{JsonBody, QueryParams};
-use crate::paygentic::num;
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unauthorized, Unprocessable, Unsupported};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
-use grants_domain::credits::{
-    self, CreditType, GrantFilter, LedgerGrant, NewCreditGrant, DEFAULT_CREDIT_TYPE_ID, NEVER_EXPIRES,
-};
+use grants_domain::credits::{self, GrantFilter, NewCreditGrant, DEFAULT_CREDIT_TYPE_ID};
 use grants_domain::entitlements::Label;
 use grants_domain::kernel::IdempotencyKey;
-use grants_domain::ledger::{self, EntryKind};
-use grants_domain::{GrantId, Timestamp};
-use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use grants_domain::GrantId;
 
 /// `listGrants`' page size when the request names none.
 const DEFAULT_LIMIT: usize = 25;
 
-/// A grant in Metronome's shape. Deductions carry positive amounts, as in Metronome's document.
-pub fn grant_json(lg: &LedgerGrant, catalogue: &[CreditType], now: Timestamp) -> Value {
-    let g = &lg.grant;
-    let d = &g.details;
-    let at = now.max(g.effective_at);
-    let (excluding, including) = ledger::grant_balance(g, &lg.postings, at)
-        .map(|b| (b.excluding_pending, b.including_pending))
-        .unwrap_or((Decimal::ZERO, Decimal::ZERO));
-    let deductions: Vec<Value> = ledger::grant_entries(g, &lg.postings)
-        .iter()
-        .filter(|e| e.kind == EntryKind::Deduction)
-        .map(|e| ledger_entry_json(e, true))
-        .collect();
-    let pending: Vec<Value> = ledger::pending_entries(g, &lg.postings)
-        .iter()
-        .map(|e| ledger_entry_json(e, true))
-        .collect();
-    let grant_type = credits::type_id(g.credit_type_id.as_deref());
-    let paid_type = d.paid_credit_type_id.as_deref().unwrap_or(DEFAULT_CREDIT_TYPE_ID);
-    let mut v = json!({
-        "id": g.id.as_str(),
-        "name": d.name.clone().unwrap_or_else(|| "Credit grant".to_owned()),
-        "customer_id": g.customer_id,
-        "effective_at": time(g.effective_at),
-        "expires_at": g.expires_at.map(time).unwrap_or_else(|| json!(NEVER_EXPIRES)),
-        "priority": num(g.priority.map(|p| p.value()).unwrap_or_default()),
-        "grant_amount": { "amount": num(g.amount.value()), "credit_type": credit_type_json(catalogue, grant_type) },
-        "paid_amount": { "amount": num(d.paid_amount.unwrap_or_default()), "credit_type": credit_type_json(catalogue, paid_type) },
-        "balance": { "effective_at": time(at), "excluding_pending": num(excluding), "including_pending": num(including) },
-        "deductions": deductions,
-        "pending_deductions": pending,
-        "custom_fields": d.custom_fields,
-    });
-    let mut opt = |k: &str, val: Option<&String>| {
-        if let Some(val) = val {
-            v[k] = json!(val);
-        }
-    };
-    opt("reason", d.reason.as_ref());
-    opt("uniqueness_key", d.uniqueness_key.as_ref());
-    opt("credit_grant_type", d.credit_grant_type.as_ref());
-    opt("invoice_id", d.invoice_id.as_ref());
-    if !d.product_ids.is_empty() {
-        v["products"] = d.product_ids.iter().map(|p| json!({ "id": p, "name": p })).collect();
-    }
-    v
-}
-
+/// Metronome: list credit grants with balances and deductions.
+#[utoipa::path(post, path = "/v1/credits/listGrants", operation_id = "metronomeListGrants", tag = "metronome",
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 100), ("next_page" = Option<String>, Query)),
+    request_body = Option<ListGrantsRequest>,
+    responses(
+        (status = 200, description = "A page of grants.", body = Page<GrantBody>),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 413, response = TooLarge), (status = 415, response = Unsupported),
+    ))]
 pub async fn list_grants<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut q = QueryParams::new(req);
     let limit = q.int("limit", 1, 100, DEFAULT_LIMIT);
@@ -104,10 +61,14 @@ pub async fn list_grants<S: Store>(app: &App<S>, who: &Principal, req: &ApiReque
         .collect();
     let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
     let now = app.clock.now();
-    ok(&json!({
-        "data": page.iter().map(|g| grant_json(g, &catalogue, now)).collect::<Vec<_>>(),
-        "next_page": match next { Some(id) => Some(cursor(app, "g1", &id).await?), None => None },
-    }))
+    let next_page = match next {
+        Some(id) => Some(cursor(app, "g1", &id).await?),
+        None => None,
+    };
+    ok(&Page {
+        data: page.iter().map(|g| GrantBody::new(g, &catalogue, now)).collect(),
+        next_page,
+    })
 }
 
 /// Reads `{amount, credit_type_id}` under `name`.
@@ -187,13 +148,25 @@ pub fn parse_create_grant(req: &ApiRequest) -> Result<NewCreditGrant, ApiError> 
     Ok(request)
 }
 
+/// Metronome: create a credit grant.
+///
+/// Admin only.
+#[utoipa::path(post, path = "/v1/credits/createGrant", operation_id = "metronomeCreateGrant", tag = "metronome",
+    request_body = CreateGrantRequest,
+    responses(
+        (status = 200, description = "The grant's id.", body = IdBody),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = TooLarge), (status = 415, response = Unsupported),
+        (status = 422, response = Unprocessable),
+    ))]
 pub async fn create_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let request = parse_create_grant(req)?;
     let store = app.store.as_ref();
     let ids = [request.credit_type_id.as_str(), request.paid_credit_type_id.as_str()];
     let catalogue = credits::catalogue_covering(store, &app.credit_types, &who.tenant, &ids).await?;
     let grant = credits::create_credit_grant(store, app.clock.as_ref(), &catalogue, &who.tenant, request).await?;
-    ok(&json!({ "data": { "id": grant.id.as_str() } }))
+    ok(&IdBody::new(grant.id.as_str()))
 }
 
 /// An id that cannot be ours is simply not found (no format is leaked).
@@ -202,6 +175,17 @@ fn grant_id(raw: Option<String>) -> Result<GrantId, ApiError> {
         .ok_or_else(credit_grant_not_found)
 }
 
+/// Metronome: void a credit grant.
+///
+/// Admin only.
+#[utoipa::path(post, path = "/v1/credits/voidGrant", operation_id = "metronomeVoidGrant", tag = "metronome",
+    request_body = VoidGrantRequest,
+    responses(
+        (status = 200, description = "The grant's id.", body = IdBody),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+        (status = 413, response = TooLarge), (status = 415, response = Unsupported),
+    ))]
 pub async fn void_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let id = body.required_string("id");
@@ -210,9 +194,21 @@ pub async fn void_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiReques
     body.finish()?;
     let id = grant_id(id)?;
     let grant = credits::void_credit_grant(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, release).await?;
-    ok(&json!({ "data": { "id": grant.id.as_str() } }))
+    ok(&IdBody::new(grant.id.as_str()))
 }
 
+/// Metronome: edit a credit grant's name, expiry or type.
+///
+/// Admin only.
+#[utoipa::path(post, path = "/v1/credits/editGrant", operation_id = "metronomeEditGrant", tag = "metronome",
+    request_body = EditGrantRequest,
+    responses(
+        (status = 200, description = "The grant's id.", body = IdBody),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound), (status = 409, response = Conflict),
+        (status = 413, response = TooLarge), (status = 415, response = Unsupported),
+        (status = 422, response = Unprocessable),
+    ))]
 pub async fn edit_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let id = body.required_string("id");
@@ -232,5 +228,5 @@ pub async fn edit_grant<S: Store>(app: &App<S>, who: &Principal, req: &ApiReques
         credit_grant_type,
     )
     .await?;
-    ok(&json!({ "data": { "id": grant.id.as_str() } }))
+    ok(&IdBody::new(grant.id.as_str()))
 }

@@ -3,51 +3,63 @@
 //! `entitlements.rs` holds entitlements, `grants.rs` grants, `purchases.rs` grant purchases and
 //! their invoices, `usage.rs` usage and balances; `errors.rs` maps their domain errors to HTTP.
 //! This file holds what they share: numbers, instants, lists, and the entitlement in the path.
+use crate::wire::{ListTag, Pagination};
 use crate::{ApiError, ApiRequest, ApiResponse};
 use grants_domain::kernel::Page;
 use grants_domain::{EntitlementId, Timestamp};
 use http::StatusCode;
-use rust_decimal::Decimal;
-use serde_json::{json, Value};
-use std::str::FromStr;
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
-mod entitlements;
+pub mod entitlements;
 mod errors;
-mod grants;
-mod purchases;
-mod usage;
+pub mod grants;
+pub mod purchases;
+pub mod usage;
 
 pub use entitlements::{
-    cancel_entitlement, create_entitlement, entitlement_json, get_entitlement, list_entitlements, parse_new_entitlement,
+    cancel_entitlement, create_entitlement, get_entitlement, list_entitlements, parse_new_entitlement, EntitlementBody,
+    EntitlementListItem,
 };
-pub use grants::{create_grant, get_grant, grant_json, list_grants, parse_create_grant, void_grant};
-pub use purchases::{get_invoice, invoice_json, purchase_grant, purchase_json};
-pub use usage::{balance_json, commit_usage, get_balance, record_usage, release_usage, usage_json};
+pub use grants::{create_grant, get_grant, list_grants, parse_create_grant, void_grant, GrantBody};
+pub use purchases::{get_invoice, purchase_grant, InvoiceBody, PurchaseBody};
+pub use usage::{commit_usage, get_balance, record_usage, release_usage, BalanceBody, UsageBody};
 
-/// A decimal as an exact JSON number (serde_json's arbitrary precision keeps every digit).
-pub fn num(d: Decimal) -> Value {
-    serde_json::Number::from_str(&d.normalize().to_string())
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+/// A page in Paygentic's shape: `{object: "list", data, pagination}`.
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    #[schema(inline)]
+    pub object: ListTag,
+    pub data: Vec<T>,
+    pub pagination: Pagination,
 }
 
-fn time(t: Timestamp) -> Value {
-    Value::String(t.to_rfc3339())
+impl<T> List<T> {
+    pub fn new<U>(page: &Page<U>) -> Self
+    where
+        T: for<'u> From<&'u U>,
+    {
+        Self {
+            object: ListTag,
+            data: page.items.iter().map(T::from).collect(),
+            pagination: Pagination {
+                total: page.total,
+                limit: page.limit,
+                offset: page.offset,
+            },
+        }
+    }
 }
 
-fn opt_time(t: Option<Timestamp>) -> Value {
-    t.map(time).unwrap_or(Value::Null)
+/// `id` in the path: an entitlement.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EntitlementPath {
+    /// An entitlement id (ent_...).
+    pub id: String,
 }
 
-fn list_json<T>(page: &Page<T>, item: impl Fn(&T) -> Value) -> Value {
-    json!({
-        "object": "list",
-        "data": page.items.iter().map(item).collect::<Vec<_>>(),
-        "pagination": { "total": page.total, "limit": page.limit, "offset": page.offset },
-    })
-}
-
-fn ok(value: &Value) -> Result<ApiResponse, ApiError> {
+fn ok<T: Serialize>(value: &T) -> Result<ApiResponse, ApiError> {
     Ok(ApiResponse::json(StatusCode::OK, value))
 }
 

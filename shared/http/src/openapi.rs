@@ -1,0 +1,154 @@
+//! The OpenAPI document (`openapi.yaml`, what schemathesis tests), generated: each operation from
+//! the `#[utoipa::path]` on its handler, each body from the wire type the handler writes.
+//! `tests/api/openapi.rs` holds the checked-in file equal to [`document`] (`UPDATE_OPENAPI=1`
+//! rewrites it) and to the route table.
+use crate::error::{ErrorBody, FieldError, FlexpriceErrorBody};
+use crate::{capacity, flexprice, metronome, paygentic, sandbox, webhooks};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The document: every route of [`crate::Route`].
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Credit-grants service",
+        version = "0.1.0",
+        description = "The four grants surfaces this service speaks (Paygentic entitlement grants, Metronome's credit \
+ledger, Flexprice credit grant plans, capacity grants), plus its own purchase checkout and payment webhook. \
+Generated from the code (shared/http/src/openapi.rs); every route is here (tests/api/openapi.rs checks it), and \
+`make test` runs schemathesis against the local stack with this document: no 5xx, every response's status, \
+content type and body as written here. A key may be sent as a Bearer token or in `x-api-key`, on any surface. \
+Amounts are decimals: JSON numbers on input are read exactly, never as floats.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    servers((url = "http://127.0.0.1:9000", description = "`make dev`")),
+    security(("bearer" = []), ("apiKey" = [])),
+    tags(
+        (name = "paygentic", description = "Paygentic's entitlement grants, usage and balances."),
+        (name = "metronome", description = "Metronome's credit ledger: grants, entries, credit types."),
+        (name = "flexprice", description = "Flexprice's credit grant plans."),
+        (name = "capacity", description = "Capacity grants: units of a kind on a cluster for a period."),
+        (name = "payments", description = "Paid grants: invoices, the payment webhook, the sandbox checkout."),
+    ),
+    paths(
+        paygentic::entitlements::list_entitlements,
+        paygentic::entitlements::create_entitlement,
+        paygentic::entitlements::get_entitlement,
+        paygentic::entitlements::cancel_entitlement,
+        paygentic::grants::create_grant,
+        paygentic::grants::list_grants,
+        paygentic::grants::get_grant,
+        paygentic::grants::void_grant,
+        paygentic::purchases::purchase_grant,
+        paygentic::purchases::get_invoice,
+        webhooks::payment_webhook,
+        sandbox::checkout_page,
+        paygentic::usage::record_usage,
+        paygentic::usage::commit_usage,
+        paygentic::usage::release_usage,
+        paygentic::usage::get_balance,
+        metronome::grants::list_grants,
+        metronome::grants::create_grant,
+        metronome::grants::void_grant,
+        metronome::grants::edit_grant,
+        metronome::entries::list_entries,
+        metronome::credit_types::list_credit_types,
+        metronome::credit_types::create_credit_type,
+        capacity::grants::list,
+        capacity::grants::create,
+        capacity::grants::delete,
+        capacity::grants::resell,
+        flexprice::plans::create,
+        flexprice::plans::list,
+        flexprice::plans::get,
+        flexprice::plans::update,
+        flexprice::plans::delete,
+        sandbox::checkout_action,
+    ),
+    components(
+        schemas(ErrorBody, FlexpriceErrorBody, FieldError),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            NotFound,
+            Conflict,
+            TooLarge,
+            Unsupported,
+            Unprocessable,
+            BadGateway,
+            Busy,
+            FlexpriceError
+        )
+    ),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+/// The two ways to send a key: `Authorization: Bearer <key>` or `x-api-key: <key>`.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+    }
+}
+
+/// A JSON error answer with the body `T`, as a reusable response.
+fn error_response<T: ToSchema>(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(utoipa::openapi::Ref::from_schema_name(T::name())))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// A reusable error response (`components/responses/<name>`), answered with [`ErrorBody`]
+/// unless another body is named.
+macro_rules! error_responses {
+    ($($name:ident $(($body:ty))? => $description:literal,)*) => {
+        $(
+            #[doc = $description]
+            pub struct $name;
+            impl<'r> utoipa::ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (stringify!($name), error_response::<error_responses!(@body $($body)?)>($description))
+                }
+            }
+        )*
+    };
+    (@body) => { ErrorBody<'static> };
+    (@body $body:ty) => { $body };
+}
+
+error_responses! {
+    BadRequest => "Invalid input; `errors` names each field.",
+    Unauthorized => "No key, or an unknown one.",
+    Forbidden => "A member key on an admin operation.",
+    NotFound => "No such object for this tenant.",
+    Conflict => "An idempotency key reused with other parameters, or a state that forbids it.",
+    TooLarge => "Body over 256 KiB.",
+    Unsupported => "A body that is not JSON.",
+    Unprocessable => "Valid, but not for this object's state (a cancelled entitlement, an inverted range).",
+    BadGateway => "The payment provider did not open a session.",
+    Busy => "Storage is throttling or contended; retry.",
+    FlexpriceError (FlexpriceErrorBody<'static>) => "An error in Flexprice's shape merged with this service's.",
+}
