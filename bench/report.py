@@ -171,7 +171,8 @@ p("")
 p(f"Each release binary (x86_64, this machine) spawned {len(cs[0]['runs_us'])} times against a stand-in Lambda Runtime API on "
   "loopback, interleaved with a hello-world lambda_http binary built the same way; median per binary. Measured first, "
   "before the local stack and the load steps run: measured after them (the stack stopped), every start was about 1.4x "
-  "slower, the spread far wider, and the worst ratio 1.51x with the same binaries.")
+  "slower and the spread far wider. The worst of 37 medians is a maximum, so noise pushes it up: at 61 starts per "
+  "binary, four runs of the same code gave a worst ratio between 1.36x and 1.63x; this run takes 201.")
 p("")
 p("| binary | median | ratio to hello-world |")
 p("|---|---|---|")
@@ -190,6 +191,9 @@ p("- **The store by type, not as `dyn Store`.** `App<S>` holds `Arc<DynamoStore>
   "only the DynamoDB operations its handler reaches; a `dyn Store` vtable named all of them. get-grant 9.35 to 9.09 MB, "
   "list-entitlements 9.40 to 8.89 MB (x86_64); in a side-by-side run (31 starts each) get-grant 1.40x to 1.24x, "
   "payment-webhook 1.32x to 1.18x.")
+p("- **No DynamoDB client where the route never calls the table.** The payment webhook (it verifies a signature and "
+  "queues the event) declares `Function::new(..).without_table()`, checked against its IAM policy by "
+  "`tests/api/wiring.rs`: 2.22 to 2.01 ms side by side (1.37x to 1.24x hello-world).")
 p("- **The functions' AWS SDK configuration is read from the environment Lambda sets** (`function_sdk_config` in "
   "`shared/lambda/src/config.rs`: `AWS_REGION`, the role's credentials, `AWS_ENDPOINT_URL_<SERVICE>`), not through "
   "`aws_config::defaults().load()`: no profile files read at init, and the STS client and profile parser are no longer "

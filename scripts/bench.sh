@@ -30,7 +30,7 @@ step "3. cold start"
 sync
 fns=$(ls functions/src/bin/*.rs | xargs -n1 basename | sed 's/\.rs$//' | sed 's|^|target/release/|')
 # shellcheck disable=SC2086
-./target/release/cold-start --runs 61 --out "$out/cold_start.json" target/release/hello-lambda $fns
+./target/release/cold-start --runs 201 --out "$out/cold_start.json" target/release/hello-lambda $fns
 cargo build --quiet --workspace --all-targets
 
 pids=()
