@@ -65,8 +65,9 @@ for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 ./target/debug/grants-bridge --invoke-url "http://127.0.0.1:$port" --schedule-every 30 2>"$state/bridge.log" &
 pids+=($!)
 export GRANTS_BASE_URL="http://127.0.0.1:$port"
-GRANTS_API_KEY=$(./target/debug/grants-admin create-key --tenant "compat-$$" --role admin)
-export GRANTS_API_KEY
+GRANTS_TENANT="compat-$$"
+GRANTS_API_KEY=$(./target/debug/grants-admin create-key --tenant "$GRANTS_TENANT" --role admin)
+export GRANTS_API_KEY GRANTS_TENANT
 # The browser test's tenant sends customers back to a merchant site on this machine: an http
 # loopback origin, so it must be one of the tenant's allowed redirect origins.
 MERCHANT_PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -15,6 +15,7 @@ const SAMPLE_SESSION: &str = "ps_01SAMPLESESSION0000000000";
 const SAMPLE_TENANT: &str = "sample-tenant";
 const SAMPLE_CAPACITY: &str = "cap_01SAMPLECAPACITYGRANT000";
 const SAMPLE_CREDIT_PLAN: &str = "cgrant_01SAMPLECREDITGRANT00000";
+const SAMPLE_METRIC: &str = "bm_01SAMPLEMETRIC0000000000000";
 
 pub fn sample(name: &str) -> String {
     let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -38,6 +39,7 @@ pub struct SampleObjects {
     session: String,
     capacity: String,
     plan: String,
+    metric: String,
     secret: String,
 }
 
@@ -81,7 +83,16 @@ impl SampleObjects {
                 json!({"name": "p", "scope": "PLAN", "plan_id": "plan_sample", "credits": "5", "cadence": "ONETIME"}),
             )
             .await;
+        let metric = t
+            .post(
+                "/v0/billableMetrics",
+                json!({"aggregation": "SUM", "description": "Model tokens", "merchantId": t.tenant.as_str(),
+                    "name": "Tokens", "unit": "tokens", "eventType": "ai.inference", "valueProperty": "$.tokens"}),
+            )
+            .await;
+        assert_eq!(metric.status, StatusCode::CREATED, "{}", metric.body);
         SampleObjects {
+            metric: metric.body["id"].as_str().unwrap().to_owned(),
             grant: grant.body["id"].as_str().unwrap().to_owned(),
             capacity: cap.body["fid"].as_str().unwrap().to_owned(),
             plan: plan.body["id"].as_str().unwrap().to_owned(),
@@ -101,7 +112,8 @@ impl SampleObjects {
             .replace(SAMPLE_SESSION, &self.session)
             .replace(SAMPLE_TENANT, t.tenant.as_str())
             .replace(SAMPLE_CAPACITY, &self.capacity)
-            .replace(SAMPLE_CREDIT_PLAN, &self.plan);
+            .replace(SAMPLE_CREDIT_PLAN, &self.plan)
+            .replace(SAMPLE_METRIC, &self.metric);
         let mut event: Value = serde_json::from_str(&text).unwrap();
         match key {
             Some(k) => event["headers"]["authorization"] = json!(format!("Bearer {k}")),

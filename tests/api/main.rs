@@ -14,6 +14,7 @@ mod fuzz;
 mod grants;
 mod helpers;
 mod ledger;
+mod meters;
 mod metronome;
 mod openapi;
 mod purchases;

@@ -1,7 +1,7 @@
 """Compatibility tests: the vendors' official SDKs, unchanged, against the local API.
 
 scripts/test.sh serves the API with `cargo lambda watch` and exports GRANTS_BASE_URL, GRANTS_API_KEY
-(an admin key of a fresh tenant) and GRANTS_MEMBER_KEY before running pytest.
+(an admin key of a fresh tenant, GRANTS_TENANT) and GRANTS_MEMBER_KEY before running pytest.
 """
 import os
 import uuid
@@ -17,6 +17,12 @@ def base_url() -> str:
 @pytest.fixture(scope="session")
 def api_key() -> str:
     return os.environ["GRANTS_API_KEY"]
+
+
+@pytest.fixture(scope="session")
+def tenant() -> str:
+    """The tenant GRANTS_API_KEY belongs to (Paygentic's merchantId)."""
+    return os.environ["GRANTS_TENANT"]
 
 
 @pytest.fixture

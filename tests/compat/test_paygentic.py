@@ -201,3 +201,64 @@ def test_usage_lowers_the_balance_and_get_at_reads_the_past(client, base_url, ap
     assert now.balance == 70 and now.usage_in_period == 30 and now.overage == 0
     before = client.entitlements.get(entitlement_id=entitlement, at=used_at - timedelta(minutes=5))
     assert before.balance == 100
+
+
+def test_billable_metrics_create_replay_list_get(client, tenant, unique):
+    """A metric per event type: the identical create again is the same metric; another organization's
+    id is 404; Paygentic's other aggregations are a 400 that says why."""
+    event_type = f"ai.inference.{unique}"
+    m = client.billable_metrics.create(
+        aggregation="SUM",
+        description="Model tokens",
+        merchant_id=tenant,
+        name="Tokens",
+        unit="tokens",
+        event_type=event_type,
+        value_property="$.tokens",
+        group_by={"model": "$.model"},
+    )
+    assert m.id.startswith("bm_")
+    assert m.aggregation == "SUM" and m.value_property == "$.tokens"
+    assert m.merchant_id == tenant and m.event_type == event_type
+    assert m.item_id is None and m.product_id == ""
+    assert m.group_by == {"model": "$.model"}
+
+    again = client.billable_metrics.create(
+        aggregation="SUM",
+        description="Model tokens",
+        merchant_id=tenant,
+        name="Tokens",
+        unit="tokens",
+        event_type=event_type,
+        value_property="$.tokens",
+        group_by={"model": "$.model"},
+    )
+    assert again.id == m.id
+
+    assert client.billable_metrics.get(id=m.id).id == m.id
+    listed = client.billable_metrics.list(merchant_id=tenant, limit=100)
+    assert m.id in [x.id for x in listed.data]
+    assert listed.pagination.limit == 100 and listed.pagination.total >= 1
+
+    with pytest.raises(errors.BadRequest) as bad:
+        client.billable_metrics.create(
+            aggregation="AVG",
+            description="Latency",
+            merchant_id=tenant,
+            name="Latency",
+            unit="ms",
+            event_type=f"latency.{unique}",
+            value_property="$.ms",
+        )
+    assert "aggregation" in str(bad.value.data.errors[0].field)
+    with pytest.raises(errors.Error):
+        client.billable_metrics.create(
+            aggregation="COUNT",
+            description="Calls",
+            merchant_id="someone-else",
+            name="Calls",
+            unit="calls",
+            event_type=f"calls.{unique}",
+        )
+    with pytest.raises(errors.Error):
+        client.billable_metrics.get(id="bm_01NOSUCHMETRIC00000000000")

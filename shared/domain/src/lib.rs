@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod ledger;
 pub mod memory;
 pub mod messaging;
+pub mod meters;
 pub mod model;
 pub mod money;
 pub mod payments;

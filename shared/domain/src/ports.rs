@@ -8,6 +8,7 @@ pub use crate::credits::CreditTypeStore;
 pub use crate::entitlement_store::EntitlementStore;
 pub use crate::grants::{EditOutcome, GrantStore};
 pub use crate::kernel::{InsertOutcome, StoreError};
+pub use crate::meters::MetricStore;
 pub use crate::periods::PeriodStore;
 pub use crate::plans::{PlanApply, PlanStore};
 pub use crate::purchases::PurchaseStore;
@@ -30,6 +31,7 @@ pub trait Store:
     + CapacityStore
     + PlanStore
     + PurchaseStore
+    + MetricStore
 {
 }
 
@@ -44,5 +46,6 @@ impl<T> Store for T where
         + CapacityStore
         + PlanStore
         + PurchaseStore
+        + MetricStore
 {
 }

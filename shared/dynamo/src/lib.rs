@@ -7,6 +7,7 @@ mod client;
 mod credit_types;
 mod entitlements;
 mod grants;
+mod meters;
 mod periods;
 mod plans;
 mod prelude;

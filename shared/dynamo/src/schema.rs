@@ -9,6 +9,7 @@
 //! | claim         | `T#<t>#E#<ent>`         | `IDEM#<scope>#<sha256(key)>` |                       |                           |
 //! | tenant        | `TENANT#<t>`            | `TENANT`              |                              |                           |
 //! | credit type   | `TENANT#<t>`            | `CT#<id>` (+ `CTNAME#<sha256(lower name)>`) |          |                           |
+//! | billable metric | `TENANT#<t>`          | `BM#<id>` (+ `BMTYPE#<sha256(event type)>`) |          |                           |
 //! | invoice       | `T#<t>#INV#<inv>`       | `INV`                 | `OPEN_INVOICES` / `<session expiry>#<t>#<inv>`, only while open | |
 //! | capacity grant | `T#<t>#CAP#<fid>`      | `CAP`                 | `T#<t>#CAPS` / `<fid>`       |                           |
 //! | credit plan   | `T#<t>#CGP#<id>`        | `CGP`                 | `T#<t>#CGPS` / `<id>`        | `ACTIVE_CREDIT_PLANS` / `<t>#<id>`, only while published |
@@ -81,6 +82,15 @@ pub fn credit_type_sk(id: &str) -> String {
 pub const CREDIT_TYPE_SK_PREFIX: &str = "CT#";
 pub fn credit_type_name_sk(name: &str) -> String {
     format!("CTNAME#{}", hex::encode(Sha256::digest(name.to_lowercase().as_bytes())))
+}
+
+/// A tenant's billable metric, in the tenant's partition; its event type is held unique by a second item.
+pub fn metric_sk(id: &str) -> String {
+    format!("BM#{id}")
+}
+pub const METRIC_SK_PREFIX: &str = "BM#";
+pub fn metric_type_sk(event_type: &str) -> String {
+    format!("BMTYPE#{}", hex::encode(Sha256::digest(event_type.as_bytes())))
 }
 
 pub fn capacity_pk(tenant: &str, fid: &str) -> String {

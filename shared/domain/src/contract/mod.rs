@@ -16,6 +16,7 @@ mod capacity;
 mod credit_types;
 mod entitlements;
 mod grants;
+mod meters;
 mod periods;
 mod plans;
 mod purchases;
@@ -28,6 +29,7 @@ pub use self::capacity::*;
 pub use self::credit_types::*;
 pub use self::entitlements::*;
 pub use self::grants::*;
+pub use self::meters::*;
 pub use self::periods::*;
 pub use self::plans::*;
 pub use self::purchases::*;
@@ -384,6 +386,7 @@ checks!(
     api_key_touch_writes_at_most_once_per_interval,
     tenant_settings_put_if_absent_then_replace,
     credit_type_names_are_unique_per_tenant,
+    billable_metrics_hold_event_types_unique,
     entitlements_round_trip_and_are_written_once,
     entitlements_list_in_id_order,
     entitlement_status_changes,
@@ -436,6 +439,6 @@ mod tests {
         let store = MemoryStore::new();
         run_all(&store, &unique_prefix()).await;
         run_all(&store, &unique_prefix()).await;
-        assert_eq!(CHECKS.len(), 38);
+        assert_eq!(CHECKS.len(), 39);
     }
 }

@@ -26,6 +26,7 @@ mod capacity;
 mod credit_types;
 mod entitlements;
 mod grants;
+mod meters;
 mod periods;
 mod plans;
 mod purchases;
@@ -107,6 +108,10 @@ struct State {
     plans: BTreeMap<(TenantId, String), CreditPlan>,
     invoices: BTreeMap<(TenantId, InvoiceId), Invoice>,
     sessions: BTreeMap<SessionId, (TenantId, InvoiceId)>,
+    /// Billable metrics, by (tenant, id).
+    metrics: BTreeMap<(TenantId, crate::meters::MetricId), crate::meters::BillableMetric>,
+    /// (tenant, event type) -> the metric that meters it: what holds event types unique.
+    metric_types: BTreeMap<(TenantId, String), crate::meters::MetricId>,
 }
 
 /// The failure DynamoDB reports for a plain conditional write whose condition failed and that the

@@ -1,8 +1,10 @@
-//! The Paygentic operations' errors as HTTP: entitlements, grants, purchases and invoices, usage.
+//! The Paygentic operations' errors as HTTP: entitlements, grants, purchases and invoices, usage,
+//! billable metrics.
 use crate::error::idempotency_mismatch;
 use crate::ApiError;
 use grants_domain::entitlements::{CreateEntitlementError, EntitlementLookupError};
 use grants_domain::grants::{CreateGrantError, GrantLookupError, ListGrantsError, RolloverBoundsError};
+use grants_domain::meters::{CreateMetricError, ListMetricsError, MetricLookupError};
 use grants_domain::purchases::{InvoiceLookupError, PurchaseError};
 use grants_domain::usage::{SettleError, UsageError};
 use http::StatusCode;
@@ -18,6 +20,49 @@ pub(super) fn grant_not_found() -> ApiError {
 
 pub(super) fn invoice_not_found() -> ApiError {
     ApiError::not_found("invoice_not_found", "Invoice not found")
+}
+
+pub(super) fn metric_not_found() -> ApiError {
+    ApiError::not_found("billable_metric_not_found", "Billable metric not found")
+}
+
+fn merchant_not_found() -> ApiError {
+    ApiError::not_found(
+        "merchant_not_found",
+        "No such merchant (merchantId must be the key's organization)",
+    )
+}
+
+impl From<CreateMetricError> for ApiError {
+    fn from(e: CreateMetricError) -> Self {
+        match e {
+            CreateMetricError::MerchantNotFound => merchant_not_found(),
+            CreateMetricError::EventTypeTaken { .. } => ApiError::conflict(
+                "event_type_metered",
+                format!("{e}; one billable metric per event type"),
+                json!({}),
+            ),
+            CreateMetricError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<MetricLookupError> for ApiError {
+    fn from(e: MetricLookupError) -> Self {
+        match e {
+            MetricLookupError::NotFound => metric_not_found(),
+            MetricLookupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ListMetricsError> for ApiError {
+    fn from(e: ListMetricsError) -> Self {
+        match e {
+            ListMetricsError::MerchantNotFound => merchant_not_found(),
+            ListMetricsError::Store(s) => s.into(),
+        }
+    }
 }
 
 fn rollover(e: RolloverBoundsError) -> ApiError {

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 pub mod entitlements;
 mod errors;
 pub mod grants;
+pub mod meters;
 pub mod purchases;
 pub mod usage;
 
@@ -22,6 +23,7 @@ pub use entitlements::{
     EntitlementListItem,
 };
 pub use grants::{create_grant, get_grant, list_grants, parse_create_grant, void_grant, GrantBody};
+pub use meters::{create_billable_metric, get_billable_metric, list_billable_metrics, MetricBody};
 pub use purchases::{get_invoice, purchase_grant, InvoiceBody, PurchaseBody};
 pub use usage::{commit_usage, get_balance, record_usage, release_usage, BalanceBody, UsageBody};
 
