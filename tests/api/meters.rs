@@ -166,3 +166,137 @@ async fn every_bad_field_is_named_and_nothing_is_written() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(listed(&t).await["pagination"]["total"], 0, "nothing written");
 }
+
+/// A funded entitlement of `customer` for feature `event_type`: (entitlement id, grant id).
+async fn funded(t: &TestApp, customer: &str, event_type: &str) -> String {
+    let ent = t
+        .entitlement_with(json!({"customerId": customer, "featureKey": event_type}))
+        .await;
+    let g = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": 100, "idempotencyKey": format!("fund-{ent}")}),
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.body);
+    ent
+}
+
+async fn balance(t: &TestApp, ent: &str) -> Value {
+    t.get(&format!("/v1/entitlements/{ent}/balance")).await.body["balance"].clone()
+}
+
+#[tokio::test]
+async fn ingested_events_burn_their_metered_amount_once() {
+    let t = spawn_app().await;
+    let mut from_2026 = tokens(&t);
+    from_2026["eventFrom"] = json!("2026-01-01T00:00:00Z");
+    let metric = t.post("/v0/billableMetrics", from_2026).await;
+    assert_eq!(metric.status, StatusCode::CREATED);
+    let (a, b) = (
+        funded(&t, "cus_ing", "ai.inference").await,
+        funded(&t, "cus_ing", "ai.inference").await,
+    );
+    let elsewhere = funded(&t, "cus_ing", "api_calls").await;
+    let event = json!({"type": "ai.inference", "source": "https://app.example", "subject": "cus_ing",
+        "data": {"usage": {"tokens": 2.5}, "model": "m"}, "idempotencyKey": "evt-1"});
+    let r = t.post("/v0/events", event.clone()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["status"], "applied");
+    assert_eq!(r.body["amount"], json!(2.5));
+    assert_eq!(r.body["entitlements"].as_array().unwrap().len(), 2);
+    let again = t.post("/v0/events", event.clone()).await;
+    assert_eq!((again.status, &again.body["id"]), (StatusCode::ACCEPTED, &r.body["id"]));
+    assert!(again
+        .headers
+        .iter()
+        .any(|(k, v)| k == "idempotent-replayed" && v == "true"));
+    for ent in [&a, &b] {
+        assert_eq!(balance(&t, ent).await, json!(97.5), "burned once");
+    }
+    assert_eq!(balance(&t, &elsewhere).await, json!(100));
+
+    let mut reused = event.clone();
+    reused["data"]["usage"]["tokens"] = json!(3);
+    let r = t.post("/v0/events", reused).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+
+    let kept = [
+        (
+            json!({"type": "ai.other", "source": "s", "subject": "cus_ing", "data": {}}),
+            "unmetered",
+        ),
+        (
+            json!({"type": "ai.inference", "source": "s", "externalSubject": "cus_nobody", "data": {"usage": {"tokens": 1}}}),
+            "no_entitlement",
+        ),
+        (
+            json!({"type": "ai.inference", "source": "s", "subject": "cus_ing", "data": {"usage": {"tokens": 1}},
+                "timestamp": "2025-12-31T00:00:00Z"}),
+            "before_meter",
+        ),
+    ];
+    for (body, status) in kept {
+        let r = t.post("/v0/events", body.clone()).await;
+        assert_eq!(
+            (r.status, &r.body["status"]),
+            (StatusCode::ACCEPTED, &json!(status)),
+            "{body}"
+        );
+    }
+    assert_eq!(balance(&t, &a).await, json!(97.5));
+}
+
+#[tokio::test]
+async fn a_bad_event_is_a_400_naming_the_field_and_nothing_is_burned() {
+    let t = spawn_app().await;
+    let mut from_2026 = tokens(&t);
+    from_2026["eventFrom"] = json!("2026-01-01T00:00:00Z");
+    t.post("/v0/billableMetrics", from_2026).await;
+    let ent = funded(&t, "cus_bad", "ai.inference").await;
+    let ok = json!({"type": "ai.inference", "source": "s", "subject": "cus_bad", "data": {"usage": {"tokens": 1}}});
+    let with = |k: &str, v: Value| {
+        let mut b = ok.clone();
+        b[k] = v;
+        b
+    };
+    let without = |k: &str| {
+        let mut b = ok.clone();
+        b.as_object_mut().unwrap().remove(k);
+        b
+    };
+    let cases = [
+        (without("type"), "type"),
+        (without("source"), "source"),
+        (without("data"), "data"),
+        (with("data", json!([1])), "data"),
+        (without("subject"), "subject"),
+        (with("timestamp", json!("2999-01-01T00:00:00Z")), "timestamp"),
+        (with("timestamp", json!("soon")), "timestamp"),
+        (with("data", json!({"usage": {}})), "data.usage.tokens"),
+        (with("data", json!({"usage": {"tokens": "many"}})), "data.usage.tokens"),
+        (with("data", json!({"usage": {"tokens": -1}})), "data.usage.tokens"),
+        (with("idempotencyKey", json!("")), "idempotencyKey"),
+    ];
+    for (body, field) in cases {
+        let r = t.post("/v0/events", body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+        assert!(
+            r.body["errors"].as_array().unwrap().iter().any(|e| e["field"] == field),
+            "{body}: {}",
+            r.body
+        );
+    }
+    let r = t.post("/v0/events", with("namespace", json!("someone-else"))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let as_member = t
+        .raw(
+            Method::POST,
+            "/v0/events",
+            Key::Bearer(&t.member_key),
+            ok.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(as_member.status, StatusCode::FORBIDDEN);
+    assert_eq!(balance(&t, &ent).await, json!(100), "nothing burned");
+}

@@ -31,6 +31,7 @@ const EXPECTED: &[(&str, usize, usize)] = &[
     ("create-billable-metric", 1, 1),
     ("list-billable-metrics", 1, 1),
     ("get-billable-metric", 1, 1),
+    ("ingest-event", 3, 3),
     ("metronome-list-grants", 3, 2),
     ("metronome-create-grant", 2, 2),
     ("metronome-void-grant", 2, 2),

@@ -262,3 +262,35 @@ def test_billable_metrics_create_replay_list_get(client, tenant, unique):
         )
     with pytest.raises(errors.Error):
         client.billable_metrics.get(id="bm_01NOSUCHMETRIC00000000000")
+
+
+def test_events_ingest_burns_the_metered_amount(client, base_url, api_key, tenant, unique):
+    """events.ingest (202) with a SUM metric: the customer's entitlement for the event type is burned
+    by data.tokens, once per idempotency key; an event nothing meters is accepted and kept."""
+    event_type = f"ai.tokens.{unique}"
+    customer = f"cus_{unique}"
+    client.billable_metrics.create(
+        aggregation="SUM", description="Tokens", merchant_id=tenant, name="Tokens", unit="tokens",
+        event_type=event_type, value_property="$.usage.tokens",
+    )
+    headers = {"Authorization": f"Bearer {api_key}"}
+    ent = httpx.post(f"{base_url}/v1/entitlements", headers=headers, timeout=30,
+                     json={"customerId": customer, "featureKey": event_type}).json()["id"]
+    client.entitlements.grants.create(entitlement_id=ent, amount=1000, idempotency_key=f"topup-{unique}")
+
+    body = {"type": event_type, "source": "https://app.example", "subject": customer,
+            "data": {"usage": {"tokens": 120.5}, "model": "m"}, "idempotency_key": f"evt-{unique}"}
+    accepted = client.events.ingest(request=body)
+    assert accepted.id and accepted.object == "event"
+    assert client.events.ingest(request=body).id == accepted.id  # a duplicate: the same event
+
+    balance = httpx.get(f"{base_url}/v1/entitlements/{ent}/balance", headers=headers, timeout=30).json()
+    assert balance["balance"] == 879.5
+
+    other = client.events.ingest(request={"type": f"unmetered.{unique}", "source": "s",
+                                          "external_subject": customer, "data": {}})
+    assert other.id and other.id != accepted.id
+
+    with pytest.raises(errors.BadRequest):
+        client.events.ingest(request={"type": event_type, "source": "s", "subject": customer,
+                                      "data": {"usage": {"tokens": "many"}}})

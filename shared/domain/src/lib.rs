@@ -11,6 +11,7 @@ mod entitlement_store;
 pub mod entitlements;
 pub mod grants;
 mod ids;
+pub mod ingest;
 pub mod kernel;
 pub mod ledger;
 pub mod memory;

@@ -7,6 +7,7 @@ pub use crate::capacity::CapacityStore;
 pub use crate::credits::CreditTypeStore;
 pub use crate::entitlement_store::EntitlementStore;
 pub use crate::grants::{EditOutcome, GrantStore};
+pub use crate::ingest::EventStore;
 pub use crate::kernel::{InsertOutcome, StoreError};
 pub use crate::meters::MetricStore;
 pub use crate::periods::PeriodStore;
@@ -32,6 +33,7 @@ pub trait Store:
     + PlanStore
     + PurchaseStore
     + MetricStore
+    + EventStore
 {
 }
 
@@ -47,5 +49,6 @@ impl<T> Store for T where
         + PlanStore
         + PurchaseStore
         + MetricStore
+        + EventStore
 {
 }

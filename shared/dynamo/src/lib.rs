@@ -6,6 +6,7 @@ mod capacity;
 mod client;
 mod credit_types;
 mod entitlements;
+mod events;
 mod grants;
 mod meters;
 mod periods;

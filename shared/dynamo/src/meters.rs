@@ -41,7 +41,7 @@ fn metric_item(m: &BillableMetric, sk: String) -> Item {
     item
 }
 
-fn metric_from(tenant: &TenantId, item: &Item) -> Result<BillableMetric, StoreError> {
+pub(crate) fn metric_from(tenant: &TenantId, item: &Item) -> Result<BillableMetric, StoreError> {
     let r = Reader(item);
     let path = |raw: &str| ValuePath::parse(raw).map_err(corrupt("billable metric path"));
     let value_property = r.opt_s("value_property").map(path).transpose()?;

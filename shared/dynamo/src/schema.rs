@@ -10,6 +10,7 @@
 //! | tenant        | `TENANT#<t>`            | `TENANT`              |                              |                           |
 //! | credit type   | `TENANT#<t>`            | `CT#<id>` (+ `CTNAME#<sha256(lower name)>`) |          |                           |
 //! | billable metric | `TENANT#<t>`          | `BM#<id>` (+ `BMTYPE#<sha256(event type)>`) |          |                           |
+//! | ingested event | `T#<t>#EV#<sha256(key:<idempotency key> or id:<id>)>` | `EV` | `T#<t>#EVENTS_NOT_METERED` / `<received>#<id>`, only when nothing metered it | |
 //! | invoice       | `T#<t>#INV#<inv>`       | `INV`                 | `OPEN_INVOICES` / `<session expiry>#<t>#<inv>`, only while open | |
 //! | capacity grant | `T#<t>#CAP#<fid>`      | `CAP`                 | `T#<t>#CAPS` / `<fid>`       |                           |
 //! | credit plan   | `T#<t>#CGP#<id>`        | `CGP`                 | `T#<t>#CGPS` / `<id>`        | `ACTIVE_CREDIT_PLANS` / `<t>#<id>`, only while published |
@@ -91,6 +92,16 @@ pub fn metric_sk(id: &str) -> String {
 pub const METRIC_SK_PREFIX: &str = "BM#";
 pub fn metric_type_sk(event_type: &str) -> String {
     format!("BMTYPE#{}", hex::encode(Sha256::digest(event_type.as_bytes())))
+}
+
+/// An ingested usage event, in a partition of its own, keyed by what deduplicates it.
+pub fn ingested_event_pk(tenant: &str, dedup_key: &str) -> String {
+    format!("T#{tenant}#EV#{}", hex::encode(Sha256::digest(dedup_key.as_bytes())))
+}
+pub const INGESTED_EVENT_SK: &str = "EV";
+/// GSI1 partition of a tenant's ingested events that nothing metered (sorted by receipt).
+pub fn events_not_metered(tenant: &str) -> String {
+    format!("T#{tenant}#EVENTS_NOT_METERED")
 }
 
 pub fn capacity_pk(tenant: &str, fid: &str) -> String {

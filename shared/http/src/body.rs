@@ -297,6 +297,11 @@ impl JsonBody {
         }
     }
 
+    /// A nested object as it came (free-form data such as an event's `data`).
+    pub fn raw_object(&mut self, name: &str, required: bool) -> Option<Map<String, Value>> {
+        self.object(name, required).map(|o| o.obj)
+    }
+
     /// Takes over a nested object's errors, naming them `prefix.field`.
     pub fn absorb(&mut self, prefix: &str, child: JsonBody) {
         for mut e in child.errors {

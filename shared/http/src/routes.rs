@@ -121,6 +121,7 @@ routes! {
     CreateBillableMetric => POST "/v0/billableMetrics" "create-billable-metric" admin paygentic::create_billable_metric "Paygentic: define which usage events burn credits, and by how much (admin).",
     ListBillableMetrics => GET "/v0/billableMetrics" "list-billable-metrics" member paygentic::list_billable_metrics "Paygentic: list billable metrics.",
     GetBillableMetric => GET "/v0/billableMetrics/{id}" "get-billable-metric" member paygentic::get_billable_metric "Paygentic: one billable metric.",
+    IngestEvent => POST "/v0/events" "ingest-event" admin paygentic::ingest_event "Paygentic: a usage event in, metered by its type's billable metric and burned on the customer's entitlements (admin).",
     MetronomeListGrants => POST "/v1/credits/listGrants" "metronome-list-grants" member metronome::list_grants "Metronome: list credit grants with balances and deductions.",
     MetronomeCreateGrant => POST "/v1/credits/createGrant" "metronome-create-grant" admin metronome::create_grant "Metronome: create a credit grant (admin).",
     MetronomeVoidGrant => POST "/v1/credits/voidGrant" "metronome-void-grant" admin metronome::void_grant "Metronome: void a credit grant (admin).",

@@ -46,3 +46,61 @@ pub async fn billable_metrics_hold_event_types_unique(store: &dyn Store, prefix:
     assert_eq!(store.insert_metric(&theirs).await.expect("insert"), None);
     assert_eq!(store.list_metrics(&other).await.expect("list"), vec![theirs]);
 }
+
+fn ingested(t: &crate::TenantId, key: Option<&str>, outcome: crate::ingest::Outcome) -> crate::ingest::IngestedEvent {
+    let metered = matches!(outcome, crate::ingest::Outcome::Applied(_))
+        .then(|| (MetricId::generate(), rust_decimal::Decimal::new(125, 1)));
+    crate::ingest::IngestedEvent {
+        id: crate::EventId::generate(),
+        tenant: t.clone(),
+        event_type: "ai.inference".to_owned(),
+        source: "https://app.example".to_owned(),
+        customer: "cus_1".to_owned(),
+        occurred_at: ts("2030-01-01T00:00:00.5Z"),
+        received_at: ts("2030-01-01T00:00:01Z"),
+        idempotency_key: key.map(str::to_owned),
+        fingerprint: BTreeMap::from([("data".to_owned(), "{\"tokens\":12.5}".to_owned())]),
+        metered,
+        outcome,
+    }
+}
+
+/// An ingested event reads back as written when its idempotency key comes again (nothing
+/// written); events without a key never collide; the metric for an event type is found by type.
+pub async fn ingested_events_are_deduplicated_by_key(store: &dyn Store, prefix: &str) {
+    use crate::ingest::Outcome;
+    let (t, other) = (tenant(prefix, "a"), tenant(prefix, "b"));
+    let applied = Outcome::Applied(vec![crate::EntitlementId::generate(), crate::EntitlementId::generate()]);
+    let first = ingested(&t, Some("k1"), applied);
+    assert_eq!(store.insert_event(&first).await.expect("insert"), None);
+    let again = ingested(&t, Some("k1"), Outcome::Unmetered);
+    assert_eq!(store.insert_event(&again).await.expect("insert"), Some(first.clone()));
+    assert_eq!(
+        store
+            .insert_event(&ingested(&other, Some("k1"), Outcome::Unmetered))
+            .await
+            .expect("insert"),
+        None
+    );
+    for outcome in [
+        Outcome::Unmetered,
+        Outcome::NoEntitlement,
+        Outcome::BeforeMeter,
+        Outcome::Zero,
+    ] {
+        let e = ingested(&t, None, outcome);
+        assert_eq!(store.insert_event(&e).await.expect("insert"), None);
+        assert_eq!(store.insert_event(&e).await.expect("insert"), Some(e.clone()));
+    }
+    let m = metric(&t, "ai.inference", Aggregation::Count);
+    store.insert_metric(&m).await.expect("metric");
+    assert_eq!(
+        store.metric_for_type(&t, "ai.inference").await.expect("by type"),
+        Some(m)
+    );
+    assert_eq!(store.metric_for_type(&t, "ai.other").await.expect("by type"), None);
+    assert_eq!(
+        store.metric_for_type(&other, "ai.inference").await.expect("by type"),
+        None
+    );
+}

@@ -387,6 +387,7 @@ checks!(
     tenant_settings_put_if_absent_then_replace,
     credit_type_names_are_unique_per_tenant,
     billable_metrics_hold_event_types_unique,
+    ingested_events_are_deduplicated_by_key,
     entitlements_round_trip_and_are_written_once,
     entitlements_list_in_id_order,
     entitlement_status_changes,
@@ -439,6 +440,6 @@ mod tests {
         let store = MemoryStore::new();
         run_all(&store, &unique_prefix()).await;
         run_all(&store, &unique_prefix()).await;
-        assert_eq!(CHECKS.len(), 39);
+        assert_eq!(CHECKS.len(), 40);
     }
 }

@@ -25,6 +25,7 @@ mod api_keys;
 mod capacity;
 mod credit_types;
 mod entitlements;
+mod events;
 mod grants;
 mod meters;
 mod periods;
@@ -112,6 +113,8 @@ struct State {
     metrics: BTreeMap<(TenantId, crate::meters::MetricId), crate::meters::BillableMetric>,
     /// (tenant, event type) -> the metric that meters it: what holds event types unique.
     metric_types: BTreeMap<(TenantId, String), crate::meters::MetricId>,
+    /// Ingested events, by (tenant, idempotency key, or the event id when it has none).
+    events: BTreeMap<(TenantId, String), crate::ingest::IngestedEvent>,
 }
 
 /// The failure DynamoDB reports for a plain conditional write whose condition failed and that the

@@ -4,6 +4,7 @@ use crate::error::idempotency_mismatch;
 use crate::ApiError;
 use grants_domain::entitlements::{CreateEntitlementError, EntitlementLookupError};
 use grants_domain::grants::{CreateGrantError, GrantLookupError, ListGrantsError, RolloverBoundsError};
+use grants_domain::ingest::IngestError;
 use grants_domain::meters::{CreateMetricError, ListMetricsError, MetricLookupError};
 use grants_domain::purchases::{InvoiceLookupError, PurchaseError};
 use grants_domain::usage::{SettleError, UsageError};
@@ -61,6 +62,23 @@ impl From<ListMetricsError> for ApiError {
         match e {
             ListMetricsError::MerchantNotFound => merchant_not_found(),
             ListMetricsError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Value { ref path, .. } => {
+                let field = format!("data{}", path.trim_start_matches('$'));
+                let message = e.to_string();
+                let message = message.trim_start_matches(&format!("{field}: ")).to_owned();
+                ApiError::field(&field, "invalid", message)
+            }
+            IngestError::InFuture => ApiError::field("timestamp", "invalid", "must not be in the future"),
+            IngestError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
+            IngestError::Apply(u) => u.into(),
+            IngestError::Store(s) => s.into(),
         }
     }
 }

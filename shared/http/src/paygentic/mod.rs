@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 pub mod entitlements;
 mod errors;
+pub mod events;
 pub mod grants;
 pub mod meters;
 pub mod purchases;
@@ -22,6 +23,7 @@ pub use entitlements::{
     cancel_entitlement, create_entitlement, get_entitlement, list_entitlements, parse_new_entitlement, EntitlementBody,
     EntitlementListItem,
 };
+pub use events::{ingest_event, EventBody};
 pub use grants::{create_grant, get_grant, list_grants, parse_create_grant, void_grant, GrantBody};
 pub use meters::{create_billable_metric, get_billable_metric, list_billable_metrics, MetricBody};
 pub use purchases::{get_invoice, purchase_grant, InvoiceBody, PurchaseBody};

@@ -1,0 +1,33 @@
+//! [`MemoryStore`] as the ingested events port ([`EventStore`]).
+use super::MemoryStore;
+use crate::ingest::{EventStore, IngestedEvent};
+use crate::meters::BillableMetric;
+use crate::ports::StoreError;
+use crate::TenantId;
+use async_trait::async_trait;
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn insert_event(&self, event: &IngestedEvent) -> Result<Option<IngestedEvent>, StoreError> {
+        let mut st = self.state();
+        let key = match &event.idempotency_key {
+            Some(k) => format!("key:{k}"),
+            None => format!("id:{}", event.id),
+        };
+        let key = (event.tenant.clone(), key);
+        if let Some(existing) = st.events.get(&key) {
+            return Ok(Some(existing.clone()));
+        }
+        st.events.insert(key, event.clone());
+        Ok(None)
+    }
+
+    async fn metric_for_type(&self, tenant: &TenantId, event_type: &str) -> Result<Option<BillableMetric>, StoreError> {
+        let st = self.state();
+        Ok(st
+            .metric_types
+            .get(&(tenant.clone(), event_type.to_owned()))
+            .and_then(|id| st.metrics.get(&(tenant.clone(), id.clone())))
+            .cloned())
+    }
+}
