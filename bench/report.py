@@ -300,6 +300,30 @@ p("")
 summary.append(("6", f"hot entitlement, {many['writers']} writers vs 1", "throughput reported, zero overspend",
                 f"{ratio:.2f}x one writer; " + ("no overspend" if not overspent else "OVERSPEND")))
 
+# 7. The floor, on paper ---------------------------------------------------------------------------
+p("## 7. The floor on real DynamoDB, on paper (issue 16, item 5)")
+p("")
+p("DynamoDB's published limits: one partition takes at most **1,000 write units/s** (and 3,000 read units/s); a "
+  "write unit is one write of up to 1 KB, and an item written inside `TransactWriteItems` costs **2** units per KB; a "
+  "transaction holds at most 100 items. All of one entitlement's items (the entitlement, its grants, its usage records) "
+  "share a partition key, so that partition's 1,000 units/s bound every write to that entitlement, however DynamoDB "
+  "splits the table. Item sizes assumed below (attribute names included): usage record 0.5 KB, entitlement 1 KB, "
+  "grant 1 KB, ingested event 1 KB.")
+p("")
+p("| path | write units per event | events/s one entitlement can take | what else bounds it |")
+p("|---|---|---|---|")
+p("| today: one `TransactWriteItems` per usage event (record 2 + entitlement counters 2 + each grant drawn on 2) | 6 (one grant) to 10 (three) | 1,000 / 6 = **166** at most | optimistic concurrency: concurrent writers on one entitlement conflict on the grant versions and retry, so in practice far lower (section 6: 0.15x of one writer at 64 writers) |")
+p("| group commit (issue 16 item 2, planned): one applier per entitlement writes k waiting events per transaction (k records 2k + entitlement 2 + grants touched 2 each) | (2k + 2 + 2g) / k: 2.3 for k = 30, g = 3 | 1,000 / 2.3 = **430** | one transaction in flight per entitlement: at 10-25 ms per transaction on DynamoDB, 40-100 transactions/s, 30 events each: 1,200-3,000 events/s, so the partition's write units bind first |")
+p("| event ingestion, accepting (one PutItem per event, its own partition) | 1 | not per entitlement: spread over partitions | the table: on-demand tables start at 4,000 write units/s and double as traffic holds (account default quota 40,000/s per table), so about 40,000 accepted events/s per table before a quota raise |")
+p("")
+p("So one entitlement tops out near 166 usage events/s today (less under contention) and near 430/s with group "
+  "commit; beyond that one customer's usage has to be spread over entitlements (or pre-aggregated by the client). "
+  "Across entitlements the table scales: 10,000 entitlements each at 5 ingested events/s is 50,000 events/s, about "
+  "165,000 write units/s (3.3 per event: 1 to accept it, 2.3 to apply it with group commit), which needs a raised table "
+  "quota and costs, on-demand at $0.625 per million write units (us-east-1), about $2.06 per million events accepted "
+  "and applied.")
+p("")
+
 table = [f"| {a} | {b} | {c} | {e} |" for a, b, c, e in summary]
 out[summary_at:summary_at] = table
 p("## Robustness (in `make test`)")
