@@ -4,15 +4,18 @@
 //! The mapping (issue 16): the event's `subject` (or, without one, `externalSubject`) is an
 //! entitlement's `customerId`; the billable metric whose `eventType` is the event's `type`
 //! ([`crate::meters`]) turns its `data` into an amount; that amount is burned, as one usage event,
-//! on each of the customer's active entitlements whose `featureKey` is the event's type, through
-//! the same path as `POST /v1/entitlements/{id}/usage` (so burn-down, overage and replays are
-//! that path's). An event no metric meters, or whose customer has no such entitlement, or that
-//! occurred before its metric's `eventFrom`, is kept with that outcome and reported, never dropped.
+//! on **one** entitlement: the customer's oldest active entitlement whose `featureKey` is the
+//! event's type (an event is charged once, however many entitlements could take it), through the
+//! same path as `POST /v1/entitlements/{id}/usage` (so burn-down, overage and replays are that
+//! path's). An event no metric meters, or whose customer has no such entitlement, or that occurred
+//! before its metric's `eventFrom`, or that the burn refuses (more grants than one usage event may
+//! draw on), is kept with that outcome and reported, never dropped.
 //!
-//! Applying runs right after the accepting write, in the same request. A failure there is an
-//! error answer (the client retries; the retry finds the accepted event and applies what is
-//! missing, since each usage event is idempotent by its id): an accepted event whose client never
-//! retries stays recorded as accepted and not applied.
+//! Burning runs right after the accepting write, in the same request. Only a transient failure
+//! there (storage busy) is an error answer: the client's retry with the same idempotency key finds
+//! the accepted event and burns it, at most once (the burn is a usage event whose id is the
+//! event's). An event sent without an idempotency key cannot be recognised when it is sent again:
+//! its retry is a new event.
 use crate::entitlement_store::EntitlementStore;
 use crate::kernel::{Label, StoreError};
 use crate::meters::{Aggregation, BillableMetric, MetricId, MetricStore, ValuePath};
@@ -46,11 +49,18 @@ pub struct NewEvent {
     pub fingerprint: BTreeMap<String, String>,
 }
 
+/// How far ahead of this service's clock an event's `timestamp` may be (a producer's clock skew):
+/// such an event counts as occurring now. Further ahead is refused.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+
 /// How an accepted event was metered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Burned on these entitlements.
-    Applied(Vec<EntitlementId>),
+    /// Burned on this entitlement.
+    Applied(EntitlementId),
+    /// Resolved to this entitlement, but the burn was refused for good (the reason); kept, and
+    /// tried again when the same event is sent again.
+    ApplyFailed { entitlement: EntitlementId, reason: String },
     /// No billable metric meters this type.
     Unmetered,
     /// The metric meters it, but the customer has no active entitlement for this type.
@@ -65,6 +75,7 @@ impl Outcome {
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Applied(_) => "applied",
+            Outcome::ApplyFailed { .. } => "apply_failed",
             Outcome::Unmetered => "unmetered",
             Outcome::NoEntitlement => "no_entitlement",
             Outcome::BeforeMeter => "before_meter",
@@ -100,7 +111,7 @@ pub enum IngestError {
     /// The idempotency key was used for a different event.
     #[error("idempotencyKey reused with a different event: {}", .0.join(", "))]
     IdempotencyMismatch(Vec<String>),
-    /// Burning on an entitlement failed (busy, too many grants); retrying the same event is safe.
+    /// Burning failed for now (storage busy); retrying the same event is safe.
     #[error("applying the event: {0}")]
     Apply(#[from] UsageError),
     #[error(transparent)]
@@ -113,6 +124,8 @@ pub trait EventStore: Send + Sync {
     /// Writes the event unless one with its idempotency key exists (then returns that one,
     /// nothing written).
     async fn insert_event(&self, event: &IngestedEvent) -> Result<Option<IngestedEvent>, StoreError>;
+    /// Replaces a stored event's outcome (after its burn succeeded or was refused).
+    async fn set_event_outcome(&self, event: &IngestedEvent) -> Result<(), StoreError>;
     /// The metric for an event type.
     async fn metric_for_type(&self, tenant: &TenantId, event_type: &str) -> Result<Option<BillableMetric>, StoreError>;
 }
@@ -154,33 +167,29 @@ where
     S: EventStore + MetricStore + EntitlementStore + UsageStore + ?Sized,
 {
     let now = clock.now();
-    let occurred_at = new.occurred_at.unwrap_or(now);
-    if occurred_at > now {
-        return Err(IngestError::InFuture);
-    }
-    let metric = store.metric_for_type(tenant, new.event_type.as_str()).await?;
-    let metered = match &metric {
-        Some(m) => Some((m.id.clone(), measure(m, data)?)),
-        None => None,
+    let occurred_at = match new.occurred_at {
+        None => now,
+        Some(t) if t <= now => t,
+        Some(t) if now.plus_seconds(MAX_CLOCK_SKEW_SECONDS).is_some_and(|limit| t <= limit) => now,
+        Some(_) => return Err(IngestError::InFuture),
     };
-    let targets = match &metric {
-        None => Err(Outcome::Unmetered),
-        Some(m) if m.definition.event_from.is_some_and(|from| occurred_at < from) => Err(Outcome::BeforeMeter),
-        Some(_) if metered.as_ref().is_some_and(|(_, n)| n.is_zero()) => Err(Outcome::Zero),
-        Some(_) => {
-            let ids: Vec<EntitlementId> = store
-                .list_entitlements(tenant, Some(new.customer.as_str()))
-                .await?
-                .into_iter()
-                .filter(|e| e.status == EntitlementStatus::Active && e.feature_key == new.event_type.as_str())
-                .map(|e| e.id)
-                .collect();
-            if ids.is_empty() {
-                Err(Outcome::NoEntitlement)
-            } else {
-                Ok(ids)
-            }
-        }
+    let metric = store.metric_for_type(tenant, new.event_type.as_str()).await?;
+    let before_meter = |m: &BillableMetric| m.definition.event_from.is_some_and(|from| occurred_at < from);
+    let metered = match &metric {
+        Some(m) if !before_meter(m) => Some((m.id.clone(), measure(m, data)?)),
+        _ => None,
+    };
+    let outcome = match (&metric, &metered) {
+        (None, _) => Outcome::Unmetered,
+        (Some(_), None) => Outcome::BeforeMeter,
+        (Some(_), Some((_, n))) if n.is_zero() => Outcome::Zero,
+        (Some(_), Some(_)) => store
+            .list_entitlements(tenant, Some(new.customer.as_str()))
+            .await?
+            .into_iter()
+            .filter(|e| e.status == EntitlementStatus::Active && e.feature_key == new.event_type.as_str())
+            .min_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+            .map_or(Outcome::NoEntitlement, |e| Outcome::Applied(e.id)),
     };
     let event = IngestedEvent {
         id: EventId::generate(),
@@ -193,10 +202,7 @@ where
         idempotency_key: new.idempotency_key.map(Label::into_string),
         fingerprint: new.fingerprint,
         metered,
-        outcome: match &targets {
-            Ok(ids) => Outcome::Applied(ids.clone()),
-            Err(outcome) => outcome.clone(),
-        },
+        outcome,
     };
     let (event, replayed) = match store.insert_event(&event).await? {
         None => (event, false),
@@ -218,7 +224,7 @@ where
             return Err(IngestError::IdempotencyMismatch(differing));
         }
     };
-    apply(store, clock, tenant, &event).await?;
+    let event = apply(store, clock, tenant, event).await?;
     Ok(if replayed {
         crate::kernel::Created::Replayed(event)
     } else {
@@ -226,31 +232,52 @@ where
     })
 }
 
-/// Burns an accepted event's amount on the entitlements it was resolved to (idempotent: each
-/// burn is a usage event whose id is the event's).
-async fn apply<S>(store: &S, clock: &dyn Clock, tenant: &TenantId, event: &IngestedEvent) -> Result<(), IngestError>
+/// Burns an accepted event's amount on the entitlement it was resolved to (idempotent: the burn is
+/// a usage event whose id is the event's), and returns the event with its outcome as stored: a
+/// refused burn is recorded as [`Outcome::ApplyFailed`], a refused one that now succeeds as applied.
+async fn apply<S>(
+    store: &S,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    mut event: IngestedEvent,
+) -> Result<IngestedEvent, IngestError>
 where
-    S: EntitlementStore + UsageStore + ?Sized,
+    S: EventStore + EntitlementStore + UsageStore + ?Sized,
 {
-    let (Outcome::Applied(ids), Some((_, amount))) = (&event.outcome, &event.metered) else {
-        return Ok(());
+    let entitlement = match &event.outcome {
+        Outcome::Applied(e) | Outcome::ApplyFailed { entitlement: e, .. } => e.clone(),
+        _ => return Ok(event),
+    };
+    let Some((_, amount)) = &event.metered else {
+        return Err(StoreError::Corrupt(format!("event {} resolved but not metered", event.id)).into());
     };
     let amount = CreditAmount::new(*amount).map_err(|e| StoreError::Corrupt(format!("metered amount: {e}")))?;
     let event_id = Label::parse(event.id.as_str()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    for entitlement_id in ids {
-        let burn = NewUsage {
-            entitlement_id: entitlement_id.clone(),
-            event_id: event_id.clone(),
-            amount,
-            occurred_at: Some(event.occurred_at),
-            pending: false,
-        };
-        match usage::record_usage(store, clock, tenant, burn).await {
-            Ok(_) => {}
-            // Cancelled between resolving and burning: nothing to burn there.
-            Err(UsageError::EntitlementNotActive(_) | UsageError::EntitlementNotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
+    let burn = NewUsage {
+        entitlement_id: entitlement.clone(),
+        event_id,
+        amount,
+        occurred_at: Some(event.occurred_at),
+        pending: false,
+    };
+    let outcome = match usage::record_usage(store, clock, tenant, burn).await {
+        Ok(_) => Outcome::Applied(entitlement),
+        // Refused for good (not by a busy store): kept with the reason.
+        Err(
+            e @ (UsageError::TooManyGrants(_)
+            | UsageError::EntitlementNotActive(_)
+            | UsageError::EntitlementNotFound
+            | UsageError::IdempotencyMismatch(_)
+            | UsageError::OccurredInFuture),
+        ) => Outcome::ApplyFailed {
+            entitlement,
+            reason: e.to_string(),
+        },
+        Err(e @ UsageError::Store(_)) => return Err(e.into()),
+    };
+    if outcome != event.outcome {
+        event.outcome = outcome;
+        store.set_event_outcome(&event).await?;
     }
-    Ok(())
+    Ok(event)
 }

@@ -82,22 +82,23 @@ async fn funded(w: &World, customer: &str, feature: &str, k: &str) -> Grant {
 }
 
 #[tokio::test]
-async fn an_event_burns_its_metered_amount_on_each_entitlement_of_its_type() {
+async fn an_event_burns_its_metered_amount_once_on_the_oldest_entitlement_of_its_type() {
     let w = World::at("2030-03-14T10:00:00Z");
     metric(&w, "ai.inference", sum(), None).await;
     let a = funded(&w, "cus_1", "ai.inference", "a").await;
+    w.clock.advance(1);
     let b = funded(&w, "cus_1", "ai.inference", "b").await;
     let other_feature = funded(&w, "cus_1", "api_calls", "c").await;
     let other_customer = funded(&w, "cus_2", "ai.inference", "d").await;
     let e = ingest(&w, event("ai.inference", "cus_1", Some("k1"), "12.5"), &tokens("12.5")).await;
-    assert!(
-        matches!(&e.outcome, Outcome::Applied(ids) if ids.len() == 2),
-        "{:?}",
-        e.outcome
-    );
+    assert_eq!(e.outcome, Outcome::Applied(a.entitlement_id.clone()));
     assert_eq!(e.metered.as_ref().map(|m| m.1), Some(dec("12.5")));
     assert_eq!(remaining(&w, &a).await, dec("87.5"));
-    assert_eq!(remaining(&w, &b).await, dec("87.5"));
+    assert_eq!(
+        remaining(&w, &b).await,
+        dec("100"),
+        "charged once, not on every entitlement"
+    );
     assert_eq!(remaining(&w, &other_feature).await, dec("100"));
     assert_eq!(remaining(&w, &other_customer).await, dec("100"));
 }
@@ -156,7 +157,54 @@ async fn events_nothing_meters_are_kept_with_their_outcome() {
     assert_eq!(ingest(&w, early, &tokens("5")).await.outcome, Outcome::BeforeMeter);
     let zero = ingest(&w, event("ai.inference", "cus_1", Some("z"), "0"), &tokens("0")).await;
     assert_eq!(zero.outcome, Outcome::Zero);
+    let mut early_without_value = event("ai.inference", "cus_1", Some("e2"), "none");
+    early_without_value.occurred_at = Some(ts("2030-02-28T00:00:00Z"));
+    let kept = ingest(&w, early_without_value, &Data(BTreeMap::new())).await;
+    assert_eq!(
+        kept.outcome,
+        Outcome::BeforeMeter,
+        "not metered, so its value is not read"
+    );
     assert_eq!(remaining(&w, &g).await, dec("100"));
+}
+
+#[tokio::test]
+async fn a_burn_refused_for_good_is_kept_as_apply_failed() {
+    let w = World::at("2030-03-14T10:00:00Z");
+    metric(&w, "ai.inference", sum(), None).await;
+    let first = funded(&w, "cus_1", "ai.inference", "g0").await;
+    for i in 1..99 {
+        w.grant(new_grant(&first.entitlement_id, "1", &format!("g{i}"))).await;
+    }
+    // 100 + 98 * 1 credits: 150 needs 51 grants, 198 needs all 99 (over the 98 one event may draw on).
+    let e = ingest(&w, event("ai.inference", "cus_1", Some("big"), "198"), &tokens("198")).await;
+    assert!(
+        matches!(&e.outcome, Outcome::ApplyFailed { entitlement, reason }
+            if *entitlement == first.entitlement_id && reason.contains("at most 98")),
+        "{:?}",
+        e.outcome
+    );
+    assert_eq!(remaining(&w, &first).await, dec("100"), "nothing burned");
+    let again = ingest(&w, event("ai.inference", "cus_1", Some("big"), "198"), &tokens("198")).await;
+    assert_eq!(again.id, e.id);
+    assert!(matches!(again.outcome, Outcome::ApplyFailed { .. }));
+}
+
+#[tokio::test]
+async fn a_timestamp_a_little_ahead_counts_as_now() {
+    let w = World::at("2030-03-14T10:00:00Z");
+    metric(&w, "ai.inference", Aggregation::Count, None).await;
+    funded(&w, "cus_1", "ai.inference", "a").await;
+    let mut ahead = event("ai.inference", "cus_1", Some("ahead"), "1");
+    ahead.occurred_at = Some(ts("2030-03-14T10:04:00Z"));
+    let e = ingest(&w, ahead, &tokens("1")).await;
+    assert_eq!(e.occurred_at, ts("2030-03-14T10:00:00Z"));
+    let mut far = event("ai.inference", "cus_1", Some("far"), "1");
+    far.occurred_at = Some(ts("2030-03-14T10:06:00Z"));
+    assert_eq!(
+        err(ingest::ingest(&w.store, &w.clock, &w.tenant, far, &tokens("1")).await),
+        "InFuture"
+    );
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //! own (`T#<t>#EV#<sha256(key:<idempotency key> | id:<event id>)>`), so a tenant's event stream
 //! spreads over partitions; written with one conditional PutItem, which both accepts the event
 //! and deduplicates it (a duplicate gets the stored event back from the failed condition, no
-//! second read). Events nothing metered are also in the sparse GSI1 partition
-//! `T#<t>#EVENTS_NOT_METERED` (sorted by receipt), which is where they are reported from.
+//! second read). Events nothing metered (or whose burn was refused) are also in the sparse GSI1
+//! partition `T#<t>#EVENTS_NOT_METERED`, sorted by receipt: an operator lists them there.
 use crate::meters::metric_from;
 use crate::prelude::*;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -31,7 +31,6 @@ fn event_item(e: &IngestedEvent) -> Item {
         ("occurred_at".to_owned(), ts(e.occurred_at)),
         ("received_at".to_owned(), ts(e.received_at)),
         ("fingerprint".to_owned(), map_ss(&e.fingerprint)),
-        ("outcome".to_owned(), s(e.outcome.as_str())),
     ]);
     if let Some(k) = &e.idempotency_key {
         item.insert("idempotency_key".to_owned(), s(k));
@@ -40,22 +39,29 @@ fn event_item(e: &IngestedEvent) -> Item {
         item.insert("metric_id".to_owned(), s(metric.as_str()));
         item.insert("amount".to_owned(), n(*amount));
     }
+    item.extend(outcome_attributes(e));
+    item
+}
+
+/// The outcome's attributes: the entitlement it was resolved to, the reason a burn was refused,
+/// and the not-metered index keys unless it was applied.
+fn outcome_attributes(e: &IngestedEvent) -> Vec<(String, AttributeValue)> {
+    let mut out = vec![("outcome".to_owned(), s(e.outcome.as_str()))];
     match &e.outcome {
-        Outcome::Applied(ids) => {
-            item.insert(
-                "entitlements".to_owned(),
-                AttributeValue::L(ids.iter().map(|i| s(i.as_str())).collect()),
-            );
-        }
-        _ => {
-            item.insert("GSI1PK".to_owned(), s(events_not_metered(t)));
-            item.insert(
+        Outcome::Applied(ent) => out.push(("entitlement".to_owned(), s(ent.as_str()))),
+        other => {
+            if let Outcome::ApplyFailed { entitlement, reason } = other {
+                out.push(("entitlement".to_owned(), s(entitlement.as_str())));
+                out.push(("reason".to_owned(), s(reason)));
+            }
+            out.push(("GSI1PK".to_owned(), s(events_not_metered(e.tenant.as_str()))));
+            out.push((
                 "GSI1SK".to_owned(),
-                s(format!("{}#{}", e.received_at.to_rfc3339(), e.id)),
-            );
+                s(format!("{}#{}", e.received_at.to_storage(), e.id)),
+            ));
         }
     }
-    item
+    out
 }
 
 fn event_from(tenant: &TenantId, item: &Item) -> Result<IngestedEvent, StoreError> {
@@ -67,13 +73,13 @@ fn event_from(tenant: &TenantId, item: &Item) -> Result<IngestedEvent, StoreErro
         )),
         _ => None,
     };
+    let entitlement = || EntitlementId::parse(r.s("entitlement")?).map_err(corrupt("event entitlement"));
     let outcome = match r.s("outcome")? {
-        "applied" => Outcome::Applied(
-            r.list_s("entitlements")
-                .iter()
-                .map(|i| EntitlementId::parse(i).map_err(corrupt("event entitlement")))
-                .collect::<Result<_, _>>()?,
-        ),
+        "applied" => Outcome::Applied(entitlement()?),
+        "apply_failed" => Outcome::ApplyFailed {
+            entitlement: entitlement()?,
+            reason: r.s("reason")?.to_owned(),
+        },
         "unmetered" => Outcome::Unmetered,
         "no_entitlement" => Outcome::NoEntitlement,
         "before_meter" => Outcome::BeforeMeter,
@@ -120,6 +126,37 @@ impl EventStore for DynamoStore {
             },
             Err(err) => Err(unavailable(err)),
         }
+    }
+
+    async fn set_event_outcome(&self, e: &IngestedEvent) -> Result<(), StoreError> {
+        let mut set = Vec::new();
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        for (i, (k, v)) in outcome_attributes(e).into_iter().enumerate() {
+            set.push(format!("#a{i} = :v{i}"));
+            names.push((format!("#a{i}"), k));
+            values.push((format!(":v{i}"), v));
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if matches!(e.outcome, Outcome::Applied(_)) {
+            expression.push_str(" REMOVE GSI1PK, GSI1SK, reason");
+        }
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(ingested_event_pk(e.tenant.as_str(), &dedup_key(e))))
+            .key(SK, s(INGESTED_EVENT_SK))
+            .condition_expression("attribute_exists(PK)")
+            .update_expression(expression);
+        for (k, v) in names {
+            update = update.expression_attribute_names(k, v);
+        }
+        for (k, v) in values {
+            update = update.expression_attribute_values(k, v);
+        }
+        update.send().await.map_err(unavailable)?;
+        Ok(())
     }
 
     async fn metric_for_type(&self, tenant: &TenantId, event_type: &str) -> Result<Option<BillableMetric>, StoreError> {

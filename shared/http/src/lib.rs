@@ -189,16 +189,21 @@ pub struct ApiResponse {
 impl ApiResponse {
     /// A JSON body: one of the surfaces' wire types (their schemas are openapi.yaml's).
     pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Self {
+        let (status, body) = match serde_json::to_string(value) {
+            Ok(body) => (status, body),
+            Err(e) => {
+                tracing::error!(error = %e, "a response body did not serialize");
+                let body = r#"{"message":"Internal error","error":"internal_error","code":"internal_error"}"#;
+                (StatusCode::INTERNAL_SERVER_ERROR, body.to_owned())
+            }
+        };
         Self {
             status,
             headers: vec![
                 ("content-type".to_owned(), "application/json".to_owned()),
                 ("x-content-type-options".to_owned(), "nosniff".to_owned()),
             ],
-            body: serde_json::to_string(value).unwrap_or_else(|e| {
-                tracing::error!(error = %e, "a response body did not serialize");
-                r#"{"message":"Internal error","error":"internal_error","code":"internal_error"}"#.to_owned()
-            }),
+            body,
         }
     }
     /// An HTML page that may not be framed, sniffed, cached or leak its URL as a referrer, and

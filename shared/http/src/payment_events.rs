@@ -5,12 +5,15 @@ use grants_domain::payments::{EventError, PaymentEvent, PaymentEventKind};
 use grants_domain::{InvoiceId, SessionId, TenantId, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// The wire form of [`PaymentEvent`].
-#[derive(Debug, Serialize, Deserialize)]
+/// The wire form of [`PaymentEvent`]: every field required, no others (the webhook's request
+/// body in openapi.yaml is this type's schema).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct WireEvent {
+#[schema(as = PaymentEvent)]
+pub(crate) struct WireEvent {
     id: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = event_type)]
     kind: String,
     account: String,
     invoice_id: String,
@@ -18,6 +21,12 @@ struct WireEvent {
     amount: i64,
     currency: String,
     occurred_at: String,
+}
+
+fn event_type() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["payment.paid", "payment.expired", "payment.failed"]))
 }
 
 /// The event as JSON (the webhook body and the SQS message body).

@@ -24,32 +24,6 @@ fn true_constant() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
     crate::wire::constant(serde_json::Value::Bool(true))
 }
 
-/// A payment event (the sandbox provider's shape), as the webhook reads it.
-#[derive(ToSchema)]
-#[schema(rename_all = "camelCase")]
-pub struct PaymentEventRequest {
-    pub id: String,
-    #[schema(schema_with = event_type)]
-    pub r#type: String,
-    /// The tenant the event is for: chooses which secrets to check the signature with.
-    pub account: String,
-    pub invoice_id: String,
-    pub session_id: String,
-    /// In minor units.
-    #[schema(required = false)]
-    pub amount: i64,
-    #[schema(required = false)]
-    pub currency: String,
-    #[schema(format = DateTime, required = false)]
-    pub occurred_at: String,
-}
-
-fn event_type() -> utoipa::openapi::schema::ObjectBuilder {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["payment.paid", "payment.expired", "payment.failed"]))
-}
-
 fn signature_error(e: SignatureError) -> ApiError {
     let code = match e {
         SignatureError::Missing => "signature_missing",
@@ -68,7 +42,7 @@ fn signature_error(e: SignatureError) -> ApiError {
 #[utoipa::path(post, path = "/v1/webhooks/payments", operation_id = "paymentWebhook", tag = "payments",
     security(()),
     params(("grants-signature" = String, Header)),
-    request_body = PaymentEventRequest,
+    request_body = crate::payment_events::WireEvent,
     responses(
         (status = 200, description = "Accepted (queued).", body = Received),
         (status = 400, response = BadRequest), (status = 401, response = Unauthorized),

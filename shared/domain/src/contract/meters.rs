@@ -48,8 +48,11 @@ pub async fn billable_metrics_hold_event_types_unique(store: &dyn Store, prefix:
 }
 
 fn ingested(t: &crate::TenantId, key: Option<&str>, outcome: crate::ingest::Outcome) -> crate::ingest::IngestedEvent {
-    let metered = matches!(outcome, crate::ingest::Outcome::Applied(_))
-        .then(|| (MetricId::generate(), rust_decimal::Decimal::new(125, 1)));
+    let metered = matches!(
+        outcome,
+        crate::ingest::Outcome::Applied(_) | crate::ingest::Outcome::ApplyFailed { .. }
+    )
+    .then(|| (MetricId::generate(), rust_decimal::Decimal::new(125, 1)));
     crate::ingest::IngestedEvent {
         id: crate::EventId::generate(),
         tenant: t.clone(),
@@ -66,14 +69,22 @@ fn ingested(t: &crate::TenantId, key: Option<&str>, outcome: crate::ingest::Outc
 }
 
 /// An ingested event reads back as written when its idempotency key comes again (nothing
-/// written); events without a key never collide; the metric for an event type is found by type.
+/// written); events without a key never collide; an outcome can be replaced; the metric for an
+/// event type is found by type.
 pub async fn ingested_events_are_deduplicated_by_key(store: &dyn Store, prefix: &str) {
     use crate::ingest::Outcome;
     let (t, other) = (tenant(prefix, "a"), tenant(prefix, "b"));
-    let applied = Outcome::Applied(vec![crate::EntitlementId::generate(), crate::EntitlementId::generate()]);
-    let first = ingested(&t, Some("k1"), applied);
+    let entitlement = crate::EntitlementId::generate();
+    let failed = Outcome::ApplyFailed {
+        entitlement: entitlement.clone(),
+        reason: "too many grants".to_owned(),
+    };
+    let mut first = ingested(&t, Some("k1"), failed);
     assert_eq!(store.insert_event(&first).await.expect("insert"), None);
     let again = ingested(&t, Some("k1"), Outcome::Unmetered);
+    assert_eq!(store.insert_event(&again).await.expect("insert"), Some(first.clone()));
+    first.outcome = Outcome::Applied(entitlement);
+    store.set_event_outcome(&first).await.expect("set outcome");
     assert_eq!(store.insert_event(&again).await.expect("insert"), Some(first.clone()));
     assert_eq!(
         store

@@ -22,6 +22,17 @@ impl EventStore for MemoryStore {
         Ok(None)
     }
 
+    async fn set_event_outcome(&self, event: &IngestedEvent) -> Result<(), StoreError> {
+        let mut st = self.state();
+        let stored = st
+            .events
+            .values_mut()
+            .find(|e| e.tenant == event.tenant && e.id == event.id)
+            .ok_or_else(|| StoreError::Corrupt(format!("event {} is missing", event.id)))?;
+        stored.outcome = event.outcome.clone();
+        Ok(())
+    }
+
     async fn metric_for_type(&self, tenant: &TenantId, event_type: &str) -> Result<Option<BillableMetric>, StoreError> {
         let st = self.state();
         Ok(st

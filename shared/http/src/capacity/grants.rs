@@ -3,7 +3,7 @@ use super::errors::grant_not_found;
 use crate::body::{JsonBody, QueryParams};
 use crate::object_tag;
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unauthorized, Unprocessable, Unsupported};
-use crate::wire::{Label as LabelSchema, ListTag};
+use crate::wire::{decimal_input, Label as LabelSchema, ListTag};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::capacity::{self, CapacityFilter, CapacityGrant, ExactPrice, NewCapacityGrant, MAX_QUANTITY};
@@ -94,11 +94,11 @@ pub struct CreateRequest {
     pub starts_at: String,
     #[schema(format = DateTime)]
     pub ends_at: String,
-    #[schema(examples("2.50"))]
+    #[schema(schema_with = decimal_input, examples("2.50"))]
     pub unit_price: String,
-    #[schema(examples("1.25"))]
+    #[schema(schema_with = decimal_input, examples("1.25"))]
     pub early_termination_buyback_price: String,
-    #[schema(examples("0.75"))]
+    #[schema(schema_with = decimal_input, examples("0.75"))]
     pub flexible_usage_buyback_price: String,
 }
 

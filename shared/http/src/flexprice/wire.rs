@@ -244,7 +244,7 @@ pub struct UpdatePlanRequest {
     #[schema(required = false)]
     pub metadata: BTreeMap<String, String>,
     #[schema(format = DateTime, required = false)]
-    pub end_date: Option<String>,
+    pub end_date: String,
 }
 
 /// The body of `DELETE /v1/creditgrants/{id}` (optional): end the plan at this instant rather

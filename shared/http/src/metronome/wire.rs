@@ -285,10 +285,19 @@ pub struct CreditTypes {
     pub data: Vec<CreditTypeBody>,
 }
 
-/// An amount with its credit type, on input.
+/// The granted amount with its credit type, on input: above zero.
 #[derive(ToSchema)]
-#[schema(as = MetronomeAmountIn)]
-pub struct AmountRequest {
+#[schema(as = MetronomeGrantAmountIn)]
+pub struct GrantAmountRequest {
+    #[schema(value_type = f64, exclusive_minimum = 0)]
+    pub amount: (),
+    pub credit_type_id: String,
+}
+
+/// The paid amount with its credit type, on input: zero or more.
+#[derive(ToSchema)]
+#[schema(as = MetronomePaidAmountIn)]
+pub struct PaidAmountRequest {
     #[schema(value_type = f64, minimum = 0)]
     pub amount: (),
     pub credit_type_id: String,
@@ -303,8 +312,8 @@ pub struct CreateGrantRequest {
     pub expires_at: String,
     #[schema(format = DateTime, required = false)]
     pub effective_at: String,
-    pub grant_amount: AmountRequest,
-    pub paid_amount: AmountRequest,
+    pub grant_amount: GrantAmountRequest,
+    pub paid_amount: PaidAmountRequest,
     pub name: Label,
     #[schema(value_type = f64)]
     pub priority: (),
@@ -321,6 +330,9 @@ pub struct CreateGrantRequest {
     /// Accepted and not used (no invoicing here).
     #[schema(format = DateTime, required = false)]
     pub invoice_date: String,
+    /// Accepted and not used (see the README).
+    #[schema(required = false)]
+    pub rollover_settings: BTreeMap<String, serde_json::Value>,
 }
 
 /// The body of `voidGrant`.

@@ -44,7 +44,8 @@ object_tag!(EventTag = "event");
 
 /// What `POST /v0/events` answers (202): Paygentic's EventResponse, plus how the event was
 /// metered: `status` (`applied`, or why not: `unmetered`, `no_entitlement`, `before_meter`,
-/// `zero`) and `amount` (the credits burned on each entitlement, when metered).
+/// `zero`, `apply_failed`), and when applied `amount` (the credits burned) and `entitlement`
+/// (where).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = EventResponse)]
@@ -64,8 +65,12 @@ pub struct EventBody {
     pub status: &'static str,
     #[schema(inline, required)]
     pub amount: Option<Number>,
-    /// The entitlements it was burned on.
-    pub entitlements: Vec<String>,
+    #[schema(required)]
+    pub entitlement: Option<String>,
+    /// Why the burn was refused (`apply_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
 }
 
 impl From<&IngestedEvent> for EventBody {
@@ -80,10 +85,17 @@ impl From<&IngestedEvent> for EventBody {
             timestamp: e.occurred_at,
             idempotency_key: e.idempotency_key.clone(),
             status: e.outcome.as_str(),
-            amount: e.metered.as_ref().map(|(_, n)| Number(*n)),
-            entitlements: match &e.outcome {
-                ingest::Outcome::Applied(ids) => ids.iter().map(|i| i.as_str().to_owned()).collect(),
-                _ => Vec::new(),
+            amount: match &e.outcome {
+                ingest::Outcome::Applied(_) => e.metered.as_ref().map(|(_, n)| Number(*n)),
+                _ => None,
+            },
+            entitlement: match &e.outcome {
+                ingest::Outcome::Applied(id) => Some(id.as_str().to_owned()),
+                _ => None,
+            },
+            reason: match &e.outcome {
+                ingest::Outcome::ApplyFailed { reason, .. } => Some(reason.clone()),
+                _ => None,
             },
         }
     }
@@ -107,7 +119,7 @@ pub struct EventRequest {
     /// The key's organization (another's: 404).
     #[schema(required = false)]
     pub namespace: String,
-    /// When it happened (default: now; not in the future).
+    /// When it happened (default: now; up to 5 minutes ahead of this service's clock counts as now).
     #[schema(format = DateTime, required = false)]
     pub timestamp: String,
     /// Events with the same key are one event.
@@ -188,7 +200,7 @@ pub async fn ingest_event<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequ
     let event = match &created {
         Created::New(e) | Created::Replayed(e) => e,
     };
-    if event.outcome.as_str() != "applied" {
+    if !matches!(event.outcome, ingest::Outcome::Applied(_)) {
         tracing::warn!(event = %event.id, event_type = %event.event_type, outcome = event.outcome.as_str(), "event kept, not metered");
     }
     let mut response = ApiResponse::json(StatusCode::ACCEPTED, &EventBody::from(event));

@@ -135,8 +135,10 @@ fn parse_new_metric(req: &ApiRequest) -> Result<NewMetric, ApiError> {
     let name = body.parsed("name", true, Label::parse);
     let unit = body.parsed("unit", true, Label::parse);
     let event_type = body.parsed("eventType", true, Label::parse);
-    let product_id = body.parsed("productId", false, Label::parse);
-    let item_id = body.parsed("itemId", false, Label::parse);
+    // `""` is absent: a metric created without a product answers `productId: ""`, and may be sent back.
+    let optional_label = |raw: &str| (!raw.is_empty()).then(|| Label::parse(raw)).transpose();
+    let product_id = body.parsed("productId", false, optional_label).flatten();
+    let item_id = body.parsed("itemId", false, optional_label).flatten();
     let value_property = body.parsed("valueProperty", false, ValuePath::parse);
     let value_property_sent = body.has("valueProperty");
     let group_by = body
