@@ -173,6 +173,46 @@ where
         Some(t) if now.plus_seconds(MAX_CLOCK_SKEW_SECONDS).is_some_and(|limit| t <= limit) => now,
         Some(_) => return Err(IngestError::InFuture),
     };
+    let (metered, outcome) = resolve(store, tenant, &new, occurred_at, data).await?;
+    let event = IngestedEvent {
+        id: EventId::generate(),
+        tenant: tenant.clone(),
+        event_type: new.event_type.into_string(),
+        source: new.source,
+        customer: new.customer.into_string(),
+        occurred_at,
+        received_at: now,
+        idempotency_key: new.idempotency_key.map(Label::into_string),
+        fingerprint: new.fingerprint,
+        metered,
+        outcome,
+    };
+    let (event, replayed) = match store.insert_event(&event).await? {
+        None => (event, false),
+        Some(existing) if existing.fingerprint == event.fingerprint => (existing, true),
+        Some(existing) => return Err(IngestError::IdempotencyMismatch(differing(&existing, &event))),
+    };
+    let event = apply(store, clock, tenant, event).await?;
+    Ok(if replayed {
+        crate::kernel::Created::Replayed(event)
+    } else {
+        crate::kernel::Created::New(event)
+    })
+}
+
+/// What the event's metric makes of it (`None` when nothing meters it, or it occurred before the
+/// metric's `eventFrom`) and its outcome: where it is to be burned (the customer's oldest active
+/// entitlement for its type), or why it is not.
+async fn resolve<S>(
+    store: &S,
+    tenant: &TenantId,
+    new: &NewEvent,
+    occurred_at: Timestamp,
+    data: &(dyn EventData + Sync),
+) -> Result<(Option<(MetricId, Decimal)>, Outcome), IngestError>
+where
+    S: EventStore + EntitlementStore + ?Sized,
+{
     let metric = store.metric_for_type(tenant, new.event_type.as_str()).await?;
     let before_meter = |m: &BillableMetric| m.definition.event_from.is_some_and(|from| occurred_at < from);
     let metered = match &metric {
@@ -191,45 +231,21 @@ where
             .min_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
             .map_or(Outcome::NoEntitlement, |e| Outcome::Applied(e.id)),
     };
-    let event = IngestedEvent {
-        id: EventId::generate(),
-        tenant: tenant.clone(),
-        event_type: new.event_type.into_string(),
-        source: new.source,
-        customer: new.customer.into_string(),
-        occurred_at,
-        received_at: now,
-        idempotency_key: new.idempotency_key.map(Label::into_string),
-        fingerprint: new.fingerprint,
-        metered,
-        outcome,
-    };
-    let (event, replayed) = match store.insert_event(&event).await? {
-        None => (event, false),
-        Some(existing) if existing.fingerprint == event.fingerprint => (existing, true),
-        Some(existing) => {
-            let differing = event
-                .fingerprint
-                .iter()
-                .filter(|(k, v)| existing.fingerprint.get(*k) != Some(v))
-                .map(|(k, _)| k.clone())
-                .chain(
-                    existing
-                        .fingerprint
-                        .keys()
-                        .filter(|k| !event.fingerprint.contains_key(*k))
-                        .cloned(),
-                )
-                .collect();
-            return Err(IngestError::IdempotencyMismatch(differing));
-        }
-    };
-    let event = apply(store, clock, tenant, event).await?;
-    Ok(if replayed {
-        crate::kernel::Created::Replayed(event)
-    } else {
-        crate::kernel::Created::New(event)
-    })
+    Ok((metered, outcome))
+}
+
+/// The fingerprint keys on which two events differ.
+fn differing(a: &IngestedEvent, b: &IngestedEvent) -> Vec<String> {
+    let mut keys: Vec<String> = a
+        .fingerprint
+        .keys()
+        .chain(b.fingerprint.keys())
+        .filter(|k| a.fingerprint.get(*k) != b.fingerprint.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 /// Burns an accepted event's amount on the entitlement it was resolved to (idempotent: the burn is
