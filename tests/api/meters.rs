@@ -136,6 +136,7 @@ async fn every_bad_field_is_named_and_nothing_is_written() {
         (without("merchantId"), "merchantId", "required"),
         (without("unit"), "unit", "required"),
         (with("productId", json!(7)), "productId", "invalid_type"),
+        (with("description", json!("d".repeat(1001))), "description", "invalid"),
     ];
     for (body, field, code) in cases {
         let r = t.post("/v0/billableMetrics", body.clone()).await;
@@ -280,6 +281,8 @@ async fn a_bad_event_is_a_400_naming_the_field_and_nothing_is_burned() {
         (with("data", json!({"usage": {"tokens": "many"}})), "data.usage.tokens"),
         (with("data", json!({"usage": {"tokens": -1}})), "data.usage.tokens"),
         (with("idempotencyKey", json!("")), "idempotencyKey"),
+        (with("source", json!("s".repeat(256))), "source"),
+        (with("externalId", json!("bad\u{0}id")), "externalId"),
     ];
     for (body, field) in cases {
         let r = t.post("/v0/events", body.clone()).await;

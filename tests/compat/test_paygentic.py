@@ -207,32 +207,16 @@ def test_billable_metrics_create_replay_list_get(client, tenant, unique):
     """A metric per event type: the identical create again is the same metric; another organization's
     id is 404; Paygentic's other aggregations are a 400 that says why."""
     event_type = f"ai.inference.{unique}"
-    m = client.billable_metrics.create(
-        aggregation="SUM",
-        description="Model tokens",
-        merchant_id=tenant,
-        name="Tokens",
-        unit="tokens",
-        event_type=event_type,
-        value_property="$.tokens",
-        group_by={"model": "$.model"},
-    )
+    tokens = dict(aggregation="SUM", description="Model tokens", merchant_id=tenant, name="Tokens", unit="tokens",
+                  event_type=event_type, value_property="$.tokens", group_by={"model": "$.model"})
+    m = client.billable_metrics.create(**tokens)
     assert m.id.startswith("bm_")
     assert m.aggregation == "SUM" and m.value_property == "$.tokens"
     assert m.merchant_id == tenant and m.event_type == event_type
     assert m.item_id is None and m.product_id == ""
     assert m.group_by == {"model": "$.model"}
 
-    again = client.billable_metrics.create(
-        aggregation="SUM",
-        description="Model tokens",
-        merchant_id=tenant,
-        name="Tokens",
-        unit="tokens",
-        event_type=event_type,
-        value_property="$.tokens",
-        group_by={"model": "$.model"},
-    )
+    again = client.billable_metrics.create(**tokens)
     assert again.id == m.id
 
     assert client.billable_metrics.get(id=m.id).id == m.id

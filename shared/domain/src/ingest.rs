@@ -101,6 +101,16 @@ pub struct IngestedEvent {
     pub outcome: Outcome,
 }
 
+impl IngestedEvent {
+    /// What makes two events one: the idempotency key, else (no key) the event's own id.
+    pub fn dedup_key(&self) -> String {
+        match &self.idempotency_key {
+            Some(k) => format!("key:{k}"),
+            None => format!("id:{}", self.id),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// The metric needs a number at its `valueProperty` and the event has none, or not a number.

@@ -57,11 +57,12 @@ fn event(event_type: &str, customer: &str, key: Option<&str>, tokens: &str) -> N
     }
 }
 
+async fn try_ingest(w: &World, new: NewEvent, data: &Data) -> Result<Created<IngestedEvent>, ingest::IngestError> {
+    ingest::ingest(&w.store, &w.clock, &w.tenant, new, data).await
+}
+
 async fn ingest(w: &World, new: NewEvent, data: &Data) -> IngestedEvent {
-    ingest::ingest(&w.store, &w.clock, &w.tenant, new, data)
-        .await
-        .unwrap()
-        .into_inner()
+    try_ingest(w, new, data).await.unwrap().into_inner()
 }
 
 async fn remaining(w: &World, g: &Grant) -> Decimal {
@@ -108,35 +109,16 @@ async fn a_duplicate_is_applied_once_and_a_reused_key_with_other_data_is_refused
     let w = World::at("2030-03-14T10:00:00Z");
     metric(&w, "ai.inference", Aggregation::Count, None).await;
     let g = funded(&w, "cus_1", "ai.inference", "a").await;
-    let first = ingest::ingest(
-        &w.store,
-        &w.clock,
-        &w.tenant,
-        event("ai.inference", "cus_1", Some("k"), "1"),
-        &tokens("1"),
-    )
-    .await
-    .unwrap();
+    let first = try_ingest(&w, event("ai.inference", "cus_1", Some("k"), "1"), &tokens("1"))
+        .await
+        .unwrap();
     let Created::New(first) = first else { panic!("new") };
-    let again = ingest::ingest(
-        &w.store,
-        &w.clock,
-        &w.tenant,
-        event("ai.inference", "cus_1", Some("k"), "1"),
-        &tokens("1"),
-    )
-    .await
-    .unwrap();
+    let again = try_ingest(&w, event("ai.inference", "cus_1", Some("k"), "1"), &tokens("1"))
+        .await
+        .unwrap();
     assert!(matches!(again, Created::Replayed(ref e) if e.id == first.id));
     assert_eq!(remaining(&w, &g).await, dec("99"), "COUNT burns one, once");
-    let reused = ingest::ingest(
-        &w.store,
-        &w.clock,
-        &w.tenant,
-        event("ai.inference", "cus_1", Some("k"), "2"),
-        &tokens("2"),
-    )
-    .await;
+    let reused = try_ingest(&w, event("ai.inference", "cus_1", Some("k"), "2"), &tokens("2")).await;
     assert_eq!(err(reused), "IdempotencyMismatch([\"data\"])");
     ingest(&w, event("ai.inference", "cus_1", None, "1"), &tokens("1")).await;
     ingest(&w, event("ai.inference", "cus_1", None, "1"), &tokens("1")).await;
@@ -201,10 +183,7 @@ async fn a_timestamp_a_little_ahead_counts_as_now() {
     assert_eq!(e.occurred_at, ts("2030-03-14T10:00:00Z"));
     let mut far = event("ai.inference", "cus_1", Some("far"), "1");
     far.occurred_at = Some(ts("2030-03-14T10:06:00Z"));
-    assert_eq!(
-        err(ingest::ingest(&w.store, &w.clock, &w.tenant, far, &tokens("1")).await),
-        "InFuture"
-    );
+    assert_eq!(err(try_ingest(&w, far, &tokens("1")).await), "InFuture");
 }
 
 #[tokio::test]
@@ -222,34 +201,18 @@ async fn a_sum_without_a_usable_number_is_refused_before_anything_is_written() {
         (tokens("0.0000000000001"), "decimal places"),
     ];
     for (data, message) in cases {
-        let r = ingest::ingest(
-            &w.store,
-            &w.clock,
-            &w.tenant,
-            event("ai.inference", "cus_1", Some("k"), "x"),
-            &data,
-        )
-        .await;
+        let r = try_ingest(&w, event("ai.inference", "cus_1", Some("k"), "x"), &data).await;
         let e = r.expect_err("refused");
         assert!(e.to_string().starts_with("data.tokens: "), "{e}");
         assert!(e.to_string().contains(message), "{e}");
     }
     // The key was never taken: the same key with good data is a new event.
-    let ok = ingest::ingest(
-        &w.store,
-        &w.clock,
-        &w.tenant,
-        event("ai.inference", "cus_1", Some("k"), "x"),
-        &tokens("3"),
-    )
-    .await
-    .unwrap();
+    let ok = try_ingest(&w, event("ai.inference", "cus_1", Some("k"), "x"), &tokens("3"))
+        .await
+        .unwrap();
     assert!(matches!(ok, Created::New(_)));
     assert_eq!(remaining(&w, &g).await, dec("97"));
     let mut future = event("ai.inference", "cus_1", Some("f"), "1");
     future.occurred_at = Some(ts("2030-03-15T00:00:00Z"));
-    assert_eq!(
-        err(ingest::ingest(&w.store, &w.clock, &w.tenant, future, &tokens("1")).await),
-        "InFuture"
-    );
+    assert_eq!(err(try_ingest(&w, future, &tokens("1")).await), "InFuture");
 }

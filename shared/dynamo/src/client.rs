@@ -165,6 +165,30 @@ impl DynamoStore {
         }
     }
 
+    /// Writes an object's item and the item that holds one of its values unique (a credit type's
+    /// name, a metric's event type), together, both only if absent; the two carry the same
+    /// attributes. None when written; else the holder as it is (from the failed condition's old
+    /// image, no second read): the object that already has that value.
+    pub(crate) async fn insert_unique(
+        &self,
+        pk: String,
+        holder_sk: String,
+        object_sk: String,
+        attributes: impl Fn(String) -> Item,
+    ) -> Result<Option<Item>, StoreError> {
+        let items = vec![
+            put(&self.table, attributes(holder_sk.clone()), "attribute_not_exists(PK)")?,
+            put(&self.table, attributes(object_sk), "attribute_not_exists(PK)")?,
+        ];
+        let failed = match self.transact(items).await? {
+            Transacted::Committed => return Ok(None),
+            Transacted::ConditionsFailed(failed) => failed,
+        };
+        self.as_it_was(failed.old(0).flatten(), pk, &holder_sk, "id collision")
+            .await
+            .map(Some)
+    }
+
     /// Replaces an item if its stored `version` is still `expected`; false when it moved.
     pub(crate) async fn put_at_version(&self, item: Item, expected: u64) -> Result<bool, StoreError> {
         let result = self

@@ -39,26 +39,12 @@ impl CreditTypeStore for DynamoStore {
                 ("name".to_owned(), s(&ct.name)),
             ])
         };
-        let items = vec![
-            put(
-                &self.table,
-                item(credit_type_name_sk(&ct.name)),
-                "attribute_not_exists(PK)",
-            )?,
-            put(&self.table, item(credit_type_sk(&ct.id)), "attribute_not_exists(PK)")?,
-        ];
-        let failed = match self.transact(items).await? {
-            Transacted::Committed => return Ok(None),
-            Transacted::ConditionsFailed(failed) => failed,
+        let Some(existing) = self
+            .insert_unique(pk.clone(), credit_type_name_sk(&ct.name), credit_type_sk(&ct.id), item)
+            .await?
+        else {
+            return Ok(None);
         };
-        let existing = self
-            .as_it_was(
-                failed.old(0).flatten(),
-                pk,
-                &credit_type_name_sk(&ct.name),
-                "credit type id collision",
-            )
-            .await?;
         let r = Reader(&existing);
         Ok(Some(CreditType {
             id: r.s("id")?.to_owned(),

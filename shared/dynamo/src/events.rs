@@ -11,17 +11,10 @@ use grants_domain::ingest::{EventStore, IngestedEvent, Outcome};
 use grants_domain::meters::{BillableMetric, MetricId};
 use grants_domain::EventId;
 
-fn dedup_key(e: &IngestedEvent) -> String {
-    match &e.idempotency_key {
-        Some(k) => format!("key:{k}"),
-        None => format!("id:{}", e.id),
-    }
-}
-
 fn event_item(e: &IngestedEvent) -> Item {
     let t = e.tenant.as_str();
     let mut item: Item = HashMap::from([
-        (PK.to_owned(), s(ingested_event_pk(t, &dedup_key(e)))),
+        (PK.to_owned(), s(ingested_event_pk(t, &e.dedup_key()))),
         (SK.to_owned(), s(INGESTED_EVENT_SK)),
         ("type".to_owned(), s("ingested_event")),
         ("id".to_owned(), s(e.id.as_str())),
@@ -145,7 +138,7 @@ impl EventStore for DynamoStore {
             .client()
             .update_item()
             .table_name(&self.table)
-            .key(PK, s(ingested_event_pk(e.tenant.as_str(), &dedup_key(e))))
+            .key(PK, s(ingested_event_pk(e.tenant.as_str(), &e.dedup_key())))
             .key(SK, s(INGESTED_EVENT_SK))
             .condition_expression("attribute_exists(PK)")
             .update_expression(expression);

@@ -73,28 +73,15 @@ pub(crate) fn metric_from(tenant: &TenantId, item: &Item) -> Result<BillableMetr
 #[async_trait]
 impl MetricStore for DynamoStore {
     async fn insert_metric(&self, m: &BillableMetric) -> Result<Option<BillableMetric>, StoreError> {
-        let type_sk = metric_type_sk(&m.definition.event_type);
-        let items = vec![
-            put(&self.table, metric_item(m, type_sk.clone()), "attribute_not_exists(PK)")?,
-            put(
-                &self.table,
-                metric_item(m, metric_sk(m.id.as_str())),
-                "attribute_not_exists(PK)",
-            )?,
-        ];
-        let failed = match self.transact(items).await? {
-            Transacted::Committed => return Ok(None),
-            Transacted::ConditionsFailed(failed) => failed,
-        };
         let existing = self
-            .as_it_was(
-                failed.old(0).flatten(),
+            .insert_unique(
                 tenant_pk(m.tenant.as_str()),
-                &type_sk,
-                "billable metric id collision",
+                metric_type_sk(&m.definition.event_type),
+                metric_sk(m.id.as_str()),
+                |sk| metric_item(m, sk),
             )
             .await?;
-        metric_from(&m.tenant, &existing).map(Some)
+        existing.map(|item| metric_from(&m.tenant, &item)).transpose()
     }
 
     async fn get_metric(&self, tenant: &TenantId, id: &MetricId) -> Result<Option<BillableMetric>, StoreError> {

@@ -24,9 +24,7 @@ pub(crate) struct WireEvent {
 }
 
 fn event_type() -> utoipa::openapi::schema::ObjectBuilder {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["payment.paid", "payment.expired", "payment.failed"]))
+    crate::wire::one_of(&["payment.paid", "payment.expired", "payment.failed"], false)
 }
 
 /// The event as JSON (the webhook body and the SQS message body).

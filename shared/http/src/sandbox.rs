@@ -121,9 +121,7 @@ pub struct CheckoutForm {
 }
 
 fn checkout_action_value() -> utoipa::openapi::schema::ObjectBuilder {
-    utoipa::openapi::schema::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .enum_values(Some(["pay", "cancel"]))
+    crate::wire::one_of(&["pay", "cancel"], false)
 }
 
 /// The sandbox provider's checkout page (HTML).

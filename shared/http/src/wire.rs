@@ -78,6 +78,18 @@ object_tag!(
     ListTag = "list"
 );
 
+/// A string with one of `values` (and null when `nullable`): `{type: string, enum: [...]}`.
+pub fn one_of(values: &[&str], nullable: bool) -> ObjectBuilder {
+    let mut all: Vec<serde_json::Value> = values.iter().map(|v| serde_json::Value::from(*v)).collect();
+    let kind = if nullable {
+        all.push(serde_json::Value::Null);
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    };
+    ObjectBuilder::new().schema_type(kind).enum_values(Some(all))
+}
+
 /// `{type: "null"}`: a key always present and always null (Paygentic's entitlement `config`).
 pub fn null() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::Null)

@@ -10,11 +10,7 @@ use async_trait::async_trait;
 impl EventStore for MemoryStore {
     async fn insert_event(&self, event: &IngestedEvent) -> Result<Option<IngestedEvent>, StoreError> {
         let mut st = self.state();
-        let key = match &event.idempotency_key {
-            Some(k) => format!("key:{k}"),
-            None => format!("id:{}", event.id),
-        };
-        let key = (event.tenant.clone(), key);
+        let key = (event.tenant.clone(), event.dedup_key());
         if let Some(existing) = st.events.get(&key) {
             return Ok(Some(existing.clone()));
         }

@@ -1,13 +1,13 @@
 //! Flexprice's JSON shapes: the credit grant plan (every key always present, `null` where there is
 //! no value), its list and the delete message, and the request bodies as the handlers read them.
-use crate::wire::{decimal_input, nullable_decimal, Label, Number, Pagination};
+use crate::wire::{decimal_input, nullable_decimal, one_of, Label, Number, Pagination};
 use grants_domain::plans::{
     Cadence, CreditPlan, DurationUnit, Expiration, ExpirationType, Period, PlanScope, PlanStatus, Recurrence,
 };
 use grants_domain::Timestamp;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::ToSchema;
 
 /// `credits` as Flexprice's current API and SDK (2.x) have it: a decimal string. The list, which
@@ -28,18 +28,6 @@ impl Serialize for CreditsValue {
             Credits::Number => Number(self.0).serialize(s),
         }
     }
-}
-
-/// A string with one of `values` (and null when `nullable`).
-fn one_of(values: &[&str], nullable: bool) -> ObjectBuilder {
-    let mut all: Vec<serde_json::Value> = values.iter().map(|v| serde_json::Value::from(*v)).collect();
-    let kind = if nullable {
-        all.push(serde_json::Value::Null);
-        SchemaType::from_iter([Type::String, Type::Null])
-    } else {
-        SchemaType::new(Type::String)
-    };
-    ObjectBuilder::new().schema_type(kind).enum_values(Some(all))
 }
 
 fn scope() -> ObjectBuilder {

@@ -18,6 +18,7 @@ use http::StatusCode;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
@@ -107,7 +108,7 @@ impl From<&IngestedEvent> for EventBody {
 pub struct EventRequest {
     /// The CloudEvents type: the billable metric's `eventType`.
     pub r#type: LabelSchema,
-    pub source: String,
+    pub source: LabelSchema,
     /// The event's payload; a SUM metric reads its `valueProperty` here.
     pub data: BTreeMap<String, serde_json::Value>,
     /// The customer (an entitlement's `customerId`); required unless `externalSubject` is given.
@@ -126,7 +127,7 @@ pub struct EventRequest {
     #[schema(required = false)]
     pub idempotency_key: IdempotencyKeySchema,
     #[schema(required = false)]
-    pub external_id: String,
+    pub external_id: LabelSchema,
 }
 
 /// The request's own fields, canonically: what tells a duplicate from a reused key.
@@ -154,14 +155,14 @@ fn fingerprint(fields: &[(&str, Option<String>)]) -> BTreeMap<String, String> {
 pub async fn ingest_event<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let event_type = body.parsed("type", true, Label::parse);
-    let source = body.required_string("source");
+    let source = body.parsed("source", true, Label::parse).map(Label::into_string);
     let data = body.raw_object("data", true);
     let subject = body.parsed("subject", false, Label::parse);
     let external_subject = body.parsed("externalSubject", false, Label::parse);
     let namespace = body.optional_string("namespace");
     let timestamp = body.optional_timestamp("timestamp");
     let idempotency_key = body.parsed("idempotencyKey", false, Label::parse);
-    let external_id = body.optional_string("externalId");
+    let external_id = body.parsed("externalId", false, Label::parse).map(Label::into_string);
     let has_customer = body.has("subject") || body.has("externalSubject");
     if !has_customer {
         body.reject("subject", "required", "is required unless externalSubject is given");
@@ -186,7 +187,11 @@ pub async fn ingest_event<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequ
         ("externalSubject", raw(&external_subject)),
         ("timestamp", timestamp.map(|t| t.to_rfc3339())),
         ("externalId", external_id),
-        ("data", Some(Value::Object(data.clone()).to_string())),
+        // The data's digest, not the data: the stored event stays small whatever the body carried.
+        (
+            "data",
+            Some(hex::encode(Sha256::digest(Value::Object(data.clone()).to_string()))),
+        ),
     ]);
     let new = NewEvent {
         event_type,

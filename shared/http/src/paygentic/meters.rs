@@ -5,7 +5,7 @@ use super::{ok, List};
 use crate::body::{JsonBody, QueryParams};
 use crate::object_tag;
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, TooLarge, Unauthorized, Unsupported};
-use crate::wire::Label as LabelSchema;
+use crate::wire::{one_of, Label as LabelSchema};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
 use grants_domain::kernel::{Created, Label};
@@ -14,7 +14,7 @@ use grants_domain::Timestamp;
 use http::StatusCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::{IntoParams, ToSchema};
 
 object_tag!(MetricTag = "billableMetric");
@@ -80,15 +80,11 @@ impl From<&BillableMetric> for MetricBody {
 }
 
 fn served_aggregation() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(["SUM", "COUNT"]))
+    one_of(&["SUM", "COUNT"], false)
 }
 
 fn any_aggregation() -> ObjectBuilder {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(Aggregation::ALL.iter().copied()))
+    one_of(Aggregation::ALL, false)
 }
 
 /// The body of `POST /v0/billableMetrics`.
@@ -98,6 +94,7 @@ pub struct NewMetricRequest {
     /// SUM or COUNT; Paygentic's other aggregations are refused (400 saying why).
     #[schema(schema_with = any_aggregation)]
     pub aggregation: String,
+    #[schema(max_length = 1000)]
     pub description: String,
     /// The key's tenant; another organization's id is not found (404).
     pub merchant_id: String,
@@ -126,11 +123,23 @@ pub struct MetricPath {
     pub id: String,
 }
 
+/// A metric's description: free text, possibly empty, at most 1,000 characters, no control
+/// characters but line breaks and tabs.
+fn description(raw: &str) -> Result<String, &'static str> {
+    if raw.chars().count() > 1000 {
+        Err("must be at most 1000 characters")
+    } else if raw.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        Err("must not contain control characters")
+    } else {
+        Ok(raw.to_owned())
+    }
+}
+
 /// The create request, every field checked (all errors at once).
 fn parse_new_metric(req: &ApiRequest) -> Result<NewMetric, ApiError> {
     let mut body = JsonBody::parse(req)?;
     let aggregation = body.required_string("aggregation");
-    let description = body.required_string("description");
+    let description = body.parsed("description", true, description);
     let merchant_id = body.required_string("merchantId");
     let name = body.parsed("name", true, Label::parse);
     let unit = body.parsed("unit", true, Label::parse);
