@@ -49,7 +49,8 @@ fn surfaces(c: &mut Criterion) {
         b.iter(|| serde_json::to_string(&paygentic::GrantBody::from(black_box(&grant))).unwrap())
     });
     let lg = LedgerGrant {
-        postings: postings(std::slice::from_ref(&grant)),
+        days: grants_domain::ledger::days_of(&postings(std::slice::from_ref(&grant))),
+        holds: Vec::new(),
         grant: grant.clone(),
     };
     let catalogue = [CreditType::default_type()];

@@ -122,6 +122,7 @@ where
         usage_in_period: Decimal::ZERO,
         overage: Decimal::ZERO,
         created_at: now,
+        log: Some(crate::ledger::LogHead::default()),
     };
     store.put_entitlement(&entitlement).await?;
     Ok(entitlement)
@@ -178,19 +179,21 @@ pub async fn get_entitlement(
     Ok(EntitlementView::new(entitlement, &grants, clock.now()))
 }
 
-/// An entitlement with its balance as of a past (or present) instant, from the ledger.
-pub async fn get_entitlement_at(
-    store: &dyn UsageStore,
+/// An entitlement with its balance as of a past (or present) instant, from the ledger's bounded
+/// reads ([`crate::balances::balance`]).
+pub async fn get_entitlement_at<S>(
+    store: &S,
+    clock: &dyn Clock,
     tenant: &TenantId,
     id: &EntitlementId,
     at: Timestamp,
-) -> Result<EntitlementView, EntitlementLookupError> {
-    let (entitlement, grants, usage) = store
-        .load_ledger(tenant, id)
+) -> Result<EntitlementView, EntitlementLookupError>
+where
+    S: crate::balances::LedgerStore + UsageStore + ?Sized,
+{
+    let (entitlement, balance) = crate::balances::balance(store, clock, tenant, id, Some(at))
         .await?
         .ok_or(EntitlementLookupError::NotFound)?;
-    let postings: Vec<_> = usage.iter().map(super::usage::UsageRecord::posting).collect();
-    let balance = super::ledger::balance_at(&grants, &postings, at, entitlement.current_period_start);
     Ok(EntitlementView::with_balance(
         entitlement,
         balance.excluding_pending,

@@ -2,6 +2,7 @@
 #![warn(unreachable_pub)]
 pub mod amount;
 pub mod auth;
+pub mod balances;
 pub mod cache;
 pub mod capacity;
 #[cfg(any(test, feature = "contract"))]

@@ -64,6 +64,9 @@ pub struct Entitlement {
     /// Usage in the current period that no grant covered.
     pub overage: Decimal,
     pub created_at: Timestamp,
+    /// Where its log stands ([`crate::ledger::LogHead`]). None for an entitlement created before the
+    /// log existed: its balances at past instants are read from every usage record, as before.
+    pub log: Option<crate::ledger::LogHead>,
 }
 
 impl Entitlement {

@@ -3,6 +3,7 @@
 //! what they share (the error, the outcome of an idempotent insert). This module lists them all,
 //! and [`Store`], every port at once. It depends on the aggregates; none of them on it.
 pub use crate::auth::ApiKeyStore;
+pub use crate::balances::LedgerStore;
 pub use crate::capacity::CapacityStore;
 pub use crate::credits::CreditTypeStore;
 pub use crate::entitlement_store::EntitlementStore;
@@ -29,6 +30,7 @@ pub trait Store:
     + GrantStore
     + CreditTypeStore
     + UsageStore
+    + LedgerStore
     + CapacityStore
     + PlanStore
     + PurchaseStore
@@ -45,6 +47,7 @@ impl<T> Store for T where
         + GrantStore
         + CreditTypeStore
         + UsageStore
+        + LedgerStore
         + CapacityStore
         + PlanStore
         + PurchaseStore

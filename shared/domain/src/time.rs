@@ -58,6 +58,12 @@ impl Timestamp {
         self.0.timestamp()
     }
 
+    /// The start (00:00:00Z) of this instant's UTC day.
+    pub fn day_start(&self) -> Self {
+        let midnight = self.0.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        Self(midnight)
+    }
+
     /// Storage form: fixed width, so that string order is time order.
     pub fn to_storage(&self) -> String {
         self.0.to_rfc3339_opts(SecondsFormat::Micros, true)

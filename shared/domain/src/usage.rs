@@ -3,16 +3,17 @@
 //! this module turns it into conditional writes and retries them when another writer got there first.
 use crate::entitlement_store::EntitlementStore;
 use crate::kernel::{Created, StoreError};
-use crate::ledger::{self, Balance, Deduction, Effect, Posting, UsageStatus};
+use crate::ledger::{self, Deduction, Effect, LogAppend, Posting, UsageStatus};
 use crate::model::{Entitlement, Grant};
 use crate::{Clock, CreditAmount, EntitlementId, TenantId, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// DynamoDB takes at most 100 items per transaction: the usage record, the entitlement, and up to
-/// this many grants.
-pub const MAX_GRANTS_PER_EVENT: usize = 98;
+/// DynamoDB takes at most 100 items per transaction: the usage record, the entitlement, its pending
+/// hold, its log entry, that entry's late copy, a checkpoint, the day's usage, and up to this many
+/// grants.
+pub const MAX_GRANTS_PER_EVENT: usize = 93;
 
 /// How many times a usage write that lost a race with another writer is recomputed and retried.
 const STALE_RETRIES: u32 = 40;
@@ -41,7 +42,7 @@ pub struct UsageRecord {
 }
 
 impl UsageRecord {
-    pub(crate) fn posting(&self) -> Posting {
+    pub fn posting(&self) -> Posting {
         Posting {
             rollover: self.rollover,
             event_id: self.event_id.clone(),
@@ -131,6 +132,38 @@ fn changed(grants: &[Grant], deductions: &[Deduction], effect: Effect, occurred_
         .collect()
 }
 
+/// All of an entitlement's grants with `writes` applied: what its log's checkpoint sums.
+pub(crate) fn grants_after(grants: &[Grant], writes: &[(Grant, u64)]) -> Vec<Grant> {
+    grants
+        .iter()
+        .map(|g| {
+            writes
+                .iter()
+                .find(|(w, _)| w.id == g.id)
+                .map_or_else(|| g.clone(), |(w, _)| w.clone())
+        })
+        .collect()
+}
+
+/// The log append of a committed effect on an entitlement with a log (None without one).
+pub(crate) fn log_append(
+    entitlement: &Entitlement,
+    grants: &[Grant],
+    writes: &[(Grant, u64)],
+    posting: &Posting,
+    now: Timestamp,
+) -> Option<LogAppend> {
+    let head = entitlement.log.as_ref()?;
+    Some(ledger::append(
+        head,
+        &grants_after(grants, writes),
+        posting.occurred_at,
+        posting.deductions.clone(),
+        posting.overage,
+        now,
+    ))
+}
+
 /// Records usage: draws on the grants in burn-down order (or holds them, when pending) in one
 /// conditional transaction; overage goes on the entitlement. Idempotent by event id.
 pub async fn record_usage<S>(
@@ -187,12 +220,15 @@ where
             settled_at: None,
             fingerprint: fingerprint.clone(),
         };
-        let delta = if req.pending {
-            CounterDelta::default()
+        let (delta, log) = if req.pending {
+            (CounterDelta::default(), None)
         } else {
-            CounterDelta::of(&entitlement, &record)
+            (
+                CounterDelta::of(&entitlement, &record),
+                log_append(&entitlement, &grants, &grant_writes, &record.posting(), now),
+            )
         };
-        match store.write_usage(&record, delta, &grant_writes).await? {
+        match store.write_usage(&record, delta, &grant_writes, log.as_ref()).await? {
             UsageWrite::Written => return Ok(Created::New(record)),
             UsageWrite::Exists(old) => return replay(old, &fingerprint),
             UsageWrite::EntitlementUnavailable => continue,
@@ -289,34 +325,20 @@ where
             settled_at: Some(clock.now()),
             ..record
         };
-        let delta = if how == Settle::Commit {
-            CounterDelta::of(&entitlement, &settled)
+        let (delta, log) = if how == Settle::Commit {
+            (
+                CounterDelta::of(&entitlement, &settled),
+                log_append(&entitlement, &grants, &grant_writes, &settled.posting(), clock.now()),
+            )
         } else {
-            CounterDelta::default()
+            (CounterDelta::default(), None)
         };
-        if store.settle_usage(&settled, delta, &grant_writes).await? {
+        if store.settle_usage(&settled, delta, &grant_writes, log.as_ref()).await? {
             return Ok(settled);
         }
         pause(attempt).await;
     }
     Err(SettleError::Store(StoreError::Contention))
-}
-
-/// An entitlement with its balance at `at` (default: now).
-pub async fn balance(
-    store: &dyn UsageStore,
-    clock: &dyn Clock,
-    tenant: &TenantId,
-    id: &EntitlementId,
-    at: Option<Timestamp>,
-) -> Result<Option<(Entitlement, Balance)>, StoreError> {
-    let Some((entitlement, grants, usage)) = store.load_ledger(tenant, id).await? else {
-        return Ok(None);
-    };
-    let postings: Vec<Posting> = usage.iter().map(UsageRecord::posting).collect();
-    let at = at.unwrap_or_else(|| clock.now());
-    let balance = ledger::balance_at(&grants, &postings, at, entitlement.current_period_start);
-    Ok(Some((entitlement, balance)))
 }
 
 /// What happened to a usage write.
@@ -355,22 +377,26 @@ pub trait UsageStore: Send + Sync {
         entitlement: &crate::EntitlementId,
         event_id: &str,
     ) -> Result<Option<crate::usage::UsageRecord>, crate::kernel::StoreError>;
-    /// In one transaction: creates the usage record (unless its event id exists), adds `delta` to
-    /// the entitlement's counters (if it is active), and replaces each grant if its version is
-    /// still the one read (`(new state, version read)`).
+    /// In one transaction: creates the usage record (unless its event id exists) and, when it is
+    /// pending, its hold; adds `delta` to the entitlement's counters (if it is active); replaces
+    /// each grant if its version is still the one read (`(new state, version read)`); and appends
+    /// `log` to the entitlement's log (if the log is still at `log.read_seq`; else Stale).
     async fn write_usage(
         &self,
         record: &crate::usage::UsageRecord,
         delta: crate::usage::CounterDelta,
         grants: &[(crate::model::Grant, u64)],
+        log: Option<&crate::ledger::LogAppend>,
     ) -> Result<crate::usage::UsageWrite, crate::kernel::StoreError>;
     /// In one transaction: replaces a pending usage record with its settled state (if it is still
-    /// pending), adds `delta` to the entitlement's counters, and replaces the grants at the versions
-    /// read. False when anything moved (nothing written).
+    /// pending) and deletes its hold, adds `delta` to the entitlement's counters, replaces the
+    /// grants at the versions read, and appends `log` (at `log.read_seq`). False when anything
+    /// moved (nothing written).
     async fn settle_usage(
         &self,
         record: &crate::usage::UsageRecord,
         delta: crate::usage::CounterDelta,
         grants: &[(crate::model::Grant, u64)],
+        log: Option<&crate::ledger::LogAppend>,
     ) -> Result<bool, crate::kernel::StoreError>;
 }

@@ -343,7 +343,7 @@ async fn listings_page_by_id_with_filters_and_include_the_usage() {
     .await;
     assert_eq!(b_only.len(), 1);
     assert_eq!(b_only[0].grant.remaining, dec("6"), "read fresh");
-    assert_eq!(b_only[0].postings.len(), 1, "with the entitlement's usage");
+    assert_eq!(b_only[0].days.len(), 1, "with the entitlement's usage, by day");
     let (typed, _) = list(
         GrantFilter {
             credit_type_ids: vec![DEFAULT_CREDIT_TYPE_ID.to_owned()],

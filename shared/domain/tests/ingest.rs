@@ -155,19 +155,19 @@ async fn a_burn_refused_for_good_is_kept_as_apply_failed() {
     let w = World::at("2030-03-14T10:00:00Z");
     metric(&w, "ai.inference", sum(), None).await;
     let first = funded(&w, "cus_1", "ai.inference", "g0").await;
-    for i in 1..99 {
+    for i in 1..94 {
         w.grant(new_grant(&first.entitlement_id, "1", &format!("g{i}"))).await;
     }
-    // 100 + 98 * 1 credits: 150 needs 51 grants, 198 needs all 99 (over the 98 one event may draw on).
-    let e = ingest(&w, event("ai.inference", "cus_1", Some("big"), "198"), &tokens("198")).await;
+    // 100 + 93 * 1 credits: 193 needs all 94 grants (over the 93 one event may draw on).
+    let e = ingest(&w, event("ai.inference", "cus_1", Some("big"), "193"), &tokens("193")).await;
     assert!(
         matches!(&e.outcome, Outcome::ApplyFailed { entitlement, reason }
-            if *entitlement == first.entitlement_id && reason.contains("at most 98")),
+            if *entitlement == first.entitlement_id && reason.contains("at most 93")),
         "{:?}",
         e.outcome
     );
     assert_eq!(remaining(&w, &first).await, dec("100"), "nothing burned");
-    let again = ingest(&w, event("ai.inference", "cus_1", Some("big"), "198"), &tokens("198")).await;
+    let again = ingest(&w, event("ai.inference", "cus_1", Some("big"), "193"), &tokens("193")).await;
     assert_eq!(again.id, e.id);
     assert!(matches!(again.outcome, Outcome::ApplyFailed { .. }));
 }

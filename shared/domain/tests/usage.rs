@@ -98,7 +98,7 @@ async fn usage_burns_down_by_priority_then_expiry_then_effective_time() {
         (ent.usage_in_period, ent.overage),
         (Decimal::from(52), Decimal::from(2))
     );
-    let (_, balance) = usage::balance(&w.store, &w.clock, &w.tenant, &e.id, None)
+    let (_, balance) = grants_domain::balances::balance(&w.store, &w.clock, &w.tenant, &e.id, None)
         .await
         .unwrap()
         .unwrap();
@@ -284,7 +284,7 @@ async fn pending_usage_holds_credits_until_committed_or_released() {
     .await;
     assert_eq!(hold.status, UsageStatus::Pending);
     assert_eq!(remaining(&w, &g).await, (Decimal::from(10), Decimal::from(4)));
-    let (ent, balance) = usage::balance(&w.store, &w.clock, &w.tenant, &e.id, None)
+    let (ent, balance) = grants_domain::balances::balance(&w.store, &w.clock, &w.tenant, &e.id, None)
         .await
         .unwrap()
         .unwrap();
@@ -372,18 +372,19 @@ async fn pending_usage_holds_credits_until_committed_or_released() {
 }
 
 #[tokio::test]
-async fn one_event_draws_on_at_most_98_grants() {
+async fn one_event_draws_on_at_most_93_grants() {
     let w = World::at("2030-03-14T10:00:00Z");
     let e = w.entitlement("cus_1").await;
-    for i in 0..99 {
+    for i in 0..94 {
         w.grant(new_grant(&e.id, "1", &format!("g{i}"))).await;
     }
+    assert_eq!(usage::MAX_GRANTS_PER_EVENT, 93);
     assert_eq!(
-        err(usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e.id, "big", "99")).await),
-        "TooManyGrants(99)"
+        err(usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e.id, "big", "94")).await),
+        "TooManyGrants(94)"
     );
-    let ok = record(&w, use_of(&e.id, "big", "98")).await;
-    assert_eq!(ok.deductions.len(), 98);
+    let ok = record(&w, use_of(&e.id, "big", "93")).await;
+    assert_eq!(ok.deductions.len(), 93);
 }
 
 #[tokio::test]
@@ -399,7 +400,7 @@ async fn balances_at_past_instants_replay_the_ledger() {
         let w = &w;
         let id = e.id.clone();
         async move {
-            usage::balance(&w.store, &w.clock, &w.tenant, &id, t)
+            grants_domain::balances::balance(&w.store, &w.clock, &w.tenant, &id, t)
                 .await
                 .unwrap()
                 .unwrap()
@@ -410,7 +411,7 @@ async fn balances_at_past_instants_replay_the_ledger() {
     assert_eq!(balance_at(at("2030-03-01T00:00:00Z")).await, dec("10"));
     assert_eq!(balance_at(at("2030-03-11T00:00:00Z")).await, dec("7"));
     assert_eq!(balance_at(None).await, dec("3"));
-    let view = entitlements::get_entitlement_at(&w.store, &w.tenant, &e.id, ts("2030-03-11T00:00:00Z"))
+    let view = entitlements::get_entitlement_at(&w.store, &w.clock, &w.tenant, &e.id, ts("2030-03-11T00:00:00Z"))
         .await
         .unwrap();
     assert_eq!(view.balance, dec("7"));

@@ -51,6 +51,9 @@ pub(crate) fn entitlement_item(e: &Entitlement) -> Item {
     if let Some(m) = e.period_months {
         item.insert("period_months".to_owned(), AttributeValue::N(m.to_string()));
     }
+    if let Some(log) = &e.log {
+        item.extend(log_head_attributes(log));
+    }
     if e.status == EntitlementStatus::Active {
         // Sparse index of active entitlements by period end: what the period-reset run walks.
         item.insert("GSI5PK".to_owned(), s(PERIOD_ENDS));
@@ -92,6 +95,7 @@ pub(crate) fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
         usage_in_period: r.opt_dec("usage_in_period")?.unwrap_or_default(),
         overage: r.opt_dec("overage")?.unwrap_or_default(),
         created_at: r.ts("created_at")?,
+        log: log_head_from(item)?,
     };
     debug_assert!(
         entitlement.counters_hold(),
@@ -207,4 +211,31 @@ impl EntitlementStore for DynamoStore {
             .map(entitlement_from)
             .transpose()
     }
+}
+
+/// The entitlement's log head ([`LogHead`]) as attributes of its item.
+pub(crate) fn log_head_attributes(h: &LogHead) -> Vec<(String, AttributeValue)> {
+    let mut attrs = vec![
+        (LOG_SEQ.to_owned(), AttributeValue::N(h.seq.to_string())),
+        (LOG_CHECKPOINT_SEQ.to_owned(), AttributeValue::N(h.checkpoint_seq.to_string())),
+        (LOG_OVERAGE.to_owned(), n(h.overage_total)),
+    ];
+    if let Some(at) = h.checkpoint_at {
+        attrs.push((LOG_CHECKPOINT_AT.to_owned(), ts(at)));
+    }
+    attrs
+}
+
+/// The log head, or None for an entitlement written before the log existed (no `log_seq`).
+fn log_head_from(item: &Item) -> Result<Option<LogHead>, StoreError> {
+    let r = Reader(item);
+    if !item.contains_key(LOG_SEQ) {
+        return Ok(None);
+    }
+    Ok(Some(LogHead {
+        seq: r.version(LOG_SEQ)?,
+        checkpoint_seq: r.version(LOG_CHECKPOINT_SEQ)?,
+        checkpoint_at: r.opt_ts(LOG_CHECKPOINT_AT)?,
+        overage_total: r.dec(LOG_OVERAGE)?,
+    }))
 }

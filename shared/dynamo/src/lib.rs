@@ -8,6 +8,7 @@ mod credit_types;
 mod entitlements;
 mod events;
 mod grants;
+mod ledger;
 mod meters;
 mod periods;
 mod plans;

@@ -36,12 +36,24 @@ impl PeriodStore for DynamoStore {
 
     async fn reset_period(&self, entitlement: &Entitlement, reset: &Reset) -> Result<bool, StoreError> {
         let t = entitlement.tenant.as_str();
-        let update = Update::builder()
+        let mut set = "SET current_period_start = :s, current_period_end = :e, usage_in_period = :z, overage = :z, GSI5SK = :k".to_owned();
+        let mut condition = "current_period_end = :old AND #st = :active".to_owned();
+        let mut update = Update::builder();
+        if let Some(log) = &reset.log {
+            let (log_set, values) = log_head_update(log);
+            set.push_str(", ");
+            set.push_str(&log_set);
+            condition.push_str(" AND log_seq = :read_seq");
+            for (k, v) in values {
+                update = update.expression_attribute_values(k, v);
+            }
+        }
+        let update = update
             .table_name(&self.table)
             .key(PK, s(entitlement_pk(t, entitlement.id.as_str())))
             .key(SK, s(ENTITLEMENT_SK))
-            .update_expression("SET current_period_start = :s, current_period_end = :e, usage_in_period = :z, overage = :z, GSI5SK = :k")
-            .condition_expression("current_period_end = :old AND #st = :active")
+            .update_expression(set)
+            .condition_expression(condition)
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":s", ts(reset.start))
             .expression_attribute_values(":e", ts(reset.end))
@@ -57,6 +69,9 @@ impl PeriodStore for DynamoStore {
         }
         if let Some(record) = &reset.record {
             items.push(put(&self.table, usage_item(record), "attribute_not_exists(PK)")?);
+            if let Some(log) = &reset.log {
+                items.extend(append_items(&self.table, record, log)?);
+            }
         }
         self.transact_versioned(items).await
     }

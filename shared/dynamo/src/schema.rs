@@ -6,6 +6,11 @@
 //! | entitlement   | `T#<t>#E#<ent>`         | `E`                   | `T#<t>#ENTS` / `<ent>`       | `T#<t>#C#<cust>` / `E#<ent>` |
 //! | grant         | `T#<t>#E#<ent>`         | `G#<grt>`             | `T#<t>#GRANTS` / `<grt>`     | `T#<t>#C#<cust>` / `G#<grt>` |
 //! | usage event   | `T#<t>#E#<ent>`         | `U#<sha256(event id)>` |                             |                           |
+//! | pending hold  | `T#<t>#E#<ent>`         | `H#<sha256(event id)>` (a pending usage record's copy, while pending) | |       |
+//! | log entry     | `T#<t>#E#<ent>`         | `L#<seq, 20 digits>`  |                              |                           |
+//! | late entry    | `T#<t>#E#<ent>`         | `LATE#<occurred>#<seq>` (a log entry's copy, when late) |  |                    |
+//! | checkpoint    | `T#<t>#E#<ent>`         | `K#<at>#<seq>`        |                              |                           |
+//! | usage day     | `T#<t>#E#<ent>`         | `D#<yyyy-mm-dd>`      |                              |                           |
 //! | claim         | `T#<t>#E#<ent>`         | `IDEM#<scope>#<sha256(key)>` |                       |                           |
 //! | tenant        | `TENANT#<t>`            | `TENANT`              |                              |                           |
 //! | credit type   | `TENANT#<t>`            | `CT#<id>` (+ `CTNAME#<sha256(lower name)>`) |          |                           |
@@ -50,6 +55,42 @@ pub const GRANT_SK_PREFIX: &str = "G#";
 /// Upper bound of the sort keys an entitlement partition's "entitlement + grants" read covers.
 /// Ids use only ASCII alphanumerics and `_`, all below `~`.
 pub const GRANT_SK_MAX: &str = "G#~";
+
+/// Upper bound of the sort keys of the ledger as it is now: the entitlement, its grants and its
+/// pending holds (`E` < `G#...` < `H#...`, and nothing else sorts between them).
+pub const HOLD_SK_MAX: &str = "H#~";
+
+/// A pending usage record's hold: a copy of the record while it is pending.
+pub fn hold_sk(event_id: &str) -> String {
+    format!("H#{}", hex::encode(Sha256::digest(event_id.as_bytes())))
+}
+
+/// The entitlement's log head, on its item.
+pub const LOG_SEQ: &str = "log_seq";
+pub const LOG_CHECKPOINT_SEQ: &str = "log_checkpoint_seq";
+pub const LOG_CHECKPOINT_AT: &str = "log_checkpoint_at";
+pub const LOG_OVERAGE: &str = "log_overage";
+
+/// A log entry, by its sequence number (fixed width: string order is number order).
+pub fn log_sk(seq: u64) -> String {
+    format!("L#{seq:020}")
+}
+pub const LOG_SK_MAX: &str = "L#~";
+/// A late log entry's copy, by when it occurred.
+pub fn late_sk(occurred_storage: &str, seq: u64) -> String {
+    format!("LATE#{occurred_storage}#{seq:020}")
+}
+pub const LATE_SK_PREFIX: &str = "LATE#";
+/// A checkpoint, by its instant then sequence number (both grow together).
+pub fn checkpoint_sk(at_storage: &str, seq: u64) -> String {
+    format!("K#{at_storage}#{seq:020}")
+}
+pub const CHECKPOINT_SK_PREFIX: &str = "K#";
+/// An entitlement's usage on one UTC day (`yyyy-mm-dd`).
+pub fn day_sk(day_storage: &str) -> String {
+    format!("D#{}", &day_storage[..day_storage.len().min(10)])
+}
+pub const DAY_SK_PREFIX: &str = "D#";
 
 pub fn claim_sk(scope: &str, key: &str) -> String {
     format!("IDEM#{scope}#{}", hex::encode(Sha256::digest(key.as_bytes())))

@@ -74,12 +74,14 @@ pub(crate) fn usage_from(item: &Item) -> Result<UsageRecord, StoreError> {
     })
 }
 
-/// Adds usage and overage to the entitlement's period counters, under `condition`.
+/// Adds usage and overage to the entitlement's period counters, under `condition`; with a log
+/// append, also moves the entitlement's log head, conditional on it being where it was read.
 pub(crate) fn counters_update(
     table: &str,
     record: &UsageRecord,
     delta: CounterDelta,
     require_active: bool,
+    log: Option<&LogAppend>,
 ) -> Result<TransactWriteItem, StoreError> {
     debug_assert!(
         delta.usage >= Decimal::ZERO && delta.overage >= Decimal::ZERO,
@@ -92,17 +94,30 @@ pub(crate) fn counters_update(
             s(entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str())),
         )
         .key(SK, s(ENTITLEMENT_SK))
-        .update_expression("ADD usage_in_period :u, overage :o")
         .expression_attribute_values(":u", n(delta.usage))
         .expression_attribute_values(":o", n(delta.overage));
-    update = if require_active {
-        update
-            .condition_expression("#st = :active")
+    let mut condition = if require_active {
+        update = update
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
+        "#st = :active".to_owned()
     } else {
-        update.condition_expression("attribute_exists(PK)")
+        "attribute_exists(PK)".to_owned()
     };
+    match log {
+        None => update = update.update_expression("ADD usage_in_period :u, overage :o"),
+        Some(log) => {
+            let (set, values) = log_head_update(log);
+            update = update.update_expression(format!("SET {set} ADD usage_in_period :u, overage :o"));
+            for (k, v) in values {
+                update = update.expression_attribute_values(k, v);
+            }
+            condition.push_str(" AND log_seq = :read_seq");
+        }
+    }
+    update = update
+        .condition_expression(condition)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     Ok(TransactWriteItem::builder()
         .update(update.build().map_err(|e| StoreError::Corrupt(e.to_string()))?)
         .build())
@@ -158,13 +173,20 @@ impl UsageStore for DynamoStore {
         record: &UsageRecord,
         delta: CounterDelta,
         grants: &[(Grant, u64)],
+        log: Option<&LogAppend>,
     ) -> Result<UsageWrite, StoreError> {
         let mut items = vec![
             put(&self.table, usage_item(record), "attribute_not_exists(PK)")?,
-            counters_update(&self.table, record, delta, true)?,
+            counters_update(&self.table, record, delta, true, log)?,
         ];
         for (g, read) in grants {
             items.push(versioned_grant_put(&self.table, g, *read)?);
+        }
+        if record.status == UsageStatus::Pending {
+            items.push(hold_put(&self.table, record)?);
+        }
+        if let Some(log) = log {
+            items.extend(append_items(&self.table, record, log)?);
         }
         let failed = match self.transact(items).await {
             Ok(Transacted::Committed) => return Ok(UsageWrite::Written),
@@ -180,8 +202,13 @@ impl UsageStore for DynamoStore {
                 .await?;
             return Ok(UsageWrite::Exists(usage_from(&old)?));
         }
-        if failed.at(1) {
-            return Ok(UsageWrite::EntitlementUnavailable);
+        if let Some(old) = failed.old(1) {
+            // The entitlement's condition: it is gone or not active, or (still active) its log
+            // moved since it was read.
+            let active = old.is_some_and(|e| Reader(e).opt_s("status") == Some(EntitlementStatus::Active.as_str()));
+            if !active || log.is_none() {
+                return Ok(UsageWrite::EntitlementUnavailable);
+            }
         }
         Ok(UsageWrite::Stale)
     }
@@ -191,6 +218,7 @@ impl UsageStore for DynamoStore {
         record: &UsageRecord,
         delta: CounterDelta,
         grants: &[(Grant, u64)],
+        log: Option<&LogAppend>,
     ) -> Result<bool, StoreError> {
         let record_put = Put::builder()
             .table_name(&self.table)
@@ -202,10 +230,14 @@ impl UsageStore for DynamoStore {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut items = vec![
             TransactWriteItem::builder().put(record_put).build(),
-            counters_update(&self.table, record, delta, false)?,
+            counters_update(&self.table, record, delta, false, log)?,
+            hold_delete(&self.table, record)?,
         ];
         for (g, read) in grants {
             items.push(versioned_grant_put(&self.table, g, *read)?);
+        }
+        if let Some(log) = log {
+            items.extend(append_items(&self.table, record, log)?);
         }
         self.transact_versioned(items).await
     }

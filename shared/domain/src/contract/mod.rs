@@ -16,6 +16,7 @@ mod capacity;
 mod credit_types;
 mod entitlements;
 mod grants;
+mod ledger;
 mod meters;
 mod periods;
 mod plans;
@@ -29,6 +30,7 @@ pub use self::capacity::*;
 pub use self::credit_types::*;
 pub use self::entitlements::*;
 pub use self::grants::*;
+pub use self::ledger::*;
 pub use self::meters::*;
 pub use self::periods::*;
 pub use self::plans::*;
@@ -125,6 +127,7 @@ fn entitlement(tenant: &TenantId, customer: &str) -> Entitlement {
         usage_in_period: Decimal::ZERO,
         overage: Decimal::ZERO,
         created_at: start,
+        log: Some(crate::ledger::LogHead::default()),
     }
 }
 
@@ -224,7 +227,7 @@ fn delta(usage: &str, overage: &str) -> CounterDelta {
 }
 
 async fn write(store: &dyn Store, record: &UsageRecord, d: CounterDelta, grants: &[(Grant, u64)]) -> UsageWrite {
-    store.write_usage(record, d, grants).await.expect("write_usage")
+    store.write_usage(record, d, grants, None).await.expect("write_usage")
 }
 
 fn api_key(tenant: &TenantId, role: Role, created_at: Timestamp) -> ApiKeyRecord {
@@ -407,6 +410,8 @@ checks!(
     write_usage_needs_an_active_entitlement,
     settle_usage_replaces_a_pending_record,
     usage_records_read_back_in_event_hash_order,
+    log_reads_equal_every_record,
+    entitlements_without_a_log_are_read_from_every_record,
     due_for_reset_by_period_end,
     reset_period_is_conditional_and_all_or_nothing,
     capacity_grants_claims_and_listing,
@@ -440,6 +445,6 @@ mod tests {
         let store = MemoryStore::new();
         run_all(&store, &unique_prefix()).await;
         run_all(&store, &unique_prefix()).await;
-        assert_eq!(CHECKS.len(), 40);
+        assert_eq!(CHECKS.len(), 42);
     }
 }

@@ -71,6 +71,7 @@ pub async fn due_for_reset_by_period_end(store: &dyn Store, prefix: &str) {
         end: at(100),
         grants: Vec::new(),
         record: None,
+        log: None,
     };
     assert!(store.reset_period(&second, &reset).await.expect("reset"));
     assert_eq!(
@@ -120,6 +121,7 @@ fn rollover_reset(e: &Entitlement, g: &Grant, read: u64, new_end: Timestamp) -> 
         end: new_end,
         grants: vec![(clamped, read)],
         record: Some(record),
+        log: None,
     }
 }
 
@@ -162,6 +164,7 @@ pub async fn reset_period_is_conditional_and_all_or_nothing(store: &dyn Store, p
         end: new_end,
         grants: Vec::new(),
         record: None,
+        log: None,
     };
     assert!(store.reset_period(&e, &bare).await.expect("reset"));
     let ent = store.get_entitlement(&t, &e.id).await.expect("get").expect("stored");

@@ -17,7 +17,7 @@ pub async fn oversized_transactions_are_refused(store: &dyn Store, prefix: &str)
     let u = usage(&e, "evt-big", "99", Vec::new());
     assert!(
         matches!(
-            store.write_usage(&u, delta("99", "0"), &writes).await,
+            store.write_usage(&u, delta("99", "0"), &writes, None).await,
             Err(StoreError::Rejected(_))
         ),
         "101 items"

@@ -170,7 +170,7 @@ pub async fn settle_usage_replaces_a_pending_record(store: &dyn Store, prefix: &
     // A stale grant: nothing written.
     let stale = [(consumed.0.clone(), 0)];
     assert!(!store
-        .settle_usage(&committed, delta("4", "0"), &stale)
+        .settle_usage(&committed, delta("4", "0"), &stale, None)
         .await
         .expect("settle"));
     assert_eq!(
@@ -178,7 +178,7 @@ pub async fn settle_usage_replaces_a_pending_record(store: &dyn Store, prefix: &
         Some(pending.clone())
     );
     assert!(store
-        .settle_usage(&committed, delta("4", "0"), std::slice::from_ref(&consumed))
+        .settle_usage(&committed, delta("4", "0"), std::slice::from_ref(&consumed), None)
         .await
         .expect("settle"));
     let (ent, grants, records) = store.load_ledger(&t, &e.id).await.expect("load").expect("stored");
@@ -191,7 +191,7 @@ pub async fn settle_usage_replaces_a_pending_record(store: &dyn Store, prefix: &
         ..committed.clone()
     };
     assert!(!store
-        .settle_usage(&released, delta("0", "0"), &[])
+        .settle_usage(&released, delta("0", "0"), &[], None)
         .await
         .expect("settle"));
     assert_eq!(store.get_usage(&t, &e.id, "evt-1").await.expect("get"), Some(committed));
@@ -199,7 +199,7 @@ pub async fn settle_usage_replaces_a_pending_record(store: &dyn Store, prefix: &
     let mut unknown = released.clone();
     unknown.event_id = "evt-unknown".to_owned();
     assert!(!store
-        .settle_usage(&unknown, delta("1", "0"), &[])
+        .settle_usage(&unknown, delta("1", "0"), &[], None)
         .await
         .expect("settle"));
     assert_eq!(store.get_usage(&t, &e.id, "evt-unknown").await.expect("get"), None);
@@ -225,7 +225,7 @@ async fn settle_usage_needs_no_active_entitlement(store: &dyn Store, e: &Entitle
     };
     let freed = bumped(&held2.0, |g| g.reserved = Decimal::ZERO);
     assert!(store
-        .settle_usage(&release, delta("0", "0"), &[freed])
+        .settle_usage(&release, delta("0", "0"), &[freed], None)
         .await
         .expect("settle"));
     let ent = store.get_entitlement(t, &e.id).await.expect("get").expect("stored");

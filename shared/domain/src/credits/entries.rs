@@ -2,9 +2,10 @@
 use super::type_id;
 use crate::entitlement_store::EntitlementStore;
 use crate::kernel::StoreError;
-use crate::ledger::{self, Entry, EntryKind, Posting};
+use crate::balances::{present_with_days, LedgerStore};
+use crate::ledger::{self, Day, Entry, EntryKind, Posting};
 use crate::model::Grant;
-use crate::usage::{UsageRecord, UsageStore};
+use crate::usage::UsageStore;
 use crate::{Clock, TenantId, Timestamp};
 use futures::future::try_join_all;
 use rust_decimal::Decimal;
@@ -42,8 +43,11 @@ fn kind_rank(k: EntryKind) -> u8 {
 }
 
 /// Builds the ledgers of one customer: one per credit type (see [`type_ledger`]).
-fn customer_ledgers(grants: &[(Grant, Vec<Posting>)], filter: &EntryFilter, now: Timestamp) -> Vec<CustomerLedger> {
-    let mut by_type: BTreeMap<String, Vec<&(Grant, Vec<Posting>)>> = BTreeMap::new();
+/// A grant with its entitlement's usage per day and pending usage.
+type GrantUsage = (Grant, Vec<Day>, Vec<Posting>);
+
+fn customer_ledgers(grants: &[GrantUsage], filter: &EntryFilter, now: Timestamp) -> Vec<CustomerLedger> {
+    let mut by_type: BTreeMap<String, Vec<&GrantUsage>> = BTreeMap::new();
     for g in grants {
         let t = type_id(g.0.credit_type_id.as_deref()).to_owned();
         if filter.credit_type_ids.is_empty() || filter.credit_type_ids.contains(&t) {
@@ -60,11 +64,11 @@ fn customer_ledgers(grants: &[(Grant, Vec<Posting>)], filter: &EntryFilter, now:
 /// running balance across them, and the balances at the window's start and end.
 fn type_ledger(
     credit_type_id: String,
-    grants: &[&(Grant, Vec<Posting>)],
+    grants: &[&GrantUsage],
     filter: &EntryFilter,
     now: Timestamp,
 ) -> CustomerLedger {
-    let mut all: Vec<Entry> = grants.iter().flat_map(|(g, p)| ledger::grant_entries(g, p)).collect();
+    let mut all: Vec<Entry> = grants.iter().flat_map(|(g, days, _)| ledger::day_entries(g, days)).collect();
     all.sort_by(|a, b| {
         a.effective_at
             .cmp(&b.effective_at)
@@ -76,7 +80,10 @@ fn type_ledger(
         running += e.amount;
         e.running_balance = running;
     }
-    let pending: Vec<Entry> = grants.iter().flat_map(|(g, p)| ledger::pending_entries(g, p)).collect();
+    let pending: Vec<Entry> = grants
+        .iter()
+        .flat_map(|(g, _, holds)| ledger::pending_entries(g, holds))
+        .collect();
     let starting_at = filter
         .starting_on
         .or_else(|| all.first().map(|e| e.effective_at))
@@ -136,7 +143,7 @@ pub async fn list_entries<S>(
     after: Option<&str>,
 ) -> Result<(Vec<(String, Vec<CustomerLedger>)>, Option<String>), StoreError>
 where
-    S: EntitlementStore + UsageStore + ?Sized,
+    S: EntitlementStore + UsageStore + LedgerStore + ?Sized,
 {
     let mut customers: BTreeSet<String> = if filter.customer_ids.is_empty() {
         store
@@ -155,11 +162,11 @@ where
     let now = clock.now();
     let results = try_join_all(page.into_iter().map(|customer| async move {
         let entitlements = store.list_entitlements(tenant, Some(&customer)).await?;
-        let ledgers = try_join_all(entitlements.iter().map(|e| store.load_ledger(tenant, &e.id))).await?;
-        let mut grants = Vec::new();
-        for (_, gs, usage) in ledgers.into_iter().flatten() {
-            let postings: Vec<Posting> = usage.iter().map(UsageRecord::posting).collect();
-            grants.extend(gs.into_iter().map(|g| (g, postings.clone())));
+        let ledgers = try_join_all(entitlements.iter().map(|e| present_with_days(store, tenant, &e.id))).await?;
+        let mut grants: Vec<GrantUsage> = Vec::new();
+        for (present, days) in ledgers.into_iter().flatten() {
+            let holds = present.hold_postings();
+            grants.extend(present.grants.into_iter().map(|g| (g, days.clone(), holds.clone())));
         }
         Ok::<_, StoreError>((customer, customer_ledgers(&grants, filter, now)))
     }))

@@ -4,9 +4,10 @@ use super::{type_id, CreditType, DEFAULT_CREDIT_TYPE_ID};
 use crate::entitlement_store::EntitlementStore;
 use crate::grants::{EditOutcome, GrantEdit, GrantStore};
 use crate::kernel::{Claim, IdempotencyKey, InsertOutcome, Label, StoreError};
-use crate::ledger::Posting;
+use crate::balances::{present_with_days, LedgerStore};
+use crate::ledger::{Day, Posting};
 use crate::model::{Entitlement, Grant, GrantDetails, NewGrantFields};
-use crate::usage::{UsageRecord, UsageStore};
+use crate::usage::UsageStore;
 use crate::{Clock, CreditAmount, EntitlementId, GrantId, NonNegative, Priority, TenantId, Timestamp};
 use futures::future::try_join_all;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -224,11 +225,12 @@ impl GrantFilter {
     }
 }
 
-/// A grant as of now, with the usage that touched its entitlement (for deductions and balance).
+/// A grant as of now, with its entitlement's usage per day (its deductions) and pending usage.
 #[derive(Debug, Clone)]
 pub struct LedgerGrant {
     pub grant: Grant,
-    pub postings: Vec<Posting>,
+    pub days: Vec<Day>,
+    pub holds: Vec<Posting>,
 }
 
 /// One page of grants matching `filter`, ordered by id (creation time), after the grant `after`.
@@ -241,7 +243,7 @@ pub async fn list_credit_grants<S>(
     after: Option<&str>,
 ) -> Result<(Vec<LedgerGrant>, Option<String>), StoreError>
 where
-    S: GrantStore + UsageStore + ?Sized,
+    S: GrantStore + UsageStore + LedgerStore + ?Sized,
 {
     let want = limit + 1;
     let mut matching: Vec<Grant> = if !filter.grant_ids.is_empty() {
@@ -280,19 +282,20 @@ where
     };
     // The index copies may lag: read each entitlement on the page once, strongly consistent.
     let entitlements: BTreeSet<&EntitlementId> = matching.iter().map(|g| &g.entitlement_id).collect();
-    let ledgers = try_join_all(entitlements.into_iter().map(|e| store.load_ledger(tenant, e))).await?;
+    let ledgers = try_join_all(entitlements.into_iter().map(|e| present_with_days(store, tenant, e))).await?;
     let mut fresh: HashMap<GrantId, Grant> = HashMap::new();
-    let mut postings: HashMap<EntitlementId, Vec<Posting>> = HashMap::new();
-    for (entitlement, grants, usage) in ledgers.into_iter().flatten() {
-        postings.insert(entitlement.id.clone(), usage.iter().map(UsageRecord::posting).collect());
-        fresh.extend(grants.into_iter().map(|g| (g.id.clone(), g)));
+    let mut usage: HashMap<EntitlementId, (Vec<Day>, Vec<Posting>)> = HashMap::new();
+    for (present, days) in ledgers.into_iter().flatten() {
+        let holds = present.hold_postings();
+        usage.insert(present.entitlement.id.clone(), (days, holds));
+        fresh.extend(present.grants.into_iter().map(|g| (g.id.clone(), g)));
     }
     let page = matching
         .into_iter()
         .map(|g| {
             let grant = fresh.remove(&g.id).unwrap_or(g);
-            let postings = postings.get(&grant.entitlement_id).cloned().unwrap_or_default();
-            LedgerGrant { grant, postings }
+            let (days, holds) = usage.get(&grant.entitlement_id).cloned().unwrap_or_default();
+            LedgerGrant { grant, days, holds }
         })
         .collect();
     Ok((page, next))

@@ -1,6 +1,6 @@
 //! Balances at an instant: one grant's, and an entitlement's across its grants.
 use super::entries::drawn_from;
-use super::{burn_order, Posting, UsageStatus};
+use super::{burn_order, Posting, Totals, UsageStatus};
 use crate::model::Grant;
 use crate::{GrantId, Timestamp};
 use rust_decimal::Decimal;
@@ -119,4 +119,80 @@ pub fn balance_at(grants: &[Grant], postings: &[Posting], at: Timestamp, since: 
         pending_overage,
         grants: per_grant,
     }
+}
+
+/// The balance at `at` from the log's totals instead of every posting: `through` sums the committed
+/// usage that occurred by `at` ([`super::Bound::Through`]), `before_since` the committed usage that
+/// occurred before `since` ([`super::Bound::Before`]; None when `at` is before `since`, where no
+/// overage counts), and `holds` are the pending postings. The same numbers as [`balance_at`] over
+/// every posting (the equivalence is property-tested).
+pub fn balance_from(
+    grants: &[Grant],
+    through: &Totals,
+    before_since: Option<&Totals>,
+    holds: &[Posting],
+    at: Timestamp,
+    since: Timestamp,
+) -> Balance {
+    debug_assert!(holds.iter().all(|p| p.status == UsageStatus::Pending));
+    let mut active: Vec<&Grant> = grants.iter().filter(|g| g.is_active_at(at)).collect();
+    active.sort_unstable_by(|a, b| burn_order(a, b));
+    let held_by = |g: &Grant| -> Decimal {
+        holds
+            .iter()
+            .filter(|p| p.occurred_at <= at)
+            .map(|p| drawn_from(g, p))
+            .filter(|d| *d > Decimal::ZERO)
+            .sum()
+    };
+    let per_grant: Vec<GrantBalance> = active
+        .iter()
+        .map(|g| {
+            let excluding = g.amount.value() - through.drawn_from(&g.id);
+            GrantBalance {
+                grant_id: g.id.clone(),
+                excluding_pending: excluding,
+                including_pending: excluding - held_by(g),
+            }
+        })
+        .collect();
+    let overage = match before_since {
+        Some(before) if since <= at => through.overage - before.overage,
+        _ => Decimal::ZERO,
+    };
+    let pending_overage: Decimal = holds
+        .iter()
+        .filter(|p| p.occurred_at <= at && p.occurred_at >= since)
+        .map(|p| p.overage)
+        .sum();
+    let excluding: Decimal = per_grant.iter().map(|g| g.excluding_pending).sum::<Decimal>() - overage;
+    let including: Decimal = per_grant.iter().map(|g| g.including_pending).sum::<Decimal>() - overage - pending_overage;
+    Balance {
+        at,
+        excluding_pending: excluding,
+        including_pending: including,
+        overage,
+        pending_overage,
+        grants: per_grant,
+    }
+}
+
+/// One grant's balance at `at` when every committed deduction has occurred by `at` (`at` now or
+/// later): its stored remainder, less its pending `holds` that occurred by `at`. None when the grant
+/// is not active then. The same numbers as [`grant_balance`] over every posting.
+pub fn grant_balance_now(grant: &Grant, holds: &[Posting], at: Timestamp) -> Option<GrantBalance> {
+    if !grant.is_active_at(at) {
+        return None;
+    }
+    let held: Decimal = holds
+        .iter()
+        .filter(|p| p.status == UsageStatus::Pending && p.occurred_at <= at)
+        .map(|p| drawn_from(grant, p))
+        .filter(|d| *d > Decimal::ZERO)
+        .sum();
+    Some(GrantBalance {
+        grant_id: grant.id.clone(),
+        excluding_pending: grant.remaining,
+        including_pending: grant.remaining - held,
+    })
 }

@@ -20,9 +20,89 @@
 //! So a read costs one checkpoint, at most one window of entries, and the late entries that occurred
 //! by `t`: bounded by the checkpoint spacing and the backdated traffic, not by the length of history.
 use super::Deduction;
+use crate::model::Grant;
 use crate::{GrantId, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
+
+/// A checkpoint is written with every this many log entries: a read for a past instant reads at
+/// most this many entries of one window (plus the late ones, see the module docs).
+pub const CHECKPOINT_EVERY: u64 = 128;
+
+/// Where an entitlement's log stands, kept on the entitlement and advanced (conditionally) by
+/// every write that appends to the log.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogHead {
+    /// The last entry written (0: none).
+    pub seq: u64,
+    /// The last checkpoint's sequence number and instant (none yet: 0 and the epoch).
+    pub checkpoint_seq: u64,
+    pub checkpoint_at: Option<Timestamp>,
+    /// Every committed overage ever logged (the entitlement's period counter restarts; this does
+    /// not): a checkpoint's overage total.
+    pub overage_total: Decimal,
+}
+
+/// What one write adds to an entitlement's log, decided by [`append`]: the store writes it in the
+/// same transaction as the usage it records, conditional on the log still being at `read_seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogAppend {
+    /// The log head as read: the write is refused when another write moved it.
+    pub read_seq: u64,
+    pub entry: LogEntry,
+    /// Written before the last checkpoint's instant: also indexed by when it occurred.
+    pub late: bool,
+    /// Every [`CHECKPOINT_EVERY`] entries: the totals up to and including `entry`.
+    pub checkpoint: Option<Checkpoint>,
+    /// The head after the write.
+    pub head: LogHead,
+}
+
+/// The log append for one committed effect on an entitlement's grants: `drawn` from the grants
+/// and `overage`, for usage that occurred at `occurred_at`, written at `now`. `grants_after` are
+/// all the entitlement's grants with this write applied: their remainders are the checkpoint's
+/// totals (`amount - remaining` is what the log has drawn from each; only logged writes lower
+/// `remaining`).
+pub fn append(
+    head: &LogHead,
+    grants_after: &[Grant],
+    occurred_at: Timestamp,
+    drawn: Vec<Deduction>,
+    overage: Decimal,
+    now: Timestamp,
+) -> LogAppend {
+    let entry = LogEntry {
+        seq: head.seq + 1,
+        occurred_at,
+        drawn,
+        overage,
+    };
+    let late = head.checkpoint_at.is_some_and(|at| occurred_at < at);
+    let mut next = LogHead {
+        seq: entry.seq,
+        overage_total: head.overage_total + overage,
+        ..head.clone()
+    };
+    let checkpoint = entry.seq.is_multiple_of(CHECKPOINT_EVERY).then(|| {
+        let previous_at = head.checkpoint_at.unwrap_or(Timestamp::EPOCH);
+        let checkpoint = Checkpoint {
+            seq: entry.seq,
+            previous_seq: head.checkpoint_seq,
+            at: now.max(previous_at).max(occurred_at),
+            totals: Totals::from_remainders(grants_after, next.overage_total),
+        };
+        next.checkpoint_seq = checkpoint.seq;
+        next.checkpoint_at = Some(checkpoint.at);
+        checkpoint
+    });
+    LogAppend {
+        read_seq: head.seq,
+        entry,
+        late,
+        checkpoint,
+        head: next,
+    }
+}
 
 /// One committed effect on an entitlement's grants, as written to its log.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +155,24 @@ impl Totals {
             *self.drawn.entry(d.grant_id.clone()).or_default() += sign * d.amount;
         }
         self.overage += sign * entry.overage;
+    }
+
+    /// Everything the log has drawn from each grant (`amount - remaining`), and `overage_total`:
+    /// the totals of the whole log, read off the grants instead of summing it.
+    pub fn from_remainders(grants: &[Grant], overage_total: Decimal) -> Totals {
+        Totals {
+            drawn: grants
+                .iter()
+                .map(|g| (g.id.clone(), g.amount.value() - g.remaining))
+                .filter(|(_, d)| !d.is_zero())
+                .collect(),
+            overage: overage_total,
+        }
+    }
+
+    /// What the entries summed drew from `grant`.
+    pub fn drawn_from(&self, grant: &GrantId) -> Decimal {
+        self.drawn.get(grant).copied().unwrap_or_default()
     }
 
     /// These totals with `entries` added: the next checkpoint's, from this one's and its window.

@@ -15,14 +15,19 @@
 //! at an instant).
 mod allocation;
 mod balance;
+mod days;
 mod entries;
 mod history;
 
 pub(crate) use allocation::burn_order;
 pub use allocation::{allocate, apply, Allocation, Deduction, Effect};
-pub use balance::{balance_at, grant_balance, Balance, GrantBalance};
+pub use balance::{balance_at, balance_from, grant_balance, grant_balance_now, Balance, GrantBalance};
+pub use days::{day_entries, days_of, Day};
 pub use entries::{grant_entries, pending_entries, Entry, EntryKind, Posting, UsageStatus};
-pub use history::{is_late, start_for, totals_within, Bound, Checkpoint, LogEntry, Start, Totals};
+pub use history::{
+    append, is_late, start_for, totals_within, Bound, Checkpoint, LogAppend, LogEntry, LogHead, Start, Totals,
+    CHECKPOINT_EVERY,
+};
 
 #[cfg(test)]
 mod tests;

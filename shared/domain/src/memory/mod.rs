@@ -27,6 +27,7 @@ mod credit_types;
 mod entitlements;
 mod events;
 mod grants;
+mod ledger;
 mod meters;
 mod periods;
 mod plans;
@@ -115,6 +116,8 @@ struct State {
     metric_types: BTreeMap<(TenantId, String), crate::meters::MetricId>,
     /// Ingested events, by (tenant, idempotency key, or the event id when it has none).
     events: BTreeMap<(TenantId, String), crate::ingest::IngestedEvent>,
+    /// Per entitlement partition: its log, checkpoints and usage days.
+    logs: BTreeMap<EntKey, ledger::Log>,
 }
 
 /// The failure DynamoDB reports for a plain conditional write whose condition failed and that the

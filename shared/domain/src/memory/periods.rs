@@ -46,6 +46,7 @@ impl PeriodStore for MemoryStore {
                 &format!("U#{}", usage_sk(&r.event_id)),
             ));
         }
+        items.extend(super::ledger::append_keys(&key, reset.log.as_ref()));
         check_transaction(&items)?;
         let mut st = self.state();
         let unmoved = st
@@ -55,7 +56,7 @@ impl PeriodStore for MemoryStore {
             .record
             .as_ref()
             .is_none_or(|r| st.usage(&ent_key(&r.tenant, &r.entitlement_id), &r.event_id).is_none());
-        if !unmoved || !record_new || !st.grants_unmoved(&reset.grants) {
+        if !unmoved || !record_new || !st.grants_unmoved(&reset.grants) || !st.log_unmoved(&key, reset.log.as_ref()) {
             return Ok(false);
         }
         if let Some(s) = st.entitlements.get_mut(&key) {
@@ -71,6 +72,7 @@ impl PeriodStore for MemoryStore {
         if let Some(r) = &reset.record {
             st.put_usage(r);
         }
+        st.append_log(&key, reset.log.as_ref(), true);
         Ok(true)
     }
 

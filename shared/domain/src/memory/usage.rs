@@ -1,18 +1,31 @@
 //! [`MemoryStore`] as the usage port ([`UsageStore`]).
+use super::ledger::append_keys;
 use super::{check_transaction, ent_key, grant_item_key, item_key, usage_sk, EntKey, MemoryStore};
+use crate::ledger::{LogAppend, UsageStatus};
 use crate::model::{Entitlement, Grant};
 use crate::ports::{StoreError, UsageWrite};
 use crate::usage::{CounterDelta, UsageRecord, UsageStore};
 use crate::{EntitlementId, TenantId};
 use async_trait::async_trait;
 
-fn usage_transaction(record: &UsageRecord, grants: &[(Grant, u64)]) -> Result<EntKey, StoreError> {
+/// The transaction's items: the record, the entitlement, the record's hold (written while pending,
+/// deleted when settled), the grants, and the log's items.
+fn usage_transaction(
+    record: &UsageRecord,
+    grants: &[(Grant, u64)],
+    log: Option<&LogAppend>,
+    hold: bool,
+) -> Result<EntKey, StoreError> {
     let key = ent_key(&record.tenant, &record.entitlement_id);
     let mut items = vec![
         item_key(&key, &format!("U#{}", usage_sk(&record.event_id))),
         item_key(&key, "E"),
     ];
+    if hold {
+        items.push(item_key(&key, &format!("H#{}", usage_sk(&record.event_id))));
+    }
     items.extend(grants.iter().map(|(g, _)| grant_item_key(g)));
+    items.extend(append_keys(&key, log));
     check_transaction(&items)?;
     Ok(key)
 }
@@ -55,8 +68,9 @@ impl UsageStore for MemoryStore {
         record: &UsageRecord,
         delta: CounterDelta,
         grants: &[(Grant, u64)],
+        log: Option<&LogAppend>,
     ) -> Result<UsageWrite, StoreError> {
-        let key = usage_transaction(record, grants)?;
+        let key = usage_transaction(record, grants, log, record.status == UsageStatus::Pending)?;
         let mut st = self.state();
         if let Some(old) = st.usage(&key, &record.event_id) {
             return Ok(UsageWrite::Exists(old.clone()));
@@ -64,11 +78,12 @@ impl UsageStore for MemoryStore {
         if !st.is_active(&key) {
             return Ok(UsageWrite::EntitlementUnavailable);
         }
-        if !st.grants_unmoved(grants) {
+        if !st.grants_unmoved(grants) || !st.log_unmoved(&key, log) {
             return Ok(UsageWrite::Stale);
         }
         st.put_usage(record);
         st.add_counters(&key, delta);
+        st.append_log(&key, log, record.rollover);
         for (g, _) in grants {
             st.put_grant(g);
         }
@@ -80,17 +95,19 @@ impl UsageStore for MemoryStore {
         record: &UsageRecord,
         delta: CounterDelta,
         grants: &[(Grant, u64)],
+        log: Option<&LogAppend>,
     ) -> Result<bool, StoreError> {
-        let key = usage_transaction(record, grants)?;
+        let key = usage_transaction(record, grants, log, true)?;
         let mut st = self.state();
         let pending = st
             .usage(&key, &record.event_id)
             .is_some_and(|u| u.status == crate::ledger::UsageStatus::Pending);
-        if !pending || st.entitlement(&key).is_none() || !st.grants_unmoved(grants) {
+        if !pending || st.entitlement(&key).is_none() || !st.grants_unmoved(grants) || !st.log_unmoved(&key, log) {
             return Ok(false);
         }
         st.put_usage(record);
         st.add_counters(&key, delta);
+        st.append_log(&key, log, record.rollover);
         for (g, _) in grants {
             st.put_grant(g);
         }

@@ -135,6 +135,8 @@ pub struct Reset {
     pub grants: Vec<(Grant, u64)>,
     /// The ledger record of those adjustments, when there are any.
     pub record: Option<UsageRecord>,
+    /// That record's entry in the entitlement's log (when it has one).
+    pub log: Option<crate::ledger::LogAppend>,
 }
 
 /// The reset due for an entitlement at `now`, if its period has ended. Pure.
@@ -175,12 +177,16 @@ fn plan_reset(e: &Entitlement, grants: &[Grant], now: Timestamp) -> Option<Reset
         settled_at: None,
         fingerprint: Default::default(),
     });
+    let log = record
+        .as_ref()
+        .and_then(|r| crate::usage::log_append(e, grants, &changed, &r.posting(), now));
     Some(Reset {
         old_end: at,
         start,
         end,
         grants: changed,
         record,
+        log,
     })
 }
 

@@ -31,6 +31,7 @@ fn entitlement(start: &str, end: &str) -> Entitlement {
         usage_in_period: Decimal::ZERO,
         overage: Decimal::ZERO,
         created_at: start,
+        log: Some(crate::ledger::LogHead::default()),
     }
 }
 

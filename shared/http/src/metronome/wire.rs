@@ -66,7 +66,8 @@ impl BalanceBody {
 pub struct EntryBody {
     #[schema(inline)]
     pub amount: Number,
-    /// `Credit grant`, `Usage <event id>`, `Credit grant expired`, `Credit grant voided`,
+    /// `Credit grant`, `Usage on <yyyy-mm-dd>` (a day's usage of the grant; `Usage <event id>` for
+    /// a pending deduction), `Credit grant expired`, `Credit grant voided`,
     /// `Period reset: rollover`.
     pub reason: String,
     #[schema(inline)]
@@ -84,7 +85,11 @@ impl EntryBody {
             amount: Number(if positive { -e.amount } else { e.amount }),
             reason: match e.kind {
                 EntryKind::Grant => "Credit grant".to_owned(),
-                EntryKind::Deduction => format!("Usage {}", e.event_id.as_deref().unwrap_or_default()),
+                EntryKind::Deduction => match &e.event_id {
+                    Some(id) => format!("Usage {id}"),
+                    // A day's deductions from the grant, summed (listGrants and listEntries).
+                    None => format!("Usage on {}", e.effective_at.day_start().to_rfc3339().get(..10).unwrap_or_default()),
+                },
                 EntryKind::Expiration => "Credit grant expired".to_owned(),
                 EntryKind::Void => "Credit grant voided".to_owned(),
                 EntryKind::Rollover => "Period reset: rollover".to_owned(),
@@ -157,15 +162,15 @@ impl GrantBody {
         let g = &lg.grant;
         let d = &g.details;
         let at = now.max(g.effective_at);
-        let (excluding, including) = ledger::grant_balance(g, &lg.postings, at)
+        let (excluding, including) = ledger::grant_balance_now(g, &lg.holds, at)
             .map(|b| (b.excluding_pending, b.including_pending))
             .unwrap_or((Decimal::ZERO, Decimal::ZERO));
-        let deductions = ledger::grant_entries(g, &lg.postings)
+        let deductions = ledger::day_entries(g, &lg.days)
             .iter()
             .filter(|e| e.kind == EntryKind::Deduction)
             .map(|e| EntryBody::new(e, true))
             .collect();
-        let pending_deductions = ledger::pending_entries(g, &lg.postings)
+        let pending_deductions = ledger::pending_entries(g, &lg.holds)
             .iter()
             .map(|e| EntryBody::new(e, true))
             .collect();

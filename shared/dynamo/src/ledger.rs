@@ -1,0 +1,357 @@
+//! [`LedgerStore`] on DynamoDB: the entitlement's log, checkpoints, usage days and pending holds,
+//! all in the entitlement's partition (see [`crate::schema`]), and what a usage transaction adds to
+//! write them.
+use crate::prelude::*;
+use grants_domain::balances::{LedgerStore, Present};
+use grants_domain::ledger::{Bound, Checkpoint, Day, LogAppend, LogEntry, Start, Totals};
+
+fn deductions_attr(drawn: &[Deduction]) -> AttributeValue {
+    AttributeValue::L(
+        drawn
+            .iter()
+            .map(|d| {
+                AttributeValue::M(HashMap::from([
+                    ("g".to_owned(), s(d.grant_id.as_str())),
+                    ("a".to_owned(), n(d.amount)),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn deductions_from(item: &Item, key: &str) -> Result<Vec<Deduction>, StoreError> {
+    item.get(key)
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("{key} list")))?
+        .iter()
+        .map(|d| {
+            let m = d.as_m().map_err(|_| StoreError::Corrupt("deduction".to_owned()))?;
+            let r = Reader(m);
+            Ok(Deduction {
+                grant_id: GrantId::parse(r.s("g")?).map_err(corrupt("grant id"))?,
+                amount: r.dec("a")?,
+            })
+        })
+        .collect()
+}
+
+fn entry_attrs(e: &LogEntry) -> Vec<(String, AttributeValue)> {
+    vec![
+        ("type".to_owned(), s("log")),
+        ("seq".to_owned(), AttributeValue::N(e.seq.to_string())),
+        ("occurred_at".to_owned(), ts(e.occurred_at)),
+        ("drawn".to_owned(), deductions_attr(&e.drawn)),
+        ("overage".to_owned(), n(e.overage)),
+    ]
+}
+
+fn entry_from(item: &Item) -> Result<LogEntry, StoreError> {
+    let r = Reader(item);
+    Ok(LogEntry {
+        seq: r.version("seq")?,
+        occurred_at: r.ts("occurred_at")?,
+        drawn: deductions_from(item, "drawn")?,
+        overage: r.dec("overage")?,
+    })
+}
+
+fn checkpoint_from(item: &Item) -> Result<Checkpoint, StoreError> {
+    let r = Reader(item);
+    let drawn = item
+        .get("drawn")
+        .and_then(|v| v.as_m().ok())
+        .ok_or_else(|| StoreError::Corrupt("checkpoint totals".to_owned()))?
+        .iter()
+        .map(|(g, v)| {
+            let amount = v
+                .as_n()
+                .ok()
+                .and_then(|x| Decimal::from_str(x).ok())
+                .ok_or_else(|| StoreError::Corrupt("checkpoint amount".to_owned()))?;
+            Ok((GrantId::parse(g).map_err(corrupt("grant id"))?, amount))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(Checkpoint {
+        seq: r.version("seq")?,
+        previous_seq: r.version("previous_seq")?,
+        at: r.ts("at")?,
+        totals: Totals {
+            drawn,
+            overage: r.dec("overage")?,
+        },
+    })
+}
+
+/// The `SET` clause and values that move the entitlement's log head to `log.head`; the caller adds
+/// the condition `log_seq = :read_seq`.
+pub(crate) fn log_head_update(log: &LogAppend) -> (String, Vec<(&'static str, AttributeValue)>) {
+    let h = &log.head;
+    let mut set = format!("{LOG_SEQ} = :log_seq, {LOG_CHECKPOINT_SEQ} = :log_cs, {LOG_OVERAGE} = :log_o");
+    let mut values = vec![
+        (":log_seq", AttributeValue::N(h.seq.to_string())),
+        (":log_cs", AttributeValue::N(h.checkpoint_seq.to_string())),
+        (":log_o", n(h.overage_total)),
+        (":read_seq", AttributeValue::N(log.read_seq.to_string())),
+    ];
+    if let Some(at) = h.checkpoint_at {
+        set.push_str(&format!(", {LOG_CHECKPOINT_AT} = :log_ca"));
+        values.push((":log_ca", ts(at)));
+    }
+    (set, values)
+}
+
+/// The items a log append adds to the transaction of the write it records (the entitlement's own
+/// update is [`log_head_update`]): the entry, its late copy, the checkpoint, the day's usage.
+pub(crate) fn append_items(
+    table: &str,
+    record: &UsageRecord,
+    log: &LogAppend,
+) -> Result<Vec<TransactWriteItem>, StoreError> {
+    let pk = entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str());
+    let keyed = |sk: String, attrs: Vec<(String, AttributeValue)>| -> Item {
+        let mut item: Item = attrs.into_iter().collect();
+        item.insert(PK.to_owned(), s(pk.clone()));
+        item.insert(SK.to_owned(), s(sk));
+        item
+    };
+    let e = &log.entry;
+    let mut items = vec![put(table, keyed(log_sk(e.seq), entry_attrs(e)), "attribute_not_exists(PK)")?];
+    if log.late {
+        let sk = late_sk(&e.occurred_at.to_storage(), e.seq);
+        items.push(put(table, keyed(sk, entry_attrs(e)), "attribute_not_exists(PK)")?);
+    }
+    if let Some(c) = &log.checkpoint {
+        let drawn: HashMap<String, AttributeValue> = c
+            .totals
+            .drawn
+            .iter()
+            .map(|(g, d)| (g.as_str().to_owned(), n(*d)))
+            .collect();
+        let attrs = vec![
+            ("type".to_owned(), s("checkpoint")),
+            ("seq".to_owned(), AttributeValue::N(c.seq.to_string())),
+            ("previous_seq".to_owned(), AttributeValue::N(c.previous_seq.to_string())),
+            ("at".to_owned(), ts(c.at)),
+            ("drawn".to_owned(), AttributeValue::M(drawn)),
+            ("overage".to_owned(), n(c.totals.overage)),
+        ];
+        let sk = checkpoint_sk(&c.at.to_storage(), c.seq);
+        items.push(put(table, keyed(sk, attrs), "attribute_not_exists(PK)")?);
+    }
+    if !e.drawn.is_empty() {
+        items.push(day_update(table, &pk, e, record.rollover)?);
+    }
+    Ok(items)
+}
+
+/// Adds an entry's deductions to its day's item: `u_<grant>` for usage, `r_<grant>` for a rollover.
+fn day_update(table: &str, pk: &str, e: &LogEntry, rollover: bool) -> Result<TransactWriteItem, StoreError> {
+    let prefix = if rollover { "r_" } else { "u_" };
+    let mut update = Update::builder()
+        .table_name(table)
+        .key(PK, s(pk))
+        .key(SK, s(day_sk(&e.occurred_at.to_storage())))
+        .expression_attribute_names("#type", "type")
+        .expression_attribute_values(":day", s("day"));
+    let mut sums: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for d in &e.drawn {
+        *sums.entry(d.grant_id.as_str()).or_default() += d.amount;
+    }
+    let mut adds = Vec::new();
+    for (i, (g, amount)) in sums.into_iter().enumerate() {
+        adds.push(format!("#g{i} :a{i}"));
+        update = update
+            .expression_attribute_names(format!("#g{i}"), format!("{prefix}{g}"))
+            .expression_attribute_values(format!(":a{i}"), n(amount));
+    }
+    let update = update
+        .update_expression(format!("SET #type = :day ADD {}", adds.join(", ")))
+        .build()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+fn day_from(item: &Item) -> Result<Day, StoreError> {
+    let r = Reader(item);
+    let date = r.s(SK)?.trim_start_matches(DAY_SK_PREFIX);
+    let at = Timestamp::parse(&format!("{date}T00:00:00Z")).map_err(corrupt("usage day"))?;
+    let mut day = Day::of(at);
+    for (k, v) in item {
+        let (sums, grant) = if let Some(g) = k.strip_prefix("u_") {
+            (&mut day.usage, g)
+        } else if let Some(g) = k.strip_prefix("r_") {
+            (&mut day.rollover, g)
+        } else {
+            continue;
+        };
+        let amount = v
+            .as_n()
+            .ok()
+            .and_then(|x| Decimal::from_str(x).ok())
+            .ok_or_else(|| StoreError::Corrupt("usage day amount".to_owned()))?;
+        sums.insert(GrantId::parse(grant).map_err(corrupt("grant id"))?, amount);
+    }
+    Ok(day)
+}
+
+/// A pending record's hold: the record's copy under `H#`, while it is pending.
+pub(crate) fn hold_put(table: &str, record: &UsageRecord) -> Result<TransactWriteItem, StoreError> {
+    let mut item = usage_item(record);
+    item.insert(SK.to_owned(), s(hold_sk(&record.event_id)));
+    item.insert("type".to_owned(), s("hold"));
+    put(table, item, "attribute_not_exists(PK)")
+}
+
+/// Deletes a settled record's hold (none, for a record written before holds existed).
+pub(crate) fn hold_delete(table: &str, record: &UsageRecord) -> Result<TransactWriteItem, StoreError> {
+    let delete = aws_sdk_dynamodb::types::Delete::builder()
+        .table_name(table)
+        .key(
+            PK,
+            s(entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str())),
+        )
+        .key(SK, s(hold_sk(&record.event_id)))
+        .build()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(TransactWriteItem::builder().delete(delete).build())
+}
+
+impl DynamoStore {
+    /// One strongly consistent Query of an entitlement's partition between two sort keys.
+    async fn range(
+        &self,
+        pk: &str,
+        lo: &str,
+        hi: &str,
+        newest_first: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let q = self
+            .client()
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi))
+            .scan_index_forward(!newest_first);
+        match limit {
+            Some(l) => Ok(q.limit(l).send().await.map_err(unavailable)?.items.unwrap_or_default()),
+            None => {
+                self.query_all(
+                    None,
+                    "PK = :pk AND SK BETWEEN :lo AND :hi",
+                    &[],
+                    vec![(":pk", s(pk)), (":lo", s(lo)), (":hi", s(hi))],
+                )
+                .await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LedgerStore for DynamoStore {
+    async fn load_present(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Option<Present>, StoreError> {
+        let pk = entitlement_pk(tenant.as_str(), id.as_str());
+        let items = self.range(&pk, ENTITLEMENT_SK, HOLD_SK_MAX, false, None).await?;
+        let mut entitlement = None;
+        let mut grants = Vec::new();
+        let mut holds = Vec::new();
+        for item in &items {
+            match Reader(item).opt_s("type") {
+                Some("entitlement") => entitlement = Some(entitlement_from(item)?),
+                Some("grant") => grants.push(grant_from(item)?),
+                Some("hold") => holds.push(usage_from(item)?),
+                _ => {}
+            }
+        }
+        Ok(entitlement.map(|entitlement| Present {
+            entitlement,
+            grants,
+            holds,
+        }))
+    }
+
+    async fn read_log(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        head: &LogHead,
+        bound: Bound,
+    ) -> Result<(Start, Vec<LogEntry>), StoreError> {
+        let pk = entitlement_pk(tenant.as_str(), id.as_str());
+        // The first checkpoint made after the bound (`at` > t for Through(t), >= t for Before(t)),
+        // and the last checkpoint, side by side.
+        let (lo, hi) = match bound {
+            Bound::Through(t) => (checkpoint_sk(&t.to_storage(), u64::MAX), checkpoint_sk("~", 0)),
+            Bound::Before(t) => (checkpoint_sk(&t.to_storage(), 0), checkpoint_sk("~", 0)),
+        };
+        let every = checkpoint_sk("", 0);
+        let (after, last) = futures::try_join!(
+            self.range(&pk, &lo, &hi, false, Some(1)),
+            self.range(&pk, &every, &hi, true, Some(1)),
+        )?;
+        let made = |items: Vec<Item>| -> Result<Option<Checkpoint>, StoreError> {
+            items
+                .first()
+                .map(checkpoint_from)
+                .transpose()
+                .map(|c| c.filter(|c| c.seq <= head.seq))
+        };
+        let entries = |items: Vec<Item>| -> Result<Vec<LogEntry>, StoreError> {
+            items
+                .iter()
+                .map(entry_from)
+                .filter(|e| e.as_ref().map_or(true, |e| e.seq <= head.seq))
+                .collect()
+        };
+        match made(after)? {
+            None => {
+                let last = made(last)?.unwrap_or_else(Checkpoint::origin);
+                let tail = if head.seq > last.seq {
+                    self.range(&pk, &log_sk(last.seq + 1), &log_sk(head.seq), false, None).await?
+                } else {
+                    Vec::new()
+                };
+                Ok((Start::Last(last), entries(tail)?))
+            }
+            Some(checkpoint) => {
+                let late_hi = match bound {
+                    Bound::Through(t) => late_sk(&t.to_storage(), u64::MAX),
+                    Bound::Before(t) => late_sk(&t.to_storage(), 0),
+                };
+                let (from, to) = (log_sk(checkpoint.previous_seq + 1), log_sk(checkpoint.seq));
+                let (window, late) = futures::try_join!(
+                    self.range(&pk, &from, &to, false, None),
+                    self.range(&pk, LATE_SK_PREFIX, &late_hi, false, None),
+                )?;
+                let late: Vec<LogEntry> = entries(late)?
+                    .into_iter()
+                    .filter(|e| e.seq > checkpoint.seq && bound.admits(e.occurred_at))
+                    .collect();
+                Ok((
+                    Start::After {
+                        checkpoint,
+                        window: entries(window)?,
+                    },
+                    late,
+                ))
+            }
+        }
+    }
+
+    async fn usage_days(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Vec<Day>, StoreError> {
+        let pk = entitlement_pk(tenant.as_str(), id.as_str());
+        let items = self
+            .query_all(
+                None,
+                "PK = :pk AND begins_with(SK, :d)",
+                &[],
+                vec![(":pk", s(pk)), (":d", s(DAY_SK_PREFIX))],
+            )
+            .await?;
+        items.iter().map(day_from).collect()
+    }
+}
