@@ -46,8 +46,13 @@ pub trait LedgerStore: Send + Sync {
         head: &LogHead,
         bound: Bound,
     ) -> Result<(Start, Vec<LogEntry>), StoreError>;
-    /// The entitlement's committed usage per UTC day, oldest first.
-    async fn usage_days(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Vec<Day>, StoreError>;
+    /// [`LedgerStore::load_present`] and the entitlement's committed usage per UTC day (oldest
+    /// first), in one read.
+    async fn load_present_with_days(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<(Present, Vec<Day>)>, StoreError>;
 }
 
 /// The committed usage of an entitlement that occurred within `bound`.
@@ -92,10 +97,13 @@ where
         }
     };
     let before_since = async {
-        if since <= at {
-            totals_within(store, tenant, id, &head, Bound::Before(since)).await.map(Some)
-        } else {
+        if since > at {
             Ok(None)
+        } else if head.overage_total.is_zero() {
+            // No overage was ever logged: nothing to take away, and nothing to read.
+            Ok(Some(Totals::default()))
+        } else {
+            totals_within(store, tenant, id, &head, Bound::Before(since)).await.map(Some)
         }
     };
     let (through, before_since) = futures::try_join!(through, before_since)?;
@@ -131,8 +139,7 @@ pub async fn present_with_days<S>(
 where
     S: LedgerStore + UsageStore + ?Sized,
 {
-    let (present, days) = futures::try_join!(store.load_present(tenant, id), store.usage_days(tenant, id))?;
-    let Some(mut present) = present else {
+    let Some((mut present, days)) = store.load_present_with_days(tenant, id).await? else {
         return Ok(None);
     };
     if present.entitlement.log.is_some() {

@@ -123,7 +123,7 @@ async fn check(ops: Vec<Op>, probes: Vec<(usize, i64)>) -> Result<(), TestCaseEr
         prop_assert_eq!(got, want, "at {:?}", t);
     }
     // The day items hold what the records sum to, day by day.
-    let mut days = w.store.usage_days(&w.tenant, &id).await.unwrap();
+    let (_, mut days) = w.store.load_present_with_days(&w.tenant, &id).await.unwrap().unwrap();
     let mut want = ledger::days_of(&postings);
     for d in days.iter_mut().chain(want.iter_mut()) {
         d.usage.retain(|_, v| !v.is_zero());

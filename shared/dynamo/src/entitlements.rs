@@ -219,6 +219,7 @@ pub(crate) fn log_head_attributes(h: &LogHead) -> Vec<(String, AttributeValue)> 
         (LOG_SEQ.to_owned(), AttributeValue::N(h.seq.to_string())),
         (LOG_CHECKPOINT_SEQ.to_owned(), AttributeValue::N(h.checkpoint_seq.to_string())),
         (LOG_OVERAGE.to_owned(), n(h.overage_total)),
+        (LOG_LATE.to_owned(), AttributeValue::N(h.late_entries.to_string())),
     ];
     if let Some(at) = h.checkpoint_at {
         attrs.push((LOG_CHECKPOINT_AT.to_owned(), ts(at)));
@@ -237,5 +238,6 @@ fn log_head_from(item: &Item) -> Result<Option<LogHead>, StoreError> {
         checkpoint_seq: r.version(LOG_CHECKPOINT_SEQ)?,
         checkpoint_at: r.opt_ts(LOG_CHECKPOINT_AT)?,
         overage_total: r.dec(LOG_OVERAGE)?,
+        late_entries: r.version(LOG_LATE)?,
     }))
 }

@@ -86,8 +86,10 @@ fn checkpoint_from(item: &Item) -> Result<Checkpoint, StoreError> {
 /// the condition `log_seq = :read_seq`.
 pub(crate) fn log_head_update(log: &LogAppend) -> (String, Vec<(&'static str, AttributeValue)>) {
     let h = &log.head;
-    let mut set = format!("{LOG_SEQ} = :log_seq, {LOG_CHECKPOINT_SEQ} = :log_cs, {LOG_OVERAGE} = :log_o");
+    let mut set =
+        format!("{LOG_SEQ} = :log_seq, {LOG_CHECKPOINT_SEQ} = :log_cs, {LOG_OVERAGE} = :log_o, {LOG_LATE} = :log_l");
     let mut values = vec![
+        (":log_l", AttributeValue::N(h.late_entries.to_string())),
         (":log_seq", AttributeValue::N(h.seq.to_string())),
         (":log_cs", AttributeValue::N(h.checkpoint_seq.to_string())),
         (":log_o", n(h.overage_total)),
@@ -256,22 +258,19 @@ impl LedgerStore for DynamoStore {
     async fn load_present(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Option<Present>, StoreError> {
         let pk = entitlement_pk(tenant.as_str(), id.as_str());
         let items = self.range(&pk, ENTITLEMENT_SK, HOLD_SK_MAX, false, None).await?;
-        let mut entitlement = None;
-        let mut grants = Vec::new();
-        let mut holds = Vec::new();
-        for item in &items {
-            match Reader(item).opt_s("type") {
-                Some("entitlement") => entitlement = Some(entitlement_from(item)?),
-                Some("grant") => grants.push(grant_from(item)?),
-                Some("hold") => holds.push(usage_from(item)?),
-                _ => {}
-            }
-        }
-        Ok(entitlement.map(|entitlement| Present {
-            entitlement,
-            grants,
-            holds,
-        }))
+        Ok(present_from(&items)?.map(|(present, _)| present))
+    }
+
+    async fn load_present_with_days(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<(Present, Vec<Day>)>, StoreError> {
+        // `D#...` < `E` < `G#...` < `H#...`: the days, the entitlement, its grants and its holds
+        // are one range of the partition.
+        let pk = entitlement_pk(tenant.as_str(), id.as_str());
+        let items = self.range(&pk, DAY_SK_PREFIX, HOLD_SK_MAX, false, None).await?;
+        present_from(&items)
     }
 
     async fn read_log(
@@ -282,24 +281,6 @@ impl LedgerStore for DynamoStore {
         bound: Bound,
     ) -> Result<(Start, Vec<LogEntry>), StoreError> {
         let pk = entitlement_pk(tenant.as_str(), id.as_str());
-        // The first checkpoint made after the bound (`at` > t for Through(t), >= t for Before(t)),
-        // and the last checkpoint, side by side.
-        let (lo, hi) = match bound {
-            Bound::Through(t) => (checkpoint_sk(&t.to_storage(), u64::MAX), checkpoint_sk("~", 0)),
-            Bound::Before(t) => (checkpoint_sk(&t.to_storage(), 0), checkpoint_sk("~", 0)),
-        };
-        let every = checkpoint_sk("", 0);
-        let (after, last) = futures::try_join!(
-            self.range(&pk, &lo, &hi, false, Some(1)),
-            self.range(&pk, &every, &hi, true, Some(1)),
-        )?;
-        let made = |items: Vec<Item>| -> Result<Option<Checkpoint>, StoreError> {
-            items
-                .first()
-                .map(checkpoint_from)
-                .transpose()
-                .map(|c| c.filter(|c| c.seq <= head.seq))
-        };
         let entries = |items: Vec<Item>| -> Result<Vec<LogEntry>, StoreError> {
             items
                 .iter()
@@ -307,51 +288,97 @@ impl LedgerStore for DynamoStore {
                 .filter(|e| e.as_ref().map_or(true, |e| e.seq <= head.seq))
                 .collect()
         };
-        match made(after)? {
-            None => {
-                let last = made(last)?.unwrap_or_else(Checkpoint::origin);
-                let tail = if head.seq > last.seq {
-                    self.range(&pk, &log_sk(last.seq + 1), &log_sk(head.seq), false, None).await?
+        // The head says whether the last checkpoint was made within the bound (then the read is
+        // that checkpoint and the tail after it), or not (then it is the first one made after it).
+        let last_within = head.checkpoint_at.is_none_or(|at| match bound {
+            Bound::Through(t) => at <= t,
+            Bound::Before(t) => at < t,
+        });
+        if last_within {
+            let last = async {
+                match head.checkpoint_at {
+                    Some(at) if head.checkpoint_seq > 0 => self
+                        .get(pk.clone(), &checkpoint_sk(&at.to_storage(), head.checkpoint_seq))
+                        .await?
+                        .as_ref()
+                        .map(checkpoint_from)
+                        .transpose()?
+                        .ok_or_else(|| StoreError::Corrupt("the last checkpoint is missing".to_owned())),
+                    _ => Ok(Checkpoint::origin()),
+                }
+            };
+            let tail = async {
+                if head.seq > head.checkpoint_seq {
+                    let (from, to) = (log_sk(head.checkpoint_seq + 1), log_sk(head.seq));
+                    self.range(&pk, &from, &to, false, None).await
                 } else {
-                    Vec::new()
-                };
-                Ok((Start::Last(last), entries(tail)?))
+                    Ok(Vec::new())
+                }
+            };
+            let (last, tail) = futures::try_join!(last, tail)?;
+            return Ok((Start::Last(last), entries(tail)?));
+        }
+        let lo = match bound {
+            Bound::Through(t) => checkpoint_sk(&t.to_storage(), u64::MAX),
+            Bound::Before(t) => checkpoint_sk(&t.to_storage(), 0),
+        };
+        let checkpoint = self
+            .range(&pk, &lo, &checkpoint_sk("~", 0), false, Some(1))
+            .await?
+            .first()
+            .map(checkpoint_from)
+            .transpose()?
+            .ok_or_else(|| StoreError::Corrupt("no checkpoint after the last one's instant".to_owned()))?;
+        let (from, to) = (log_sk(checkpoint.previous_seq + 1), log_sk(checkpoint.seq));
+        let late_hi = match bound {
+            Bound::Through(t) => late_sk(&t.to_storage(), u64::MAX),
+            Bound::Before(t) => late_sk(&t.to_storage(), 0),
+        };
+        let late = async {
+            if head.late_entries > 0 {
+                self.range(&pk, LATE_SK_PREFIX, &late_hi, false, None).await
+            } else {
+                Ok(Vec::new())
             }
-            Some(checkpoint) => {
-                let late_hi = match bound {
-                    Bound::Through(t) => late_sk(&t.to_storage(), u64::MAX),
-                    Bound::Before(t) => late_sk(&t.to_storage(), 0),
-                };
-                let (from, to) = (log_sk(checkpoint.previous_seq + 1), log_sk(checkpoint.seq));
-                let (window, late) = futures::try_join!(
-                    self.range(&pk, &from, &to, false, None),
-                    self.range(&pk, LATE_SK_PREFIX, &late_hi, false, None),
-                )?;
-                let late: Vec<LogEntry> = entries(late)?
-                    .into_iter()
-                    .filter(|e| e.seq > checkpoint.seq && bound.admits(e.occurred_at))
-                    .collect();
-                Ok((
-                    Start::After {
-                        checkpoint,
-                        window: entries(window)?,
-                    },
-                    late,
-                ))
-            }
+        };
+        let (window, late) = futures::try_join!(self.range(&pk, &from, &to, false, None), late)?;
+        let late: Vec<LogEntry> = entries(late)?
+            .into_iter()
+            .filter(|e| e.seq > checkpoint.seq && bound.admits(e.occurred_at))
+            .collect();
+        Ok((
+            Start::After {
+                checkpoint,
+                window: entries(window)?,
+            },
+            late,
+        ))
+    }
+}
+
+/// The ledger now (and the usage days) from the items of one read of the partition.
+fn present_from(items: &[Item]) -> Result<Option<(Present, Vec<Day>)>, StoreError> {
+    let mut entitlement = None;
+    let mut grants = Vec::new();
+    let mut holds = Vec::new();
+    let mut days = Vec::new();
+    for item in items {
+        match Reader(item).opt_s("type") {
+            Some("entitlement") => entitlement = Some(entitlement_from(item)?),
+            Some("grant") => grants.push(grant_from(item)?),
+            Some("hold") => holds.push(usage_from(item)?),
+            Some("day") => days.push(day_from(item)?),
+            _ => {}
         }
     }
-
-    async fn usage_days(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Vec<Day>, StoreError> {
-        let pk = entitlement_pk(tenant.as_str(), id.as_str());
-        let items = self
-            .query_all(
-                None,
-                "PK = :pk AND begins_with(SK, :d)",
-                &[],
-                vec![(":pk", s(pk)), (":d", s(DAY_SK_PREFIX))],
-            )
-            .await?;
-        items.iter().map(day_from).collect()
-    }
+    Ok(entitlement.map(|entitlement| {
+        (
+            Present {
+                entitlement,
+                grants,
+                holds,
+            },
+            days,
+        )
+    }))
 }

@@ -41,6 +41,8 @@ pub struct LogHead {
     /// Every committed overage ever logged (the entitlement's period counter restarts; this does
     /// not): a checkpoint's overage total.
     pub overage_total: Decimal,
+    /// How many late entries were written (none: a read skips looking for them).
+    pub late_entries: u64,
 }
 
 /// What one write adds to an entitlement's log, decided by [`append`]: the store writes it in the
@@ -81,6 +83,7 @@ pub fn append(
     let mut next = LogHead {
         seq: entry.seq,
         overage_total: head.overage_total + overage,
+        late_entries: head.late_entries + u64::from(late),
         ..head.clone()
     };
     let checkpoint = entry.seq.is_multiple_of(CHECKPOINT_EVERY).then(|| {

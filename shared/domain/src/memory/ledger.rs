@@ -116,12 +116,20 @@ impl LedgerStore for MemoryStore {
         Ok((start, later))
     }
 
-    async fn usage_days(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Vec<Day>, StoreError> {
-        Ok(self
+    async fn load_present_with_days(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+    ) -> Result<Option<(Present, Vec<Day>)>, StoreError> {
+        let Some(present) = self.load_present(tenant, id).await? else {
+            return Ok(None);
+        };
+        let days = self
             .state()
             .logs
             .get(&ent_key(tenant, id))
             .map(|l| l.days.values().cloned().collect())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok(Some((present, days)))
     }
 }
