@@ -103,24 +103,37 @@ pub(crate) fn log_head_update(log: &LogAppend) -> (String, Vec<(&'static str, At
 }
 
 /// The items a log append adds to the transaction of the write it records (the entitlement's own
-/// update is [`log_head_update`]): the entry, its late copy, the checkpoint, the day's usage.
+/// update is [`log_head_update`]): each entry (and its late copy), the checkpoint, and one update
+/// per day of the entries' usage. `rollover`: the entries are a period reset's adjustments.
 pub(crate) fn append_items(
     table: &str,
-    record: &UsageRecord,
+    tenant: &TenantId,
+    entitlement: &EntitlementId,
     log: &LogAppend,
+    rollover: bool,
 ) -> Result<Vec<TransactWriteItem>, StoreError> {
-    let pk = entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str());
+    let pk = entitlement_pk(tenant.as_str(), entitlement.as_str());
     let keyed = |sk: String, attrs: Vec<(String, AttributeValue)>| -> Item {
         let mut item: Item = attrs.into_iter().collect();
         item.insert(PK.to_owned(), s(pk.clone()));
         item.insert(SK.to_owned(), s(sk));
         item
     };
-    let e = &log.entry;
-    let mut items = vec![put(table, keyed(log_sk(e.seq), entry_attrs(e)), "attribute_not_exists(PK)")?];
-    if log.late {
-        let sk = late_sk(&e.occurred_at.to_storage(), e.seq);
-        items.push(put(table, keyed(sk, entry_attrs(e)), "attribute_not_exists(PK)")?);
+    let mut items = Vec::new();
+    // Per day, per grant: what the entries drew.
+    let mut days: BTreeMap<String, BTreeMap<&str, Decimal>> = BTreeMap::new();
+    for (e, late) in &log.entries {
+        items.push(put(table, keyed(log_sk(e.seq), entry_attrs(e)), "attribute_not_exists(PK)")?);
+        if *late {
+            let sk = late_sk(&e.occurred_at.to_storage(), e.seq);
+            items.push(put(table, keyed(sk, entry_attrs(e)), "attribute_not_exists(PK)")?);
+        }
+        if !e.drawn.is_empty() {
+            let day = days.entry(day_sk(&e.occurred_at.to_storage())).or_default();
+            for d in &e.drawn {
+                *day.entry(d.grant_id.as_str()).or_default() += d.amount;
+            }
+        }
     }
     if let Some(c) = &log.checkpoint {
         let drawn: HashMap<String, AttributeValue> = c
@@ -140,31 +153,33 @@ pub(crate) fn append_items(
         let sk = checkpoint_sk(&c.at.to_storage(), c.seq);
         items.push(put(table, keyed(sk, attrs), "attribute_not_exists(PK)")?);
     }
-    if !e.drawn.is_empty() {
-        items.push(day_update(table, &pk, e, record.rollover)?);
+    for (sk, sums) in days {
+        items.push(day_update(table, &pk, sk, &sums, rollover)?);
     }
     Ok(items)
 }
 
-/// Adds an entry's deductions to its day's item: `u_<grant>` for usage, `r_<grant>` for a rollover.
-fn day_update(table: &str, pk: &str, e: &LogEntry, rollover: bool) -> Result<TransactWriteItem, StoreError> {
+/// Adds one day's deductions to its item: `u_<grant>` for usage, `r_<grant>` for a rollover.
+fn day_update(
+    table: &str,
+    pk: &str,
+    sk: String,
+    sums: &BTreeMap<&str, Decimal>,
+    rollover: bool,
+) -> Result<TransactWriteItem, StoreError> {
     let prefix = if rollover { "r_" } else { "u_" };
     let mut update = Update::builder()
         .table_name(table)
         .key(PK, s(pk))
-        .key(SK, s(day_sk(&e.occurred_at.to_storage())))
+        .key(SK, s(sk))
         .expression_attribute_names("#type", "type")
         .expression_attribute_values(":day", s("day"));
-    let mut sums: BTreeMap<&str, Decimal> = BTreeMap::new();
-    for d in &e.drawn {
-        *sums.entry(d.grant_id.as_str()).or_default() += d.amount;
-    }
     let mut adds = Vec::new();
-    for (i, (g, amount)) in sums.into_iter().enumerate() {
+    for (i, (g, amount)) in sums.iter().enumerate() {
         adds.push(format!("#g{i} :a{i}"));
         update = update
             .expression_attribute_names(format!("#g{i}"), format!("{prefix}{g}"))
-            .expression_attribute_values(format!(":a{i}"), n(amount));
+            .expression_attribute_values(format!(":a{i}"), n(*amount));
     }
     let update = update
         .update_expression(format!("SET #type = :day ADD {}", adds.join(", ")))

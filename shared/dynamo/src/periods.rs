@@ -70,7 +70,7 @@ impl PeriodStore for DynamoStore {
         if let Some(record) = &reset.record {
             items.push(put(&self.table, usage_item(record), "attribute_not_exists(PK)")?);
             if let Some(log) = &reset.log {
-                items.extend(append_items(&self.table, record, log)?);
+                items.extend(append_items(&self.table, &record.tenant, &record.entitlement_id, log, record.rollover)?);
             }
         }
         self.transact_versioned(items).await

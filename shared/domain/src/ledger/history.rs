@@ -45,26 +45,75 @@ pub struct LogHead {
     pub late_entries: u64,
 }
 
-/// What one write adds to an entitlement's log, decided by [`append`]: the store writes it in the
-/// same transaction as the usage it records, conditional on the log still being at `read_seq`.
+/// What one write adds to an entitlement's log, built by [`LogAppend::push`] (one entry per
+/// committed effect): the store writes it in the same transaction as the usage it records,
+/// conditional on the log still being at `read_seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogAppend {
     /// The log head as read: the write is refused when another write moved it.
     pub read_seq: u64,
-    pub entry: LogEntry,
-    /// Written before the last checkpoint's instant: also indexed by when it occurred.
-    pub late: bool,
-    /// Every [`CHECKPOINT_EVERY`] entries: the totals up to and including `entry`.
+    /// The entries, in order, each with whether it is late: written before the last checkpoint's
+    /// instant, so also indexed by when it occurred.
+    pub entries: Vec<(LogEntry, bool)>,
+    /// When the entries cross a multiple of [`CHECKPOINT_EVERY`]: the totals up to that entry.
+    /// (A write appends fewer than that many entries, so at most one.)
     pub checkpoint: Option<Checkpoint>,
     /// The head after the write.
     pub head: LogHead,
 }
 
-/// The log append for one committed effect on an entitlement's grants: `drawn` from the grants
-/// and `overage`, for usage that occurred at `occurred_at`, written at `now`. `grants_after` are
-/// all the entitlement's grants with this write applied: their remainders are the checkpoint's
-/// totals (`amount - remaining` is what the log has drawn from each; only logged writes lower
-/// `remaining`).
+impl LogAppend {
+    /// Nothing appended yet to a log at `head`.
+    pub fn at(head: &LogHead) -> Self {
+        LogAppend {
+            read_seq: head.seq,
+            entries: Vec::new(),
+            checkpoint: None,
+            head: head.clone(),
+        }
+    }
+
+    /// Appends one committed effect on the entitlement's grants: `drawn` from the grants and
+    /// `overage`, for usage that occurred at `occurred_at`, written at `now`. `grants_after` are
+    /// all the entitlement's grants with this effect (and the ones before it) applied: their
+    /// remainders are a checkpoint's totals (`amount - remaining` is what the log has drawn from
+    /// each; only logged writes lower `remaining`).
+    pub fn push(
+        &mut self,
+        grants_after: &[Grant],
+        occurred_at: Timestamp,
+        drawn: Vec<Deduction>,
+        overage: Decimal,
+        now: Timestamp,
+    ) {
+        let head = &mut self.head;
+        let entry = LogEntry {
+            seq: head.seq + 1,
+            occurred_at,
+            drawn,
+            overage,
+        };
+        let late = head.checkpoint_at.is_some_and(|at| occurred_at < at);
+        head.seq = entry.seq;
+        head.overage_total += overage;
+        head.late_entries += u64::from(late);
+        if entry.seq.is_multiple_of(CHECKPOINT_EVERY) {
+            debug_assert!(self.checkpoint.is_none(), "two checkpoints in one write");
+            let checkpoint = Checkpoint {
+                seq: entry.seq,
+                previous_seq: head.checkpoint_seq,
+                at: now.max(head.checkpoint_at.unwrap_or(Timestamp::EPOCH)).max(occurred_at),
+                totals: Totals::from_remainders(grants_after, head.overage_total),
+            };
+            head.checkpoint_seq = checkpoint.seq;
+            head.checkpoint_at = Some(checkpoint.at);
+            self.checkpoint = Some(checkpoint);
+        }
+        self.entries.push((entry, late));
+    }
+}
+
+/// The log append of one committed effect (see [`LogAppend::push`]).
 pub fn append(
     head: &LogHead,
     grants_after: &[Grant],
@@ -73,38 +122,9 @@ pub fn append(
     overage: Decimal,
     now: Timestamp,
 ) -> LogAppend {
-    let entry = LogEntry {
-        seq: head.seq + 1,
-        occurred_at,
-        drawn,
-        overage,
-    };
-    let late = head.checkpoint_at.is_some_and(|at| occurred_at < at);
-    let mut next = LogHead {
-        seq: entry.seq,
-        overage_total: head.overage_total + overage,
-        late_entries: head.late_entries + u64::from(late),
-        ..head.clone()
-    };
-    let checkpoint = entry.seq.is_multiple_of(CHECKPOINT_EVERY).then(|| {
-        let previous_at = head.checkpoint_at.unwrap_or(Timestamp::EPOCH);
-        let checkpoint = Checkpoint {
-            seq: entry.seq,
-            previous_seq: head.checkpoint_seq,
-            at: now.max(previous_at).max(occurred_at),
-            totals: Totals::from_remainders(grants_after, next.overage_total),
-        };
-        next.checkpoint_seq = checkpoint.seq;
-        next.checkpoint_at = Some(checkpoint.at);
-        checkpoint
-    });
-    LogAppend {
-        read_seq: head.seq,
-        entry,
-        late,
-        checkpoint,
-        head: next,
-    }
+    let mut log = LogAppend::at(head);
+    log.push(grants_after, occurred_at, drawn, overage, now);
+    log
 }
 
 /// One committed effect on an entitlement's grants, as written to its log.

@@ -20,13 +20,18 @@ pub(super) struct Log {
 /// The items a log append adds to a transaction (for its size and key checks).
 pub(super) fn append_keys(key: &EntKey, log: Option<&LogAppend>) -> Vec<String> {
     let Some(log) = log else { return Vec::new() };
-    let mut keys = vec![
-        item_key(key, &format!("L#{}", log.entry.seq)),
-        item_key(key, &format!("D#{}", log.entry.occurred_at.day_start().to_storage())),
-    ];
-    if log.late {
-        keys.push(item_key(key, &format!("LATE#{}", log.entry.seq)));
+    let mut keys = Vec::new();
+    let mut days = std::collections::BTreeSet::new();
+    for (e, late) in &log.entries {
+        keys.push(item_key(key, &format!("L#{}", e.seq)));
+        if *late {
+            keys.push(item_key(key, &format!("LATE#{}", e.seq)));
+        }
+        if !e.drawn.is_empty() {
+            days.insert(e.occurred_at.day_start());
+        }
     }
+    keys.extend(days.iter().map(|d| item_key(key, &format!("D#{}", d.to_storage()))));
     if let Some(c) = &log.checkpoint {
         keys.push(item_key(key, &format!("K#{}", c.seq)));
     }
@@ -47,19 +52,20 @@ impl State {
     pub(super) fn append_log(&mut self, key: &EntKey, log: Option<&LogAppend>, rollover: bool) {
         let Some(log) = log else { return };
         let stored = self.logs.entry(key.clone()).or_default();
-        stored.entries.push(log.entry.clone());
-        if log.late {
-            stored.late.push(log.entry.seq);
+        for (e, late) in &log.entries {
+            stored.entries.push(e.clone());
+            if *late {
+                stored.late.push(e.seq);
+            }
+            stored
+                .days
+                .entry(e.occurred_at.day_start())
+                .or_insert_with(|| Day::of(e.occurred_at))
+                .add(&e.drawn, rollover);
         }
         if let Some(c) = &log.checkpoint {
             stored.checkpoints.push(c.clone());
         }
-        let at = log.entry.occurred_at;
-        stored
-            .days
-            .entry(at.day_start())
-            .or_insert_with(|| Day::of(at))
-            .add(&log.entry.drawn, rollover);
         if let Some(s) = self.entitlements.get_mut(key) {
             s.entitlement.log = Some(log.head.clone());
         }
