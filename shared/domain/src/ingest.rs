@@ -174,7 +174,7 @@ pub async fn ingest<S>(
     data: &(dyn EventData + Sync),
 ) -> Result<crate::kernel::Created<IngestedEvent>, IngestError>
 where
-    S: EventStore + MetricStore + EntitlementStore + UsageStore + ?Sized,
+    S: EventStore + MetricStore + EntitlementStore + UsageStore + crate::group_commit::UsageQueue + ?Sized,
 {
     let now = clock.now();
     let occurred_at = match new.occurred_at {
@@ -268,7 +268,7 @@ async fn apply<S>(
     mut event: IngestedEvent,
 ) -> Result<IngestedEvent, IngestError>
 where
-    S: EventStore + EntitlementStore + UsageStore + ?Sized,
+    S: EventStore + EntitlementStore + UsageStore + crate::group_commit::UsageQueue + ?Sized,
 {
     let entitlement = match &event.outcome {
         Outcome::Applied(e) | Outcome::ApplyFailed { entitlement: e, .. } => e.clone(),

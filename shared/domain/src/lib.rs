@@ -11,6 +11,7 @@ pub mod credits;
 mod entitlement_store;
 pub mod entitlements;
 pub mod grants;
+pub mod group_commit;
 mod ids;
 pub mod ingest;
 pub mod kernel;

@@ -8,6 +8,7 @@ pub use crate::capacity::CapacityStore;
 pub use crate::credits::CreditTypeStore;
 pub use crate::entitlement_store::EntitlementStore;
 pub use crate::grants::{EditOutcome, GrantStore};
+pub use crate::group_commit::UsageQueue;
 pub use crate::ingest::EventStore;
 pub use crate::kernel::{InsertOutcome, StoreError};
 pub use crate::meters::MetricStore;
@@ -30,6 +31,7 @@ pub trait Store:
     + GrantStore
     + CreditTypeStore
     + UsageStore
+    + UsageQueue
     + LedgerStore
     + CapacityStore
     + PlanStore
@@ -47,6 +49,7 @@ impl<T> Store for T where
         + GrantStore
         + CreditTypeStore
         + UsageStore
+        + UsageQueue
         + LedgerStore
         + CapacityStore
         + PlanStore

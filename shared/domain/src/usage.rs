@@ -2,6 +2,7 @@
 //! committed or released; and the balance at any instant. The arithmetic is in [`super::ledger`];
 //! this module turns it into conditional writes and retries them when another writer got there first.
 use crate::entitlement_store::EntitlementStore;
+use crate::group_commit;
 use crate::kernel::{Created, StoreError};
 use crate::ledger::{self, Deduction, Effect, LogAppend, Posting, UsageStatus};
 use crate::model::{Entitlement, Grant};
@@ -64,7 +65,7 @@ pub struct CounterDelta {
 
 impl CounterDelta {
     /// Usage counts in the entitlement's period when it occurred at or after the period start.
-    fn of(entitlement: &Entitlement, record: &UsageRecord) -> Self {
+    pub(crate) fn of(entitlement: &Entitlement, record: &UsageRecord) -> Self {
         debug_assert!(Decimal::ZERO <= record.overage && record.overage <= record.amount);
         if record.occurred_at >= entitlement.current_period_start {
             CounterDelta {
@@ -165,7 +166,9 @@ pub(crate) fn log_append(
 }
 
 /// Records usage: draws on the grants in burn-down order (or holds them, when pending) in one
-/// conditional transaction; overage goes on the entitlement. Idempotent by event id.
+/// conditional transaction; overage goes on the entitlement. Idempotent by event id. When that
+/// transaction loses a race (or a batch is being applied), the event is applied by group commit
+/// ([`group_commit`]) and this returns once it is.
 pub async fn record_usage<S>(
     store: &S,
     clock: &dyn Clock,
@@ -173,7 +176,7 @@ pub async fn record_usage<S>(
     req: NewUsage,
 ) -> Result<Created<UsageRecord>, UsageError>
 where
-    S: UsageStore + EntitlementStore + ?Sized,
+    S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
 {
     let now = clock.now();
     let at = req.occurred_at.unwrap_or(now);
@@ -232,7 +235,19 @@ where
             UsageWrite::Written => return Ok(Created::New(record)),
             UsageWrite::Exists(old) => return replay(old, &fingerprint),
             UsageWrite::EntitlementUnavailable => continue,
-            UsageWrite::Stale => pause(attempt).await,
+            UsageWrite::Stale => {
+                // Another writer got there first, or a batch is being applied: join the queue.
+                let request = UsageRecord {
+                    deductions: Vec::new(),
+                    overage: Decimal::ZERO,
+                    ..record
+                };
+                match group_commit::queue_and_wait(store, clock, &request).await? {
+                    Some(applied) => return replay(applied, &fingerprint),
+                    // Taken off the queue unapplied: try again alone (an error shows then).
+                    None => pause(attempt).await,
+                }
+            }
         }
     }
     Err(UsageError::Store(StoreError::Contention))
@@ -378,7 +393,8 @@ pub trait UsageStore: Send + Sync {
         event_id: &str,
     ) -> Result<Option<crate::usage::UsageRecord>, crate::kernel::StoreError>;
     /// In one transaction: creates the usage record (unless its event id exists) and, when it is
-    /// pending, its hold; adds `delta` to the entitlement's counters (if it is active); replaces
+    /// pending, its hold; adds `delta` to the entitlement's counters (if it is active and nobody
+    /// holds a live lease on it at the record's `recorded_at`, else Stale); replaces
     /// each grant if its version is still the one read (`(new state, version read)`); and appends
     /// `log` to the entitlement's log (if the log is still at `log.read_seq`; else Stale).
     async fn write_usage(

@@ -362,6 +362,15 @@ impl ConditionFailed for PutItemError {
     }
 }
 
+impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        matches!(
+            self,
+            aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_)
+        )
+    }
+}
+
 impl ConditionFailed for UpdateItemError {
     fn condition_failed(&self) -> bool {
         matches!(self, UpdateItemError::ConditionalCheckFailedException(_))

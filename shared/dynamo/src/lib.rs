@@ -8,6 +8,7 @@ mod credit_types;
 mod entitlements;
 mod events;
 mod grants;
+mod group_commit;
 mod ledger;
 mod meters;
 mod periods;

@@ -11,6 +11,7 @@
 //! | late entry    | `T#<t>#E#<ent>`         | `LATE#<occurred>#<seq>` (a log entry's copy, when late) |  |                    |
 //! | checkpoint    | `T#<t>#E#<ent>`         | `K#<at>#<seq>`        |                              |                           |
 //! | usage day     | `T#<t>#E#<ent>`         | `D#<yyyy-mm-dd>`      |                              |                           |
+//! | queued usage  | `T#<t>#E#<ent>`         | `Q#<queued at>#<sha256(event id)>` (until a batch applies it) |  |            |
 //! | claim         | `T#<t>#E#<ent>`         | `IDEM#<scope>#<sha256(key)>` |                       |                           |
 //! | tenant        | `TENANT#<t>`            | `TENANT`              |                              |                           |
 //! | credit type   | `TENANT#<t>`            | `CT#<id>` (+ `CTNAME#<sha256(lower name)>`) |          |                           |
@@ -64,6 +65,15 @@ pub const HOLD_SK_MAX: &str = "H#~";
 pub fn hold_sk(event_id: &str) -> String {
     format!("H#{}", hex::encode(Sha256::digest(event_id.as_bytes())))
 }
+
+/// A usage request queued for group commit, in the order queued.
+pub fn queue_sk(queued_at_storage: &str, event_id: &str) -> String {
+    format!("Q#{queued_at_storage}#{}", hex::encode(Sha256::digest(event_id.as_bytes())))
+}
+pub const QUEUE_SK_PREFIX: &str = "Q#";
+/// The group-commit lease, on the entitlement's item.
+pub const LEASE_OWNER: &str = "lease_owner";
+pub const LEASE_UNTIL: &str = "lease_until";
 
 /// The entitlement's log head, on its item.
 pub const LOG_SEQ: &str = "log_seq";

@@ -82,6 +82,7 @@ pub(crate) fn counters_update(
     delta: CounterDelta,
     require_active: bool,
     log: Option<&LogAppend>,
+    lease_free_at: Option<Timestamp>,
 ) -> Result<TransactWriteItem, StoreError> {
     debug_assert!(
         delta.usage >= Decimal::ZERO && delta.overage >= Decimal::ZERO,
@@ -104,6 +105,13 @@ pub(crate) fn counters_update(
     } else {
         "attribute_exists(PK)".to_owned()
     };
+    if let Some(now) = lease_free_at {
+        // Nobody is applying a batch (group commit) on it.
+        condition.push_str(" AND (attribute_not_exists(#until) OR #until < :now)");
+        update = update
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":now", ts(now));
+    }
     match log {
         None => update = update.update_expression("ADD usage_in_period :u, overage :o"),
         Some(log) => {
@@ -177,7 +185,7 @@ impl UsageStore for DynamoStore {
     ) -> Result<UsageWrite, StoreError> {
         let mut items = vec![
             put(&self.table, usage_item(record), "attribute_not_exists(PK)")?,
-            counters_update(&self.table, record, delta, true, log)?,
+            counters_update(&self.table, record, delta, true, log, Some(record.recorded_at))?,
         ];
         for (g, read) in grants {
             items.push(versioned_grant_put(&self.table, g, *read)?);
@@ -204,9 +212,9 @@ impl UsageStore for DynamoStore {
         }
         if let Some(old) = failed.old(1) {
             // The entitlement's condition: it is gone or not active, or (still active) its log
-            // moved since it was read.
+            // moved since it was read, or a batch is being applied on it.
             let active = old.is_some_and(|e| Reader(e).opt_s("status") == Some(EntitlementStatus::Active.as_str()));
-            if !active || log.is_none() {
+            if !active {
                 return Ok(UsageWrite::EntitlementUnavailable);
             }
         }
@@ -230,7 +238,7 @@ impl UsageStore for DynamoStore {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut items = vec![
             TransactWriteItem::builder().put(record_put).build(),
-            counters_update(&self.table, record, delta, false, log)?,
+            counters_update(&self.table, record, delta, false, log, None)?,
             hold_delete(&self.table, record)?,
         ];
         for (g, read) in grants {

@@ -20,6 +20,7 @@ impl EntitlementStore for MemoryStore {
                 entitlement: norm_entitlement(entitlement),
                 scheduled: entitlement.status == EntitlementStatus::Active,
                 reset_blocked: None,
+                lease: None,
             },
         );
         Ok(())

@@ -27,6 +27,7 @@ mod credit_types;
 mod entitlements;
 mod events;
 mod grants;
+mod group_commit;
 mod ledger;
 mod meters;
 mod periods;
@@ -86,6 +87,8 @@ struct StoredEntitlement {
     scheduled: bool,
     /// Why it was taken out of the schedule.
     reset_blocked: Option<String>,
+    /// The group-commit lease: (owner, until).
+    lease: Option<(String, Timestamp)>,
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +121,8 @@ struct State {
     events: BTreeMap<(TenantId, String), crate::ingest::IngestedEvent>,
     /// Per entitlement partition: its log, checkpoints and usage days.
     logs: BTreeMap<EntKey, ledger::Log>,
+    /// Per entitlement partition: the queued usage requests, by (queued at, event id hash).
+    queues: BTreeMap<EntKey, BTreeMap<(Timestamp, String), UsageRecord>>,
 }
 
 /// The failure DynamoDB reports for a plain conditional write whose condition failed and that the

@@ -78,7 +78,7 @@ impl UsageStore for MemoryStore {
         if !st.is_active(&key) {
             return Ok(UsageWrite::EntitlementUnavailable);
         }
-        if !st.grants_unmoved(grants) || !st.log_unmoved(&key, log) {
+        if !st.grants_unmoved(grants) || !st.log_unmoved(&key, log) || !st.lease_free(&key, record.recorded_at) {
             return Ok(UsageWrite::Stale);
         }
         st.put_usage(record);

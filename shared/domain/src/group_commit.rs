@@ -1,0 +1,350 @@
+//! Group commit of usage on a busy entitlement (issue 16, item 2).
+//!
+//! A usage event is first written on its own ([`crate::usage::record_usage`]: one conditional
+//! transaction). When that transaction loses a race with another writer, or another writer is
+//! already applying a batch, the event joins the entitlement's **queue** instead (one `PutItem`),
+//! and one writer at a time, the holder of the entitlement's **lease**, applies every queued event
+//! in one transaction per batch ([`plan_batch`]: as many as fit in DynamoDB's 100 items), in the
+//! order they were queued, while the others wait for their event's record to appear. So under
+//! contention one transaction commits many events, instead of every writer retrying its own.
+//!
+//! - **Exactly once**: a batch creates each record conditionally (its event id is the key) and
+//!   deletes each queued request conditionally, in the same transaction as the grants and the log.
+//! - **The same result as one at a time**: a batch allocates its events in order, each against the
+//!   grants as the previous one left them, with the same [`ledger::allocate`] and [`ledger::apply`].
+//! - **Crash safety**: a batch is one transaction, so it is all or nothing. The lease expires
+//!   [`LEASE_SECONDS`] after it was last renewed; a waiting writer then takes it over and applies
+//!   what is still queued.
+//! - **When an event is applied**: when its record exists. The waiting writer answers then, with
+//!   the same 201 and deductions as the fast path. A writer that waited [`WAIT_SECONDS`] withdraws
+//!   its request (if it is still queued) and answers 503, so a retry can never apply it twice.
+//! - A request the lease holder cannot apply for good (the entitlement is no longer active, or the
+//!   event would draw on too many grants) is taken off the queue unapplied; its writer then tries
+//!   it on its own and gets the error.
+use crate::entitlement_store::EntitlementStore;
+use crate::kernel::StoreError;
+use crate::ledger::{self, Effect, LogAppend, UsageStatus};
+use crate::model::{Entitlement, Grant};
+use crate::usage::{CounterDelta, UsageRecord, MAX_GRANTS_PER_EVENT};
+use crate::{Clock, EntitlementId, GrantId, TenantId, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// DynamoDB's limit on the items of one transaction: what bounds a batch.
+pub const MAX_BATCH_ITEMS: usize = 100;
+
+/// How long a lease lasts after it was taken or last renewed (each batch renews it).
+pub const LEASE_SECONDS: i64 = 5;
+
+/// How long a queued writer waits for its event to be applied before it withdraws it.
+pub const WAIT_SECONDS: u64 = 25;
+
+/// How many queued requests a lease holder reads for one batch.
+pub const QUEUE_READ: usize = 48;
+
+/// What one batch writes, decided by [`plan_batch`].
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub tenant: TenantId,
+    pub entitlement_id: EntitlementId,
+    /// The lease holder writing it: the write is conditional on still holding the lease.
+    pub owner: String,
+    /// The lease, renewed by the write.
+    pub lease_until: Timestamp,
+    /// The new usage records, allocated, in the order applied.
+    pub records: Vec<UsageRecord>,
+    /// The queued requests the batch takes off the queue (`(event id, queued at)`): those it
+    /// applies and those it drops.
+    pub dequeued: Vec<(String, Timestamp)>,
+    /// The grants changed (new state, version read).
+    pub grants: Vec<(Grant, u64)>,
+    /// What committed usage adds to the entitlement's counters.
+    pub delta: CounterDelta,
+    /// What the batch appends to the entitlement's log (None: the entitlement has none).
+    pub log: Option<LogAppend>,
+}
+
+/// What happened to a batch write. Nothing is written unless `Written`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchWrite {
+    Written,
+    /// A record with this event id exists already.
+    Exists(String),
+    /// This queued request is no longer queued (its writer withdrew it).
+    Withdrawn(String),
+    /// The lease is not held by the writer any more.
+    LeaseLost,
+    /// A grant, the log or the entitlement moved since they were read.
+    Stale,
+}
+
+/// What a queued writer sees when it looks for its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueState {
+    /// The event's record, once it exists.
+    pub record: Option<UsageRecord>,
+    /// The request is still queued.
+    pub queued: bool,
+    /// Nobody holds a live lease on the entitlement at `now`.
+    pub lease_free: bool,
+}
+
+/// The storage port of the queue and the lease. Implemented by `grants_dynamo::DynamoStore` and
+/// [`crate::memory::MemoryStore`].
+#[async_trait::async_trait]
+pub trait UsageQueue: Send + Sync {
+    /// Queues a request (a usage record without deductions), keyed by its event id and
+    /// `recorded_at`; a request queued twice stays one.
+    async fn enqueue_usage(&self, request: &UsageRecord) -> Result<(), StoreError>;
+    /// The oldest queued requests of an entitlement, up to `limit`, in the order queued.
+    async fn queued_usage(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        limit: usize,
+    ) -> Result<Vec<UsageRecord>, StoreError>;
+    /// The request's record, whether it is still queued, and whether the lease is free at `now`,
+    /// in one read.
+    async fn queue_state(&self, request: &UsageRecord, now: Timestamp) -> Result<QueueState, StoreError>;
+    /// Takes the request off the queue unless a batch already did: true when this call took it.
+    async fn withdraw_usage(&self, request: &UsageRecord) -> Result<bool, StoreError>;
+    /// Takes the entitlement's lease for `owner` until `until`, when nobody holds a live one at
+    /// `now`: true when taken.
+    async fn take_lease(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Gives the lease up, if `owner` still holds it.
+    async fn release_lease(&self, tenant: &TenantId, id: &EntitlementId, owner: &str) -> Result<(), StoreError>;
+    /// In one transaction: creates the records (and holds of pending ones), deletes the dequeued
+    /// requests, replaces the grants at the versions read, adds to the counters, appends the log
+    /// and renews the lease; conditional on all of them (see [`BatchWrite`]).
+    async fn write_batch(&self, batch: &Batch) -> Result<BatchWrite, StoreError>;
+}
+
+/// The items one event adds to a batch beyond the grants it touches for the first time.
+fn event_items(record_is_pending: bool, log: Option<&LogAppend>, occurred_at: Timestamp, new_day: bool) -> usize {
+    // The record and its queue item; a pending record's hold.
+    let mut n = 2 + usize::from(record_is_pending);
+    if let (Some(log), false) = (log, record_is_pending) {
+        // Its log entry, a late copy, a checkpoint, a new day.
+        n += 1;
+        n += usize::from(log.head.checkpoint_at.is_some_and(|at| occurred_at < at));
+        n += usize::from((log.head.seq + 1).is_multiple_of(ledger::CHECKPOINT_EVERY));
+        n += usize::from(new_day);
+    }
+    n
+}
+
+/// The next batch of `queued` requests (in order) on `entitlement` as read with its `grants`:
+/// each allocated against the grants as the ones before it left them, as many as fit in one
+/// transaction. Requests in `drop` (already recorded, or refused for good) are dequeued without
+/// being applied; so is every request when the entitlement is not active, and a request that
+/// would draw on more than [`MAX_GRANTS_PER_EVENT`] grants. Pure.
+pub fn plan_batch(
+    entitlement: &Entitlement,
+    grants: &[Grant],
+    queued: &[UsageRecord],
+    drop: &BTreeSet<String>,
+    owner: &str,
+    now: Timestamp,
+) -> Batch {
+    let mut state: Vec<Grant> = grants.to_vec();
+    let read: BTreeMap<GrantId, u64> = grants.iter().map(|g| (g.id.clone(), g.version)).collect();
+    let mut touched: BTreeSet<GrantId> = BTreeSet::new();
+    let mut days: BTreeSet<Timestamp> = BTreeSet::new();
+    let mut log = entitlement.log.as_ref().map(LogAppend::at);
+    let mut records = Vec::new();
+    let mut dequeued = Vec::new();
+    let mut delta = CounterDelta::default();
+    // The entitlement's own update.
+    let mut items = 1;
+    for q in queued {
+        if items + 1 > MAX_BATCH_ITEMS {
+            break;
+        }
+        if drop.contains(&q.event_id) || !entitlement.is_active() {
+            dequeued.push((q.event_id.clone(), q.recorded_at));
+            items += 1;
+            continue;
+        }
+        let allocation = ledger::allocate(&state, q.occurred_at, q.amount);
+        if allocation.deductions.len() > MAX_GRANTS_PER_EVENT {
+            dequeued.push((q.event_id.clone(), q.recorded_at));
+            items += 1;
+            continue;
+        }
+        let pending = q.status == UsageStatus::Pending;
+        let new_grants = allocation
+            .deductions
+            .iter()
+            .filter(|d| !touched.contains(&d.grant_id))
+            .count();
+        let new_day = !allocation.deductions.is_empty() && !days.contains(&q.occurred_at.day_start());
+        let cost = event_items(pending, log.as_ref(), q.occurred_at, new_day) + new_grants;
+        if items + cost > MAX_BATCH_ITEMS {
+            break;
+        }
+        items += cost;
+        let effect = if pending { Effect::Reserve } else { Effect::Consume };
+        for id in ledger::apply(&mut state, &allocation.deductions, effect) {
+            if let Some(g) = state.iter_mut().find(|g| g.id == id) {
+                g.last_used_at = g.last_used_at.max(Some(q.occurred_at));
+            }
+            touched.insert(id);
+        }
+        let record = UsageRecord {
+            deductions: allocation.deductions,
+            overage: allocation.overage,
+            ..q.clone()
+        };
+        if !pending {
+            let d = CounterDelta::of(entitlement, &record);
+            delta.usage += d.usage;
+            delta.overage += d.overage;
+            if let Some(log) = log.as_mut() {
+                if !record.deductions.is_empty() {
+                    days.insert(record.occurred_at.day_start());
+                }
+                log.push(
+                    &state,
+                    record.occurred_at,
+                    record.deductions.clone(),
+                    record.overage,
+                    now,
+                );
+            }
+        }
+        dequeued.push((q.event_id.clone(), q.recorded_at));
+        records.push(record);
+    }
+    let grants = state
+        .into_iter()
+        .filter(|g| touched.contains(&g.id))
+        .map(|mut g| {
+            let version = read.get(&g.id).copied().unwrap_or(g.version);
+            g.version = version + 1;
+            (g, version)
+        })
+        .collect();
+    Batch {
+        tenant: entitlement.tenant.clone(),
+        entitlement_id: entitlement.id.clone(),
+        owner: owner.to_owned(),
+        lease_until: now.plus_seconds(LEASE_SECONDS).unwrap_or(now),
+        records,
+        dequeued,
+        grants,
+        delta,
+        log: log.filter(|l| !l.entries.is_empty()),
+    }
+}
+
+/// A lease holder's id: random, so two writers never share one.
+pub fn lease_owner() -> String {
+    ulid::Ulid::generate().to_string()
+}
+
+/// Applies the entitlement's queue, batch after batch, while `owner` holds the lease; gives the
+/// lease up when the queue is empty. Returns when the queue is empty or the lease was lost.
+pub async fn apply_queue<S>(
+    store: &S,
+    clock: &dyn Clock,
+    tenant: &TenantId,
+    id: &EntitlementId,
+    owner: &str,
+) -> Result<(), StoreError>
+where
+    S: UsageQueue + EntitlementStore + ?Sized,
+{
+    let mut drop: BTreeSet<String> = BTreeSet::new();
+    let mut stale = 0u32;
+    loop {
+        let queued = store.queued_usage(tenant, id, QUEUE_READ).await?;
+        if queued.is_empty() {
+            return store.release_lease(tenant, id, owner).await;
+        }
+        let Some((entitlement, grants)) = store.load_entitlement(tenant, id).await? else {
+            return store.release_lease(tenant, id, owner).await;
+        };
+        let batch = plan_batch(&entitlement, &grants, &queued, &drop, owner, clock.now());
+        match store.write_batch(&batch).await? {
+            BatchWrite::Written => stale = 0,
+            BatchWrite::Exists(event) => {
+                drop.insert(event);
+            }
+            BatchWrite::Withdrawn(_) => {}
+            BatchWrite::LeaseLost => return Ok(()),
+            BatchWrite::Stale => {
+                stale += 1;
+                if stale > 20 {
+                    // Another writer keeps moving the entitlement: let the lease lapse to a waiter.
+                    return store.release_lease(tenant, id, owner).await;
+                }
+                pause_briefly(stale).await;
+            }
+        }
+    }
+}
+
+/// Queues `request` and waits until it is applied: by the lease holder, or by this writer when the
+/// lease is free. Returns its record (or the record already recorded under its event id), or None
+/// when it was taken off the queue unapplied (the caller then tries it on its own).
+/// [`StoreError::Contention`] when it waited [`WAIT_SECONDS`] and withdrew it.
+pub async fn queue_and_wait<S>(
+    store: &S,
+    clock: &dyn Clock,
+    request: &UsageRecord,
+) -> Result<Option<UsageRecord>, StoreError>
+where
+    S: UsageQueue + EntitlementStore + ?Sized,
+{
+    store.enqueue_usage(request).await?;
+    let started = std::time::Instant::now();
+    let mut polls = 0u32;
+    loop {
+        let state = store.queue_state(request, clock.now()).await?;
+        if let Some(record) = state.record {
+            return Ok(Some(record));
+        }
+        if !state.queued {
+            return Ok(None);
+        }
+        if state.lease_free {
+            let owner = lease_owner();
+            let now = clock.now();
+            let until = now.plus_seconds(LEASE_SECONDS).unwrap_or(now);
+            if store
+                .take_lease(&request.tenant, &request.entitlement_id, &owner, until, now)
+                .await?
+            {
+                apply_queue(store, clock, &request.tenant, &request.entitlement_id, &owner).await?;
+                continue;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(WAIT_SECONDS) {
+            if store.withdraw_usage(request).await? {
+                return Err(StoreError::Contention);
+            }
+            // A batch took it meanwhile: its record (or its drop) is there to read.
+            continue;
+        }
+        polls += 1;
+        pause_briefly(polls).await;
+    }
+}
+
+/// A short wait with jitter between polls of the queue: 5 ms, growing to 40 ms.
+async fn pause_briefly(attempt: u32) {
+    let mut b = [0u8; 1];
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u64::from(b[0]) % 10
+    } else {
+        3
+    };
+    tokio::time::sleep(Duration::from_millis((5u64 << attempt.min(3)) + jitter)).await;
+}

@@ -1,0 +1,167 @@
+//! [`MemoryStore`] as the group-commit port ([`UsageQueue`]): the queue and the lease.
+use super::ledger::append_keys;
+use super::{check_transaction, ent_key, grant_item_key, item_key, usage_sk, EntKey, MemoryStore, State};
+use crate::group_commit::{Batch, BatchWrite, QueueState, UsageQueue};
+use crate::kernel::StoreError;
+use crate::ledger::UsageStatus;
+use crate::usage::UsageRecord;
+use crate::{EntitlementId, TenantId, Timestamp};
+use async_trait::async_trait;
+
+fn queue_key(r: &UsageRecord) -> (Timestamp, String) {
+    (r.recorded_at, usage_sk(&r.event_id))
+}
+
+impl State {
+    /// Nobody holds a live lease on the entitlement at `now`.
+    pub(super) fn lease_free(&self, key: &EntKey, now: Timestamp) -> bool {
+        self.entitlements
+            .get(key)
+            .and_then(|s| s.lease.as_ref())
+            .is_none_or(|(_, until)| *until < now)
+    }
+
+    fn lease_held_by(&self, key: &EntKey, owner: &str) -> bool {
+        self.entitlements
+            .get(key)
+            .and_then(|s| s.lease.as_ref())
+            .is_some_and(|(o, _)| o == owner)
+    }
+}
+
+#[async_trait]
+impl UsageQueue for MemoryStore {
+    async fn enqueue_usage(&self, request: &UsageRecord) -> Result<(), StoreError> {
+        let key = ent_key(&request.tenant, &request.entitlement_id);
+        self.state()
+            .queues
+            .entry(key)
+            .or_default()
+            .entry(queue_key(request))
+            .or_insert_with(|| request.clone());
+        Ok(())
+    }
+
+    async fn queued_usage(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        limit: usize,
+    ) -> Result<Vec<UsageRecord>, StoreError> {
+        Ok(self
+            .state()
+            .queues
+            .get(&ent_key(tenant, id))
+            .map(|q| q.values().take(limit).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn queue_state(&self, request: &UsageRecord, now: Timestamp) -> Result<QueueState, StoreError> {
+        let st = self.state();
+        let key = ent_key(&request.tenant, &request.entitlement_id);
+        Ok(QueueState {
+            record: st.usage(&key, &request.event_id).cloned(),
+            queued: st
+                .queues
+                .get(&key)
+                .is_some_and(|q| q.contains_key(&queue_key(request))),
+            lease_free: st.lease_free(&key, now),
+        })
+    }
+
+    async fn withdraw_usage(&self, request: &UsageRecord) -> Result<bool, StoreError> {
+        let key = ent_key(&request.tenant, &request.entitlement_id);
+        Ok(self
+            .state()
+            .queues
+            .get_mut(&key)
+            .and_then(|q| q.remove(&queue_key(request)))
+            .is_some())
+    }
+
+    async fn take_lease(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let key = ent_key(tenant, id);
+        let mut st = self.state();
+        if !st.lease_free(&key, now) {
+            return Ok(false);
+        }
+        Ok(match st.entitlements.get_mut(&key) {
+            Some(s) => {
+                s.lease = Some((owner.to_owned(), until));
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn release_lease(&self, tenant: &TenantId, id: &EntitlementId, owner: &str) -> Result<(), StoreError> {
+        let key = ent_key(tenant, id);
+        let mut st = self.state();
+        if st.lease_held_by(&key, owner) {
+            if let Some(s) = st.entitlements.get_mut(&key) {
+                s.lease = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_batch(&self, batch: &Batch) -> Result<BatchWrite, StoreError> {
+        let key = ent_key(&batch.tenant, &batch.entitlement_id);
+        let mut items = vec![item_key(&key, "E")];
+        for r in &batch.records {
+            items.push(item_key(&key, &format!("U#{}", usage_sk(&r.event_id))));
+            if r.status == UsageStatus::Pending {
+                items.push(item_key(&key, &format!("H#{}", usage_sk(&r.event_id))));
+            }
+        }
+        for (event, at) in &batch.dequeued {
+            items.push(item_key(&key, &format!("Q#{}#{}", at.to_storage(), usage_sk(event))));
+        }
+        items.extend(batch.grants.iter().map(|(g, _)| grant_item_key(g)));
+        items.extend(append_keys(&key, batch.log.as_ref()));
+        check_transaction(&items)?;
+        let mut st = self.state();
+        if let Some(r) = batch.records.iter().find(|r| st.usage(&key, &r.event_id).is_some()) {
+            return Ok(BatchWrite::Exists(r.event_id.clone()));
+        }
+        let queue = st.queues.get(&key);
+        if let Some((event, _)) = batch
+            .dequeued
+            .iter()
+            .find(|(e, at)| !queue.is_some_and(|q| q.contains_key(&(*at, usage_sk(e)))))
+        {
+            return Ok(BatchWrite::Withdrawn(event.clone()));
+        }
+        if !st.lease_held_by(&key, &batch.owner) {
+            return Ok(BatchWrite::LeaseLost);
+        }
+        let active_if_needed = batch.records.is_empty() || st.is_active(&key);
+        if !active_if_needed || !st.grants_unmoved(&batch.grants) || !st.log_unmoved(&key, batch.log.as_ref()) {
+            return Ok(BatchWrite::Stale);
+        }
+        for r in &batch.records {
+            st.put_usage(r);
+        }
+        if let Some(q) = st.queues.get_mut(&key) {
+            for (event, at) in &batch.dequeued {
+                q.remove(&(*at, usage_sk(event)));
+            }
+        }
+        for (g, _) in &batch.grants {
+            st.put_grant(g);
+        }
+        st.add_counters(&key, batch.delta);
+        st.append_log(&key, batch.log.as_ref(), false);
+        if let Some(s) = st.entitlements.get_mut(&key) {
+            s.lease = Some((batch.owner.clone(), batch.lease_until));
+        }
+        Ok(BatchWrite::Written)
+    }
+}

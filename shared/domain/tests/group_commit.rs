@@ -1,0 +1,222 @@
+//! Group commit ([`grants_domain::group_commit`]): a batch applied by the lease holder leaves the
+//! same records, grants and balances as the same events recorded one at a time in their queued
+//! order; a lease whose holder died is taken over; a withdrawn request is never applied.
+#![allow(clippy::unwrap_used)]
+mod common;
+
+use common::*;
+use grants_domain::balances;
+use grants_domain::group_commit::{self, UsageQueue};
+use grants_domain::grants::NewGrant;
+use grants_domain::kernel::Created;
+use grants_domain::ledger::UsageStatus;
+use grants_domain::ports::{GrantStore, UsageStore};
+use grants_domain::usage::{self, NewUsage, UsageRecord};
+use grants_domain::{Clock, CreditAmount, EntitlementId, Timestamp};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+async fn funded(w: &World) -> EntitlementId {
+    let e = w.entitlement("cus_1").await;
+    for (i, (amount, expires, priority)) in [
+        ("40", Some("2030-03-20T00:00:00Z"), Some(1)),
+        ("25", None, None),
+        ("500", None, Some(3)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.grant(NewGrant {
+            expires_at: expires.map(ts),
+            priority: priority.map(priority_of),
+            ..new_grant(&e.id, amount, &format!("g{i}"))
+        })
+        .await;
+    }
+    e.id
+}
+
+fn priority_of(p: i64) -> grants_domain::Priority {
+    priority(p)
+}
+
+/// (amount, seconds backdated, pending)
+type Event = (u32, i64, bool);
+
+fn request(w: &World, e: &EntitlementId, n: usize, (amount, back, pending): Event) -> UsageRecord {
+    let now = w.clock.now();
+    UsageRecord {
+        rollover: false,
+        tenant: w.tenant.clone(),
+        entitlement_id: e.clone(),
+        event_id: format!("evt-{n}"),
+        amount: Decimal::from(amount),
+        occurred_at: now.plus_seconds(-back).unwrap(),
+        recorded_at: now,
+        status: if pending {
+            UsageStatus::Pending
+        } else {
+            UsageStatus::Committed
+        },
+        deductions: Vec::new(),
+        overage: Decimal::ZERO,
+        settled_at: None,
+        fingerprint: BTreeMap::from([
+            ("amount".to_owned(), amount.to_string()),
+            ("pending".to_owned(), pending.to_string()),
+        ]),
+    }
+}
+
+async fn one_at_a_time(events: &[Event]) -> (World, EntitlementId) {
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = funded(&w).await;
+    for (n, ev) in events.iter().enumerate() {
+        w.clock.advance(1);
+        let r = request(&w, &e, n, *ev);
+        let created = usage::record_usage(
+            &w.store,
+            &w.clock,
+            &w.tenant,
+            NewUsage {
+                entitlement_id: e.clone(),
+                event_id: label(&r.event_id),
+                amount: CreditAmount::parse(&r.amount.to_string()).unwrap(),
+                occurred_at: Some(r.occurred_at),
+                pending: ev.2,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(matches!(created, Created::New(_)));
+    }
+    (w, e)
+}
+
+async fn batched(events: &[Event]) -> (World, EntitlementId) {
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = funded(&w).await;
+    let owner = group_commit::lease_owner();
+    let now = w.clock.now();
+    assert!(w
+        .store
+        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(3600).unwrap(), now)
+        .await
+        .unwrap());
+    for (n, ev) in events.iter().enumerate() {
+        w.clock.advance(1);
+        w.store.enqueue_usage(&request(&w, &e, n, *ev)).await.unwrap();
+    }
+    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner)
+        .await
+        .unwrap();
+    (w, e)
+}
+
+async fn compare(events: Vec<Event>) -> Result<(), TestCaseError> {
+    let (a, ea) = one_at_a_time(&events).await;
+    let (b, eb) = batched(&events).await;
+    let (_, grants_a, mut records_a) = a.store.load_ledger(&a.tenant, &ea).await.unwrap().unwrap();
+    let (_, grants_b, mut records_b) = b.store.load_ledger(&b.tenant, &eb).await.unwrap().unwrap();
+    let view = |gs: Vec<grants_domain::model::Grant>| -> Vec<(Decimal, Decimal, Option<Timestamp>)> {
+        let mut v: Vec<_> = gs.into_iter().map(|g| (g.remaining, g.reserved, g.last_used_at)).collect();
+        v.sort();
+        v
+    };
+    prop_assert_eq!(view(grants_a.clone()), view(grants_b.clone()));
+    // The grants have other ids in the two worlds: compare deductions by amount, in order.
+    let drawn = |rs: &mut Vec<UsageRecord>| -> Vec<(String, Vec<Decimal>, Decimal, UsageStatus)> {
+        rs.sort_by(|x, y| x.event_id.cmp(&y.event_id));
+        rs.iter()
+            .map(|r| (r.event_id.clone(), r.deductions.iter().map(|d| d.amount).collect(), r.overage, r.status))
+            .collect()
+    };
+    prop_assert_eq!(drawn(&mut records_a), drawn(&mut records_b));
+    let (ent_a, bal_a) = balances::balance(&a.store, &a.clock, &a.tenant, &ea, None).await.unwrap().unwrap();
+    let (ent_b, bal_b) = balances::balance(&b.store, &b.clock, &b.tenant, &eb, None).await.unwrap().unwrap();
+    prop_assert_eq!((bal_a.excluding_pending, bal_a.including_pending, bal_a.overage), (bal_b.excluding_pending, bal_b.including_pending, bal_b.overage));
+    prop_assert_eq!((ent_a.usage_in_period, ent_a.overage), (ent_b.usage_in_period, ent_b.overage));
+    prop_assert_eq!(ent_a.log.map(|h| (h.seq, h.overage_total)), ent_b.log.map(|h| (h.seq, h.overage_total)));
+    prop_assert!(b.store.queued_usage(&b.tenant, &eb, 10).await.unwrap().is_empty(), "the queue is drained");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    /// Equivalence: applying queued events in batches leaves exactly what recording them one at a
+    /// time in the same order leaves (records, deductions, overage, remainders, holds, log).
+    #[test]
+    fn batches_equal_one_at_a_time(
+        events in prop::collection::vec((1u32..60, prop_oneof![4 => Just(0i64), 1 => 0i64..100_000], prop::bool::weighted(0.2)), 0..150),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(compare(events))?;
+    }
+}
+
+/// A lease whose holder died before applying anything is taken over once it expires, and every
+/// queued event is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_lease_holder_is_taken_over() {
+    let w = Arc::new(World::at("2030-03-14T10:00:00Z"));
+    let e = funded(&w).await;
+    let now = w.clock.now();
+    assert!(w
+        .store
+        .take_lease(&w.tenant, &e, "dead", now.plus_seconds(group_commit::LEASE_SECONDS).unwrap(), now)
+        .await
+        .unwrap());
+    let waiters: Vec<_> = (0..8)
+        .map(|n| {
+            let (w, e) = (Arc::clone(&w), e.clone());
+            tokio::spawn(async move {
+                let r = request(&w, &e, n, (5, 0, false));
+                group_commit::queue_and_wait(&w.store, &w.clock, &r).await
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(w.store.queued_usage(&w.tenant, &e, 100).await.unwrap().len(), 8, "all wait");
+    w.clock.advance(group_commit::LEASE_SECONDS + 1);
+    for task in waiters {
+        let applied = task.await.unwrap().unwrap().expect("applied");
+        assert_eq!(applied.amount, dec("5"));
+    }
+    let (ent, grants, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
+    assert_eq!(records.len(), 8);
+    assert_eq!(ent.usage_in_period, dec("40"));
+    let left: Decimal = grants.iter().map(|g| g.remaining).sum();
+    assert_eq!(left, dec("525"));
+}
+
+/// A request withdrawn before a batch takes it is never applied; a batch that raced the
+/// withdrawal is refused and applies the rest.
+#[tokio::test]
+async fn a_withdrawn_request_is_not_applied() {
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = funded(&w).await;
+    let owner = group_commit::lease_owner();
+    let now = w.clock.now();
+    assert!(w.store.take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now).await.unwrap());
+    let (a, b) = (request(&w, &e, 1, (3, 0, false)), request(&w, &e, 2, (4, 0, false)));
+    w.store.enqueue_usage(&a).await.unwrap();
+    w.store.enqueue_usage(&b).await.unwrap();
+    let (ent, grants) = grants_domain::ports::EntitlementStore::load_entitlement(&w.store, &w.tenant, &e)
+        .await
+        .unwrap()
+        .unwrap();
+    let queued = w.store.queued_usage(&w.tenant, &e, 10).await.unwrap();
+    let batch = group_commit::plan_batch(&ent, &grants, &queued, &Default::default(), &owner, now);
+    assert!(w.store.withdraw_usage(&a).await.unwrap());
+    assert!(!w.store.withdraw_usage(&a).await.unwrap(), "once");
+    assert_eq!(
+        w.store.write_batch(&batch).await.unwrap(),
+        group_commit::BatchWrite::Withdrawn("evt-1".to_owned())
+    );
+    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner).await.unwrap();
+    assert!(w.store.get_usage(&w.tenant, &e, "evt-1").await.unwrap().is_none());
+    assert_eq!(w.store.get_usage(&w.tenant, &e, "evt-2").await.unwrap().unwrap().amount, dec("4"));
+    let _ = w.store.list_grants(&w.tenant, &e).await.unwrap();
+}

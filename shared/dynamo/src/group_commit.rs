@@ -1,0 +1,273 @@
+//! [`UsageQueue`] on DynamoDB: queued requests (`Q#` items in the entitlement's partition), the
+//! lease (`lease_owner`, `lease_until` on the entitlement's item) and the batch transaction.
+use crate::prelude::*;
+use grants_domain::group_commit::{Batch, BatchWrite, QueueState, UsageQueue};
+
+fn queued_item(r: &UsageRecord) -> Item {
+    let mut item = usage_item(r);
+    item.insert(SK.to_owned(), s(queue_sk(&r.recorded_at.to_storage(), &r.event_id)));
+    item.insert("type".to_owned(), s("queued"));
+    item
+}
+
+fn key_of(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+/// True when the lease on the entitlement item `e` is absent or expired at `now`.
+fn lease_free(e: &Item, now: Timestamp) -> bool {
+    match Reader(e).opt_s(LEASE_UNTIL) {
+        None => true,
+        Some(until) => until < now.to_storage().as_str(),
+    }
+}
+
+impl DynamoStore {
+    /// Strongly consistent reads of several items of one table, in one BatchGetItem (what it
+    /// leaves unprocessed is asked again).
+    async fn get_many(&self, keys: Vec<HashMap<String, AttributeValue>>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = keys;
+        for _ in 0..8 {
+            if pending.is_empty() {
+                break;
+            }
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(pending.clone()))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let out = self
+                .client()
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+        if pending.is_empty() {
+            Ok(found)
+        } else {
+            Err(StoreError::Contention)
+        }
+    }
+}
+
+#[async_trait]
+impl UsageQueue for DynamoStore {
+    async fn enqueue_usage(&self, request: &UsageRecord) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(queued_item(request)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        // Queued already (the same request sent twice): one stays.
+        written(result).map(drop)
+    }
+
+    async fn queued_usage(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        limit: usize,
+    ) -> Result<Vec<UsageRecord>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :q)")
+            .expression_attribute_values(":pk", s(entitlement_pk(tenant.as_str(), id.as_str())))
+            .expression_attribute_values(":q", s(QUEUE_SK_PREFIX))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items.unwrap_or_default().iter().map(usage_from).collect()
+    }
+
+    async fn queue_state(&self, request: &UsageRecord, now: Timestamp) -> Result<QueueState, StoreError> {
+        let pk = entitlement_pk(request.tenant.as_str(), request.entitlement_id.as_str());
+        let (record_sk, queued_sk) = (
+            usage_sk(&request.event_id),
+            queue_sk(&request.recorded_at.to_storage(), &request.event_id),
+        );
+        let items = self
+            .get_many(vec![
+                key_of(&pk, &record_sk),
+                key_of(&pk, &queued_sk),
+                key_of(&pk, ENTITLEMENT_SK),
+            ])
+            .await?;
+        let sk_of = |i: &Item| Reader(i).opt_s(SK).map(str::to_owned);
+        let mut state = QueueState {
+            record: None,
+            queued: false,
+            lease_free: false,
+        };
+        for item in &items {
+            match sk_of(item) {
+                Some(sk) if sk == record_sk => state.record = Some(usage_from(item)?),
+                Some(sk) if sk == queued_sk => state.queued = true,
+                Some(sk) if sk == ENTITLEMENT_SK => state.lease_free = lease_free(item, now),
+                _ => {}
+            }
+        }
+        Ok(state)
+    }
+
+    async fn withdraw_usage(&self, request: &UsageRecord) -> Result<bool, StoreError> {
+        let result = self
+            .client()
+            .delete_item()
+            .table_name(&self.table)
+            .key(
+                PK,
+                s(entitlement_pk(request.tenant.as_str(), request.entitlement_id.as_str())),
+            )
+            .key(SK, s(queue_sk(&request.recorded_at.to_storage(), &request.event_id)))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        Ok(written(result)?.is_some())
+    }
+
+    async fn take_lease(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .update_at(entitlement_pk(tenant.as_str(), id.as_str()), ENTITLEMENT_SK)
+            .update_expression("SET #owner = :owner, #until = :until")
+            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(#until) OR #until < :now)")
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", ts(until))
+            .expression_attribute_values(":now", ts(now))
+            .send()
+            .await;
+        Ok(written(result)?.is_some())
+    }
+
+    async fn release_lease(&self, tenant: &TenantId, id: &EntitlementId, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .update_at(entitlement_pk(tenant.as_str(), id.as_str()), ENTITLEMENT_SK)
+            .update_expression("REMOVE #owner, #until")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        unless_condition_failed(result)
+    }
+
+    async fn write_batch(&self, batch: &Batch) -> Result<BatchWrite, StoreError> {
+        let pk = entitlement_pk(batch.tenant.as_str(), batch.entitlement_id.as_str());
+        let mut set = "SET #until = :until".to_owned();
+        let mut condition = "#owner = :owner".to_owned();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(&pk))
+            .key(SK, s(ENTITLEMENT_SK))
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":owner", s(&batch.owner))
+            .expression_attribute_values(":until", ts(batch.lease_until))
+            .expression_attribute_values(":u", n(batch.delta.usage))
+            .expression_attribute_values(":o", n(batch.delta.overage))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if !batch.records.is_empty() {
+            condition.push_str(" AND #st = :active");
+            update = update
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
+        }
+        if let Some(log) = &batch.log {
+            let (log_set, values) = log_head_update(log);
+            set.push_str(", ");
+            set.push_str(&log_set);
+            condition.push_str(" AND log_seq = :read_seq");
+            for (k, v) in values {
+                update = update.expression_attribute_values(k, v);
+            }
+        }
+        let update = update
+            .update_expression(format!("{set} ADD usage_in_period :u, overage :o"))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        // What each item is, to tell which condition failed.
+        enum Role {
+            Entitlement,
+            Record(String),
+            Queued(String),
+            Other,
+        }
+        let mut roles = vec![Role::Entitlement];
+        for r in &batch.records {
+            items.push(put(&self.table, usage_item(r), "attribute_not_exists(PK)")?);
+            roles.push(Role::Record(r.event_id.clone()));
+            if r.status == UsageStatus::Pending {
+                items.push(hold_put(&self.table, r)?);
+                roles.push(Role::Other);
+            }
+        }
+        for (event, at) in &batch.dequeued {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key(PK, s(&pk))
+                .key(SK, s(queue_sk(&at.to_storage(), event)))
+                .condition_expression("attribute_exists(PK)")
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+            roles.push(Role::Queued(event.clone()));
+        }
+        for (g, read) in &batch.grants {
+            items.push(versioned_grant_put(&self.table, g, *read)?);
+            roles.push(Role::Other);
+        }
+        if let Some(log) = &batch.log {
+            let appended = append_items(&self.table, &batch.tenant, &batch.entitlement_id, log, false)?;
+            roles.extend(appended.iter().map(|_| Role::Other));
+            items.extend(appended);
+        }
+        let failed = match self.transact(items).await {
+            Ok(Transacted::Committed) => return Ok(BatchWrite::Written),
+            Ok(Transacted::ConditionsFailed(failed)) => failed,
+            Err(StoreError::Contention) => return Ok(BatchWrite::Stale),
+            Err(e) => return Err(e),
+        };
+        for (i, role) in roles.iter().enumerate() {
+            let Some(old) = failed.old(i) else { continue };
+            match role {
+                Role::Record(event) => return Ok(BatchWrite::Exists(event.clone())),
+                Role::Queued(event) => return Ok(BatchWrite::Withdrawn(event.clone())),
+                Role::Entitlement => {
+                    let held = old.is_some_and(|e| Reader(e).opt_s(LEASE_OWNER) == Some(batch.owner.as_str()));
+                    if !held {
+                        return Ok(BatchWrite::LeaseLost);
+                    }
+                }
+                Role::Other => {}
+            }
+        }
+        Ok(BatchWrite::Stale)
+    }
+}
