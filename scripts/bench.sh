@@ -57,7 +57,7 @@ for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 ./target/release/load overhead --base-url "http://127.0.0.1:$port" --oha .tools/bin/oha --requests 300 --rounds 5 --out "$out/overhead.json"
 
 step "6. hot entitlement"
-./target/release/load hot --writers 64 --events 640 --out "$out/hot.json"
+./target/release/load hot --writers 1,8,64 --events 640 --out "$out/hot.json"
 
 # Nothing else runs while criterion measures: the emulator and the stack (a JVM) stop first.
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -6,9 +6,10 @@
 //! (loopback, one connection, N requests), and (d) watch's own floor: the catch-all function,
 //! which touches nothing. Rounds interleave (a)-(d), so they see the same machine state.
 //!
-//! `load hot --writers W --events E --out FILE`: E usage events of 1 credit on one entitlement
-//! holding E/2 credits, first from one writer, then from W concurrent writers on a fresh one;
-//! throughput of each, transaction attempts, and the overspend check.
+//! `load hot --writers 1,8,64 --events E --out FILE`: E usage events of 1 credit on one entitlement
+//! holding E/2 credits, from each number of concurrent writers in turn (a fresh entitlement each);
+//! throughput of each, transaction attempts, each event's time to applied (request sent to its
+//! 201: the record exists then) at p50 and p99, and the overspend check.
 //!
 //! Both write JSON (microseconds); bench/report.py turns it into the report.
 use grants_domain::model::Role;
@@ -189,9 +190,18 @@ async fn overhead(args: &[String]) -> Result<Value, Error> {
     Ok(json!({"requests_per_round": n, "rounds": out}))
 }
 
-/// (elapsed µs, transaction attempts, 503s retried by the client). A writer that lost the race for
-/// its whole server-side retry budget gets a clean 503 and, like any client, sends the event again.
-async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Result<(u128, usize, usize), Error> {
+/// What one run of concurrent writers measured.
+struct Run {
+    elapsed_us: u128,
+    transactions: usize,
+    client_retries: usize,
+    /// Each event's time to applied, µs, sorted.
+    applied_us: Vec<u128>,
+}
+
+/// One run of `writers` concurrent writers. A writer that waited its whole server-side budget
+/// gets a clean 503 and, like any client, sends the event again.
+async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Result<Run, Error> {
     b.round_trips.take();
     let t = Instant::now();
     let tasks: Vec<_> = (0..writers)
@@ -200,8 +210,10 @@ async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Re
             let ent = ent.to_owned();
             tokio::spawn(async move {
                 let mut retried = 0usize;
+                let mut applied = Vec::new();
                 for i in (w..events).step_by(writers) {
                     let body = json!({"eventId": format!("e{i}"), "amount": 1});
+                    let sent = Instant::now();
                     loop {
                         let (status, v) = b
                             .call(
@@ -213,37 +225,62 @@ async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Re
                         match status {
                             StatusCode::CREATED => break,
                             StatusCode::SERVICE_UNAVAILABLE if retried < 100 * events => retried += 1,
-                            _ => return Err::<usize, Error>(format!("usage {i}: {status} {v}").into()),
+                            _ => return Err::<(usize, Vec<u128>), Error>(format!("usage {i}: {status} {v}").into()),
                         }
                     }
+                    applied.push(sent.elapsed().as_micros());
                 }
-                Ok(retried)
+                Ok((retried, applied))
             })
         })
         .collect();
     let mut retried = 0;
+    let mut applied_us = Vec::with_capacity(events);
     for task in tasks {
-        retried += task.await??;
+        let (r, a) = task.await??;
+        retried += r;
+        applied_us.extend(a);
     }
+    applied_us.sort_unstable();
     let elapsed = t.elapsed().as_micros();
-    let transactions = b
-        .round_trips
-        .take()
-        .iter()
-        .filter(|op| *op == "TransactWriteItems")
-        .count();
-    Ok((elapsed, transactions, retried))
+    let calls = b.round_trips.take();
+    let transactions = calls.iter().filter(|op| *op == "TransactWriteItems").count();
+    if std::env::var_os("LOAD_CALLS").is_some() {
+        let mut by_op = std::collections::BTreeMap::new();
+        for op in &calls {
+            *by_op.entry(op.clone()).or_insert(0usize) += 1;
+        }
+        eprintln!("{writers} writers: {by_op:?}");
+    }
+    Ok(Run {
+        elapsed_us: elapsed,
+        transactions,
+        client_retries: retried,
+        applied_us,
+    })
+}
+
+/// The `p`th percentile (0-100) of sorted values (nearest rank).
+fn percentile(sorted: &[u128], p: usize) -> u128 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p * sorted.len()).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
 }
 
 async fn hot(args: &[String]) -> Result<Value, Error> {
-    let concurrent: usize = arg(args, "--writers", "64").parse()?;
+    let counts: Vec<usize> = arg(args, "--writers", "1,8,64")
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
     let events: usize = arg(args, "--events", "640").parse()?;
     let b = Arc::new(Bench::new().await?);
     let credits = u64::try_from(events / 2)?;
     let mut out = Vec::new();
-    for w in [1, concurrent] {
+    for w in counts {
         let (ent, grant) = b.entitlement_with_grant(credits).await?;
-        let (elapsed_us, transactions, client_retries) = writers(&b, &ent, w, events).await?;
+        let run = writers(&b, &ent, w, events).await?;
         let (_, e) = b.call(Method::GET, &format!("/v1/entitlements/{ent}"), None).await?;
         let stored = b
             .app
@@ -252,8 +289,9 @@ async fn hot(args: &[String]) -> Result<Value, Error> {
             .await?
             .ok_or("the grant is gone")?;
         out.push(json!({
-            "writers": w, "events": events, "granted": credits, "elapsed_us": elapsed_us,
-            "transaction_attempts": transactions, "client_retries": client_retries,
+            "writers": w, "events": events, "granted": credits, "elapsed_us": run.elapsed_us,
+            "transaction_attempts": run.transactions, "client_retries": run.client_retries,
+            "applied_p50_us": percentile(&run.applied_us, 50), "applied_p99_us": percentile(&run.applied_us, 99),
             "usage_in_period": e["usageInPeriod"], "overage": e["overage"], "balance": e["balance"],
             "grant_remaining": stored.remaining.to_string(), "grant_reserved": stored.reserved.to_string(),
         }));

@@ -103,7 +103,9 @@ where
             // No overage was ever logged: nothing to take away, and nothing to read.
             Ok(Some(Totals::default()))
         } else {
-            totals_within(store, tenant, id, &head, Bound::Before(since)).await.map(Some)
+            totals_within(store, tenant, id, &head, Bound::Before(since))
+                .await
+                .map(Some)
         }
     };
     let (through, before_since) = futures::try_join!(through, before_since)?;

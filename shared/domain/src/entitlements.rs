@@ -123,6 +123,7 @@ where
         overage: Decimal::ZERO,
         created_at: now,
         log: Some(crate::ledger::LogHead::default()),
+        lease_until: None,
     };
     store.put_entitlement(&entitlement).await?;
     Ok(entitlement)

@@ -67,6 +67,10 @@ pub struct Entitlement {
     /// Where its log stands ([`crate::ledger::LogHead`]). None for an entitlement created before the
     /// log existed: its balances at past instants are read from every usage record, as before.
     pub log: Option<crate::ledger::LogHead>,
+    /// Until when a writer holds the group-commit lease on it ([`crate::group_commit`]), if one
+    /// does: usage then joins the queue without trying a transaction of its own. Read, never
+    /// written with the entitlement.
+    pub lease_until: Option<Timestamp>,
 }
 
 impl Entitlement {

@@ -223,31 +223,34 @@ where
             settled_at: None,
             fingerprint: fingerprint.clone(),
         };
-        let (delta, log) = if req.pending {
-            (CounterDelta::default(), None)
-        } else {
-            (
-                CounterDelta::of(&entitlement, &record),
-                log_append(&entitlement, &grants, &grant_writes, &record.posting(), now),
-            )
-        };
-        match store.write_usage(&record, delta, &grant_writes, log.as_ref()).await? {
-            UsageWrite::Written => return Ok(Created::New(record)),
-            UsageWrite::Exists(old) => return replay(old, &fingerprint),
-            UsageWrite::EntitlementUnavailable => continue,
-            UsageWrite::Stale => {
-                // Another writer got there first, or a batch is being applied: join the queue.
-                let request = UsageRecord {
-                    deductions: Vec::new(),
-                    overage: Decimal::ZERO,
-                    ..record
-                };
-                match group_commit::queue_and_wait(store, clock, &request).await? {
-                    Some(applied) => return replay(applied, &fingerprint),
-                    // Taken off the queue unapplied: try again alone (an error shows then).
-                    None => pause(attempt).await,
-                }
+        // While a batch is being applied, a transaction of its own would only fail: queue at once.
+        let batching = entitlement.lease_until.is_some_and(|until| until >= now);
+        if !batching {
+            let (delta, log) = if req.pending {
+                (CounterDelta::default(), None)
+            } else {
+                (
+                    CounterDelta::of(&entitlement, &record),
+                    log_append(&entitlement, &grants, &grant_writes, &record.posting(), now),
+                )
+            };
+            match store.write_usage(&record, delta, &grant_writes, log.as_ref()).await? {
+                UsageWrite::Written => return Ok(Created::New(record)),
+                UsageWrite::Exists(old) => return replay(old, &fingerprint),
+                UsageWrite::EntitlementUnavailable => continue,
+                // Another writer got there first, or a batch started: join the queue.
+                UsageWrite::Stale => {}
             }
+        }
+        let request = UsageRecord {
+            deductions: Vec::new(),
+            overage: Decimal::ZERO,
+            ..record
+        };
+        match group_commit::queue_and_wait(store, clock, &request, batching).await? {
+            Some(applied) => return replay(applied, &fingerprint),
+            // Taken off the queue unapplied: try again (an error shows then).
+            None => pause(attempt).await,
         }
     }
     Err(UsageError::Store(StoreError::Contention))

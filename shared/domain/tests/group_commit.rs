@@ -6,11 +6,11 @@ mod common;
 
 use common::*;
 use grants_domain::balances;
-use grants_domain::group_commit::{self, UsageQueue};
 use grants_domain::grants::NewGrant;
+use grants_domain::group_commit::{self, UsageQueue};
 use grants_domain::kernel::Created;
 use grants_domain::ledger::UsageStatus;
-use grants_domain::ports::{GrantStore, UsageStore};
+use grants_domain::ports::UsageStore;
 use grants_domain::usage::{self, NewUsage, UsageRecord};
 use grants_domain::{Clock, CreditAmount, EntitlementId, Timestamp};
 use proptest::prelude::*;
@@ -121,7 +121,10 @@ async fn compare(events: Vec<Event>) -> Result<(), TestCaseError> {
     let (_, grants_a, mut records_a) = a.store.load_ledger(&a.tenant, &ea).await.unwrap().unwrap();
     let (_, grants_b, mut records_b) = b.store.load_ledger(&b.tenant, &eb).await.unwrap().unwrap();
     let view = |gs: Vec<grants_domain::model::Grant>| -> Vec<(Decimal, Decimal, Option<Timestamp>)> {
-        let mut v: Vec<_> = gs.into_iter().map(|g| (g.remaining, g.reserved, g.last_used_at)).collect();
+        let mut v: Vec<_> = gs
+            .into_iter()
+            .map(|g| (g.remaining, g.reserved, g.last_used_at))
+            .collect();
         v.sort();
         v
     };
@@ -130,16 +133,41 @@ async fn compare(events: Vec<Event>) -> Result<(), TestCaseError> {
     let drawn = |rs: &mut Vec<UsageRecord>| -> Vec<(String, Vec<Decimal>, Decimal, UsageStatus)> {
         rs.sort_by(|x, y| x.event_id.cmp(&y.event_id));
         rs.iter()
-            .map(|r| (r.event_id.clone(), r.deductions.iter().map(|d| d.amount).collect(), r.overage, r.status))
+            .map(|r| {
+                (
+                    r.event_id.clone(),
+                    r.deductions.iter().map(|d| d.amount).collect(),
+                    r.overage,
+                    r.status,
+                )
+            })
             .collect()
     };
     prop_assert_eq!(drawn(&mut records_a), drawn(&mut records_b));
-    let (ent_a, bal_a) = balances::balance(&a.store, &a.clock, &a.tenant, &ea, None).await.unwrap().unwrap();
-    let (ent_b, bal_b) = balances::balance(&b.store, &b.clock, &b.tenant, &eb, None).await.unwrap().unwrap();
-    prop_assert_eq!((bal_a.excluding_pending, bal_a.including_pending, bal_a.overage), (bal_b.excluding_pending, bal_b.including_pending, bal_b.overage));
-    prop_assert_eq!((ent_a.usage_in_period, ent_a.overage), (ent_b.usage_in_period, ent_b.overage));
-    prop_assert_eq!(ent_a.log.map(|h| (h.seq, h.overage_total)), ent_b.log.map(|h| (h.seq, h.overage_total)));
-    prop_assert!(b.store.queued_usage(&b.tenant, &eb, 10).await.unwrap().is_empty(), "the queue is drained");
+    let (ent_a, bal_a) = balances::balance(&a.store, &a.clock, &a.tenant, &ea, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let (ent_b, bal_b) = balances::balance(&b.store, &b.clock, &b.tenant, &eb, None)
+        .await
+        .unwrap()
+        .unwrap();
+    prop_assert_eq!(
+        (bal_a.excluding_pending, bal_a.including_pending, bal_a.overage),
+        (bal_b.excluding_pending, bal_b.including_pending, bal_b.overage)
+    );
+    prop_assert_eq!(
+        (ent_a.usage_in_period, ent_a.overage),
+        (ent_b.usage_in_period, ent_b.overage)
+    );
+    prop_assert_eq!(
+        ent_a.log.map(|h| (h.seq, h.overage_total)),
+        ent_b.log.map(|h| (h.seq, h.overage_total))
+    );
+    prop_assert!(
+        b.store.queued_usage(&b.tenant, &eb, 10).await.unwrap().is_empty(),
+        "the queue is drained"
+    );
     Ok(())
 }
 
@@ -165,7 +193,13 @@ async fn a_dead_lease_holder_is_taken_over() {
     let now = w.clock.now();
     assert!(w
         .store
-        .take_lease(&w.tenant, &e, "dead", now.plus_seconds(group_commit::LEASE_SECONDS).unwrap(), now)
+        .take_lease(
+            &w.tenant,
+            &e,
+            "dead",
+            now.plus_seconds(group_commit::LEASE_SECONDS).unwrap(),
+            now
+        )
         .await
         .unwrap());
     let waiters: Vec<_> = (0..8)
@@ -173,12 +207,16 @@ async fn a_dead_lease_holder_is_taken_over() {
             let (w, e) = (Arc::clone(&w), e.clone());
             tokio::spawn(async move {
                 let r = request(&w, &e, n, (5, 0, false));
-                group_commit::queue_and_wait(&w.store, &w.clock, &r).await
+                group_commit::queue_and_wait(&w.store, &w.clock, &r, true).await
             })
         })
         .collect();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert_eq!(w.store.queued_usage(&w.tenant, &e, 100).await.unwrap().len(), 8, "all wait");
+    assert_eq!(
+        w.store.queued_usage(&w.tenant, &e, 100).await.unwrap().len(),
+        8,
+        "all wait"
+    );
     w.clock.advance(group_commit::LEASE_SECONDS + 1);
     for task in waiters {
         let applied = task.await.unwrap().unwrap().expect("applied");
@@ -191,32 +229,67 @@ async fn a_dead_lease_holder_is_taken_over() {
     assert_eq!(left, dec("525"));
 }
 
-/// A request withdrawn before a batch takes it is never applied; a batch that raced the
-/// withdrawal is refused and applies the rest.
+/// A request withdrawn before the lease holder reads the queue is never applied.
 #[tokio::test]
 async fn a_withdrawn_request_is_not_applied() {
     let w = World::at("2030-03-14T10:00:00Z");
     let e = funded(&w).await;
     let owner = group_commit::lease_owner();
     let now = w.clock.now();
-    assert!(w.store.take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now).await.unwrap());
+    assert!(w
+        .store
+        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now)
+        .await
+        .unwrap());
     let (a, b) = (request(&w, &e, 1, (3, 0, false)), request(&w, &e, 2, (4, 0, false)));
     w.store.enqueue_usage(&a).await.unwrap();
     w.store.enqueue_usage(&b).await.unwrap();
-    let (ent, grants) = grants_domain::ports::EntitlementStore::load_entitlement(&w.store, &w.tenant, &e)
-        .await
-        .unwrap()
-        .unwrap();
-    let queued = w.store.queued_usage(&w.tenant, &e, 10).await.unwrap();
-    let batch = group_commit::plan_batch(&ent, &grants, &queued, &Default::default(), &owner, now);
     assert!(w.store.withdraw_usage(&a).await.unwrap());
     assert!(!w.store.withdraw_usage(&a).await.unwrap(), "once");
-    assert_eq!(
-        w.store.write_batch(&batch).await.unwrap(),
-        group_commit::BatchWrite::Withdrawn("evt-1".to_owned())
-    );
-    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner).await.unwrap();
+    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner)
+        .await
+        .unwrap();
     assert!(w.store.get_usage(&w.tenant, &e, "evt-1").await.unwrap().is_none());
-    assert_eq!(w.store.get_usage(&w.tenant, &e, "evt-2").await.unwrap().unwrap().amount, dec("4"));
-    let _ = w.store.list_grants(&w.tenant, &e).await.unwrap();
+    assert_eq!(
+        w.store.get_usage(&w.tenant, &e, "evt-2").await.unwrap().unwrap().amount,
+        dec("4")
+    );
+    assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
+}
+
+/// A request applied whose queue item was not deleted (the holder died in between) is found
+/// recorded by the next batch: deleted, not applied twice.
+#[tokio::test]
+async fn an_applied_request_left_queued_is_not_applied_again() {
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = funded(&w).await;
+    let owner = group_commit::lease_owner();
+    let now = w.clock.now();
+    assert!(w
+        .store
+        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now)
+        .await
+        .unwrap());
+    let a = request(&w, &e, 1, (3, 0, false));
+    w.store.enqueue_usage(&a).await.unwrap();
+    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner)
+        .await
+        .unwrap();
+    // As if the holder had died after its transaction, before deleting the request.
+    w.store.enqueue_usage(&a).await.unwrap();
+    w.clock.advance(1);
+    w.store.enqueue_usage(&request(&w, &e, 2, (4, 0, false))).await.unwrap();
+    let now = w.clock.now();
+    assert!(w
+        .store
+        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now)
+        .await
+        .unwrap());
+    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner)
+        .await
+        .unwrap();
+    let (ent, _, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(ent.usage_in_period, dec("7"), "evt-1 once, evt-2 once");
+    assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
 }

@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use grants_domain::balances::{self, LedgerStore};
-use grants_domain::ledger::{self, Posting, CHECKPOINT_EVERY};
 use grants_domain::grants::NewGrant;
+use grants_domain::ledger::{self, Posting, CHECKPOINT_EVERY};
 use grants_domain::ports::UsageStore;
 use grants_domain::usage::{self, NewUsage, Settle, UsageRecord};
 use grants_domain::{CreditAmount, Timestamp};

@@ -96,6 +96,7 @@ pub(crate) fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
         overage: r.opt_dec("overage")?.unwrap_or_default(),
         created_at: r.ts("created_at")?,
         log: log_head_from(item)?,
+        lease_until: r.opt_ts(LEASE_UNTIL)?,
     };
     debug_assert!(
         entitlement.counters_hold(),
@@ -217,7 +218,10 @@ impl EntitlementStore for DynamoStore {
 pub(crate) fn log_head_attributes(h: &LogHead) -> Vec<(String, AttributeValue)> {
     let mut attrs = vec![
         (LOG_SEQ.to_owned(), AttributeValue::N(h.seq.to_string())),
-        (LOG_CHECKPOINT_SEQ.to_owned(), AttributeValue::N(h.checkpoint_seq.to_string())),
+        (
+            LOG_CHECKPOINT_SEQ.to_owned(),
+            AttributeValue::N(h.checkpoint_seq.to_string()),
+        ),
         (LOG_OVERAGE.to_owned(), n(h.overage_total)),
         (LOG_LATE.to_owned(), AttributeValue::N(h.late_entries.to_string())),
     ];

@@ -44,7 +44,11 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
             pending = out
                 .unprocessed_keys
                 .and_then(|mut u| u.remove(&self.table))
@@ -178,11 +182,60 @@ impl UsageQueue for DynamoStore {
 
     async fn write_batch(&self, batch: &Batch) -> Result<BatchWrite, StoreError> {
         let pk = entitlement_pk(batch.tenant.as_str(), batch.entitlement_id.as_str());
+        if !batch.records.is_empty() {
+            let written = self.transact_batch(batch, &pk).await?;
+            if written != BatchWrite::Written {
+                return Ok(written);
+            }
+        }
+        self.dequeue(&pk, &batch.dequeued).await?;
+        Ok(BatchWrite::Written)
+    }
+}
+
+impl DynamoStore {
+    /// Deletes queued requests, 25 to a BatchWriteItem (what it leaves unprocessed is sent again).
+    async fn dequeue(&self, pk: &str, requests: &[(String, Timestamp)]) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut writes: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                .iter()
+                .map(|(event, at)| {
+                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                        .set_key(Some(key_of(pk, &queue_sk(&at.to_storage(), event))))
+                        .build()
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .delete_request(delete)
+                        .build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for _ in 0..8 {
+                if writes.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client()
+                    .batch_write_item()
+                    .request_items(&self.table, writes)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                writes = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch's transaction (see [`UsageQueue::write_batch`]).
+    async fn transact_batch(&self, batch: &Batch, pk: &str) -> Result<BatchWrite, StoreError> {
         let mut set = "SET #until = :until".to_owned();
         let mut condition = "#owner = :owner".to_owned();
         let mut update = Update::builder()
             .table_name(&self.table)
-            .key(PK, s(&pk))
+            .key(PK, s(pk))
             .key(SK, s(ENTITLEMENT_SK))
             .expression_attribute_names("#owner", LEASE_OWNER)
             .expression_attribute_names("#until", LEASE_UNTIL)
@@ -191,12 +244,10 @@ impl UsageQueue for DynamoStore {
             .expression_attribute_values(":u", n(batch.delta.usage))
             .expression_attribute_values(":o", n(batch.delta.overage))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if !batch.records.is_empty() {
-            condition.push_str(" AND #st = :active");
-            update = update
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
-        }
+        condition.push_str(" AND #st = :active");
+        update = update
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
         if let Some(log) = &batch.log {
             let (log_set, values) = log_head_update(log);
             set.push_str(", ");
@@ -216,7 +267,6 @@ impl UsageQueue for DynamoStore {
         enum Role {
             Entitlement,
             Record(String),
-            Queued(String),
             Other,
         }
         let mut roles = vec![Role::Entitlement];
@@ -227,17 +277,6 @@ impl UsageQueue for DynamoStore {
                 items.push(hold_put(&self.table, r)?);
                 roles.push(Role::Other);
             }
-        }
-        for (event, at) in &batch.dequeued {
-            let delete = aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(&self.table)
-                .key(PK, s(&pk))
-                .key(SK, s(queue_sk(&at.to_storage(), event)))
-                .condition_expression("attribute_exists(PK)")
-                .build()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
-            roles.push(Role::Queued(event.clone()));
         }
         for (g, read) in &batch.grants {
             items.push(versioned_grant_put(&self.table, g, *read)?);
@@ -258,7 +297,6 @@ impl UsageQueue for DynamoStore {
             let Some(old) = failed.old(i) else { continue };
             match role {
                 Role::Record(event) => return Ok(BatchWrite::Exists(event.clone())),
-                Role::Queued(event) => return Ok(BatchWrite::Withdrawn(event.clone())),
                 Role::Entitlement => {
                     let held = old.is_some_and(|e| Reader(e).opt_s(LEASE_OWNER) == Some(batch.owner.as_str()));
                     if !held {

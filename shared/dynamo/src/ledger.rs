@@ -55,6 +55,34 @@ fn entry_from(item: &Item) -> Result<LogEntry, StoreError> {
     })
 }
 
+/// A log item: the entries of one write (`entries`, each as a late copy holds one).
+fn log_item_attrs(group: &[(LogEntry, bool)]) -> Vec<(String, AttributeValue)> {
+    let entries = group
+        .iter()
+        .map(|(e, _)| AttributeValue::M(entry_attrs(e).into_iter().collect()))
+        .collect();
+    vec![
+        ("type".to_owned(), s("log")),
+        ("entries".to_owned(), AttributeValue::L(entries)),
+    ]
+}
+
+/// The entries of log items (in order).
+fn entries_of(items: &[Item]) -> Result<Vec<LogEntry>, StoreError> {
+    let mut out = Vec::new();
+    for item in items {
+        let list = item
+            .get("entries")
+            .and_then(|v| v.as_l().ok())
+            .ok_or_else(|| StoreError::Corrupt("log entries".to_owned()))?;
+        for e in list {
+            let m = e.as_m().map_err(|_| StoreError::Corrupt("log entry".to_owned()))?;
+            out.push(entry_from(m)?);
+        }
+    }
+    Ok(out)
+}
+
 fn checkpoint_from(item: &Item) -> Result<Checkpoint, StoreError> {
     let r = Reader(item);
     let drawn = item
@@ -122,8 +150,13 @@ pub(crate) fn append_items(
     let mut items = Vec::new();
     // Per day, per grant: what the entries drew.
     let mut days: BTreeMap<String, BTreeMap<&str, Decimal>> = BTreeMap::new();
+    for group in log.groups() {
+        if let Some((first, _)) = group.first() {
+            let item = keyed(log_sk(first.seq), log_item_attrs(group));
+            items.push(put(table, item, "attribute_not_exists(PK)")?);
+        }
+    }
     for (e, late) in &log.entries {
-        items.push(put(table, keyed(log_sk(e.seq), entry_attrs(e)), "attribute_not_exists(PK)")?);
         if *late {
             let sk = late_sk(&e.occurred_at.to_storage(), e.seq);
             items.push(put(table, keyed(sk, entry_attrs(e)), "attribute_not_exists(PK)")?);
@@ -296,12 +329,11 @@ impl LedgerStore for DynamoStore {
         bound: Bound,
     ) -> Result<(Start, Vec<LogEntry>), StoreError> {
         let pk = entitlement_pk(tenant.as_str(), id.as_str());
-        let entries = |items: Vec<Item>| -> Result<Vec<LogEntry>, StoreError> {
-            items
-                .iter()
-                .map(entry_from)
-                .filter(|e| e.as_ref().map_or(true, |e| e.seq <= head.seq))
-                .collect()
+        let written =
+            |entries: Vec<LogEntry>| -> Vec<LogEntry> { entries.into_iter().filter(|e| e.seq <= head.seq).collect() };
+        let entries = |items: Vec<Item>| -> Result<Vec<LogEntry>, StoreError> { Ok(written(entries_of(&items)?)) };
+        let late_entries = |items: Vec<Item>| -> Result<Vec<LogEntry>, StoreError> {
+            Ok(written(items.iter().map(entry_from).collect::<Result<_, _>>()?))
         };
         // The head says whether the last checkpoint was made within the bound (then the read is
         // that checkpoint and the tail after it), or not (then it is the first one made after it).
@@ -357,7 +389,7 @@ impl LedgerStore for DynamoStore {
             }
         };
         let (window, late) = futures::try_join!(self.range(&pk, &from, &to, false, None), late)?;
-        let late: Vec<LogEntry> = entries(late)?
+        let late: Vec<LogEntry> = late_entries(late)?
             .into_iter()
             .filter(|e| e.seq > checkpoint.seq && bound.admits(e.occurred_at))
             .collect();

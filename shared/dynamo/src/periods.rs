@@ -36,7 +36,9 @@ impl PeriodStore for DynamoStore {
 
     async fn reset_period(&self, entitlement: &Entitlement, reset: &Reset) -> Result<bool, StoreError> {
         let t = entitlement.tenant.as_str();
-        let mut set = "SET current_period_start = :s, current_period_end = :e, usage_in_period = :z, overage = :z, GSI5SK = :k".to_owned();
+        let mut set =
+            "SET current_period_start = :s, current_period_end = :e, usage_in_period = :z, overage = :z, GSI5SK = :k"
+                .to_owned();
         let mut condition = "current_period_end = :old AND #st = :active".to_owned();
         let mut update = Update::builder();
         if let Some(log) = &reset.log {
@@ -58,7 +60,10 @@ impl PeriodStore for DynamoStore {
             .expression_attribute_values(":s", ts(reset.start))
             .expression_attribute_values(":e", ts(reset.end))
             .expression_attribute_values(":z", n(Decimal::ZERO))
-            .expression_attribute_values(":k", s(period_end_sk(&reset.end.to_storage(), t, entitlement.id.as_str())))
+            .expression_attribute_values(
+                ":k",
+                s(period_end_sk(&reset.end.to_storage(), t, entitlement.id.as_str())),
+            )
             .expression_attribute_values(":old", ts(reset.old_end))
             .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
             .build()
@@ -70,7 +75,13 @@ impl PeriodStore for DynamoStore {
         if let Some(record) = &reset.record {
             items.push(put(&self.table, usage_item(record), "attribute_not_exists(PK)")?);
             if let Some(log) = &reset.log {
-                items.extend(append_items(&self.table, &record.tenant, &record.entitlement_id, log, record.rollover)?);
+                items.extend(append_items(
+                    &self.table,
+                    &record.tenant,
+                    &record.entitlement_id,
+                    log,
+                    record.rollover,
+                )?);
             }
         }
         self.transact_versioned(items).await

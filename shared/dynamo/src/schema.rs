@@ -68,7 +68,10 @@ pub fn hold_sk(event_id: &str) -> String {
 
 /// A usage request queued for group commit, in the order queued.
 pub fn queue_sk(queued_at_storage: &str, event_id: &str) -> String {
-    format!("Q#{queued_at_storage}#{}", hex::encode(Sha256::digest(event_id.as_bytes())))
+    format!(
+        "Q#{queued_at_storage}#{}",
+        hex::encode(Sha256::digest(event_id.as_bytes()))
+    )
 }
 pub const QUEUE_SK_PREFIX: &str = "Q#";
 /// The group-commit lease, on the entitlement's item.

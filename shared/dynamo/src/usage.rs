@@ -194,7 +194,13 @@ impl UsageStore for DynamoStore {
             items.push(hold_put(&self.table, record)?);
         }
         if let Some(log) = log {
-            items.extend(append_items(&self.table, &record.tenant, &record.entitlement_id, log, record.rollover)?);
+            items.extend(append_items(
+                &self.table,
+                &record.tenant,
+                &record.entitlement_id,
+                log,
+                record.rollover,
+            )?);
         }
         let failed = match self.transact(items).await {
             Ok(Transacted::Committed) => return Ok(UsageWrite::Written),
@@ -245,7 +251,13 @@ impl UsageStore for DynamoStore {
             items.push(versioned_grant_put(&self.table, g, *read)?);
         }
         if let Some(log) = log {
-            items.extend(append_items(&self.table, &record.tenant, &record.entitlement_id, log, record.rollover)?);
+            items.extend(append_items(
+                &self.table,
+                &record.tenant,
+                &record.entitlement_id,
+                log,
+                record.rollover,
+            )?);
         }
         self.transact_versioned(items).await
     }

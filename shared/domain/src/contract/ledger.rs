@@ -38,7 +38,11 @@ async fn history(store: &dyn Store, clock: &StepClock, e: &Entitlement, events: 
     for i in 0..events {
         clock.advance(60);
         let now = clock.now();
-        let occurred = if i % 7 == 3 { now.plus_seconds(-2 * 86_400).expect("in range") } else { now };
+        let occurred = if i % 7 == 3 {
+            now.plus_seconds(-2 * 86_400).expect("in range")
+        } else {
+            now
+        };
         let id = format!("evt-{i}");
         let req = NewUsage {
             entitlement_id: e.id.clone(),
@@ -47,7 +51,9 @@ async fn history(store: &dyn Store, clock: &StepClock, e: &Entitlement, events: 
             occurred_at: Some(occurred),
             pending: i % 5 == 0,
         };
-        usage::record_usage(store, clock, &e.tenant, req).await.expect("record_usage");
+        usage::record_usage(store, clock, &e.tenant, req)
+            .await
+            .expect("record_usage");
         if i % 5 == 0 {
             pending.push(id);
         }
@@ -65,7 +71,13 @@ async fn history(store: &dyn Store, clock: &StepClock, e: &Entitlement, events: 
 
 /// Every balance the log gives (now, and at instants before, inside and after the history) equals
 /// the balance summed from every usage record; the usage days equal the records summed by day.
-async fn reads_equal_every_record(store: &dyn Store, t: &TenantId, e: &Entitlement, clock: &StepClock, at: &[Timestamp]) {
+async fn reads_equal_every_record(
+    store: &dyn Store,
+    t: &TenantId,
+    e: &Entitlement,
+    clock: &StepClock,
+    at: &[Timestamp],
+) {
     let (ent, grants, usage) = store.load_ledger(t, &e.id).await.expect("load").expect("stored");
     let postings: Vec<Posting> = usage.iter().map(UsageRecord::posting).collect();
     let since = ent.current_period_start;

@@ -128,6 +128,7 @@ fn entitlement(tenant: &TenantId, customer: &str) -> Entitlement {
         overage: Decimal::ZERO,
         created_at: start,
         log: Some(crate::ledger::LogHead::default()),
+        lease_until: None,
     }
 }
 

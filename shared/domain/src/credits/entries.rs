@@ -1,8 +1,8 @@
 //! Metronome's `listEntries`: each customer's ledger per credit type, over a window.
 use super::type_id;
+use crate::balances::{present_with_days, LedgerStore};
 use crate::entitlement_store::EntitlementStore;
 use crate::kernel::StoreError;
-use crate::balances::{present_with_days, LedgerStore};
 use crate::ledger::{self, Day, Entry, EntryKind, Posting};
 use crate::model::Grant;
 use crate::usage::UsageStore;
@@ -62,13 +62,11 @@ fn customer_ledgers(grants: &[GrantUsage], filter: &EntryFilter, now: Timestamp)
 
 /// One customer's ledger in one credit type: every grant's entries merged in time order, with the
 /// running balance across them, and the balances at the window's start and end.
-fn type_ledger(
-    credit_type_id: String,
-    grants: &[&GrantUsage],
-    filter: &EntryFilter,
-    now: Timestamp,
-) -> CustomerLedger {
-    let mut all: Vec<Entry> = grants.iter().flat_map(|(g, days, _)| ledger::day_entries(g, days)).collect();
+fn type_ledger(credit_type_id: String, grants: &[&GrantUsage], filter: &EntryFilter, now: Timestamp) -> CustomerLedger {
+    let mut all: Vec<Entry> = grants
+        .iter()
+        .flat_map(|(g, days, _)| ledger::day_entries(g, days))
+        .collect();
     all.sort_by(|a, b| {
         a.effective_at
             .cmp(&b.effective_at)

@@ -1,10 +1,10 @@
 //! Metronome's grant operations: create (with an optional uniqueness key), void, edit, and the
 //! paginated listing with each grant's usage.
 use super::{type_id, CreditType, DEFAULT_CREDIT_TYPE_ID};
+use crate::balances::{present_with_days, LedgerStore};
 use crate::entitlement_store::EntitlementStore;
 use crate::grants::{EditOutcome, GrantEdit, GrantStore};
 use crate::kernel::{Claim, IdempotencyKey, InsertOutcome, Label, StoreError};
-use crate::balances::{present_with_days, LedgerStore};
 use crate::ledger::{Day, Posting};
 use crate::model::{Entitlement, Grant, GrantDetails, NewGrantFields};
 use crate::usage::UsageStore;

@@ -113,6 +113,26 @@ impl LogAppend {
     }
 }
 
+impl LogAppend {
+    /// The entries as the store groups them into items: one group, or two when a checkpoint falls
+    /// inside (the entries up to it, then the rest), so that no item holds entries of two
+    /// checkpoint windows and a window is read by the sequence numbers of its items' first entries.
+    pub fn groups(&self) -> Vec<&[(LogEntry, bool)]> {
+        let split = self.checkpoint.as_ref().and_then(|c| {
+            self.entries
+                .iter()
+                .position(|(e, _)| e.seq == c.seq)
+                .map(|i| i + 1)
+                .filter(|i| *i < self.entries.len())
+        });
+        match split {
+            Some(i) => vec![&self.entries[..i], &self.entries[i..]],
+            None if self.entries.is_empty() => Vec::new(),
+            None => vec![&self.entries[..]],
+        }
+    }
+}
+
 /// The log append of one committed effect (see [`LogAppend::push`]).
 pub fn append(
     head: &LogHead,

@@ -21,6 +21,14 @@ impl State {
             .is_none_or(|(_, until)| *until < now)
     }
 
+    fn dequeue(&mut self, key: &EntKey, requests: &[(String, Timestamp)]) {
+        if let Some(q) = self.queues.get_mut(key) {
+            for (event, at) in requests {
+                q.remove(&(*at, usage_sk(event)));
+            }
+        }
+    }
+
     fn lease_held_by(&self, key: &EntKey, owner: &str) -> bool {
         self.entitlements
             .get(key)
@@ -61,10 +69,7 @@ impl UsageQueue for MemoryStore {
         let key = ent_key(&request.tenant, &request.entitlement_id);
         Ok(QueueState {
             record: st.usage(&key, &request.event_id).cloned(),
-            queued: st
-                .queues
-                .get(&key)
-                .is_some_and(|q| q.contains_key(&queue_key(request))),
+            queued: st.queues.get(&key).is_some_and(|q| q.contains_key(&queue_key(request))),
             lease_free: st.lease_free(&key, now),
         })
     }
@@ -95,6 +100,7 @@ impl UsageQueue for MemoryStore {
         Ok(match st.entitlements.get_mut(&key) {
             Some(s) => {
                 s.lease = Some((owner.to_owned(), until));
+                s.entitlement.lease_until = Some(until);
                 true
             }
             None => false,
@@ -107,6 +113,7 @@ impl UsageQueue for MemoryStore {
         if st.lease_held_by(&key, owner) {
             if let Some(s) = st.entitlements.get_mut(&key) {
                 s.lease = None;
+                s.entitlement.lease_until = None;
             }
         }
         Ok(())
@@ -121,38 +128,26 @@ impl UsageQueue for MemoryStore {
                 items.push(item_key(&key, &format!("H#{}", usage_sk(&r.event_id))));
             }
         }
-        for (event, at) in &batch.dequeued {
-            items.push(item_key(&key, &format!("Q#{}#{}", at.to_storage(), usage_sk(event))));
-        }
         items.extend(batch.grants.iter().map(|(g, _)| grant_item_key(g)));
         items.extend(append_keys(&key, batch.log.as_ref()));
         check_transaction(&items)?;
         let mut st = self.state();
+        if batch.records.is_empty() {
+            // Nothing to apply: only the dropped requests are deleted (no transaction).
+            st.dequeue(&key, &batch.dequeued);
+            return Ok(BatchWrite::Written);
+        }
         if let Some(r) = batch.records.iter().find(|r| st.usage(&key, &r.event_id).is_some()) {
             return Ok(BatchWrite::Exists(r.event_id.clone()));
-        }
-        let queue = st.queues.get(&key);
-        if let Some((event, _)) = batch
-            .dequeued
-            .iter()
-            .find(|(e, at)| !queue.is_some_and(|q| q.contains_key(&(*at, usage_sk(e)))))
-        {
-            return Ok(BatchWrite::Withdrawn(event.clone()));
         }
         if !st.lease_held_by(&key, &batch.owner) {
             return Ok(BatchWrite::LeaseLost);
         }
-        let active_if_needed = batch.records.is_empty() || st.is_active(&key);
-        if !active_if_needed || !st.grants_unmoved(&batch.grants) || !st.log_unmoved(&key, batch.log.as_ref()) {
+        if !st.is_active(&key) || !st.grants_unmoved(&batch.grants) || !st.log_unmoved(&key, batch.log.as_ref()) {
             return Ok(BatchWrite::Stale);
         }
         for r in &batch.records {
             st.put_usage(r);
-        }
-        if let Some(q) = st.queues.get_mut(&key) {
-            for (event, at) in &batch.dequeued {
-                q.remove(&(*at, usage_sk(event)));
-            }
         }
         for (g, _) in &batch.grants {
             st.put_grant(g);
@@ -161,7 +156,9 @@ impl UsageQueue for MemoryStore {
         st.append_log(&key, batch.log.as_ref(), false);
         if let Some(s) = st.entitlements.get_mut(&key) {
             s.lease = Some((batch.owner.clone(), batch.lease_until));
+            s.entitlement.lease_until = Some(batch.lease_until);
         }
+        st.dequeue(&key, &batch.dequeued);
         Ok(BatchWrite::Written)
     }
 }

@@ -22,8 +22,12 @@ pub(super) fn append_keys(key: &EntKey, log: Option<&LogAppend>) -> Vec<String> 
     let Some(log) = log else { return Vec::new() };
     let mut keys = Vec::new();
     let mut days = std::collections::BTreeSet::new();
+    for group in log.groups() {
+        if let Some((first, _)) = group.first() {
+            keys.push(item_key(key, &format!("L#{}", first.seq)));
+        }
+    }
     for (e, late) in &log.entries {
-        keys.push(item_key(key, &format!("L#{}", e.seq)));
         if *late {
             keys.push(item_key(key, &format!("LATE#{}", e.seq)));
         }
@@ -87,7 +91,12 @@ impl LedgerStore for MemoryStore {
             holds: st
                 .usage
                 .get(&key)
-                .map(|m| m.values().filter(|u| u.status == UsageStatus::Pending).cloned().collect())
+                .map(|m| {
+                    m.values()
+                        .filter(|u| u.status == UsageStatus::Pending)
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default(),
         }))
     }
@@ -104,12 +113,7 @@ impl LedgerStore for MemoryStore {
             return Ok((Start::Last(Checkpoint::origin()), Vec::new()));
         };
         let written: Vec<LogEntry> = log.entries.iter().filter(|e| e.seq <= head.seq).cloned().collect();
-        let checkpoints: Vec<Checkpoint> = log
-            .checkpoints
-            .iter()
-            .filter(|c| c.seq <= head.seq)
-            .cloned()
-            .collect();
+        let checkpoints: Vec<Checkpoint> = log.checkpoints.iter().filter(|c| c.seq <= head.seq).cloned().collect();
         let start = ledger::start_for(bound, &checkpoints, &written);
         let later = match &start {
             Start::Last(c) => written.iter().filter(|e| e.seq > c.seq).cloned().collect(),

@@ -32,6 +32,7 @@ fn entitlement(start: &str, end: &str) -> Entitlement {
         overage: Decimal::ZERO,
         created_at: start,
         log: Some(crate::ledger::LogHead::default()),
+        lease_until: None,
     }
 }
 

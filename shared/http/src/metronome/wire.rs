@@ -88,7 +88,10 @@ impl EntryBody {
                 EntryKind::Deduction => match &e.event_id {
                     Some(id) => format!("Usage {id}"),
                     // A day's deductions from the grant, summed (listGrants and listEntries).
-                    None => format!("Usage on {}", e.effective_at.day_start().to_rfc3339().get(..10).unwrap_or_default()),
+                    None => format!(
+                        "Usage on {}",
+                        e.effective_at.day_start().to_rfc3339().get(..10).unwrap_or_default()
+                    ),
                 },
                 EntryKind::Expiration => "Credit grant expired".to_owned(),
                 EntryKind::Void => "Credit grant voided".to_owned(),

@@ -217,7 +217,9 @@ pub async fn get_entitlement<S: Store>(
     let id = entitlement_in_path(req)?;
     // `at` (the SDK sends it): the balance and access as of that instant, from the ledger.
     let view = match query_time(req, "at")? {
-        Some(at) => entitlements::get_entitlement_at(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at).await?,
+        Some(at) => {
+            entitlements::get_entitlement_at(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at).await?
+        }
         None => entitlements::get_entitlement(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id).await?,
     };
     ok(&EntitlementBody::from(&view))

@@ -284,8 +284,9 @@ impl BalanceBody {
 pub async fn get_balance<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let id = entitlement_in_path(req)?;
     let at = query_time(req, "at")?;
-    let (entitlement, balance) = grants_domain::balances::balance(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at)
-        .await?
-        .ok_or_else(entitlement_not_found)?;
+    let (entitlement, balance) =
+        grants_domain::balances::balance(app.store.as_ref(), app.clock.as_ref(), &who.tenant, &id, at)
+            .await?
+            .ok_or_else(entitlement_not_found)?;
     ok(&BalanceBody::new(&entitlement, &balance))
 }
