@@ -215,13 +215,7 @@ pub fn plan_batch(
                 if !record.deductions.is_empty() {
                     days.insert(record.occurred_at.day_start());
                 }
-                log.push(
-                    &state,
-                    record.occurred_at,
-                    record.deductions.clone(),
-                    record.overage,
-                    now,
-                );
+                log.push(&state, record.occurred_at, record.deductions.clone(), record.overage);
             }
         }
         dequeued.push((q.event_id.clone(), q.recorded_at));
@@ -320,7 +314,7 @@ where
     loop {
         // Most polls only look for the record (one item); every fourth also looks at the queue
         // and the lease.
-        if polls % 4 != 0 {
+        if !polls.is_multiple_of(4) {
             if let Some(record) = store
                 .get_usage(&request.tenant, &request.entitlement_id, &request.event_id)
                 .await?

@@ -152,7 +152,6 @@ pub(crate) fn log_append(
     grants: &[Grant],
     writes: &[(Grant, u64)],
     posting: &Posting,
-    now: Timestamp,
 ) -> Option<LogAppend> {
     let head = entitlement.log.as_ref()?;
     Some(ledger::append(
@@ -161,7 +160,6 @@ pub(crate) fn log_append(
         posting.occurred_at,
         posting.deductions.clone(),
         posting.overage,
-        now,
     ))
 }
 
@@ -231,7 +229,7 @@ where
             } else {
                 (
                     CounterDelta::of(&entitlement, &record),
-                    log_append(&entitlement, &grants, &grant_writes, &record.posting(), now),
+                    log_append(&entitlement, &grants, &grant_writes, &record.posting()),
                 )
             };
             match store.write_usage(&record, delta, &grant_writes, log.as_ref()).await? {
@@ -346,7 +344,7 @@ where
         let (delta, log) = if how == Settle::Commit {
             (
                 CounterDelta::of(&entitlement, &settled),
-                log_append(&entitlement, &grants, &grant_writes, &settled.posting(), clock.now()),
+                log_append(&entitlement, &grants, &grant_writes, &settled.posting()),
             )
         } else {
             (CounterDelta::default(), None)

@@ -228,6 +228,9 @@ pub(crate) fn log_head_attributes(h: &LogHead) -> Vec<(String, AttributeValue)> 
     if let Some(at) = h.checkpoint_at {
         attrs.push((LOG_CHECKPOINT_AT.to_owned(), ts(at)));
     }
+    if let Some(at) = h.latest_occurred {
+        attrs.push((LOG_LATEST.to_owned(), ts(at)));
+    }
     attrs
 }
 
@@ -243,5 +246,6 @@ fn log_head_from(item: &Item) -> Result<Option<LogHead>, StoreError> {
         checkpoint_at: r.opt_ts(LOG_CHECKPOINT_AT)?,
         overage_total: r.dec(LOG_OVERAGE)?,
         late_entries: r.version(LOG_LATE)?,
+        latest_occurred: r.opt_ts(LOG_LATEST)?,
     }))
 }

@@ -127,6 +127,10 @@ pub(crate) fn log_head_update(log: &LogAppend) -> (String, Vec<(&'static str, At
         set.push_str(&format!(", {LOG_CHECKPOINT_AT} = :log_ca"));
         values.push((":log_ca", ts(at)));
     }
+    if let Some(at) = h.latest_occurred {
+        set.push_str(&format!(", {LOG_LATEST} = :log_lo"));
+        values.push((":log_lo", ts(at)));
+    }
     (set, values)
 }
 

@@ -84,6 +84,7 @@ pub const LOG_CHECKPOINT_SEQ: &str = "log_checkpoint_seq";
 pub const LOG_CHECKPOINT_AT: &str = "log_checkpoint_at";
 pub const LOG_OVERAGE: &str = "log_overage";
 pub const LOG_LATE: &str = "log_late";
+pub const LOG_LATEST: &str = "log_latest";
 
 /// A log entry, by its sequence number (fixed width: string order is number order).
 pub fn log_sk(seq: u64) -> String {

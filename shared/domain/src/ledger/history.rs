@@ -43,6 +43,9 @@ pub struct LogHead {
     pub overage_total: Decimal,
     /// How many late entries were written (none: a read skips looking for them).
     pub late_entries: u64,
+    /// The latest `occurred_at` of the entries written: a checkpoint's instant, so that entries
+    /// arriving in the order they occurred are never late.
+    pub latest_occurred: Option<Timestamp>,
 }
 
 /// What one write adds to an entitlement's log, built by [`LogAppend::push`] (one entry per
@@ -74,7 +77,7 @@ impl LogAppend {
     }
 
     /// Appends one committed effect on the entitlement's grants: `drawn` from the grants and
-    /// `overage`, for usage that occurred at `occurred_at`, written at `now`. `grants_after` are
+    /// `overage`, for usage that occurred at `occurred_at`. `grants_after` are
     /// all the entitlement's grants with this effect (and the ones before it) applied: their
     /// remainders are a checkpoint's totals (`amount - remaining` is what the log has drawn from
     /// each; only logged writes lower `remaining`).
@@ -84,7 +87,6 @@ impl LogAppend {
         occurred_at: Timestamp,
         drawn: Vec<Deduction>,
         overage: Decimal,
-        now: Timestamp,
     ) {
         let head = &mut self.head;
         let entry = LogEntry {
@@ -97,12 +99,16 @@ impl LogAppend {
         head.seq = entry.seq;
         head.overage_total += overage;
         head.late_entries += u64::from(late);
+        head.latest_occurred = head.latest_occurred.max(Some(occurred_at));
         if entry.seq.is_multiple_of(CHECKPOINT_EVERY) {
             debug_assert!(self.checkpoint.is_none(), "two checkpoints in one write");
             let checkpoint = Checkpoint {
                 seq: entry.seq,
                 previous_seq: head.checkpoint_seq,
-                at: now.max(head.checkpoint_at.unwrap_or(Timestamp::EPOCH)).max(occurred_at),
+                at: head
+                    .latest_occurred
+                    .unwrap_or(occurred_at)
+                    .max(head.checkpoint_at.unwrap_or(Timestamp::EPOCH)),
                 totals: Totals::from_remainders(grants_after, head.overage_total),
             };
             head.checkpoint_seq = checkpoint.seq;
@@ -140,10 +146,9 @@ pub fn append(
     occurred_at: Timestamp,
     drawn: Vec<Deduction>,
     overage: Decimal,
-    now: Timestamp,
 ) -> LogAppend {
     let mut log = LogAppend::at(head);
-    log.push(grants_after, occurred_at, drawn, overage, now);
+    log.push(grants_after, occurred_at, drawn, overage);
     log
 }
 

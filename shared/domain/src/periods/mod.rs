@@ -179,7 +179,7 @@ fn plan_reset(e: &Entitlement, grants: &[Grant], now: Timestamp) -> Option<Reset
     });
     let log = record
         .as_ref()
-        .and_then(|r| crate::usage::log_append(e, grants, &changed, &r.posting(), now));
+        .and_then(|r| crate::usage::log_append(e, grants, &changed, &r.posting()));
     Some(Reset {
         old_end: at,
         start,
