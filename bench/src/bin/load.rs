@@ -11,9 +11,15 @@
 //! throughput of each, transaction attempts, each event's time to applied (request sent to its
 //! 201: the record exists then) at p50 and p99, and the overspend check.
 //!
-//! Both write JSON (microseconds); bench/report.py turns it into the report.
+//! `load volume --events 10,1000,10000,100000 --out FILE`: for each size, one entitlement with
+//! one grant and that many usage events (queued, then applied by group commit, as a busy
+//! entitlement's are), then the reads of issue 16 item 1 (balance now, balance at the middle of
+//! its history, get-entitlement, Metronome listGrants and listEntries of its customer): median
+//! of 5 calls each through the handlers in this process, and the DynamoDB items each read.
+//!
+//! All write JSON (microseconds); bench/report.py turns it into the report.
 use grants_domain::model::Role;
-use grants_domain::ports::GrantStore;
+use grants_domain::ports::{GrantStore, UsageQueue};
 use grants_domain::{EntitlementId, GrantId, TenantId};
 use grants_dynamo::round_trips::RoundTrips;
 use grants_dynamo::schema::{entitlement_pk, grant_sk, PK, SK};
@@ -66,6 +72,16 @@ impl Bench {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<(StatusCode, Value), Error> {
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (
+                p,
+                q.split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
+            None => (path, Vec::new()),
+        };
         let (route, params) = Route::resolve(&method, path).ok_or("no such route")?;
         let mut headers = HeaderMap::new();
         headers.insert("authorization", HeaderValue::from_str(&format!("Bearer {}", self.key))?);
@@ -73,6 +89,7 @@ impl Bench {
             method,
             path: path.to_owned(),
             path_params: params,
+            query,
             headers,
             body: body.map(|b| b.to_string().into()).unwrap_or_default(),
             ..ApiRequest::default()
@@ -299,6 +316,117 @@ async fn hot(args: &[String]) -> Result<Value, Error> {
     Ok(json!({"runs": out}))
 }
 
+/// Queues `events` usage events of 1 credit on `ent` (16 at a time) and applies them by group
+/// commit; returns the instant by which the first half had been applied.
+async fn seed(b: &Arc<Bench>, ent: &EntitlementId, events: usize) -> Result<grants_domain::Timestamp, Error> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    use grants_domain::group_commit;
+    use grants_domain::Clock;
+    let clock = grants_domain::SystemClock;
+    let store = Arc::clone(&b.app.store);
+    let mut middle = clock.now();
+    let chunk = 2000usize;
+    for start in (0..events).step_by(chunk) {
+        let end = (start + chunk).min(events);
+        stream::iter(start..end)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let now = clock.now();
+                let request = grants_domain::usage::UsageRecord {
+                    rollover: false,
+                    tenant: b.tenant.clone(),
+                    entitlement_id: ent.clone(),
+                    event_id: format!("v{i}"),
+                    amount: rust_decimal::Decimal::ONE,
+                    occurred_at: now,
+                    recorded_at: now,
+                    status: grants_domain::ledger::UsageStatus::Committed,
+                    deductions: Vec::new(),
+                    overage: rust_decimal::Decimal::ZERO,
+                    settled_at: None,
+                    fingerprint: [("amount", "1"), ("pending", "false")]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                };
+                async move { store.enqueue_usage(&request).await }
+            })
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+        let owner = group_commit::lease_owner();
+        let now = clock.now();
+        let until = now.plus_seconds(group_commit::LEASE_SECONDS).ok_or("time")?;
+        if !store.take_lease(&b.tenant, ent, &owner, until, now).await? {
+            return Err("the lease is held".into());
+        }
+        group_commit::apply_queue(store.as_ref(), &clock, &b.tenant, ent, &owner).await?;
+        if start < events / 2 {
+            middle = clock.now();
+        }
+    }
+    Ok(middle)
+}
+
+/// Median µs and items read of 5 calls (after one warm-up call).
+async fn measure(b: &Bench, method: Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
+    let (status, v) = b.call(method.clone(), path, body.clone()).await?;
+    if status != StatusCode::OK {
+        return Err(format!("{path}: {status} {v}").into());
+    }
+    let mut times = Vec::new();
+    let mut items = Vec::new();
+    for _ in 0..5 {
+        b.round_trips.take();
+        b.round_trips.take_items_read();
+        let t = Instant::now();
+        b.call(method.clone(), path, body.clone()).await?;
+        times.push(t.elapsed().as_micros());
+        items.push(u128::from(b.round_trips.take_items_read()));
+    }
+    Ok(json!({"median_us": median(times), "items_read": median(items), "round_trips": b.round_trips.take().len()}))
+}
+
+async fn volume(args: &[String]) -> Result<Value, Error> {
+    let sizes: Vec<usize> = arg(args, "--events", "10,1000,10000,100000")
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    let b = Arc::new(Bench::new().await?);
+    let mut out = Vec::new();
+    for n in sizes {
+        let customer = format!("cus_{}", ulid_suffix());
+        let ent = b
+            .created("/v1/entitlements", json!({"customerId": customer, "featureKey": "bench"}))
+            .await?;
+        b.created(
+            &format!("/v1/entitlements/{ent}/grants"),
+            json!({"amount": 2 * n, "idempotencyKey": "bench"}),
+        )
+        .await?;
+        let id = EntitlementId::parse(&ent)?;
+        let t = Instant::now();
+        let middle = seed(&b, &id, n).await?;
+        let seeded_us = t.elapsed().as_micros();
+        let (_, e) = b.call(Method::GET, &format!("/v1/entitlements/{ent}"), None).await?;
+        if e["usageInPeriod"] != json!(n) {
+            return Err(format!("{n} events seeded, usage {}", e["usageInPeriod"]).into());
+        }
+        let filter = json!({"customer_ids": [customer]});
+        out.push(json!({
+            "events": n,
+            "seeded_us": seeded_us,
+            "balance_now": measure(&b, Method::GET, &format!("/v1/entitlements/{ent}/balance"), None).await?,
+            "balance_at_middle": measure(&b, Method::GET, &format!("/v1/entitlements/{ent}/balance?at={}", middle.to_rfc3339()), None).await?,
+            "get_entitlement": measure(&b, Method::GET, &format!("/v1/entitlements/{ent}"), None).await?,
+            "list_grants": measure(&b, Method::POST, "/v1/credits/listGrants", Some(filter.clone())).await?,
+            "list_entries": measure(&b, Method::POST, "/v1/credits/listEntries", Some(filter)).await?,
+        }));
+        eprintln!("volume {n}: {}", out.last().map(Value::to_string).unwrap_or_default());
+    }
+    Ok(json!({"sizes": out}))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -306,7 +434,8 @@ async fn main() -> Result<(), Error> {
     let result = match args.first().map(String::as_str) {
         Some("overhead") => overhead(&args).await?,
         Some("hot") => hot(&args).await?,
-        _ => return Err("usage: load overhead|hot [options] --out FILE".into()),
+        Some("volume") => volume(&args).await?,
+        _ => return Err("usage: load overhead|hot|volume [options] --out FILE".into()),
     };
     if out.is_empty() {
         return Err("--out FILE is required".into());
