@@ -27,7 +27,7 @@ const EXPECTED: &[(&str, usize, usize)] = &[
     ("record-usage", 2, 2),
     ("commit-usage", 3, 2),
     ("release-usage", 3, 2),
-    ("get-balance", 2, 2),
+    ("get-balance", 3, 3),
     ("create-billable-metric", 1, 1),
     ("list-billable-metrics", 1, 1),
     ("get-billable-metric", 1, 1),

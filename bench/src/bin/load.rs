@@ -397,7 +397,10 @@ async fn volume(args: &[String]) -> Result<Value, Error> {
     for n in sizes {
         let customer = format!("cus_{}", ulid_suffix());
         let ent = b
-            .created("/v1/entitlements", json!({"customerId": customer, "featureKey": "bench"}))
+            .created(
+                "/v1/entitlements",
+                json!({"customerId": customer, "featureKey": "bench"}),
+            )
             .await?;
         b.created(
             &format!("/v1/entitlements/{ent}/grants"),

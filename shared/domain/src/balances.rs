@@ -9,7 +9,7 @@
 //! - An entitlement created before the log existed ([`Entitlement::log`] None) is read from every
 //!   usage record, as before.
 use crate::kernel::StoreError;
-use crate::ledger::{self, Balance, Bound, Day, LogEntry, LogHead, Posting, Start, Totals};
+use crate::ledger::{self, Balance, Bound, Checkpoint, Day, LogEntry, LogHead, Posting, Start, Totals};
 use crate::model::{Entitlement, Grant};
 use crate::usage::{UsageRecord, UsageStore};
 use crate::{Clock, EntitlementId, TenantId, Timestamp};
@@ -35,16 +35,28 @@ impl Present {
 pub trait LedgerStore: Send + Sync {
     /// The entitlement, its grants and its pending holds, in one read; None when it does not exist.
     async fn load_present(&self, tenant: &TenantId, id: &EntitlementId) -> Result<Option<Present>, StoreError>;
+    /// The first checkpoint made after `bound` (its instant after `t` for `Through(t)`, at or
+    /// after `t` for `Before(t)`), if any: read side by side with the entitlement, before its log
+    /// head is known.
+    async fn checkpoint_after(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        bound: Bound,
+    ) -> Result<Option<Checkpoint>, StoreError>;
     /// Where a read of the log for `bound` starts, and the entries after that start it needs (see
     /// [`ledger::start_for`]): with [`Start::Last`], the log's tail after that checkpoint up to
     /// `head.seq`; with [`Start::After`], the late entries written after the checkpoint that
-    /// occurred within the bound. Entries beyond `head.seq` are never returned.
+    /// occurred within the bound. Entries beyond `head.seq` are never returned. `after` is what
+    /// [`LedgerStore::checkpoint_after`] found for the bound (the store may read it itself when
+    /// None).
     async fn read_log(
         &self,
         tenant: &TenantId,
         id: &EntitlementId,
         head: &LogHead,
         bound: Bound,
+        after: Option<Checkpoint>,
     ) -> Result<(Start, Vec<LogEntry>), StoreError>;
     /// [`LedgerStore::load_present`] and the entitlement's committed usage per UTC day (oldest
     /// first), in one read.
@@ -55,15 +67,17 @@ pub trait LedgerStore: Send + Sync {
     ) -> Result<Option<(Present, Vec<Day>)>, StoreError>;
 }
 
-/// The committed usage of an entitlement that occurred within `bound`.
+/// The committed usage of an entitlement that occurred within `bound` (`after`: see
+/// [`LedgerStore::read_log`]).
 pub async fn totals_within<S: LedgerStore + ?Sized>(
     store: &S,
     tenant: &TenantId,
     id: &EntitlementId,
     head: &LogHead,
     bound: Bound,
+    after: Option<Checkpoint>,
 ) -> Result<Totals, StoreError> {
-    let (start, later) = store.read_log(tenant, id, head, bound).await?;
+    let (start, later) = store.read_log(tenant, id, head, bound, after).await?;
     Ok(ledger::totals_within(bound, &start, &later))
 }
 
@@ -78,11 +92,20 @@ pub async fn balance<S>(
 where
     S: LedgerStore + UsageStore + ?Sized,
 {
-    let Some(present) = store.load_present(tenant, id).await? else {
+    let now = clock.now();
+    let past = at.filter(|t| *t < now);
+    let at = at.unwrap_or(now);
+    // For a past instant, the first checkpoint after it is looked up beside the entitlement.
+    let after = async {
+        match past {
+            Some(t) => store.checkpoint_after(tenant, id, Bound::Through(t)).await,
+            None => Ok(None),
+        }
+    };
+    let (present, after) = futures::try_join!(store.load_present(tenant, id), after)?;
+    let Some(present) = present else {
         return Ok(None);
     };
-    let now = clock.now();
-    let at = at.unwrap_or(now);
     let since = present.entitlement.current_period_start;
     let Some(head) = present.entitlement.log.clone() else {
         return legacy_balance(store, tenant, id, at).await;
@@ -93,7 +116,7 @@ where
         if at >= now {
             Ok(Totals::from_remainders(&present.grants, head.overage_total))
         } else {
-            totals_within(store, tenant, id, &head, Bound::Through(at)).await
+            totals_within(store, tenant, id, &head, Bound::Through(at), after).await
         }
     };
     let before_since = async {
@@ -103,7 +126,7 @@ where
             // No overage was ever logged: nothing to take away, and nothing to read.
             Ok(Some(Totals::default()))
         } else {
-            totals_within(store, tenant, id, &head, Bound::Before(since))
+            totals_within(store, tenant, id, &head, Bound::Before(since), None)
                 .await
                 .map(Some)
         }

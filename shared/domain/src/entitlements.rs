@@ -124,6 +124,7 @@ where
         created_at: now,
         log: Some(crate::ledger::LogHead::default()),
         lease_until: None,
+        applying: None,
     };
     store.put_entitlement(&entitlement).await?;
     Ok(entitlement)

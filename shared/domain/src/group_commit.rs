@@ -46,6 +46,54 @@ pub const WAIT_SECONDS: u64 = 25;
 /// How many queued requests a lease holder reads for one batch.
 pub const QUEUE_READ: usize = 48;
 
+/// Grants one step of a multi-step application changes: the rest of its 100 items are the
+/// entitlement and the application's progress.
+pub const GRANTS_PER_STEP: usize = 98;
+
+/// Items of the last step of a multi-step application besides its grants and its day items: the
+/// record, the entitlement, the progress (deleted), a hold, the log item, a late copy, a checkpoint.
+const LAST_STEP_ITEMS: usize = 7;
+
+/// A usage event applied over several transactions because it draws on more grants than one
+/// transaction holds ([`MAX_GRANTS_PER_EVENT`]), by the lease holder, resumable after a crash at
+/// any point: each step is one transaction that also records the step done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    /// The event, allocated: every deduction, in burn-down order.
+    pub record: UsageRecord,
+    /// How many steps are done (each changes the grants of one part of the deductions).
+    pub done: usize,
+}
+
+impl Application {
+    /// The parts of the deductions, one per step: [`GRANTS_PER_STEP`] each while more remain than
+    /// the last step holds (what 100 items leave beside its record, log and the day's items for
+    /// every deduction), then the rest (the last step).
+    pub fn steps(&self) -> Vec<std::ops::Range<usize>> {
+        let n = self.record.deductions.len();
+        let last = MAX_BATCH_ITEMS.saturating_sub(LAST_STEP_ITEMS + ledger::day_items(n));
+        let mut out = Vec::new();
+        let mut start = 0;
+        while n - start > last {
+            out.push(start..start + GRANTS_PER_STEP);
+            start += GRANTS_PER_STEP;
+        }
+        out.push(start..n);
+        out
+    }
+}
+
+/// One step of an [`Application`] but the last: the grants of its part, and the step done.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub owner: String,
+    pub lease_until: Timestamp,
+    /// The application as it stands before this step (`done` steps done).
+    pub application: Application,
+    /// The grants this step changes (new state, version read).
+    pub grants: Vec<(Grant, u64)>,
+}
+
 /// What one batch writes, decided by [`plan_batch`].
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -67,6 +115,11 @@ pub struct Batch {
     pub delta: CounterDelta,
     /// What the batch appends to the entitlement's log (None: the entitlement has none).
     pub log: Option<LogAppend>,
+    /// The multi-step application this batch completes (its last step: `records` is its event).
+    pub finishing: Option<String>,
+    /// The first queued request to apply draws on more grants than one transaction holds: it is
+    /// not in this batch, and is applied on its own next ([`Application`]), allocated as here.
+    pub large: Option<UsageRecord>,
 }
 
 /// What happened to a batch write. Nothing is written unless `Written`.
@@ -127,8 +180,22 @@ pub trait UsageQueue: Send + Sync {
     async fn release_lease(&self, tenant: &TenantId, id: &EntitlementId, owner: &str) -> Result<(), StoreError>;
     /// In one transaction: creates the records (and holds of pending ones), replaces the grants at
     /// the versions read, adds to the counters, appends the log and renews the lease; conditional
-    /// on all of them (see [`BatchWrite`]). Then deletes the dequeued requests.
+    /// on all of them (see [`BatchWrite`]); with `finishing`, also ends that application (its
+    /// progress deleted, the entitlement's mark removed). Then deletes the dequeued requests.
     async fn write_batch(&self, batch: &Batch) -> Result<BatchWrite, StoreError>;
+    /// In one transaction: the step's grants (at the versions read), the application's progress
+    /// (created at the first step, conditional on not existing; then conditional on `done`), the
+    /// entitlement marked as applying the event, and the lease renewed (conditional on holding it,
+    /// and on no other application being under way). `Exists` when the first step finds the
+    /// application begun.
+    async fn write_step(&self, step: &Step) -> Result<BatchWrite, StoreError>;
+    /// The application of `event_id` on the entitlement, while it is under way.
+    async fn load_application(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        event_id: &str,
+    ) -> Result<Option<Application>, StoreError>;
 }
 
 /// The items one event adds to a batch beyond the grants it touches for the first time: its
@@ -153,8 +220,9 @@ fn event_items(pending: bool, log: Option<&LogAppend>, occurred_at: Timestamp, n
 /// The next batch of `queued` requests (in order) on `entitlement` as read with its `grants`:
 /// each allocated against the grants as the ones before it left them, as many as fit in one
 /// transaction. Requests in `drop` (already recorded, or refused for good) are dequeued without
-/// being applied; so is every request when the entitlement is not active, and a request that
-/// would draw on more than [`MAX_GRANTS_PER_EVENT`] grants. Pure.
+/// being applied; so is every request when the entitlement is not active. A request that
+/// would draw on more than [`MAX_GRANTS_PER_EVENT`] grants stops the batch (see [`Batch::large`]).
+/// Pure.
 pub fn plan_batch(
     entitlement: &Entitlement,
     grants: &[Grant],
@@ -171,6 +239,7 @@ pub fn plan_batch(
     let mut records = Vec::new();
     let mut dequeued = Vec::new();
     let mut delta = CounterDelta::default();
+    let mut large = None;
     // The entitlement's own update.
     let mut items = 1;
     for q in queued {
@@ -180,8 +249,15 @@ pub fn plan_batch(
         }
         let allocation = ledger::allocate(&state, q.occurred_at, q.amount);
         if allocation.deductions.len() > MAX_GRANTS_PER_EVENT {
-            dequeued.push((q.event_id.clone(), q.recorded_at));
-            continue;
+            // Applied on its own, over several transactions, once the events before it are.
+            if records.is_empty() {
+                large = Some(UsageRecord {
+                    deductions: allocation.deductions,
+                    overage: allocation.overage,
+                    ..q.clone()
+                });
+            }
+            break;
         }
         let pending = q.status == UsageStatus::Pending;
         let new_grants = allocation
@@ -240,6 +316,112 @@ pub fn plan_batch(
         grants,
         delta,
         log: log.filter(|l| !l.entries.is_empty()),
+        finishing: None,
+        large,
+    }
+}
+
+/// Applies the rest of an application, step by step, then its last step with the record, the log
+/// and the counters (a batch of its one event). False when the lease was lost (another holder
+/// goes on from the last step done).
+pub async fn continue_application<S>(
+    store: &S,
+    clock: &dyn Clock,
+    mut application: Application,
+    owner: &str,
+) -> Result<bool, StoreError>
+where
+    S: UsageQueue + EntitlementStore + ?Sized,
+{
+    let record = application.record.clone();
+    let effect = if record.status == UsageStatus::Pending {
+        Effect::Reserve
+    } else {
+        Effect::Consume
+    };
+    let mut stale = 0u32;
+    while stale <= 20 {
+        let Some((entitlement, grants)) = store.load_entitlement(&record.tenant, &record.entitlement_id).await? else {
+            return Ok(true);
+        };
+        let steps = application.steps();
+        let now = clock.now();
+        let lease_until = now.plus_seconds(LEASE_SECONDS).unwrap_or(now);
+        let Some(part) = steps.get(application.done).cloned() else {
+            return Ok(true);
+        };
+        let deductions = record.deductions.get(part).unwrap_or_default();
+        let writes = crate::usage::changed(&grants, deductions, effect, record.occurred_at);
+        let last = application.done + 1 == steps.len();
+        let written = if last {
+            let batch = last_step(&entitlement, &grants, &record, writes, owner, lease_until);
+            store.write_batch(&batch).await?
+        } else {
+            let step = Step {
+                owner: owner.to_owned(),
+                lease_until,
+                application: application.clone(),
+                grants: writes,
+            };
+            store.write_step(&step).await?
+        };
+        match written {
+            BatchWrite::Written if last => return Ok(true),
+            BatchWrite::Written => {
+                application.done += 1;
+                stale = 0;
+            }
+            BatchWrite::LeaseLost => return Ok(false),
+            // Begun already, or a step moved: go on from the stored progress.
+            BatchWrite::Exists(_) | BatchWrite::Stale => {
+                stale += 1;
+                match store
+                    .load_application(&record.tenant, &record.entitlement_id, &record.event_id)
+                    .await?
+                {
+                    Some(stored) => application = stored,
+                    // Finished meanwhile (a step of ours committed though its answer was lost).
+                    None if application.done > 0 => return Ok(true),
+                    None => {}
+                }
+                pause_briefly(stale).await;
+            }
+        }
+    }
+    Err(StoreError::Contention)
+}
+
+/// The last step of an application: its last grants, and its record, counters and log entry
+/// (with every deduction), as a batch that finishes it.
+fn last_step(
+    entitlement: &Entitlement,
+    grants: &[Grant],
+    record: &UsageRecord,
+    writes: Vec<(Grant, u64)>,
+    owner: &str,
+    lease_until: Timestamp,
+) -> Batch {
+    let pending = record.status == UsageStatus::Pending;
+    let (delta, log) = if pending {
+        (CounterDelta::default(), None)
+    } else {
+        (
+            CounterDelta::of(entitlement, record),
+            crate::usage::log_append(entitlement, grants, &writes, &record.posting()),
+        )
+    };
+    Batch {
+        tenant: entitlement.tenant.clone(),
+        entitlement_id: entitlement.id.clone(),
+        owner: owner.to_owned(),
+        lease_until,
+        records: vec![record.clone()],
+        dequeued: vec![(record.event_id.clone(), record.recorded_at)],
+        grants: writes,
+        delta,
+        log,
+        finishing: Some(record.event_id.clone()),
+        large: None,
     }
 }
 
@@ -270,8 +452,30 @@ where
         let Some((entitlement, grants)) = store.load_entitlement(tenant, id).await? else {
             return store.release_lease(tenant, id, owner).await;
         };
+        if let Some(event) = &entitlement.applying {
+            // A multi-step application was under way (its holder died, or it was this one's).
+            if let Some(application) = store.load_application(tenant, id, event).await? {
+                if !continue_application(store, clock, application, owner).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
         let batch = plan_batch(&entitlement, &grants, &queued, &drop, owner, clock.now());
-        match store.write_batch(&batch).await? {
+        let large = batch.large.clone();
+        let written = if batch.records.is_empty() && batch.dequeued.is_empty() {
+            BatchWrite::Written
+        } else {
+            store.write_batch(&batch).await?
+        };
+        if let (BatchWrite::Written, Some(record)) = (&written, large) {
+            let application = Application { record, done: 0 };
+            if !continue_application(store, clock, application, owner).await? {
+                return Ok(());
+            }
+            continue;
+        }
+        match written {
             BatchWrite::Written => stale = 0,
             BatchWrite::Exists(event) => {
                 drop.insert(event);

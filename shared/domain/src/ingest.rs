@@ -290,8 +290,7 @@ where
         Ok(_) => Outcome::Applied(entitlement),
         // Refused for good (not by a busy store): kept with the reason.
         Err(
-            e @ (UsageError::TooManyGrants(_)
-            | UsageError::EntitlementNotActive(_)
+            e @ (UsageError::EntitlementNotActive(_)
             | UsageError::EntitlementNotFound
             | UsageError::IdempotencyMismatch(_)
             | UsageError::OccurredInFuture),

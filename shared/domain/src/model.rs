@@ -71,6 +71,9 @@ pub struct Entitlement {
     /// does: usage then joins the queue without trying a transaction of its own. Read, never
     /// written with the entitlement.
     pub lease_until: Option<Timestamp>,
+    /// The usage event whose application over several transactions is under way, if one is
+    /// ([`crate::group_commit::Application`]). Read, never written with the entitlement.
+    pub applying: Option<String>,
 }
 
 impl Entitlement {

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 /// DynamoDB takes at most 100 items per transaction: the usage record, the entitlement, its pending
 /// hold, its log entry, that entry's late copy, a checkpoint, the day's usage, and up to this many
-/// grants.
+/// grants. An event that draws on more is applied over several transactions by the entitlement's
+/// lease holder ([`group_commit::Application`]).
 pub const MAX_GRANTS_PER_EVENT: usize = 93;
 
 /// How many times a usage write that lost a race with another writer is recomputed and retried.
@@ -109,8 +110,6 @@ pub enum UsageError {
     EntitlementNotActive(&'static str),
     #[error("occurredAt is in the future")]
     OccurredInFuture,
-    #[error("usage would draw on {0} grants; one event can draw on at most {MAX_GRANTS_PER_EVENT}")]
-    TooManyGrants(usize),
     #[error("eventId reused with different parameters: {}", .0.join(", "))]
     IdempotencyMismatch(Vec<String>),
     #[error(transparent)]
@@ -118,7 +117,12 @@ pub enum UsageError {
 }
 
 /// The grants an allocation changes, with their new state (version bumped) and the version read.
-fn changed(grants: &[Grant], deductions: &[Deduction], effect: Effect, occurred_at: Timestamp) -> Vec<(Grant, u64)> {
+pub(crate) fn changed(
+    grants: &[Grant],
+    deductions: &[Deduction],
+    effect: Effect,
+    occurred_at: Timestamp,
+) -> Vec<(Grant, u64)> {
     let mut after = grants.to_vec();
     let touched = ledger::apply(&mut after, deductions, effect);
     after
@@ -198,9 +202,8 @@ where
             return Err(UsageError::EntitlementNotActive(entitlement.status.as_str()));
         }
         let allocation = ledger::allocate(&grants, at, req.amount.value());
-        if allocation.deductions.len() > MAX_GRANTS_PER_EVENT {
-            return Err(UsageError::TooManyGrants(allocation.deductions.len()));
-        }
+        // More grants than one transaction holds: applied over several by the lease holder.
+        let large = allocation.deductions.len() > MAX_GRANTS_PER_EVENT;
         let effect = if req.pending { Effect::Reserve } else { Effect::Consume };
         let grant_writes = changed(&grants, &allocation.deductions, effect, at);
         let record = UsageRecord {
@@ -223,7 +226,7 @@ where
         };
         // While a batch is being applied, a transaction of its own would only fail: queue at once.
         let batching = entitlement.lease_until.is_some_and(|until| until >= now);
-        if !batching {
+        if !batching && !large {
             let (delta, log) = if req.pending {
                 (CounterDelta::default(), None)
             } else {
@@ -246,6 +249,8 @@ where
             ..record
         };
         match group_commit::queue_and_wait(store, clock, &request, batching).await? {
+            // This request's own record (queued at its instant), or an earlier one's with its id.
+            Some(applied) if applied.recorded_at == request.recorded_at => return Ok(Created::New(applied)),
             Some(applied) => return replay(applied, &fingerprint),
             // Taken off the queue unapplied: try again (an error shows then).
             None => pause(attempt).await,

@@ -151,25 +151,19 @@ async fn events_nothing_meters_are_kept_with_their_outcome() {
 }
 
 #[tokio::test]
-async fn a_burn_refused_for_good_is_kept_as_apply_failed() {
+async fn a_burn_over_more_grants_than_one_transaction_holds_is_applied() {
     let w = World::at("2030-03-14T10:00:00Z");
     metric(&w, "ai.inference", sum(), None).await;
     let first = funded(&w, "cus_1", "ai.inference", "g0").await;
-    for i in 1..94 {
+    for i in 1..150 {
         w.grant(new_grant(&first.entitlement_id, "1", &format!("g{i}"))).await;
     }
-    // 100 + 93 * 1 credits: 193 needs all 94 grants (over the 93 one event may draw on).
-    let e = ingest(&w, event("ai.inference", "cus_1", Some("big"), "193"), &tokens("193")).await;
-    assert!(
-        matches!(&e.outcome, Outcome::ApplyFailed { entitlement, reason }
-            if *entitlement == first.entitlement_id && reason.contains("at most 93")),
-        "{:?}",
-        e.outcome
-    );
-    assert_eq!(remaining(&w, &first).await, dec("100"), "nothing burned");
-    let again = ingest(&w, event("ai.inference", "cus_1", Some("big"), "193"), &tokens("193")).await;
-    assert_eq!(again.id, e.id);
-    assert!(matches!(again.outcome, Outcome::ApplyFailed { .. }));
+    // 100 + 149 * 1 credits: 249 draws on all 150 grants, over the 93 one transaction holds.
+    let e = ingest(&w, event("ai.inference", "cus_1", Some("big"), "249"), &tokens("249")).await;
+    assert_eq!(e.outcome, Outcome::Applied(first.entitlement_id.clone()));
+    assert_eq!(remaining(&w, &first).await, dec("0"), "every grant burned");
+    let again = ingest(&w, event("ai.inference", "cus_1", Some("big"), "249"), &tokens("249")).await;
+    assert_eq!(again.id, e.id, "once");
 }
 
 #[tokio::test]

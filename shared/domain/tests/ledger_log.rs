@@ -159,7 +159,7 @@ async fn a_read_in_the_middle_of_history_reads_one_window() {
     for t in [instants[1], instants[500], instants[1999]] {
         let (start, later) = w
             .store
-            .read_log(&w.tenant, &id, &head, ledger::Bound::Through(t))
+            .read_log(&w.tenant, &id, &head, ledger::Bound::Through(t), None)
             .await
             .unwrap();
         let window = match &start {

@@ -372,19 +372,27 @@ async fn pending_usage_holds_credits_until_committed_or_released() {
 }
 
 #[tokio::test]
-async fn one_event_draws_on_at_most_93_grants() {
+async fn one_event_draws_on_500_grants_over_several_transactions() {
     let w = World::at("2030-03-14T10:00:00Z");
     let e = w.entitlement("cus_1").await;
-    for i in 0..94 {
-        w.grant(new_grant(&e.id, "1", &format!("g{i}"))).await;
+    for i in 0..500 {
+        w.grant(new_grant(&e.id, "1", &format!("g{i:03}"))).await;
     }
-    assert_eq!(usage::MAX_GRANTS_PER_EVENT, 93);
-    assert_eq!(
-        err(usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e.id, "big", "94")).await),
-        "TooManyGrants(94)"
-    );
-    let ok = record(&w, use_of(&e.id, "big", "93")).await;
-    assert_eq!(ok.deductions.len(), 93);
+    let ok = record(&w, use_of(&e.id, "big", "499.5")).await;
+    assert_eq!(ok.deductions.len(), 500);
+    assert_eq!(ok.overage, Decimal::ZERO);
+    let (ent, balance) = grants_domain::balances::balance(&w.store, &w.clock, &w.tenant, &e.id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(balance.excluding_pending, dec("0.5"));
+    assert_eq!(ent.usage_in_period, dec("499.5"));
+    assert_eq!(ent.applying, None, "finished");
+    assert_eq!(ent.log.map(|h| h.seq), Some(1), "one log entry with every deduction");
+    let again = usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e.id, "big", "499.5"))
+        .await
+        .unwrap();
+    assert!(matches!(again, Created::Replayed(_)));
 }
 
 #[tokio::test]

@@ -97,6 +97,7 @@ pub(crate) fn entitlement_from(item: &Item) -> Result<Entitlement, StoreError> {
         created_at: r.ts("created_at")?,
         log: log_head_from(item)?,
         lease_until: r.opt_ts(LEASE_UNTIL)?,
+        applying: r.opt_s(APPLYING).map(str::to_owned),
     };
     debug_assert!(
         entitlement.counters_hold(),

@@ -1,7 +1,7 @@
 //! [`UsageQueue`] on DynamoDB: queued requests (`Q#` items in the entitlement's partition), the
 //! lease (`lease_owner`, `lease_until` on the entitlement's item) and the batch transaction.
 use crate::prelude::*;
-use grants_domain::group_commit::{Batch, BatchWrite, QueueState, UsageQueue};
+use grants_domain::group_commit::{Application, Batch, BatchWrite, QueueState, Step, UsageQueue};
 
 fn queued_item(r: &UsageRecord) -> Item {
     let mut item = usage_item(r);
@@ -180,6 +180,95 @@ impl UsageQueue for DynamoStore {
         unless_condition_failed(result)
     }
 
+    async fn write_step(&self, step: &Step) -> Result<BatchWrite, StoreError> {
+        let record = &step.application.record;
+        let pk = entitlement_pk(record.tenant.as_str(), record.entitlement_id.as_str());
+        let done = step.application.done;
+        let first = done == 0;
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(&pk))
+            .key(SK, s(ENTITLEMENT_SK))
+            .update_expression("SET #until = :until, #applying = :event")
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_names("#applying", APPLYING)
+            .expression_attribute_values(":owner", s(&step.owner))
+            .expression_attribute_values(":until", ts(step.lease_until))
+            .expression_attribute_values(":event", s(&record.event_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = if first {
+            update
+                .condition_expression("#owner = :owner AND #st = :active AND attribute_not_exists(#applying)")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()))
+        } else {
+            update.condition_expression("#owner = :owner AND #applying = :event")
+        };
+        let update = update.build().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut progress = usage_item(record);
+        progress.insert(SK.to_owned(), s(application_sk(&record.event_id)));
+        progress.insert("type".to_owned(), s("application"));
+        progress.insert("done".to_owned(), AttributeValue::N((done + 1).to_string()));
+        let progress_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(progress))
+            .condition_expression(if first {
+                "attribute_not_exists(PK)"
+            } else {
+                "done = :done"
+            })
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let progress_put = if first {
+            progress_put
+        } else {
+            progress_put.expression_attribute_values(":done", AttributeValue::N(done.to_string()))
+        }
+        .build()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(progress_put).build(),
+        ];
+        for (g, read) in &step.grants {
+            items.push(versioned_grant_put(&self.table, g, *read)?);
+        }
+        let failed = match self.transact(items).await {
+            Ok(Transacted::Committed) => return Ok(BatchWrite::Written),
+            Ok(Transacted::ConditionsFailed(failed)) => failed,
+            Err(StoreError::Contention) => return Ok(BatchWrite::Stale),
+            Err(e) => return Err(e),
+        };
+        if let Some(old) = failed.old(0) {
+            if old.is_none_or(|e| Reader(e).opt_s(LEASE_OWNER) != Some(step.owner.as_str())) {
+                return Ok(BatchWrite::LeaseLost);
+            }
+        }
+        if first && failed.at(1) {
+            return Ok(BatchWrite::Exists(record.event_id.clone()));
+        }
+        Ok(BatchWrite::Stale)
+    }
+
+    async fn load_application(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        event_id: &str,
+    ) -> Result<Option<Application>, StoreError> {
+        let Some(item) = self
+            .get(entitlement_pk(tenant.as_str(), id.as_str()), &application_sk(event_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let done = Reader(&item).version("done")?;
+        Ok(Some(Application {
+            record: usage_from(&item)?,
+            done: usize::try_from(done).map_err(|_| StoreError::Corrupt("application progress".to_owned()))?,
+        }))
+    }
+
     async fn write_batch(&self, batch: &Batch) -> Result<BatchWrite, StoreError> {
         let pk = entitlement_pk(batch.tenant.as_str(), batch.entitlement_id.as_str());
         if !batch.records.is_empty() {
@@ -233,6 +322,7 @@ impl DynamoStore {
     async fn transact_batch(&self, batch: &Batch, pk: &str) -> Result<BatchWrite, StoreError> {
         let mut set = "SET #until = :until".to_owned();
         let mut condition = "#owner = :owner".to_owned();
+        let mut remove = String::new();
         let mut update = Update::builder()
             .table_name(&self.table)
             .key(PK, s(pk))
@@ -257,8 +347,17 @@ impl DynamoStore {
                 update = update.expression_attribute_values(k, v);
             }
         }
+        update = update.expression_attribute_names("#applying", APPLYING);
+        match &batch.finishing {
+            Some(event) => {
+                condition.push_str(" AND #applying = :event");
+                remove.push_str(" REMOVE #applying");
+                update = update.expression_attribute_values(":event", s(event));
+            }
+            None => condition.push_str(" AND attribute_not_exists(#applying)"),
+        }
         let update = update
-            .update_expression(format!("{set} ADD usage_in_period :u, overage :o"))
+            .update_expression(format!("{set} ADD usage_in_period :u, overage :o{remove}"))
             .condition_expression(condition)
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -280,6 +379,17 @@ impl DynamoStore {
         }
         for (g, read) in &batch.grants {
             items.push(versioned_grant_put(&self.table, g, *read)?);
+            roles.push(Role::Other);
+        }
+        if let Some(event) = &batch.finishing {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key(PK, s(pk))
+                .key(SK, s(application_sk(event)))
+                .condition_expression("attribute_exists(PK)")
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
             roles.push(Role::Other);
         }
         if let Some(log) = &batch.log {

@@ -3,7 +3,7 @@
 //! write them.
 use crate::prelude::*;
 use grants_domain::balances::{LedgerStore, Present};
-use grants_domain::ledger::{Bound, Checkpoint, Day, LogAppend, LogEntry, Start, Totals};
+use grants_domain::ledger::{Bound, Checkpoint, Day, LogAppend, LogEntry, Start, Totals, GRANTS_PER_DAY_ITEM};
 
 fn deductions_attr(drawn: &[Deduction]) -> AttributeValue {
     AttributeValue::L(
@@ -191,7 +191,11 @@ pub(crate) fn append_items(
         items.push(put(table, keyed(sk, attrs), "attribute_not_exists(PK)")?);
     }
     for (sk, sums) in days {
-        items.push(day_update(table, &pk, sk, &sums, rollover)?);
+        let sums: Vec<(&str, Decimal)> = sums.into_iter().collect();
+        for (part, chunk) in sums.chunks(GRANTS_PER_DAY_ITEM).enumerate() {
+            let key = if part == 0 { sk.clone() } else { format!("{sk}#{part}") };
+            items.push(day_update(table, &pk, key, chunk, rollover)?);
+        }
     }
     Ok(items)
 }
@@ -201,7 +205,7 @@ fn day_update(
     table: &str,
     pk: &str,
     sk: String,
-    sums: &BTreeMap<&str, Decimal>,
+    sums: &[(&str, Decimal)],
     rollover: bool,
 ) -> Result<TransactWriteItem, StoreError> {
     let prefix = if rollover { "r_" } else { "u_" };
@@ -227,7 +231,8 @@ fn day_update(
 
 fn day_from(item: &Item) -> Result<Day, StoreError> {
     let r = Reader(item);
-    let date = r.s(SK)?.trim_start_matches(DAY_SK_PREFIX);
+    let sk = r.s(SK)?.trim_start_matches(DAY_SK_PREFIX);
+    let date = sk.get(..10).unwrap_or(sk);
     let at = Timestamp::parse(&format!("{date}T00:00:00Z")).map_err(corrupt("usage day"))?;
     let mut day = Day::of(at);
     for (k, v) in item {
@@ -325,12 +330,31 @@ impl LedgerStore for DynamoStore {
         present_from(&items)
     }
 
+    async fn checkpoint_after(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        bound: Bound,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let pk = entitlement_pk(tenant.as_str(), id.as_str());
+        let lo = match bound {
+            Bound::Through(t) => checkpoint_sk(&t.to_storage(), u64::MAX),
+            Bound::Before(t) => checkpoint_sk(&t.to_storage(), 0),
+        };
+        self.range(&pk, &lo, &checkpoint_sk("~", 0), false, Some(1))
+            .await?
+            .first()
+            .map(checkpoint_from)
+            .transpose()
+    }
+
     async fn read_log(
         &self,
         tenant: &TenantId,
         id: &EntitlementId,
         head: &LogHead,
         bound: Bound,
+        after: Option<Checkpoint>,
     ) -> Result<(Start, Vec<LogEntry>), StoreError> {
         let pk = entitlement_pk(tenant.as_str(), id.as_str());
         let written =
@@ -369,17 +393,15 @@ impl LedgerStore for DynamoStore {
             let (last, tail) = futures::try_join!(last, tail)?;
             return Ok((Start::Last(last), entries(tail)?));
         }
-        let lo = match bound {
-            Bound::Through(t) => checkpoint_sk(&t.to_storage(), u64::MAX),
-            Bound::Before(t) => checkpoint_sk(&t.to_storage(), 0),
+        // The head's last checkpoint is after the bound, so the first one after the bound is at
+        // or before that one: what was found beside the entitlement is within the head.
+        let checkpoint = match after.filter(|c| c.seq <= head.checkpoint_seq) {
+            Some(c) => c,
+            None => self
+                .checkpoint_after(tenant, id, bound)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("no checkpoint after the last one's instant".to_owned()))?,
         };
-        let checkpoint = self
-            .range(&pk, &lo, &checkpoint_sk("~", 0), false, Some(1))
-            .await?
-            .first()
-            .map(checkpoint_from)
-            .transpose()?
-            .ok_or_else(|| StoreError::Corrupt("no checkpoint after the last one's instant".to_owned()))?;
         let (from, to) = (log_sk(checkpoint.previous_seq + 1), log_sk(checkpoint.seq));
         let late_hi = match bound {
             Bound::Through(t) => late_sk(&t.to_storage(), u64::MAX),
@@ -412,13 +434,20 @@ fn present_from(items: &[Item]) -> Result<Option<(Present, Vec<Day>)>, StoreErro
     let mut entitlement = None;
     let mut grants = Vec::new();
     let mut holds = Vec::new();
-    let mut days = Vec::new();
+    let mut days: Vec<Day> = Vec::new();
     for item in items {
         match Reader(item).opt_s("type") {
             Some("entitlement") => entitlement = Some(entitlement_from(item)?),
             Some("grant") => grants.push(grant_from(item)?),
             Some("hold") => holds.push(usage_from(item)?),
-            Some("day") => days.push(day_from(item)?),
+            Some("day") => {
+                // The parts of one day follow each other in key order.
+                let day = day_from(item)?;
+                match days.last_mut() {
+                    Some(last) if last.day == day.day => last.merge(day),
+                    _ => days.push(day),
+                }
+            }
             _ => {}
         }
     }

@@ -39,7 +39,7 @@ impl PeriodStore for DynamoStore {
         let mut set =
             "SET current_period_start = :s, current_period_end = :e, usage_in_period = :z, overage = :z, GSI5SK = :k"
                 .to_owned();
-        let mut condition = "current_period_end = :old AND #st = :active".to_owned();
+        let mut condition = "current_period_end = :old AND #st = :active AND attribute_not_exists(applying)".to_owned();
         let mut update = Update::builder();
         if let Some(log) = &reset.log {
             let (log_set, values) = log_head_update(log);

@@ -10,7 +10,8 @@
 //! | log entry     | `T#<t>#E#<ent>`         | `L#<seq, 20 digits>`  |                              |                           |
 //! | late entry    | `T#<t>#E#<ent>`         | `LATE#<occurred>#<seq>` (a log entry's copy, when late) |  |                    |
 //! | checkpoint    | `T#<t>#E#<ent>`         | `K#<at>#<seq>`        |                              |                           |
-//! | usage day     | `T#<t>#E#<ent>`         | `D#<yyyy-mm-dd>`      |                              |                           |
+//! | usage day     | `T#<t>#E#<ent>`         | `D#<yyyy-mm-dd>` (and `#<part>` past 150 grants) |                              |                           |
+//! | application   | `T#<t>#E#<ent>`         | `A#<sha256(event id)>` (while an event over many grants is applied) | |      |
 //! | queued usage  | `T#<t>#E#<ent>`         | `Q#<queued at>#<sha256(event id)>` (until a batch applies it) |  |            |
 //! | claim         | `T#<t>#E#<ent>`         | `IDEM#<scope>#<sha256(key)>` |                       |                           |
 //! | tenant        | `TENANT#<t>`            | `TENANT`              |                              |                           |
@@ -77,6 +78,13 @@ pub const QUEUE_SK_PREFIX: &str = "Q#";
 /// The group-commit lease, on the entitlement's item.
 pub const LEASE_OWNER: &str = "lease_owner";
 pub const LEASE_UNTIL: &str = "lease_until";
+/// The event whose application over several transactions is under way, on the entitlement's item.
+pub const APPLYING: &str = "applying";
+/// A usage event's application over several transactions: the allocated record and how many of
+/// its steps are done, while it is under way.
+pub fn application_sk(event_id: &str) -> String {
+    format!("A#{}", hex::encode(Sha256::digest(event_id.as_bytes())))
+}
 
 /// The entitlement's log head, on its item.
 pub const LOG_SEQ: &str = "log_seq";
@@ -104,6 +112,14 @@ pub const CHECKPOINT_SK_PREFIX: &str = "K#";
 /// An entitlement's usage on one UTC day (`yyyy-mm-dd`).
 pub fn day_sk(day_storage: &str) -> String {
     format!("D#{}", &day_storage[..day_storage.len().min(10)])
+}
+/// The `part`th item of a day whose sums take several (`D#<yyyy-mm-dd>#<part>`; part 0 is
+/// [`day_sk`]).
+pub fn day_part_sk(day_storage: &str, part: usize) -> String {
+    match part {
+        0 => day_sk(day_storage),
+        p => format!("{}#{p}", day_sk(day_storage)),
+    }
 }
 pub const DAY_SK_PREFIX: &str = "D#";
 

@@ -105,6 +105,9 @@ pub(crate) fn counters_update(
     } else {
         "attribute_exists(PK)".to_owned()
     };
+    // No multi-step application is under way on it (its grants are part-way changed).
+    condition.push_str(" AND attribute_not_exists(#applying)");
+    update = update.expression_attribute_names("#applying", APPLYING);
     if let Some(now) = lease_free_at {
         // Nobody is applying a batch (group commit) on it.
         condition.push_str(" AND (attribute_not_exists(#until) OR #until < :now)");

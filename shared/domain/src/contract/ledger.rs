@@ -151,3 +151,81 @@ pub async fn entitlements_without_a_log_are_read_from_every_record(store: &dyn S
     assert_eq!(stored.log, None, "usage does not start a log on it");
     reads_equal_every_record(store, &t, &e, &clock, &at).await;
 }
+
+/// An event drawing on more grants than one transaction holds is applied in steps by the lease
+/// holder; when that holder dies after a step, the next writer (once the lease expired) finishes
+/// it before anything else, and the event is applied exactly once.
+pub async fn multi_step_application_resumes_after_a_crash(store: &dyn Store, prefix: &str) {
+    use crate::group_commit::{Application, Step, LEASE_SECONDS};
+    let t = tenant(prefix, "a");
+    let e = stored_entitlement(store, &t, "c").await;
+    for _ in 0..200 {
+        stored_grant(store, &e, "1").await;
+    }
+    let clock = StepClock(Mutex::new(ts("2030-01-10T00:00:00Z")));
+    let now = clock.now();
+    // A writer takes the lease, writes the first step of "big" (150 grants), and dies.
+    let (_, grants) = store.load_entitlement(&t, &e.id).await.expect("load").expect("stored");
+    let allocation = ledger::allocate(&grants, now, rust_decimal::Decimal::from(150));
+    let record = UsageRecord {
+        rollover: false,
+        tenant: t.clone(),
+        entitlement_id: e.id.clone(),
+        event_id: "big".to_owned(),
+        amount: rust_decimal::Decimal::from(150),
+        occurred_at: now,
+        recorded_at: now,
+        status: ledger::UsageStatus::Committed,
+        deductions: allocation.deductions,
+        overage: allocation.overage,
+        settled_at: None,
+        fingerprint: [("amount", "150"), ("pending", "false")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    };
+    let application = Application { record, done: 0 };
+    let steps = application.steps();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    let first = application.record.deductions.get(steps[0].clone()).expect("part");
+    let writes = usage::changed(&grants, first, ledger::Effect::Consume, now);
+    let until = now.plus_seconds(LEASE_SECONDS).expect("in range");
+    assert!(store.take_lease(&t, &e.id, "dead", until, now).await.expect("lease"));
+    let step = Step {
+        owner: "dead".to_owned(),
+        lease_until: until,
+        application,
+        grants: writes,
+    };
+    assert_eq!(
+        store.write_step(&step).await.expect("step"),
+        crate::group_commit::BatchWrite::Written
+    );
+    let half = store.get_entitlement(&t, &e.id).await.expect("get").expect("stored");
+    assert_eq!(half.applying.as_deref(), Some("big"));
+    // After the lease expired, the next event's writer finishes "big", then applies its own.
+    clock.advance(LEASE_SECONDS + 1);
+    let next = NewUsage {
+        entitlement_id: e.id.clone(),
+        event_id: label("next"),
+        amount: CreditAmount::parse("10").expect("amount"),
+        occurred_at: None,
+        pending: false,
+    };
+    let created = usage::record_usage(store, &clock, &t, next)
+        .await
+        .expect("record_usage");
+    assert!(matches!(created, crate::kernel::Created::New(_)));
+    let (ent, grants, records) = store.load_ledger(&t, &e.id).await.expect("load").expect("stored");
+    assert_eq!(ent.applying, None, "finished");
+    assert_eq!(records.len(), 2);
+    let big = records.iter().find(|r| r.event_id == "big").expect("big recorded");
+    assert_eq!(big.deductions.len(), 150);
+    let left: rust_decimal::Decimal = grants.iter().map(|g| g.remaining).sum();
+    assert_eq!(left, rust_decimal::Decimal::from(40), "150 + 10 of 200, each once");
+    assert!(
+        store.load_application(&t, &e.id, "big").await.expect("read").is_none(),
+        "its progress is gone"
+    );
+    reads_equal_every_record(store, &t, &e, &clock, &[now, clock.now()]).await;
+}

@@ -129,6 +129,7 @@ fn entitlement(tenant: &TenantId, customer: &str) -> Entitlement {
         created_at: start,
         log: Some(crate::ledger::LogHead::default()),
         lease_until: None,
+        applying: None,
     }
 }
 
@@ -413,6 +414,7 @@ checks!(
     usage_records_read_back_in_event_hash_order,
     log_reads_equal_every_record,
     entitlements_without_a_log_are_read_from_every_record,
+    multi_step_application_resumes_after_a_crash,
     due_for_reset_by_period_end,
     reset_period_is_conditional_and_all_or_nothing,
     capacity_grants_claims_and_listing,
@@ -446,6 +448,6 @@ mod tests {
         let store = MemoryStore::new();
         run_all(&store, &unique_prefix()).await;
         run_all(&store, &unique_prefix()).await;
-        assert_eq!(CHECKS.len(), 42);
+        assert_eq!(CHECKS.len(), 43);
     }
 }

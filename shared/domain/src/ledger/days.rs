@@ -11,6 +11,15 @@ use crate::{GrantId, Timestamp};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
+/// At most this many grants' sums go in one stored item of a day (a store's update expression
+/// names each); a day with more takes several items.
+pub const GRANTS_PER_DAY_ITEM: usize = 150;
+
+/// How many items hold `grants` grants' sums of one day.
+pub fn day_items(grants: usize) -> usize {
+    grants.div_ceil(GRANTS_PER_DAY_ITEM).max(1)
+}
+
 /// One UTC day of an entitlement's committed effects: per grant, what usage drew and what a
 /// rollover took (negative: added).
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +37,16 @@ impl Day {
             day: at.day_start(),
             usage: BTreeMap::new(),
             rollover: BTreeMap::new(),
+        }
+    }
+
+    /// Adds what another item of the same day holds.
+    pub fn merge(&mut self, other: Day) {
+        for (g, a) in other.usage {
+            *self.usage.entry(g).or_default() += a;
+        }
+        for (g, a) in other.rollover {
+            *self.rollover.entry(g).or_default() += a;
         }
     }
 

@@ -81,13 +81,7 @@ impl LogAppend {
     /// all the entitlement's grants with this effect (and the ones before it) applied: their
     /// remainders are a checkpoint's totals (`amount - remaining` is what the log has drawn from
     /// each; only logged writes lower `remaining`).
-    pub fn push(
-        &mut self,
-        grants_after: &[Grant],
-        occurred_at: Timestamp,
-        drawn: Vec<Deduction>,
-        overage: Decimal,
-    ) {
+    pub fn push(&mut self, grants_after: &[Grant], occurred_at: Timestamp, drawn: Vec<Deduction>, overage: Decimal) {
         let head = &mut self.head;
         let entry = LogEntry {
             seq: head.seq + 1,

@@ -22,7 +22,7 @@ mod history;
 pub(crate) use allocation::burn_order;
 pub use allocation::{allocate, apply, Allocation, Deduction, Effect};
 pub use balance::{balance_at, balance_from, grant_balance, grant_balance_now, Balance, GrantBalance};
-pub use days::{day_entries, days_of, Day};
+pub use days::{day_entries, day_items, days_of, Day, GRANTS_PER_DAY_ITEM};
 pub use entries::{grant_entries, pending_entries, Entry, EntryKind, Posting, UsageStatus};
 pub use history::{
     append, is_late, start_for, totals_within, Bound, Checkpoint, LogAppend, LogEntry, LogHead, Start, Totals,

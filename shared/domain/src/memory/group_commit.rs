@@ -1,7 +1,7 @@
 //! [`MemoryStore`] as the group-commit port ([`UsageQueue`]): the queue and the lease.
 use super::ledger::append_keys;
 use super::{check_transaction, ent_key, grant_item_key, item_key, usage_sk, EntKey, MemoryStore, State};
-use crate::group_commit::{Batch, BatchWrite, QueueState, UsageQueue};
+use crate::group_commit::{Application, Batch, BatchWrite, QueueState, Step, UsageQueue};
 use crate::kernel::StoreError;
 use crate::ledger::UsageStatus;
 use crate::usage::UsageRecord;
@@ -137,6 +137,10 @@ impl UsageQueue for MemoryStore {
             st.dequeue(&key, &batch.dequeued);
             return Ok(BatchWrite::Written);
         }
+        let applying = st.entitlement(&key).and_then(|e| e.applying.clone());
+        if applying != batch.finishing {
+            return Ok(BatchWrite::Stale);
+        }
         if let Some(r) = batch.records.iter().find(|r| st.usage(&key, &r.event_id).is_some()) {
             return Ok(BatchWrite::Exists(r.event_id.clone()));
         }
@@ -157,8 +161,73 @@ impl UsageQueue for MemoryStore {
         if let Some(s) = st.entitlements.get_mut(&key) {
             s.lease = Some((batch.owner.clone(), batch.lease_until));
             s.entitlement.lease_until = Some(batch.lease_until);
+            s.entitlement.applying = None;
+        }
+        if let Some(event) = &batch.finishing {
+            st.applications.remove(&(key.clone(), event.clone()));
         }
         st.dequeue(&key, &batch.dequeued);
         Ok(BatchWrite::Written)
+    }
+
+    async fn write_step(&self, step: &Step) -> Result<BatchWrite, StoreError> {
+        let record = &step.application.record;
+        let key = ent_key(&record.tenant, &record.entitlement_id);
+        let mut items = vec![
+            item_key(&key, "E"),
+            item_key(&key, &format!("A#{}", usage_sk(&record.event_id))),
+        ];
+        items.extend(step.grants.iter().map(|(g, _)| grant_item_key(g)));
+        check_transaction(&items)?;
+        let mut st = self.state();
+        let app_key = (key.clone(), record.event_id.clone());
+        let stored = st.applications.get(&app_key).map(|a| a.done);
+        match (step.application.done, stored) {
+            (0, Some(_)) => return Ok(BatchWrite::Exists(record.event_id.clone())),
+            (0, None) => {}
+            (done, Some(d)) if d == done => {}
+            _ => return Ok(BatchWrite::Stale),
+        }
+        if !st.lease_held_by(&key, &step.owner) {
+            return Ok(BatchWrite::LeaseLost);
+        }
+        let applying = st.entitlement(&key).and_then(|e| e.applying.clone());
+        let marked_ok = if step.application.done == 0 {
+            applying.is_none() && st.is_active(&key)
+        } else {
+            applying.as_deref() == Some(record.event_id.as_str())
+        };
+        if !marked_ok || !st.grants_unmoved(&step.grants) {
+            return Ok(BatchWrite::Stale);
+        }
+        for (g, _) in &step.grants {
+            st.put_grant(g);
+        }
+        st.applications.insert(
+            app_key,
+            Application {
+                record: record.clone(),
+                done: step.application.done + 1,
+            },
+        );
+        if let Some(s) = st.entitlements.get_mut(&key) {
+            s.lease = Some((step.owner.clone(), step.lease_until));
+            s.entitlement.lease_until = Some(step.lease_until);
+            s.entitlement.applying = Some(record.event_id.clone());
+        }
+        Ok(BatchWrite::Written)
+    }
+
+    async fn load_application(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        event_id: &str,
+    ) -> Result<Option<Application>, StoreError> {
+        Ok(self
+            .state()
+            .applications
+            .get(&(ent_key(tenant, id), event_id.to_owned()))
+            .cloned())
     }
 }

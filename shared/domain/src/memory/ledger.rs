@@ -21,21 +21,28 @@ pub(super) struct Log {
 pub(super) fn append_keys(key: &EntKey, log: Option<&LogAppend>) -> Vec<String> {
     let Some(log) = log else { return Vec::new() };
     let mut keys = Vec::new();
-    let mut days = std::collections::BTreeSet::new();
     for group in log.groups() {
         if let Some((first, _)) = group.first() {
             keys.push(item_key(key, &format!("L#{}", first.seq)));
         }
     }
+    // Per day, the grants drawn on: how many items the day's sums take.
+    let mut days: BTreeMap<Timestamp, std::collections::BTreeSet<&crate::GrantId>> = BTreeMap::new();
     for (e, late) in &log.entries {
         if *late {
             keys.push(item_key(key, &format!("LATE#{}", e.seq)));
         }
         if !e.drawn.is_empty() {
-            days.insert(e.occurred_at.day_start());
+            days.entry(e.occurred_at.day_start())
+                .or_default()
+                .extend(e.drawn.iter().map(|d| &d.grant_id));
         }
     }
-    keys.extend(days.iter().map(|d| item_key(key, &format!("D#{}", d.to_storage()))));
+    for (d, grants) in &days {
+        for part in 0..ledger::day_items(grants.len()) {
+            keys.push(item_key(key, &format!("D#{}#{part}", d.to_storage())));
+        }
+    }
     if let Some(c) = &log.checkpoint {
         keys.push(item_key(key, &format!("K#{}", c.seq)));
     }
@@ -101,12 +108,32 @@ impl LedgerStore for MemoryStore {
         }))
     }
 
+    async fn checkpoint_after(
+        &self,
+        tenant: &TenantId,
+        id: &EntitlementId,
+        bound: Bound,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let st = self.state();
+        Ok(st.logs.get(&ent_key(tenant, id)).and_then(|l| {
+            l.checkpoints
+                .iter()
+                .find(|c| match bound {
+                    Bound::Through(t) => c.at > t,
+                    Bound::Before(t) => c.at >= t,
+                })
+                .cloned()
+        }))
+    }
+
+    /// The reference read ([`ledger::start_for`] over the whole log); `after` is not needed.
     async fn read_log(
         &self,
         tenant: &TenantId,
         id: &EntitlementId,
         head: &LogHead,
         bound: Bound,
+        _after: Option<Checkpoint>,
     ) -> Result<(Start, Vec<LogEntry>), StoreError> {
         let st = self.state();
         let Some(log) = st.logs.get(&ent_key(tenant, id)) else {

@@ -123,6 +123,8 @@ struct State {
     logs: BTreeMap<EntKey, ledger::Log>,
     /// Per entitlement partition: the queued usage requests, by (queued at, event id hash).
     queues: BTreeMap<EntKey, BTreeMap<(Timestamp, String), UsageRecord>>,
+    /// Multi-step applications under way, by (entitlement partition, event id).
+    applications: BTreeMap<(EntKey, String), crate::group_commit::Application>,
 }
 
 /// The failure DynamoDB reports for a plain conditional write whose condition failed and that the

@@ -51,7 +51,7 @@ impl PeriodStore for MemoryStore {
         let mut st = self.state();
         let unmoved = st
             .entitlement(&key)
-            .is_some_and(|e| e.current_period_end == reset.old_end && e.is_active());
+            .is_some_and(|e| e.current_period_end == reset.old_end && e.is_active() && e.applying.is_none());
         let record_new = reset
             .record
             .as_ref()

@@ -78,7 +78,12 @@ impl UsageStore for MemoryStore {
         if !st.is_active(&key) {
             return Ok(UsageWrite::EntitlementUnavailable);
         }
-        if !st.grants_unmoved(grants) || !st.log_unmoved(&key, log) || !st.lease_free(&key, record.recorded_at) {
+        let applying = st.entitlement(&key).is_some_and(|e| e.applying.is_some());
+        if applying
+            || !st.grants_unmoved(grants)
+            || !st.log_unmoved(&key, log)
+            || !st.lease_free(&key, record.recorded_at)
+        {
             return Ok(UsageWrite::Stale);
         }
         st.put_usage(record);
@@ -102,7 +107,13 @@ impl UsageStore for MemoryStore {
         let pending = st
             .usage(&key, &record.event_id)
             .is_some_and(|u| u.status == crate::ledger::UsageStatus::Pending);
-        if !pending || st.entitlement(&key).is_none() || !st.grants_unmoved(grants) || !st.log_unmoved(&key, log) {
+        let applying = st.entitlement(&key).is_some_and(|e| e.applying.is_some());
+        if !pending
+            || applying
+            || st.entitlement(&key).is_none()
+            || !st.grants_unmoved(grants)
+            || !st.log_unmoved(&key, log)
+        {
             return Ok(false);
         }
         st.put_usage(record);

@@ -33,6 +33,7 @@ fn entitlement(start: &str, end: &str) -> Entitlement {
         created_at: start,
         log: Some(crate::ledger::LogHead::default()),
         lease_until: None,
+        applying: None,
     }
 }
 

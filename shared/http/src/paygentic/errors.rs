@@ -228,13 +228,6 @@ impl From<UsageError> for ApiError {
                 format!("Entitlement is {status}; usage needs an active entitlement"),
             ),
             UsageError::OccurredInFuture => ApiError::field("occurredAt", "invalid_range", "must not be in the future"),
-            UsageError::TooManyGrants(n) => ApiError::unprocessable(
-                "too_many_grants",
-                format!(
-                    "This usage would draw on {n} grants; one event can draw on at most {}. Send it as smaller events.",
-                    grants_domain::usage::MAX_GRANTS_PER_EVENT
-                ),
-            ),
             UsageError::IdempotencyMismatch(fields) => ApiError::conflict(
                 "event_id_reused",
                 format!(
