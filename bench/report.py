@@ -80,7 +80,7 @@ why = {
     "metronome-void-grant": "Metronome names only the grant id; one Query of the tenant's grant index finds its entitlement, then one conditional UpdateItem.",
     "flexprice-delete-credit-grant": "A versioned read-modify-write (GetItem, conditional PutItem) because archiving may also cut `end_date` to the effective date. A repeat finds it archived after the read and writes nothing.",
     "metronome-list-entries": "Without `customer_ids` the tenant's entitlements are listed (1 Query), then each entitlement's ledger (its usage days, grants and pending holds: one Query, bounded by the days it was used, not by its events) is read with one Query each; the sample tenant has 3 entitlements. O(entitlements) by design: listEntries is a ledger, not an index.",
-    "get-balance": "The sample asks for the balance at a past instant (`?at=`): side by side, one Query of the entitlement, its grants and its pending holds, and one Query for the first checkpoint made after that instant (none here); then the log after the last checkpoint (up to 127 entries, one Query), with that checkpoint's GetItem when there is one, or the window of the checkpoint found. 3 calls in 2 round trips of latency, whatever the length of history (section 8). The balance now is 1 (the grants' stored remainders).",
+    "get-balance": "The sample asks for the balance at a past instant (`?at=`): side by side, one Query of the entitlement, its grants and its pending holds, and one Query for the first checkpoint made after that instant (none here); then the log after the last checkpoint (up to 63 entries, one Query), with that checkpoint's GetItem when there is one, or the window of the checkpoint found. 3 calls in 2 round trips of latency, whatever the length of history (section 8). The balance now is 1 (the grants' stored remainders).",
     "metronome-list-grants": "First call: the credit-type catalogue (cached 60 s per instance) plus the index page plus one Query per entitlement on the page; warm: 2.",
     "record-usage": "The burn-down needs every grant's current remainder and version: one strongly consistent Query of the entitlement's partition, then one transaction (usage record, counters, every touched grant conditioned on its version). Reaching 1 needs a per-instance cache of the grants plus an entitlement-level version that every grant write bumps, so that a stale cache fails the condition instead of mis-ordering the burn-down. Not built: it adds a write to every grant operation and a second place where the grant list lives.",
 }
@@ -335,7 +335,7 @@ vol = load("volume.json")["sizes"]
 p("## 8. The ledger at volume: reads that do not grow with history (issue 16, item 1)")
 p("")
 p("`load volume`: for each size, one entitlement with one grant and that many usage events (queued and applied by group "
-  "commit), then each read 5 times through the handlers in this process on DynamoDB Local (after one warm-up call): the "
+  "commit), then each read 11 times through the handlers in this process on DynamoDB Local (after one warm-up call): the "
   "median, and the DynamoDB items it read (what each Query examined, each item a GetItem returned). The balance at the "
   "middle is `?at=` the instant by which half the events had been applied.")
 p("")
@@ -354,7 +354,7 @@ p("")
 p("Seeding took " + ", ".join(f"{ms(v['seeded_us'])} for {v['events']:,}" for v in vol) + ". Before the log (issue 16's "
   "table, debug build through `cargo lambda watch`), the balance read every usage record: 7 ms at 0 events, 266 ms at 3,000. "
   "Now a balance now reads the grants' stored remainders; a balance at a past instant reads one checkpoint and at most one "
-  "window of the log (128 entries, grouped per batch), plus the late entries (usage that occurred before the last "
+  "window of the log (64 entries, grouped per batch), plus the late entries (usage that occurred before the last "
   "checkpoint's instant), which these runs have none of; listGrants and listEntries read the entitlement's usage per day "
   "(one item per day it was used). Metronome's deductions are one entry per grant per UTC day.")
 p("")

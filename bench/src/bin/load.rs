@@ -15,7 +15,7 @@
 //! one grant and that many usage events (queued, then applied by group commit, as a busy
 //! entitlement's are), then the reads of issue 16 item 1 (balance now, balance at the middle of
 //! its history, get-entitlement, Metronome listGrants and listEntries of its customer): median
-//! of 5 calls each through the handlers in this process, and the DynamoDB items each read.
+//! of 11 calls each through the handlers in this process, and the DynamoDB items each read.
 //!
 //! All write JSON (microseconds); bench/report.py turns it into the report.
 use grants_domain::model::Role;
@@ -368,7 +368,7 @@ async fn seed(b: &Arc<Bench>, ent: &EntitlementId, events: usize) -> Result<gran
     Ok(middle)
 }
 
-/// Median µs and items read of 5 calls (after one warm-up call).
+/// Median µs and items read of 11 calls (after one warm-up call).
 async fn measure(b: &Bench, method: Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
     let (status, v) = b.call(method.clone(), path, body.clone()).await?;
     if status != StatusCode::OK {
@@ -376,7 +376,7 @@ async fn measure(b: &Bench, method: Method, path: &str, body: Option<Value>) -> 
     }
     let mut times = Vec::new();
     let mut items = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..11 {
         b.round_trips.take();
         b.round_trips.take_items_read();
         let t = Instant::now();

@@ -55,29 +55,53 @@ fn entry_from(item: &Item) -> Result<LogEntry, StoreError> {
     })
 }
 
-/// A log item: the entries of one write (`entries`, each as a late copy holds one).
-fn log_item_attrs(group: &[(LogEntry, bool)]) -> Vec<(String, AttributeValue)> {
-    let entries = group
+/// One log entry as a log item stores it: `[seq, occurred (storage form), overage, [[grant,
+/// amount], ...]]`, numbers as decimal strings, exact.
+type StoredEntry = (u64, String, String, Vec<(String, String)>);
+
+/// A log item: the entries of one write, as one JSON string (compact: a window of entries is a
+/// few items, read and parsed whole).
+fn log_item_attrs(group: &[(LogEntry, bool)]) -> Result<Vec<(String, AttributeValue)>, StoreError> {
+    let entries: Vec<StoredEntry> = group
         .iter()
-        .map(|(e, _)| AttributeValue::M(entry_attrs(e).into_iter().collect()))
+        .map(|(e, _)| {
+            (
+                e.seq,
+                e.occurred_at.to_storage(),
+                e.overage.to_string(),
+                e.drawn
+                    .iter()
+                    .map(|d| (d.grant_id.as_str().to_owned(), d.amount.to_string()))
+                    .collect(),
+            )
+        })
         .collect();
-    vec![
-        ("type".to_owned(), s("log")),
-        ("entries".to_owned(), AttributeValue::L(entries)),
-    ]
+    let json = serde_json::to_string(&entries).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(vec![("type".to_owned(), s("log")), ("entries".to_owned(), s(json))])
 }
 
 /// The entries of log items (in order).
 fn entries_of(items: &[Item]) -> Result<Vec<LogEntry>, StoreError> {
     let mut out = Vec::new();
     for item in items {
-        let list = item
-            .get("entries")
-            .and_then(|v| v.as_l().ok())
-            .ok_or_else(|| StoreError::Corrupt("log entries".to_owned()))?;
-        for e in list {
-            let m = e.as_m().map_err(|_| StoreError::Corrupt("log entry".to_owned()))?;
-            out.push(entry_from(m)?);
+        let stored: Vec<StoredEntry> = serde_json::from_str(Reader(item).s("entries")?)
+            .map_err(|e| StoreError::Corrupt(format!("log entries: {e}")))?;
+        for (seq, occurred, overage, drawn) in stored {
+            let dec = |v: &str| Decimal::from_str(v).map_err(|_| StoreError::Corrupt("log amount".to_owned()));
+            out.push(LogEntry {
+                seq,
+                occurred_at: Timestamp::parse(&occurred).map_err(corrupt("log entry instant"))?,
+                overage: dec(&overage)?,
+                drawn: drawn
+                    .iter()
+                    .map(|(g, a)| {
+                        Ok(Deduction {
+                            grant_id: GrantId::parse(g).map_err(corrupt("grant id"))?,
+                            amount: dec(a)?,
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?,
+            });
         }
     }
     Ok(out)
@@ -156,7 +180,7 @@ pub(crate) fn append_items(
     let mut days: BTreeMap<String, BTreeMap<&str, Decimal>> = BTreeMap::new();
     for group in log.groups() {
         if let Some((first, _)) = group.first() {
-            let item = keyed(log_sk(first.seq), log_item_attrs(group));
+            let item = keyed(log_sk(first.seq), log_item_attrs(group)?);
             items.push(put(table, item, "attribute_not_exists(PK)")?);
         }
     }

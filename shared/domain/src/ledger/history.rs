@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 /// A checkpoint is written with every this many log entries: a read for a past instant reads at
 /// most this many entries of one window (plus the late ones, see the module docs).
-pub const CHECKPOINT_EVERY: u64 = 128;
+pub const CHECKPOINT_EVERY: u64 = 64;
 
 /// Where an entitlement's log stands, kept on the entitlement and advanced (conditionally) by
 /// every write that appends to the log.
