@@ -75,8 +75,10 @@ def test_usage_shows_as_deductions_with_running_balances(client, customer, base_
     r = httpx.post(f"{base_url}/v1/entitlements/{ent}/usage", headers=headers, json={"eventId": "hold", "amount": 5, "pending": True})
     assert r.status_code == 201, r.text
     [g] = client.v1.credit_grants.list(credit_grant_ids=[gid]).data
-    assert [d.amount for d in g.deductions] == [20, 30]
-    assert [d.running_balance for d in g.deductions] == [80, 50]
+    # One deduction per grant per UTC day (both events are today's), with the balance after it.
+    assert [d.amount for d in g.deductions] == [50]
+    assert [d.running_balance for d in g.deductions] == [50]
+    assert g.deductions[0].reason.startswith("Usage on ")
     assert all(d.credit_grant_id == gid for d in g.deductions)
     assert [d.amount for d in g.pending_deductions] == [5]
     assert g.balance.excluding_pending == 50 and g.balance.including_pending == 45
