@@ -325,7 +325,8 @@ async fn seed(b: &Arc<Bench>, ent: &EntitlementId, events: usize) -> Result<gran
     let clock = grants_domain::SystemClock;
     let store = Arc::clone(&b.app.store);
     let mut middle = clock.now();
-    let chunk = 2000usize;
+    // At least 4 chunks, so that the middle of history is between two.
+    let chunk = (events / 4).clamp(1, 2000);
     for start in (0..events).step_by(chunk) {
         let end = (start + chunk).min(events);
         stream::iter(start..end)

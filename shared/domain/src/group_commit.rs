@@ -22,9 +22,12 @@
 //!   its request (if it is still queued) and answers 503; a batch that read the request just
 //!   before may still apply it, and the event's retry then answers with that record (its event id
 //!   is what makes it applied once).
-//! - A request the lease holder cannot apply for good (the entitlement is no longer active, or the
-//!   event would draw on too many grants) is taken off the queue unapplied; its writer then tries
-//!   it on its own and gets the error.
+//! - A request the lease holder cannot apply for good (the entitlement is no longer active, or
+//!   pending usage would hold more grants than one transaction can settle) is taken off the queue
+//!   unapplied; its writer then tries it on its own and gets the error. An event that draws on more
+//!   grants than one transaction holds is applied on its own, in steps ([`Application`]).
+//! - The writer that holds the lease applies batches for at most [`HOLD_SECONDS`], then gives the
+//!   lease up (another waiter takes it), so its own request is answered in bounded time.
 use crate::entitlement_store::EntitlementStore;
 use crate::kernel::StoreError;
 use crate::ledger::{self, Effect, LogAppend, UsageStatus};
@@ -46,9 +49,14 @@ pub const WAIT_SECONDS: u64 = 25;
 /// How many queued requests a lease holder reads for one batch.
 pub const QUEUE_READ: usize = 48;
 
+/// How long one writer applies batches before it gives the lease up (its own request waits that
+/// long at most for the others').
+pub const HOLD_SECONDS: u64 = 2;
+
 /// Grants one step of a multi-step application changes: the rest of its 100 items are the
-/// entitlement and the application's progress.
-pub const GRANTS_PER_STEP: usize = 98;
+/// entitlement, the application's progress and (first step) the check that the event is not
+/// recorded already.
+pub const GRANTS_PER_STEP: usize = 97;
 
 /// Items of the last step of a multi-step application besides its grants and its day items: the
 /// record, the entitlement, the progress (deleted), a hold, the log item, a late copy, a checkpoint.
@@ -75,8 +83,10 @@ impl Application {
         let mut out = Vec::new();
         let mut start = 0;
         while n - start > last {
-            out.push(start..start + GRANTS_PER_STEP);
-            start += GRANTS_PER_STEP;
+            // Never past what the last step must still take.
+            let k = GRANTS_PER_STEP.min(n - start - last);
+            out.push(start..start + k);
+            start += k;
         }
         out.push(start..n);
         out
@@ -187,7 +197,7 @@ pub trait UsageQueue: Send + Sync {
     /// (created at the first step, conditional on not existing; then conditional on `done`), the
     /// entitlement marked as applying the event, and the lease renewed (conditional on holding it,
     /// and on no other application being under way). `Exists` when the first step finds the
-    /// application begun.
+    /// application begun or the event recorded already.
     async fn write_step(&self, step: &Step) -> Result<BatchWrite, StoreError>;
     /// The application of `event_id` on the entitlement, while it is under way.
     async fn load_application(
@@ -240,14 +250,24 @@ pub fn plan_batch(
     let mut dequeued = Vec::new();
     let mut delta = CounterDelta::default();
     let mut large = None;
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
     // The entitlement's own update.
     let mut items = 1;
     for q in queued {
-        if drop.contains(&q.event_id) || !entitlement.is_active() {
+        // A second request with an event id (a client's retry queued beside the first) is only
+        // dequeued: the first one's record answers it.
+        let repeat = !seen.insert(q.event_id.as_str());
+        if repeat || drop.contains(&q.event_id) || !entitlement.is_active() {
             dequeued.push((q.event_id.clone(), q.recorded_at));
             continue;
         }
         let allocation = ledger::allocate(&state, q.occurred_at, q.amount);
+        if allocation.deductions.len() > MAX_GRANTS_PER_EVENT && q.status == UsageStatus::Pending {
+            // Its settling could not be written in one transaction: refused (its writer, trying
+            // alone, gets the error).
+            dequeued.push((q.event_id.clone(), q.recorded_at));
+            continue;
+        }
         if allocation.deductions.len() > MAX_GRANTS_PER_EVENT {
             // Applied on its own, over several transactions, once the events before it are.
             if records.is_empty() {
@@ -322,8 +342,9 @@ pub fn plan_batch(
 }
 
 /// Applies the rest of an application, step by step, then its last step with the record, the log
-/// and the counters (a batch of its one event). False when the lease was lost (another holder
-/// goes on from the last step done).
+/// and the counters (a batch of its one event). Before its first step, the event is allocated
+/// again against the grants as they are then. False when the lease was lost (another holder goes
+/// on from the last step done).
 pub async fn continue_application<S>(
     store: &S,
     clock: &dyn Clock,
@@ -331,22 +352,33 @@ pub async fn continue_application<S>(
     owner: &str,
 ) -> Result<bool, StoreError>
 where
-    S: UsageQueue + EntitlementStore + ?Sized,
+    S: UsageQueue + UsageStore + EntitlementStore + ?Sized,
 {
-    let record = application.record.clone();
-    let effect = if record.status == UsageStatus::Pending {
+    let (tenant, id) = (
+        application.record.tenant.clone(),
+        application.record.entitlement_id.clone(),
+    );
+    let effect = if application.record.status == UsageStatus::Pending {
         Effect::Reserve
     } else {
         Effect::Consume
     };
     let mut stale = 0u32;
     while stale <= 20 {
-        let Some((entitlement, grants)) = store.load_entitlement(&record.tenant, &record.entitlement_id).await? else {
+        let Some((entitlement, grants)) = store.load_entitlement(&tenant, &id).await? else {
             return Ok(true);
         };
-        let steps = application.steps();
         let now = clock.now();
         let lease_until = now.plus_seconds(LEASE_SECONDS).unwrap_or(now);
+        if application.done == 0 {
+            // Nothing is applied yet: allocate against the grants as they are now (a reset or
+            // another batch may have moved them since the queue was read).
+            let allocation = ledger::allocate(&grants, record.occurred_at, record.amount);
+            application.record.deductions = allocation.deductions;
+            application.record.overage = allocation.overage;
+        }
+        let record = application.record.clone();
+        let steps = application.steps();
         let Some(part) = steps.get(application.done).cloned() else {
             return Ok(true);
         };
@@ -380,9 +412,18 @@ where
                     .await?
                 {
                     Some(stored) => application = stored,
-                    // Finished meanwhile (a step of ours committed though its answer was lost).
+                    // Finished meanwhile (a step of ours committed though its answer was lost), or
+                    // recorded already (a replay): nothing more to do.
                     None if application.done > 0 => return Ok(true),
-                    None => {}
+                    None => {
+                        if store
+                            .get_usage(&record.tenant, &record.entitlement_id, &record.event_id)
+                            .await?
+                            .is_some()
+                        {
+                            return Ok(true);
+                        }
+                    }
                 }
                 pause_briefly(stale).await;
             }
@@ -440,11 +481,16 @@ pub async fn apply_queue<S>(
     owner: &str,
 ) -> Result<(), StoreError>
 where
-    S: UsageQueue + EntitlementStore + ?Sized,
+    S: UsageQueue + UsageStore + EntitlementStore + ?Sized,
 {
     let mut drop: BTreeSet<String> = BTreeSet::new();
     let mut stale = 0u32;
+    let started = std::time::Instant::now();
     loop {
+        if started.elapsed() > Duration::from_secs(HOLD_SECONDS) {
+            // Long enough: the lease goes to another waiter, and this writer's request is answered.
+            return store.release_lease(tenant, id, owner).await;
+        }
         let queued = store.queued_usage(tenant, id, QUEUE_READ).await?;
         if queued.is_empty() {
             return store.release_lease(tenant, id, owner).await;
@@ -469,6 +515,11 @@ where
             store.write_batch(&batch).await?
         };
         if let (BatchWrite::Written, Some(record)) = (&written, large) {
+            if store.get_usage(tenant, id, &record.event_id).await?.is_some() {
+                // A replay of an event applied already: only dequeued.
+                drop.insert(record.event_id);
+                continue;
+            }
             let application = Application { record, done: 0 };
             if !continue_application(store, clock, application, owner).await? {
                 return Ok(());
@@ -560,8 +611,8 @@ where
     }
 }
 
-/// A wait with jitter between polls of the queue: about one batch's time (50 ms) before the
-/// first look, then 40 ms. Every poll is a request the store serves alongside the lease holder's
+/// A wait with jitter between polls of the queue: about one batch's time (120 ms) before the
+/// first look, then 80 ms. Every poll is a request the store serves alongside the lease holder's
 /// batches, so fewer polls leave it more room (measured on DynamoDB Local: polls were two thirds
 /// of all requests at 64 writers before these were raised from 10 ms).
 async fn pause_briefly(attempt: u32) {

@@ -291,6 +291,7 @@ where
         // Refused for good (not by a busy store): kept with the reason.
         Err(
             e @ (UsageError::EntitlementNotActive(_)
+            | UsageError::TooManyGrantsToHold(_)
             | UsageError::EntitlementNotFound
             | UsageError::IdempotencyMismatch(_)
             | UsageError::OccurredInFuture),

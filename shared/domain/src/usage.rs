@@ -110,6 +110,8 @@ pub enum UsageError {
     EntitlementNotActive(&'static str),
     #[error("occurredAt is in the future")]
     OccurredInFuture,
+    #[error("pending usage would hold {0} grants; one pending event can hold at most {MAX_GRANTS_PER_EVENT}")]
+    TooManyGrantsToHold(usize),
     #[error("eventId reused with different parameters: {}", .0.join(", "))]
     IdempotencyMismatch(Vec<String>),
     #[error(transparent)]
@@ -202,8 +204,12 @@ where
             return Err(UsageError::EntitlementNotActive(entitlement.status.as_str()));
         }
         let allocation = ledger::allocate(&grants, at, req.amount.value());
-        // More grants than one transaction holds: applied over several by the lease holder.
+        // More grants than one transaction holds: applied over several by the lease holder. Not
+        // for pending usage, whose commit or release must be written in one transaction.
         let large = allocation.deductions.len() > MAX_GRANTS_PER_EVENT;
+        if large && req.pending {
+            return Err(UsageError::TooManyGrantsToHold(allocation.deductions.len()));
+        }
         let effect = if req.pending { Effect::Reserve } else { Effect::Consume };
         let grant_writes = changed(&grants, &allocation.deductions, effect, at);
         let record = UsageRecord {

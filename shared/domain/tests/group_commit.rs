@@ -293,3 +293,51 @@ async fn an_applied_request_left_queued_is_not_applied_again() {
     assert_eq!(ent.usage_in_period, dec("7"), "evt-1 once, evt-2 once");
     assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
 }
+
+/// The steps of an application cover every deduction once, in order, none over
+/// `GRANTS_PER_STEP`, and the last one small enough for its record, log and days.
+#[test]
+fn the_steps_of_an_application_cover_every_deduction() {
+    use grants_domain::group_commit::{Application, GRANTS_PER_STEP};
+    use grants_domain::ledger::Deduction;
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = EntitlementId::generate();
+    for n in (94..=400).chain([777, 1000, 3000]) {
+        let mut record = request(&w, &e, 1, (1, 0, false));
+        record.deductions = (0..n)
+            .map(|_| Deduction {
+                grant_id: grants_domain::GrantId::generate(),
+                amount: Decimal::ONE,
+            })
+            .collect();
+        let steps = Application { record, done: 0 }.steps();
+        let mut next = 0;
+        for s in &steps {
+            assert_eq!(s.start, next, "{n}: {steps:?}");
+            assert!(s.end > s.start && s.end - s.start <= GRANTS_PER_STEP, "{n}: {steps:?}");
+            next = s.end;
+        }
+        assert_eq!(next, n, "{n}: {steps:?}");
+        let last = steps.last().unwrap();
+        assert!(last.end - last.start <= 93 - n.div_ceil(150) + 1, "{n}: {steps:?}");
+    }
+}
+
+/// A client's retry queued beside its first request is applied once; both are answered with the
+/// one record.
+#[tokio::test]
+async fn the_same_event_queued_twice_is_applied_once() {
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = funded(&w).await;
+    let owner = group_commit::lease_owner();
+    let now = w.clock.now();
+    assert!(w.store.take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now).await.unwrap());
+    w.store.enqueue_usage(&request(&w, &e, 1, (3, 0, false))).await.unwrap();
+    w.clock.advance(1);
+    w.store.enqueue_usage(&request(&w, &e, 1, (3, 0, false))).await.unwrap();
+    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner).await.unwrap();
+    let (ent, _, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(ent.usage_in_period, dec("3"));
+    assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
+}

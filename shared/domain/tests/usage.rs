@@ -395,6 +395,40 @@ async fn one_event_draws_on_500_grants_over_several_transactions() {
     assert!(matches!(again, Created::Replayed(_)));
 }
 
+/// Replaying an event applied in steps, while the grants could still cover it again, answers the
+/// record and draws nothing twice.
+#[tokio::test]
+async fn replaying_an_event_applied_in_steps_draws_nothing_twice() {
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = w.entitlement("cus_1").await;
+    for i in 0..300 {
+        w.grant(new_grant(&e.id, "2", &format!("g{i:03}"))).await;
+    }
+    let first = record(&w, use_of(&e.id, "big", "300")).await;
+    assert_eq!(first.deductions.len(), 150);
+    let again = usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e.id, "big", "300"))
+        .await
+        .unwrap();
+    assert!(matches!(again, Created::Replayed(ref r) if r.deductions.len() == 150));
+    let (ent, balance) = grants_domain::balances::balance(&w.store, &w.clock, &w.tenant, &e.id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(balance.excluding_pending, dec("300"));
+    assert_eq!(ent.applying, None);
+    let pending = usage::record_usage(
+        &w.store,
+        &w.clock,
+        &w.tenant,
+        NewUsage {
+            pending: true,
+            ..use_of(&e.id, "hold", "200")
+        },
+    )
+    .await;
+    assert_eq!(err(pending), "TooManyGrantsToHold(100)", "a pending event holds at most 93 grants");
+}
+
 #[tokio::test]
 async fn balances_at_past_instants_replay_the_ledger() {
     let w = World::at("2030-03-10T00:00:00Z");

@@ -230,6 +230,17 @@ impl UsageQueue for DynamoStore {
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().put(progress_put).build(),
         ];
+        if first {
+            // Not recorded already (a replay of an applied event is only dequeued).
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .key(PK, s(&pk))
+                .key(SK, s(usage_sk(&record.event_id)))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
         for (g, read) in &step.grants {
             items.push(versioned_grant_put(&self.table, g, *read)?);
         }
@@ -244,7 +255,7 @@ impl UsageQueue for DynamoStore {
                 return Ok(BatchWrite::LeaseLost);
             }
         }
-        if first && failed.at(1) {
+        if first && (failed.at(1) || failed.at(2)) {
             return Ok(BatchWrite::Exists(record.event_id.clone()));
         }
         Ok(BatchWrite::Stale)
@@ -334,10 +345,14 @@ impl DynamoStore {
             .expression_attribute_values(":u", n(batch.delta.usage))
             .expression_attribute_values(":o", n(batch.delta.overage))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        condition.push_str(" AND #st = :active");
-        update = update
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
+        if batch.finishing.is_none() {
+            // (An application under way finishes even if the entitlement was cancelled meanwhile:
+            // its first steps already drew on the grants.)
+            condition.push_str(" AND #st = :active");
+            update = update
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
+        }
         if let Some(log) = &batch.log {
             let (log_set, values) = log_head_update(log);
             set.push_str(", ");

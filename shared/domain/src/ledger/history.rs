@@ -4,8 +4,9 @@
 //! Every committed effect on an entitlement's grants (usage committed when recorded, a pending
 //! event's commit, a rollover adjustment) is a [`LogEntry`], numbered in the order it was written.
 //! Every so many entries a [`Checkpoint`] sums the entries up to it: per grant what they drew, and
-//! the overage they carried. A checkpoint's instant is when it was made, never earlier than the one
-//! before it, so every entry it sums occurred at or before it.
+//! the overage they carried. A checkpoint's instant is the latest `occurred_at` among the entries it
+//! sums (never earlier than the one before it), so every entry it sums occurred at or before it, and
+//! usage written in the order it occurred is never late.
 //!
 //! What the entries that occurred by `t` sum to is then read from a bounded part of the log:
 //! - `t` at or after the last checkpoint's instant: that checkpoint plus the entries after it (the

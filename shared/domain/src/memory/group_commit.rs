@@ -137,17 +137,20 @@ impl UsageQueue for MemoryStore {
             st.dequeue(&key, &batch.dequeued);
             return Ok(BatchWrite::Written);
         }
-        let applying = st.entitlement(&key).and_then(|e| e.applying.clone());
-        if applying != batch.finishing {
-            return Ok(BatchWrite::Stale);
+        // In DynamoStore's order: the lease, then a record that exists, then anything else moved.
+        if !st.lease_held_by(&key, &batch.owner) {
+            return Ok(BatchWrite::LeaseLost);
         }
         if let Some(r) = batch.records.iter().find(|r| st.usage(&key, &r.event_id).is_some()) {
             return Ok(BatchWrite::Exists(r.event_id.clone()));
         }
-        if !st.lease_held_by(&key, &batch.owner) {
-            return Ok(BatchWrite::LeaseLost);
-        }
-        if !st.is_active(&key) || !st.grants_unmoved(&batch.grants) || !st.log_unmoved(&key, batch.log.as_ref()) {
+        let applying = st.entitlement(&key).and_then(|e| e.applying.clone());
+        let active_if_needed = batch.finishing.is_some() || st.is_active(&key);
+        if applying != batch.finishing
+            || !active_if_needed
+            || !st.grants_unmoved(&batch.grants)
+            || !st.log_unmoved(&key, batch.log.as_ref())
+        {
             return Ok(BatchWrite::Stale);
         }
         for r in &batch.records {
@@ -177,19 +180,24 @@ impl UsageQueue for MemoryStore {
             item_key(&key, "E"),
             item_key(&key, &format!("A#{}", usage_sk(&record.event_id))),
         ];
+        if step.application.done == 0 {
+            items.push(item_key(&key, &format!("U#{}", usage_sk(&record.event_id))));
+        }
         items.extend(step.grants.iter().map(|(g, _)| grant_item_key(g)));
         check_transaction(&items)?;
         let mut st = self.state();
         let app_key = (key.clone(), record.event_id.clone());
+        if !st.lease_held_by(&key, &step.owner) {
+            return Ok(BatchWrite::LeaseLost);
+        }
         let stored = st.applications.get(&app_key).map(|a| a.done);
+        let recorded = st.usage(&key, &record.event_id).is_some();
         match (step.application.done, stored) {
             (0, Some(_)) => return Ok(BatchWrite::Exists(record.event_id.clone())),
+            (0, None) if recorded => return Ok(BatchWrite::Exists(record.event_id.clone())),
             (0, None) => {}
             (done, Some(d)) if d == done => {}
             _ => return Ok(BatchWrite::Stale),
-        }
-        if !st.lease_held_by(&key, &step.owner) {
-            return Ok(BatchWrite::LeaseLost);
         }
         let applying = st.entitlement(&key).and_then(|e| e.applying.clone());
         let marked_ok = if step.application.done == 0 {

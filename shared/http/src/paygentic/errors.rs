@@ -228,6 +228,13 @@ impl From<UsageError> for ApiError {
                 format!("Entitlement is {status}; usage needs an active entitlement"),
             ),
             UsageError::OccurredInFuture => ApiError::field("occurredAt", "invalid_range", "must not be in the future"),
+            UsageError::TooManyGrantsToHold(n) => ApiError::unprocessable(
+                "too_many_grants",
+                format!(
+                    "This pending usage would hold {n} grants; one pending event can hold at most {}. Send it as smaller events, or as committed usage (any number of grants).",
+                    grants_domain::usage::MAX_GRANTS_PER_EVENT
+                ),
+            ),
             UsageError::IdempotencyMismatch(fields) => ApiError::conflict(
                 "event_id_reused",
                 format!(
