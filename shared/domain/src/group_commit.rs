@@ -373,7 +373,7 @@ where
         if application.done == 0 {
             // Nothing is applied yet: allocate against the grants as they are now (a reset or
             // another batch may have moved them since the queue was read).
-            let allocation = ledger::allocate(&grants, record.occurred_at, record.amount);
+            let allocation = ledger::allocate(&grants, application.record.occurred_at, application.record.amount);
             application.record.deductions = allocation.deductions;
             application.record.overage = allocation.overage;
         }
@@ -574,6 +574,11 @@ where
                 .get_usage(&request.tenant, &request.entitlement_id, &request.event_id)
                 .await?
             {
+                if record.recorded_at != request.recorded_at {
+                    // Recorded by an earlier request (this one is a replay): take this one off the
+                    // queue, so that no batch trips over it.
+                    store.withdraw_usage(request).await?;
+                }
                 return Ok(Some(record));
             }
             polls += 1;
@@ -582,6 +587,11 @@ where
         }
         let state = store.queue_state(request, clock.now()).await?;
         if let Some(record) = state.record {
+            if state.queued {
+                // Recorded by an earlier request (this one is a replay): take this one off the
+                // queue, so that no batch trips over it.
+                store.withdraw_usage(request).await?;
+            }
             return Ok(Some(record));
         }
         if !state.queued {

@@ -331,11 +331,17 @@ async fn the_same_event_queued_twice_is_applied_once() {
     let e = funded(&w).await;
     let owner = group_commit::lease_owner();
     let now = w.clock.now();
-    assert!(w.store.take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now).await.unwrap());
+    assert!(w
+        .store
+        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now)
+        .await
+        .unwrap());
     w.store.enqueue_usage(&request(&w, &e, 1, (3, 0, false))).await.unwrap();
     w.clock.advance(1);
     w.store.enqueue_usage(&request(&w, &e, 1, (3, 0, false))).await.unwrap();
-    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner).await.unwrap();
+    group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner)
+        .await
+        .unwrap();
     let (ent, _, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(ent.usage_in_period, dec("3"));

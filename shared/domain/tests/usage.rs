@@ -406,6 +406,7 @@ async fn replaying_an_event_applied_in_steps_draws_nothing_twice() {
     }
     let first = record(&w, use_of(&e.id, "big", "300")).await;
     assert_eq!(first.deductions.len(), 150);
+    w.clock.advance(1);
     let again = usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e.id, "big", "300"))
         .await
         .unwrap();
@@ -426,7 +427,11 @@ async fn replaying_an_event_applied_in_steps_draws_nothing_twice() {
         },
     )
     .await;
-    assert_eq!(err(pending), "TooManyGrantsToHold(100)", "a pending event holds at most 93 grants");
+    assert_eq!(
+        err(pending),
+        "TooManyGrantsToHold(100)",
+        "a pending event holds at most 93 grants"
+    );
 }
 
 #[tokio::test]
