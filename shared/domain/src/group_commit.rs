@@ -51,7 +51,7 @@ pub const QUEUE_READ: usize = 48;
 
 /// How long one writer applies batches before it gives the lease up (its own request waits that
 /// long at most for the others').
-pub const HOLD_SECONDS: u64 = 2;
+pub const HOLD_SECONDS: u64 = 5;
 
 /// Grants one step of a multi-step application changes: the rest of its 100 items are the
 /// entitlement, the application's progress and (first step) the check that the event is not
