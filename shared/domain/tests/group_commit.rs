@@ -38,6 +38,15 @@ async fn funded(w: &World) -> EntitlementId {
     e.id
 }
 
+/// A fresh lease on `e` for an hour: its owner.
+async fn lease(w: &World, e: &EntitlementId) -> String {
+    let owner = group_commit::lease_owner();
+    let now = w.clock.now();
+    let until = now.plus_seconds(3600).unwrap();
+    assert!(w.store.take_lease(&w.tenant, e, &owner, until, now).await.unwrap());
+    owner
+}
+
 fn priority_of(p: i64) -> grants_domain::Priority {
     priority(p)
 }
@@ -98,13 +107,7 @@ async fn one_at_a_time(events: &[Event]) -> (World, EntitlementId) {
 async fn batched(events: &[Event]) -> (World, EntitlementId) {
     let w = World::at("2030-03-14T10:00:00Z");
     let e = funded(&w).await;
-    let owner = group_commit::lease_owner();
-    let now = w.clock.now();
-    assert!(w
-        .store
-        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(3600).unwrap(), now)
-        .await
-        .unwrap());
+    let owner = lease(&w, &e).await;
     for (n, ev) in events.iter().enumerate() {
         w.clock.advance(1);
         w.store.enqueue_usage(&request(&w, &e, n, *ev)).await.unwrap();
@@ -234,13 +237,7 @@ async fn a_dead_lease_holder_is_taken_over() {
 async fn a_withdrawn_request_is_not_applied() {
     let w = World::at("2030-03-14T10:00:00Z");
     let e = funded(&w).await;
-    let owner = group_commit::lease_owner();
-    let now = w.clock.now();
-    assert!(w
-        .store
-        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now)
-        .await
-        .unwrap());
+    let owner = lease(&w, &e).await;
     let (a, b) = (request(&w, &e, 1, (3, 0, false)), request(&w, &e, 2, (4, 0, false)));
     w.store.enqueue_usage(&a).await.unwrap();
     w.store.enqueue_usage(&b).await.unwrap();
@@ -263,13 +260,7 @@ async fn a_withdrawn_request_is_not_applied() {
 async fn an_applied_request_left_queued_is_not_applied_again() {
     let w = World::at("2030-03-14T10:00:00Z");
     let e = funded(&w).await;
-    let owner = group_commit::lease_owner();
-    let now = w.clock.now();
-    assert!(w
-        .store
-        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now)
-        .await
-        .unwrap());
+    let owner = lease(&w, &e).await;
     let a = request(&w, &e, 1, (3, 0, false));
     w.store.enqueue_usage(&a).await.unwrap();
     group_commit::apply_queue(&w.store, &w.clock, &w.tenant, &e, &owner)
@@ -329,13 +320,7 @@ fn the_steps_of_an_application_cover_every_deduction() {
 async fn the_same_event_queued_twice_is_applied_once() {
     let w = World::at("2030-03-14T10:00:00Z");
     let e = funded(&w).await;
-    let owner = group_commit::lease_owner();
-    let now = w.clock.now();
-    assert!(w
-        .store
-        .take_lease(&w.tenant, &e, &owner, now.plus_seconds(60).unwrap(), now)
-        .await
-        .unwrap());
+    let owner = lease(&w, &e).await;
     w.store.enqueue_usage(&request(&w, &e, 1, (3, 0, false))).await.unwrap();
     w.clock.advance(1);
     w.store.enqueue_usage(&request(&w, &e, 1, (3, 0, false))).await.unwrap();

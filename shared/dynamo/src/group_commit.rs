@@ -331,7 +331,7 @@ impl DynamoStore {
 
     /// The batch's transaction (see [`UsageQueue::write_batch`]).
     async fn transact_batch(&self, batch: &Batch, pk: &str) -> Result<BatchWrite, StoreError> {
-        let mut set = "SET #until = :until".to_owned();
+        let mut set = vec!["#until = :until".to_owned()];
         let mut condition = "#owner = :owner".to_owned();
         let mut remove = String::new();
         let mut update = Update::builder()
@@ -353,15 +353,7 @@ impl DynamoStore {
                 .expression_attribute_names("#st", "status")
                 .expression_attribute_values(":active", s(EntitlementStatus::Active.as_str()));
         }
-        if let Some(log) = &batch.log {
-            let (log_set, values) = log_head_update(log);
-            set.push_str(", ");
-            set.push_str(&log_set);
-            condition.push_str(" AND log_seq = :read_seq");
-            for (k, v) in values {
-                update = update.expression_attribute_values(k, v);
-            }
-        }
+        update = with_log_head(update, &mut set, &mut condition, batch.log.as_ref());
         update = update.expression_attribute_names("#applying", APPLYING);
         match &batch.finishing {
             Some(event) => {
@@ -372,7 +364,10 @@ impl DynamoStore {
             None => condition.push_str(" AND attribute_not_exists(#applying)"),
         }
         let update = update
-            .update_expression(format!("{set} ADD usage_in_period :u, overage :o{remove}"))
+            .update_expression(format!(
+                "SET {} ADD usage_in_period :u, overage :o{remove}",
+                set.join(", ")
+            ))
             .condition_expression(condition)
             .build()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;

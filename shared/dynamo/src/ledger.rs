@@ -5,61 +5,11 @@ use crate::prelude::*;
 use grants_domain::balances::{LedgerStore, Present};
 use grants_domain::ledger::{Bound, Checkpoint, Day, LogAppend, LogEntry, Start, Totals, GRANTS_PER_DAY_ITEM};
 
-fn deductions_attr(drawn: &[Deduction]) -> AttributeValue {
-    AttributeValue::L(
-        drawn
-            .iter()
-            .map(|d| {
-                AttributeValue::M(HashMap::from([
-                    ("g".to_owned(), s(d.grant_id.as_str())),
-                    ("a".to_owned(), n(d.amount)),
-                ]))
-            })
-            .collect(),
-    )
-}
-
-pub(crate) fn deductions_from(item: &Item, key: &str) -> Result<Vec<Deduction>, StoreError> {
-    item.get(key)
-        .and_then(|v| v.as_l().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("{key} list")))?
-        .iter()
-        .map(|d| {
-            let m = d.as_m().map_err(|_| StoreError::Corrupt("deduction".to_owned()))?;
-            let r = Reader(m);
-            Ok(Deduction {
-                grant_id: GrantId::parse(r.s("g")?).map_err(corrupt("grant id"))?,
-                amount: r.dec("a")?,
-            })
-        })
-        .collect()
-}
-
-fn entry_attrs(e: &LogEntry) -> Vec<(String, AttributeValue)> {
-    vec![
-        ("type".to_owned(), s("log")),
-        ("seq".to_owned(), AttributeValue::N(e.seq.to_string())),
-        ("occurred_at".to_owned(), ts(e.occurred_at)),
-        ("drawn".to_owned(), deductions_attr(&e.drawn)),
-        ("overage".to_owned(), n(e.overage)),
-    ]
-}
-
-fn entry_from(item: &Item) -> Result<LogEntry, StoreError> {
-    let r = Reader(item);
-    Ok(LogEntry {
-        seq: r.version("seq")?,
-        occurred_at: r.ts("occurred_at")?,
-        drawn: deductions_from(item, "drawn")?,
-        overage: r.dec("overage")?,
-    })
-}
-
 /// One log entry as a log item stores it: `[seq, occurred (storage form), overage, [[grant,
 /// amount], ...]]`, numbers as decimal strings, exact.
 type StoredEntry = (u64, String, String, Vec<(String, String)>);
 
-/// A log item: the entries of one write, as one JSON string (compact: a window of entries is a
+/// A log item (or a late entry's copy): the entries of one write, as one JSON string (compact: a window of entries is a
 /// few items, read and parsed whole).
 fn log_item_attrs(group: &[(LogEntry, bool)]) -> Result<Vec<(String, AttributeValue)>, StoreError> {
     let entries: Vec<StoredEntry> = group
@@ -134,32 +84,43 @@ fn checkpoint_from(item: &Item) -> Result<Checkpoint, StoreError> {
     })
 }
 
-/// The `SET` clause and values that move the entitlement's log head to `log.head`; the caller adds
-/// the condition `log_seq = :read_seq`.
-pub(crate) fn log_head_update(log: &LogAppend) -> (String, Vec<(&'static str, AttributeValue)>) {
+/// Adds moving the entitlement's log head to `log.head` to an update of the entitlement: its SET
+/// clauses (pushed onto `set`), their values, and the condition that the log is still at
+/// `log.read_seq` (appended to `condition`). Nothing without a log append.
+pub(crate) fn with_log_head(
+    mut update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    set: &mut Vec<String>,
+    condition: &mut String,
+    log: Option<&LogAppend>,
+) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    let Some(log) = log else { return update };
     let h = &log.head;
-    let mut set =
-        format!("{LOG_SEQ} = :log_seq, {LOG_CHECKPOINT_SEQ} = :log_cs, {LOG_OVERAGE} = :log_o, {LOG_LATE} = :log_l");
     let mut values = vec![
-        (":log_l", AttributeValue::N(h.late_entries.to_string())),
-        (":log_seq", AttributeValue::N(h.seq.to_string())),
-        (":log_cs", AttributeValue::N(h.checkpoint_seq.to_string())),
-        (":log_o", n(h.overage_total)),
-        (":read_seq", AttributeValue::N(log.read_seq.to_string())),
+        (LOG_SEQ, ":log_seq", AttributeValue::N(h.seq.to_string())),
+        (
+            LOG_CHECKPOINT_SEQ,
+            ":log_cs",
+            AttributeValue::N(h.checkpoint_seq.to_string()),
+        ),
+        (LOG_OVERAGE, ":log_o", n(h.overage_total)),
+        (LOG_LATE, ":log_l", AttributeValue::N(h.late_entries.to_string())),
     ];
     if let Some(at) = h.checkpoint_at {
-        set.push_str(&format!(", {LOG_CHECKPOINT_AT} = :log_ca"));
-        values.push((":log_ca", ts(at)));
+        values.push((LOG_CHECKPOINT_AT, ":log_ca", ts(at)));
     }
     if let Some(at) = h.latest_occurred {
-        set.push_str(&format!(", {LOG_LATEST} = :log_lo"));
-        values.push((":log_lo", ts(at)));
+        values.push((LOG_LATEST, ":log_lo", ts(at)));
     }
-    (set, values)
+    for (attr, placeholder, value) in values {
+        set.push(format!("{attr} = {placeholder}"));
+        update = update.expression_attribute_values(placeholder, value);
+    }
+    condition.push_str(" AND log_seq = :read_seq");
+    update.expression_attribute_values(":read_seq", AttributeValue::N(log.read_seq.to_string()))
 }
 
 /// The items a log append adds to the transaction of the write it records (the entitlement's own
-/// update is [`log_head_update`]): each entry (and its late copy), the checkpoint, and one update
+/// update is [`with_log_head`]): each entry (and its late copy), the checkpoint, and one update
 /// per day of the entries' usage. `rollover`: the entries are a period reset's adjustments.
 pub(crate) fn append_items(
     table: &str,
@@ -187,7 +148,8 @@ pub(crate) fn append_items(
     for (e, late) in &log.entries {
         if *late {
             let sk = late_sk(&e.occurred_at.to_storage(), e.seq);
-            items.push(put(table, keyed(sk, entry_attrs(e)), "attribute_not_exists(PK)")?);
+            let copy = keyed(sk, log_item_attrs(std::slice::from_ref(&(e.clone(), true)))?);
+            items.push(put(table, copy, "attribute_not_exists(PK)")?);
         }
         if !e.drawn.is_empty() {
             let day = days.entry(day_sk(&e.occurred_at.to_storage())).or_default();
@@ -384,9 +346,6 @@ impl LedgerStore for DynamoStore {
         let written =
             |entries: Vec<LogEntry>| -> Vec<LogEntry> { entries.into_iter().filter(|e| e.seq <= head.seq).collect() };
         let entries = |items: Vec<Item>| -> Result<Vec<LogEntry>, StoreError> { Ok(written(entries_of(&items)?)) };
-        let late_entries = |items: Vec<Item>| -> Result<Vec<LogEntry>, StoreError> {
-            Ok(written(items.iter().map(entry_from).collect::<Result<_, _>>()?))
-        };
         // The head says whether the last checkpoint was made within the bound (then the read is
         // that checkpoint and the tail after it), or not (then it is the first one made after it).
         let last_within = head.checkpoint_at.is_none_or(|at| match bound {
@@ -439,7 +398,7 @@ impl LedgerStore for DynamoStore {
             }
         };
         let (window, late) = futures::try_join!(self.range(&pk, &from, &to, false, None), late)?;
-        let late: Vec<LogEntry> = late_entries(late)?
+        let late: Vec<LogEntry> = entries(late)?
             .into_iter()
             .filter(|e| e.seq > checkpoint.seq && bound.admits(e.occurred_at))
             .collect();

@@ -36,25 +36,22 @@ impl PeriodStore for DynamoStore {
 
     async fn reset_period(&self, entitlement: &Entitlement, reset: &Reset) -> Result<bool, StoreError> {
         let t = entitlement.tenant.as_str();
-        let mut set =
-            "SET current_period_start = :s, current_period_end = :e, usage_in_period = :z, overage = :z, GSI5SK = :k"
-                .to_owned();
+        let mut set: Vec<String> = [
+            "current_period_start = :s",
+            "current_period_end = :e",
+            "usage_in_period = :z",
+            "overage = :z",
+            "GSI5SK = :k",
+        ]
+        .map(str::to_owned)
+        .into();
         let mut condition = "current_period_end = :old AND #st = :active AND attribute_not_exists(applying)".to_owned();
-        let mut update = Update::builder();
-        if let Some(log) = &reset.log {
-            let (log_set, values) = log_head_update(log);
-            set.push_str(", ");
-            set.push_str(&log_set);
-            condition.push_str(" AND log_seq = :read_seq");
-            for (k, v) in values {
-                update = update.expression_attribute_values(k, v);
-            }
-        }
+        let update = with_log_head(Update::builder(), &mut set, &mut condition, reset.log.as_ref());
         let update = update
             .table_name(&self.table)
             .key(PK, s(entitlement_pk(t, entitlement.id.as_str())))
             .key(SK, s(ENTITLEMENT_SK))
-            .update_expression(set)
+            .update_expression(format!("SET {}", set.join(", ")))
             .condition_expression(condition)
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":s", ts(reset.start))

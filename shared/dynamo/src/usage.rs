@@ -4,17 +4,39 @@ use crate::prelude::*;
 
 // ---- usage ----------------------------------------------------------------------------------
 
-pub(crate) fn usage_item(u: &UsageRecord) -> Item {
-    let deductions = u
-        .deductions
+/// Deductions as stored: a list of `{g: grant id, a: amount}`.
+pub(crate) fn deductions_attr(drawn: &[Deduction]) -> AttributeValue {
+    AttributeValue::L(
+        drawn
+            .iter()
+            .map(|d| {
+                AttributeValue::M(HashMap::from([
+                    ("g".to_owned(), s(d.grant_id.as_str())),
+                    ("a".to_owned(), n(d.amount)),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+/// The deductions stored under `key` (see [`deductions_attr`]).
+pub(crate) fn deductions_from(item: &Item, key: &str) -> Result<Vec<Deduction>, StoreError> {
+    item.get(key)
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("{key} list")))?
         .iter()
         .map(|d| {
-            AttributeValue::M(HashMap::from([
-                ("g".to_owned(), s(d.grant_id.as_str())),
-                ("a".to_owned(), n(d.amount)),
-            ]))
+            let m = d.as_m().map_err(|_| StoreError::Corrupt("deduction".to_owned()))?;
+            let r = Reader(m);
+            Ok(Deduction {
+                grant_id: GrantId::parse(r.s("g")?).map_err(corrupt("grant id"))?,
+                amount: r.dec("a")?,
+            })
         })
-        .collect();
+        .collect()
+}
+
+pub(crate) fn usage_item(u: &UsageRecord) -> Item {
     let mut item: Item = HashMap::from([
         (
             PK.to_owned(),
@@ -29,7 +51,7 @@ pub(crate) fn usage_item(u: &UsageRecord) -> Item {
         ("occurred_at".to_owned(), ts(u.occurred_at)),
         ("recorded_at".to_owned(), ts(u.recorded_at)),
         ("status".to_owned(), s(u.status.as_str())),
-        ("deductions".to_owned(), AttributeValue::L(deductions)),
+        ("deductions".to_owned(), deductions_attr(&u.deductions)),
         ("overage".to_owned(), n(u.overage)),
         ("fingerprint".to_owned(), map_ss(&u.fingerprint)),
     ]);
@@ -44,20 +66,7 @@ pub(crate) fn usage_item(u: &UsageRecord) -> Item {
 
 pub(crate) fn usage_from(item: &Item) -> Result<UsageRecord, StoreError> {
     let r = Reader(item);
-    let deductions = item
-        .get("deductions")
-        .and_then(|v| v.as_l().ok())
-        .ok_or_else(|| StoreError::Corrupt("usage deductions".to_owned()))?
-        .iter()
-        .map(|d| {
-            let m = d.as_m().map_err(|_| StoreError::Corrupt("deduction".to_owned()))?;
-            let r = Reader(m);
-            Ok(Deduction {
-                grant_id: GrantId::parse(r.s("g")?).map_err(corrupt("grant id"))?,
-                amount: r.dec("a")?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let deductions = deductions_from(item, "deductions")?;
     Ok(UsageRecord {
         rollover: r.bool("rollover"),
         tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
@@ -115,17 +124,13 @@ pub(crate) fn counters_update(
             .expression_attribute_names("#until", LEASE_UNTIL)
             .expression_attribute_values(":now", ts(now));
     }
-    match log {
-        None => update = update.update_expression("ADD usage_in_period :u, overage :o"),
-        Some(log) => {
-            let (set, values) = log_head_update(log);
-            update = update.update_expression(format!("SET {set} ADD usage_in_period :u, overage :o"));
-            for (k, v) in values {
-                update = update.expression_attribute_values(k, v);
-            }
-            condition.push_str(" AND log_seq = :read_seq");
-        }
-    }
+    let mut set = Vec::new();
+    update = with_log_head(update, &mut set, &mut condition, log);
+    update = update.update_expression(if set.is_empty() {
+        "ADD usage_in_period :u, overage :o".to_owned()
+    } else {
+        format!("SET {} ADD usage_in_period :u, overage :o", set.join(", "))
+    });
     update = update
         .condition_expression(condition)
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);

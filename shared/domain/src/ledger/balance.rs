@@ -137,14 +137,6 @@ pub fn balance_from(
     debug_assert!(holds.iter().all(|p| p.status == UsageStatus::Pending));
     let mut active: Vec<&Grant> = grants.iter().filter(|g| g.is_active_at(at)).collect();
     active.sort_unstable_by(|a, b| burn_order(a, b));
-    let held_by = |g: &Grant| -> Decimal {
-        holds
-            .iter()
-            .filter(|p| p.occurred_at <= at)
-            .map(|p| drawn_from(g, p))
-            .filter(|d| *d > Decimal::ZERO)
-            .sum()
-    };
     let per_grant: Vec<GrantBalance> = active
         .iter()
         .map(|g| {
@@ -152,7 +144,7 @@ pub fn balance_from(
             GrantBalance {
                 grant_id: g.id.clone(),
                 excluding_pending: excluding,
-                including_pending: excluding - held_by(g),
+                including_pending: excluding - held(g, holds, at),
             }
         })
         .collect();
@@ -184,15 +176,19 @@ pub fn grant_balance_now(grant: &Grant, holds: &[Posting], at: Timestamp) -> Opt
     if !grant.is_active_at(at) {
         return None;
     }
-    let held: Decimal = holds
+    Some(GrantBalance {
+        grant_id: grant.id.clone(),
+        excluding_pending: grant.remaining,
+        including_pending: grant.remaining - held(grant, holds, at),
+    })
+}
+
+/// What the pending `holds` that occurred by `at` hold on `grant` (the rule of [`Sums::count`]).
+fn held(grant: &Grant, holds: &[Posting], at: Timestamp) -> Decimal {
+    holds
         .iter()
         .filter(|p| p.status == UsageStatus::Pending && p.occurred_at <= at)
         .map(|p| drawn_from(grant, p))
         .filter(|d| *d > Decimal::ZERO)
-        .sum();
-    Some(GrantBalance {
-        grant_id: grant.id.clone(),
-        excluding_pending: grant.remaining,
-        including_pending: grant.remaining - held,
-    })
+        .sum()
 }

@@ -101,21 +101,6 @@ pub fn day_entries(grant: &Grant, days: &[Day]) -> Vec<Entry> {
             });
         }
     }
-    let end = match (grant.voided_at, grant.expires_at) {
-        (Some(v), Some(e)) if e <= v => Some((EntryKind::Expiration, e)),
-        (Some(v), _) => Some((EntryKind::Void, v)),
-        (None, Some(e)) => Some((EntryKind::Expiration, e)),
-        (None, None) => None,
-    };
-    if let Some((kind, at)) = end {
-        entries.push(Entry {
-            grant_id: grant.id.clone(),
-            kind,
-            amount: -balance,
-            effective_at: at.max(grant.effective_at),
-            event_id: None,
-            running_balance: Decimal::ZERO,
-        });
-    }
+    entries.extend(super::entries::end_entry(grant, balance));
     entries
 }

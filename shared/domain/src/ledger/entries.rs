@@ -128,26 +128,28 @@ pub fn grant_entries<'a>(grant: &Grant, postings: impl IntoIterator<Item = &'a P
             running_balance: balance,
         });
     }
-    let end = match (grant.voided_at, grant.expires_at) {
-        (Some(v), Some(e)) if e <= v => Some((EntryKind::Expiration, e)),
-        (Some(v), _) => Some((EntryKind::Void, v)),
-        (None, Some(e)) => Some((EntryKind::Expiration, e)),
-        (None, None) => None,
-    };
-    if let Some((kind, at)) = end {
-        let at = at.max(grant.effective_at);
-        // Deductions are never later than the end (usage must occur before expiry, and a voided
-        // grant takes no new usage), so the end comes last; the whole rest leaves.
-        entries.push(Entry {
-            grant_id: grant.id.clone(),
-            kind,
-            amount: -balance,
-            effective_at: at,
-            event_id: None,
-            running_balance: Decimal::ZERO,
-        });
-    }
+    entries.extend(end_entry(grant, balance));
     entries
+}
+
+/// A grant's last entry when it ended (expired, or voided first): what was left, `balance`, leaves.
+/// Deductions are never later than the end (usage must occur before expiry, and a voided grant
+/// takes no new usage), so it comes last.
+pub(super) fn end_entry(grant: &Grant, balance: Decimal) -> Option<Entry> {
+    let (kind, at) = match (grant.voided_at, grant.expires_at) {
+        (Some(v), Some(e)) if e <= v => (EntryKind::Expiration, e),
+        (Some(v), _) => (EntryKind::Void, v),
+        (None, Some(e)) => (EntryKind::Expiration, e),
+        (None, None) => return None,
+    };
+    Some(Entry {
+        grant_id: grant.id.clone(),
+        kind,
+        amount: -balance,
+        effective_at: at.max(grant.effective_at),
+        event_id: None,
+        running_balance: Decimal::ZERO,
+    })
 }
 
 /// Pending deductions of one grant (credits held by pending usage), in ledger order.
