@@ -214,6 +214,8 @@ struct Run {
     client_retries: usize,
     /// Each event's time to applied, µs, sorted.
     applied_us: Vec<u128>,
+    /// DynamoDB requests sent, by operation.
+    requests: std::collections::BTreeMap<String, usize>,
 }
 
 /// One run of `writers` concurrent writers. A writer that waited its whole server-side budget
@@ -262,18 +264,16 @@ async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Re
     let elapsed = t.elapsed().as_micros();
     let calls = b.round_trips.take();
     let transactions = calls.iter().filter(|op| *op == "TransactWriteItems").count();
-    if std::env::var_os("LOAD_CALLS").is_some() {
-        let mut by_op = std::collections::BTreeMap::new();
-        for op in &calls {
-            *by_op.entry(op.clone()).or_insert(0usize) += 1;
-        }
-        eprintln!("{writers} writers: {by_op:?}");
+    let mut requests = std::collections::BTreeMap::new();
+    for op in calls {
+        *requests.entry(op).or_insert(0usize) += 1;
     }
     Ok(Run {
         elapsed_us: elapsed,
         transactions,
         client_retries: retried,
         applied_us,
+        requests,
     })
 }
 
@@ -292,10 +292,13 @@ async fn hot(args: &[String]) -> Result<Value, Error> {
         .map(str::parse)
         .collect::<Result<_, _>>()?;
     let events: usize = arg(args, "--events", "640").parse()?;
+    // Rounds of every writer count in turn (the first one a warm-up, not reported), so that each
+    // count is measured in the same conditions as the others and the medians can be compared.
+    let rounds: usize = arg(args, "--rounds", "1").parse()?;
     let b = Arc::new(Bench::new().await?);
     let credits = u64::try_from(events / 2)?;
     let mut out = Vec::new();
-    for w in counts {
+    for (round, w) in (0..=rounds).flat_map(|r| counts.iter().map(move |w| (r, *w))) {
         let (ent, grant) = b.entitlement_with_grant(credits).await?;
         let run = writers(&b, &ent, w, events).await?;
         let (_, e) = b.call(Method::GET, &format!("/v1/entitlements/{ent}"), None).await?;
@@ -305,7 +308,11 @@ async fn hot(args: &[String]) -> Result<Value, Error> {
             .get_grant(&b.tenant, &EntitlementId::parse(&ent)?, &GrantId::parse(&grant)?)
             .await?
             .ok_or("the grant is gone")?;
+        if round == 0 {
+            continue;
+        }
         out.push(json!({
+            "round": round, "requests": run.requests,
             "writers": w, "events": events, "granted": credits, "elapsed_us": run.elapsed_us,
             "transaction_attempts": run.transactions, "client_retries": run.client_retries,
             "applied_p50_us": percentile(&run.applied_us, 50), "applied_p99_us": percentile(&run.applied_us, 99),

@@ -188,6 +188,37 @@ where
         return Err(UsageError::OccurredInFuture);
     }
     let fingerprint = req.fingerprint();
+    // The request as queued: the event without its allocation.
+    let request = UsageRecord {
+        rollover: false,
+        tenant: tenant.clone(),
+        entitlement_id: req.entitlement_id.clone(),
+        event_id: req.event_id.as_str().to_owned(),
+        amount: req.amount.value(),
+        occurred_at: at,
+        recorded_at: now,
+        status: if req.pending {
+            UsageStatus::Pending
+        } else {
+            UsageStatus::Committed
+        },
+        deductions: Vec::new(),
+        overage: Decimal::ZERO,
+        settled_at: None,
+        fingerprint: fingerprint.clone(),
+    };
+    let busy = store.busy();
+    if busy.is_busy(tenant, &req.entitlement_id) {
+        let first_look = busy.first_look(tenant, &req.entitlement_id);
+        // Usage on it is being applied in large batches: join the queue at once (the lease holder
+        // checks the request against the entitlement; one it cannot apply comes back, and is
+        // tried below).
+        let waited = group_commit::queue_and_wait(store, clock, &request, Some(first_look)).await?;
+        if let Some(applied) = &waited.record {
+            busy.saw(tenant, &req.entitlement_id, &waited);
+            return answer(applied.clone(), &request, &fingerprint);
+        }
+    }
     for attempt in 0..STALE_RETRIES {
         let (entitlement, grants) = store
             .load_entitlement(tenant, &req.entitlement_id)
@@ -213,22 +244,9 @@ where
         let effect = if req.pending { Effect::Reserve } else { Effect::Consume };
         let grant_writes = changed(&grants, &allocation.deductions, effect, at);
         let record = UsageRecord {
-            rollover: false,
-            tenant: tenant.clone(),
-            entitlement_id: req.entitlement_id.clone(),
-            event_id: req.event_id.as_str().to_owned(),
-            amount: req.amount.value(),
-            occurred_at: at,
-            recorded_at: now,
-            status: if req.pending {
-                UsageStatus::Pending
-            } else {
-                UsageStatus::Committed
-            },
             deductions: allocation.deductions,
             overage: allocation.overage,
-            settled_at: None,
-            fingerprint: fingerprint.clone(),
+            ..request.clone()
         };
         // While a batch is being applied, a transaction of its own would only fail: queue at once.
         let batching = entitlement.lease_until.is_some_and(|until| until >= now);
@@ -242,27 +260,44 @@ where
                 )
             };
             match store.write_usage(&record, delta, &grant_writes, log.as_ref()).await? {
-                UsageWrite::Written => return Ok(Created::New(record)),
+                UsageWrite::Written => {
+                    busy.idle(tenant, &req.entitlement_id);
+                    return Ok(Created::New(record));
+                }
                 UsageWrite::Exists(old) => return replay(old, &fingerprint),
                 UsageWrite::EntitlementUnavailable => continue,
                 // Another writer got there first, or a batch started: join the queue.
                 UsageWrite::Stale => {}
             }
         }
-        let request = UsageRecord {
-            deductions: Vec::new(),
-            overage: Decimal::ZERO,
-            ..record
-        };
-        match group_commit::queue_and_wait(store, clock, &request, batching).await? {
-            // This request's own record (queued at its instant), or an earlier one's with its id.
-            Some(applied) if applied.recorded_at == request.recorded_at => return Ok(Created::New(applied)),
-            Some(applied) => return replay(applied, &fingerprint),
+        // A lease holder is applying batches: the first look for the record comes after about
+        // a batch's time.
+        let first_look = batching.then(|| busy.first_look(tenant, &req.entitlement_id));
+        let waited = group_commit::queue_and_wait(store, clock, &request, first_look).await?;
+        match &waited.record {
+            Some(applied) => {
+                busy.saw(tenant, &req.entitlement_id, &waited);
+                return answer(applied.clone(), &request, &fingerprint);
+            }
             // Taken off the queue unapplied: try again (an error shows then).
             None => pause(attempt).await,
         }
     }
     Err(UsageError::Store(StoreError::Contention))
+}
+
+/// The answer to a queued request once applied: its own record (queued at its instant), or an
+/// earlier one's with its event id (a replay).
+fn answer(
+    applied: UsageRecord,
+    request: &UsageRecord,
+    fingerprint: &BTreeMap<String, String>,
+) -> Result<Created<UsageRecord>, UsageError> {
+    if applied.recorded_at == request.recorded_at {
+        Ok(Created::New(applied))
+    } else {
+        replay(applied, fingerprint)
+    }
 }
 
 fn replay(old: UsageRecord, fingerprint: &BTreeMap<String, String>) -> Result<Created<UsageRecord>, UsageError> {

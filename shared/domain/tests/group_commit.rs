@@ -210,7 +210,7 @@ async fn a_dead_lease_holder_is_taken_over() {
             let (w, e) = (Arc::clone(&w), e.clone());
             tokio::spawn(async move {
                 let r = request(&w, &e, n, (5, 0, false));
-                group_commit::queue_and_wait(&w.store, &w.clock, &r, true).await
+                group_commit::queue_and_wait(&w.store, &w.clock, &r, Some(group_commit::FIRST_LOOK)).await
             })
         })
         .collect();
@@ -222,7 +222,7 @@ async fn a_dead_lease_holder_is_taken_over() {
     );
     w.clock.advance(group_commit::LEASE_SECONDS + 1);
     for task in waiters {
-        let applied = task.await.unwrap().unwrap().expect("applied");
+        let applied = task.await.unwrap().unwrap().record.expect("applied");
         assert_eq!(applied.amount, dec("5"));
     }
     let (ent, grants, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
@@ -330,5 +330,96 @@ async fn the_same_event_queued_twice_is_applied_once() {
     let (ent, _, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(ent.usage_in_period, dec("3"));
+    assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
+}
+
+fn busy_marker(batch_of: usize) -> group_commit::Waited {
+    group_commit::Waited {
+        record: None,
+        found_at_first_look: Some(true),
+        batch_of,
+    }
+}
+
+fn use_of(e: &EntitlementId, event: &str, amount: &str) -> NewUsage {
+    NewUsage {
+        entitlement_id: e.clone(),
+        event_id: label(event),
+        amount: CreditAmount::parse(amount).unwrap(),
+        occurred_at: None,
+        pending: false,
+    }
+}
+
+/// An entitlement is busy after a large batch only; a write of its own makes it idle again.
+#[test]
+fn only_a_large_batch_marks_an_entitlement_busy() {
+    let busy = group_commit::BusyEntitlements::default();
+    let (t, e) = (grants_domain::TenantId::parse("t1").unwrap(), EntitlementId::generate());
+    busy.saw(&t, &e, &busy_marker(group_commit::BUSY_BATCH - 1));
+    assert!(!busy.is_busy(&t, &e));
+    busy.saw(&t, &e, &busy_marker(group_commit::BUSY_BATCH));
+    assert!(busy.is_busy(&t, &e));
+    assert!(
+        !busy.is_busy(&grants_domain::TenantId::parse("t2").unwrap(), &e),
+        "per tenant"
+    );
+    busy.idle(&t, &e);
+    assert!(!busy.is_busy(&t, &e));
+    // The first look gets shorter while it finds the record.
+    assert!(busy.first_look(&t, &e) < group_commit::FIRST_LOOK);
+}
+
+/// On a busy entitlement an event goes to the queue at once. With nobody holding the lease, its
+/// writer notices at its third look, applies it, and answers as one at a time would.
+#[tokio::test]
+async fn an_event_on_a_busy_entitlement_is_queued_and_applied() {
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = funded(&w).await;
+    w.store
+        .busy()
+        .saw(&w.tenant, &e, &busy_marker(group_commit::BUSY_BATCH));
+    let record = match usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e, "evt-1", "50"))
+        .await
+        .unwrap()
+    {
+        Created::New(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let drawn: Decimal = record.deductions.iter().map(|d| d.amount).sum();
+    assert_eq!(drawn, dec("50"));
+    assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
+    let stored = w.store.get_usage(&w.tenant, &e, "evt-1").await.unwrap().unwrap();
+    assert_eq!(stored.deductions, record.deductions);
+    // A replay on the busy entitlement answers with the same record.
+    match usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e, "evt-1", "50"))
+        .await
+        .unwrap()
+    {
+        Created::Replayed(r) => assert_eq!(r.deductions, record.deductions),
+        other => panic!("{other:?}"),
+    }
+    let (ent, _, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(ent.usage_in_period, dec("50"));
+}
+
+/// A busy hint on an entitlement cancelled since: the lease holder takes the request off the
+/// queue unapplied, and its writer answers the error one at a time would.
+#[tokio::test]
+async fn a_busy_hint_on_a_cancelled_entitlement_answers_its_error() {
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = funded(&w).await;
+    grants_domain::entitlements::cancel_entitlement(&w.store, &w.clock, &w.tenant, &e)
+        .await
+        .unwrap();
+    w.store
+        .busy()
+        .saw(&w.tenant, &e, &busy_marker(group_commit::BUSY_BATCH));
+    let err = usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e, "evt-1", "5"))
+        .await
+        .unwrap_err();
+    assert_eq!(format!("{err:?}"), r#"EntitlementNotActive("canceled")"#);
+    assert!(w.store.get_usage(&w.tenant, &e, "evt-1").await.unwrap().is_none());
     assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
 }

@@ -17,6 +17,7 @@ pub struct DynamoStore {
     client: OnceLock<Client>,
     config: Option<aws_config::SdkConfig>,
     pub(crate) table: String,
+    pub(crate) busy: std::sync::Arc<grants_domain::group_commit::BusyEntitlements>,
 }
 
 impl DynamoStore {
@@ -25,6 +26,7 @@ impl DynamoStore {
             client: OnceLock::from(client),
             config: None,
             table: table.into(),
+            busy: Default::default(),
         }
     }
     /// The store for `table`, with a DynamoDB client of this SDK configuration.
@@ -38,6 +40,7 @@ impl DynamoStore {
             client: OnceLock::new(),
             config: Some(config.clone()),
             table: table.into(),
+            busy: Default::default(),
         }
     }
     pub fn client(&self) -> &Client {

@@ -3,6 +3,17 @@
 use crate::prelude::*;
 use grants_domain::group_commit::{Application, Batch, BatchWrite, QueueState, Step, UsageQueue};
 
+/// On a usage record applied by a batch: how many events that batch applied.
+const BATCH_OF: &str = "batch_of";
+
+/// How many events the batch that applied this record applied (1: on its own).
+fn batch_of(item: &Item) -> usize {
+    item.get(BATCH_OF)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
+}
+
 fn queued_item(r: &UsageRecord) -> Item {
     let mut item = usage_item(r);
     item.insert(SK.to_owned(), s(queue_sk(&r.recorded_at.to_storage(), &r.event_id)));
@@ -65,6 +76,10 @@ impl DynamoStore {
 
 #[async_trait]
 impl UsageQueue for DynamoStore {
+    fn busy(&self) -> &grants_domain::group_commit::BusyEntitlements {
+        &self.busy
+    }
+
     async fn enqueue_usage(&self, request: &UsageRecord) -> Result<(), StoreError> {
         let result = self
             .client()
@@ -99,6 +114,14 @@ impl UsageQueue for DynamoStore {
         out.items.unwrap_or_default().iter().map(usage_from).collect()
     }
 
+    async fn applied_usage(&self, request: &UsageRecord) -> Result<Option<(UsageRecord, usize)>, StoreError> {
+        let pk = entitlement_pk(request.tenant.as_str(), request.entitlement_id.as_str());
+        match self.get(pk, &usage_sk(&request.event_id)).await? {
+            Some(item) => Ok(Some((usage_from(&item)?, batch_of(&item)))),
+            None => Ok(None),
+        }
+    }
+
     async fn queue_state(&self, request: &UsageRecord, now: Timestamp) -> Result<QueueState, StoreError> {
         let pk = entitlement_pk(request.tenant.as_str(), request.entitlement_id.as_str());
         let (record_sk, queued_sk) = (
@@ -117,10 +140,14 @@ impl UsageQueue for DynamoStore {
             record: None,
             queued: false,
             lease_free: false,
+            batch_of: 1,
         };
         for item in &items {
             match sk_of(item) {
-                Some(sk) if sk == record_sk => state.record = Some(usage_from(item)?),
+                Some(sk) if sk == record_sk => {
+                    state.record = Some(usage_from(item)?);
+                    state.batch_of = batch_of(item);
+                }
                 Some(sk) if sk == queued_sk => state.queued = true,
                 Some(sk) if sk == ENTITLEMENT_SK => state.lease_free = lease_free(item, now),
                 _ => {}
@@ -380,7 +407,9 @@ impl DynamoStore {
         }
         let mut roles = vec![Role::Entitlement];
         for r in &batch.records {
-            items.push(put(&self.table, usage_item(r), "attribute_not_exists(PK)")?);
+            let mut item = usage_item(r);
+            item.insert(BATCH_OF.to_owned(), AttributeValue::N(batch.records.len().to_string()));
+            items.push(put(&self.table, item, "attribute_not_exists(PK)")?);
             roles.push(Role::Record(r.event_id.clone()));
             if r.status == UsageStatus::Pending {
                 items.push(hold_put(&self.table, r)?);

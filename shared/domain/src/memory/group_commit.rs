@@ -1,7 +1,7 @@
 //! [`MemoryStore`] as the group-commit port ([`UsageQueue`]): the queue and the lease.
 use super::ledger::append_keys;
 use super::{check_transaction, ent_key, grant_item_key, item_key, usage_sk, EntKey, MemoryStore, State};
-use crate::group_commit::{Application, Batch, BatchWrite, QueueState, Step, UsageQueue};
+use crate::group_commit::{Application, Batch, BatchWrite, BusyEntitlements, QueueState, Step, UsageQueue};
 use crate::kernel::StoreError;
 use crate::ledger::UsageStatus;
 use crate::usage::UsageRecord;
@@ -39,6 +39,10 @@ impl State {
 
 #[async_trait]
 impl UsageQueue for MemoryStore {
+    fn busy(&self) -> &BusyEntitlements {
+        &self.busy
+    }
+
     async fn enqueue_usage(&self, request: &UsageRecord) -> Result<(), StoreError> {
         let key = ent_key(&request.tenant, &request.entitlement_id);
         self.state()
@@ -71,7 +75,23 @@ impl UsageQueue for MemoryStore {
             record: st.usage(&key, &request.event_id).cloned(),
             queued: st.queues.get(&key).is_some_and(|q| q.contains_key(&queue_key(request))),
             lease_free: st.lease_free(&key, now),
+            batch_of: st
+                .batch_of
+                .get(&(key.clone(), request.event_id.clone()))
+                .copied()
+                .unwrap_or(1),
         })
+    }
+
+    async fn applied_usage(&self, request: &UsageRecord) -> Result<Option<(UsageRecord, usize)>, StoreError> {
+        let st = self.state();
+        let key = ent_key(&request.tenant, &request.entitlement_id);
+        let batch_of = st
+            .batch_of
+            .get(&(key.clone(), request.event_id.clone()))
+            .copied()
+            .unwrap_or(1);
+        Ok(st.usage(&key, &request.event_id).map(|r| (r.clone(), batch_of)))
     }
 
     async fn withdraw_usage(&self, request: &UsageRecord) -> Result<bool, StoreError> {
@@ -155,6 +175,8 @@ impl UsageQueue for MemoryStore {
         }
         for r in &batch.records {
             st.put_usage(r);
+            st.batch_of
+                .insert((key.clone(), r.event_id.clone()), batch.records.len());
         }
         for (g, _) in &batch.grants {
             st.put_grant(g);

@@ -56,6 +56,7 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    busy: crate::group_commit::BusyEntitlements,
 }
 
 impl MemoryStore {
@@ -105,6 +106,8 @@ struct State {
     grants: BTreeMap<EntKey, BTreeMap<GrantId, Grant>>,
     /// Per entitlement partition, by the hash of the event id (the record's sort key).
     usage: BTreeMap<EntKey, BTreeMap<String, UsageRecord>>,
+    /// How many events the batch that applied a record applied (records applied by a batch).
+    batch_of: BTreeMap<(EntKey, String), usize>,
     /// (partition, scope, key).
     claims: BTreeMap<(Partition, String, String), Claim>,
     /// (entitlement partition, plan id) -> the next period to apply.
