@@ -58,7 +58,7 @@ for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 ./target/release/load overhead --base-url "http://127.0.0.1:$port" --oha .tools/bin/oha --requests 300 --rounds 5 --out "$out/overhead.json"
 
 step "6. hot entitlement"
-./target/release/load hot --writers 1,8,64 --events 640 --out "$out/hot.json"
+./target/release/load hot --writers 1,8,64 --events 1920 --rounds 3 --out "$out/hot.json"
 
 step "8. the ledger at volume (10 to 100,000 usage events on one entitlement)"
 ./target/release/load volume --events 10,1000,10000,100000 --out "$out/volume.json"
