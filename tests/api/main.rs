@@ -21,4 +21,5 @@ mod purchases;
 mod round_trips;
 mod routes;
 mod security;
+mod webhooks;
 mod wiring;

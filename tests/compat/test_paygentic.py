@@ -278,3 +278,40 @@ def test_events_ingest_burns_the_metered_amount(client, base_url, api_key, tenan
     with pytest.raises(errors.BadRequest):
         client.events.ingest(request={"type": event_type, "source": "s", "subject": customer,
                                       "data": {"usage": {"tokens": "many"}}})
+
+
+def test_webhooks_enable_get_update_disable(client, base_url, tenant):
+    """The SDK's webhooks operations: 404 before enabling, enable once (then 400
+    DUPLICATE_RESOURCE), get, pause and resume with update, pause with disable (204, None)."""
+    with pytest.raises(errors.Error) as missing:
+        client.webhooks.get()
+    assert missing.value.status_code == 404
+
+    enabled = client.webhooks.enable()
+    assert enabled.object == "webhooks"
+    assert enabled.enabled is True
+    assert enabled.merchant_id == tenant
+    assert enabled.application_id.startswith("app_")
+
+    with pytest.raises(errors.BadRequest) as duplicate:
+        client.webhooks.enable()
+    assert duplicate.value.status_code == 400
+    assert duplicate.value.data.code == "DUPLICATE_RESOURCE"
+
+    got = client.webhooks.get()
+    assert got.application_id == enabled.application_id
+    assert got.created_at == enabled.created_at
+
+    paused = client.webhooks.update(enabled=False)
+    assert paused.enabled is False
+    assert paused.application_id == enabled.application_id
+    resumed = client.webhooks.update(enabled=True, merchant_id=tenant)
+    assert resumed.enabled is True
+
+    assert client.webhooks.disable() is None
+    assert client.webhooks.get().enabled is False
+
+    with pytest.raises(errors.Error) as other:
+        client.webhooks.update(enabled=True, merchant_id="someone-else")
+    assert other.value.status_code == 404
+    assert client.webhooks.get().enabled is False, "nothing written"

@@ -17,6 +17,7 @@ pub use crate::plans::{PlanApply, PlanStore};
 pub use crate::purchases::PurchaseStore;
 pub use crate::tenants::TenantStore;
 pub use crate::usage::{UsageStore, UsageWrite};
+pub use crate::webhooks::WebhookStore;
 
 /// Every port at once: what a deployed function's storage offers (`grants_dynamo::DynamoStore`,
 /// [`crate::memory::MemoryStore`]). Operations take the narrowest port they need, so that their
@@ -38,6 +39,7 @@ pub trait Store:
     + PurchaseStore
     + MetricStore
     + EventStore
+    + WebhookStore
 {
 }
 
@@ -56,5 +58,6 @@ impl<T> Store for T where
         + PurchaseStore
         + MetricStore
         + EventStore
+        + WebhookStore
 {
 }

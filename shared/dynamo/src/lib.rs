@@ -19,5 +19,6 @@ pub mod round_trips;
 pub mod schema;
 mod tenants;
 mod usage;
+mod webhooks;
 
 pub use client::DynamoStore;

@@ -24,6 +24,7 @@ mod purchases;
 mod tenants;
 mod transactions;
 mod usage;
+mod webhooks;
 
 pub use self::api_keys::*;
 pub use self::capacity::*;
@@ -38,6 +39,7 @@ pub use self::purchases::*;
 pub use self::tenants::*;
 pub use self::transactions::*;
 pub use self::usage::*;
+pub use self::webhooks::*;
 
 use crate::auth::hash_key;
 use crate::capacity::{CapacityGrant, ExactPrice};
@@ -392,6 +394,7 @@ checks!(
     tenant_settings_put_if_absent_then_replace,
     credit_type_names_are_unique_per_tenant,
     billable_metrics_hold_event_types_unique,
+    webhook_configs_are_one_per_tenant,
     ingested_events_are_deduplicated_by_key,
     entitlements_round_trip_and_are_written_once,
     entitlements_list_in_id_order,
@@ -448,6 +451,6 @@ mod tests {
         let store = MemoryStore::new();
         run_all(&store, &unique_prefix()).await;
         run_all(&store, &unique_prefix()).await;
-        assert_eq!(CHECKS.len(), 43);
+        assert_eq!(CHECKS.len(), 44);
     }
 }

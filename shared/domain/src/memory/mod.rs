@@ -35,6 +35,7 @@ mod plans;
 mod purchases;
 mod tenants;
 mod usage;
+mod webhooks;
 
 use crate::capacity::CapacityGrant;
 use crate::credits::CreditType;
@@ -106,6 +107,8 @@ struct State {
     grants: BTreeMap<EntKey, BTreeMap<GrantId, Grant>>,
     /// Per entitlement partition, by the hash of the event id (the record's sort key).
     usage: BTreeMap<EntKey, BTreeMap<String, UsageRecord>>,
+    /// Webhook configurations, by tenant.
+    webhooks: BTreeMap<TenantId, crate::webhooks::WebhookConfig>,
     /// How many events the batch that applied a record applied (records applied by a batch).
     batch_of: BTreeMap<(EntKey, String), usize>,
     /// (partition, scope, key).

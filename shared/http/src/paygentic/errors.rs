@@ -8,6 +8,7 @@ use grants_domain::ingest::IngestError;
 use grants_domain::meters::{CreateMetricError, ListMetricsError, MetricLookupError};
 use grants_domain::purchases::{InvoiceLookupError, PurchaseError};
 use grants_domain::usage::{SettleError, UsageError};
+use grants_domain::webhooks::{EnableWebhooksError, WebhooksLookupError};
 use http::StatusCode;
 use serde_json::json;
 
@@ -32,6 +33,39 @@ fn merchant_not_found() -> ApiError {
         "merchant_not_found",
         "No such merchant (merchantId must be the key's organization)",
     )
+}
+
+fn webhooks_not_configured() -> ApiError {
+    ApiError::not_found(
+        "webhooks_not_enabled",
+        "Webhooks have not been enabled (POST /v0/webhooks enables them)",
+    )
+}
+
+impl From<EnableWebhooksError> for ApiError {
+    fn from(e: EnableWebhooksError) -> Self {
+        match e {
+            EnableWebhooksError::MerchantNotFound => merchant_not_found(),
+            // Paygentic's code for it.
+            EnableWebhooksError::AlreadyConfigured => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "DUPLICATE_RESOURCE",
+                e.to_string(),
+            ),
+            EnableWebhooksError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<WebhooksLookupError> for ApiError {
+    fn from(e: WebhooksLookupError) -> Self {
+        match e {
+            WebhooksLookupError::MerchantNotFound => merchant_not_found(),
+            WebhooksLookupError::NotConfigured => webhooks_not_configured(),
+            WebhooksLookupError::Store(s) => s.into(),
+        }
+    }
 }
 
 impl From<CreateMetricError> for ApiError {

@@ -18,6 +18,7 @@ pub mod grants;
 pub mod meters;
 pub mod purchases;
 pub mod usage;
+pub mod webhooks;
 
 pub use entitlements::{
     cancel_entitlement, create_entitlement, get_entitlement, list_entitlements, parse_new_entitlement, EntitlementBody,
@@ -28,6 +29,7 @@ pub use grants::{create_grant, get_grant, list_grants, parse_create_grant, void_
 pub use meters::{create_billable_metric, get_billable_metric, list_billable_metrics, MetricBody};
 pub use purchases::{get_invoice, purchase_grant, InvoiceBody, PurchaseBody};
 pub use usage::{commit_usage, get_balance, record_usage, release_usage, BalanceBody, UsageBody};
+pub use webhooks::{disable_webhooks, enable_webhooks, get_webhooks, update_webhooks, WebhooksBody};
 
 /// A page in Paygentic's shape: `{object: "list", data, pagination}`.
 #[derive(Serialize, ToSchema)]
