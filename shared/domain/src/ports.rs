@@ -17,6 +17,7 @@ pub use crate::plans::{PlanApply, PlanStore};
 pub use crate::purchases::PurchaseStore;
 pub use crate::tenants::TenantStore;
 pub use crate::usage::{UsageStore, UsageWrite};
+pub use crate::webhook_endpoints::EndpointStore;
 pub use crate::webhooks::WebhookStore;
 
 /// Every port at once: what a deployed function's storage offers (`grants_dynamo::DynamoStore`,
@@ -40,6 +41,7 @@ pub trait Store:
     + MetricStore
     + EventStore
     + WebhookStore
+    + EndpointStore
 {
 }
 
@@ -59,5 +61,6 @@ impl<T> Store for T where
         + MetricStore
         + EventStore
         + WebhookStore
+        + EndpointStore
 {
 }

@@ -18,6 +18,7 @@
 //! | credit type   | `TENANT#<t>`            | `CT#<id>` (+ `CTNAME#<sha256(lower name)>`) |          |                           |
 //! | billable metric | `TENANT#<t>`          | `BM#<id>` (+ `BMTYPE#<sha256(event type)>`) |          |                           |
 //! | webhook configuration | `TENANT#<t>`    | `WEBHOOKS`            |                              |                           |
+//! | webhook endpoint | `TENANT#<t>`         | `WEP#<ep>`            |                              |                           |
 //! | ingested event | `T#<t>#EV#<sha256(key:<idempotency key> or id:<id>)>` | `EV` | `T#<t>#EVENTS_NOT_METERED` / `<received>#<id>`, only when nothing metered it | |
 //! | invoice       | `T#<t>#INV#<inv>`       | `INV`                 | `OPEN_INVOICES` / `<session expiry>#<t>#<inv>`, only while open | |
 //! | capacity grant | `T#<t>#CAP#<fid>`      | `CAP`                 | `T#<t>#CAPS` / `<fid>`       |                           |
@@ -212,6 +213,11 @@ pub fn tenant_pk(tenant: &str) -> String {
 pub const TENANT_SK: &str = "TENANT";
 /// A tenant's webhook configuration, in the tenant's partition.
 pub const WEBHOOKS_SK: &str = "WEBHOOKS";
+/// A tenant's webhook endpoint, in the tenant's partition.
+pub fn endpoint_sk(id: &str) -> String {
+    format!("WEP#{id}")
+}
+pub const ENDPOINT_SK_PREFIX: &str = "WEP#";
 
 pub fn invoice_pk(tenant: &str, invoice: &str) -> String {
     format!("T#{tenant}#INV#{invoice}")

@@ -395,6 +395,7 @@ checks!(
     credit_type_names_are_unique_per_tenant,
     billable_metrics_hold_event_types_unique,
     webhook_configs_are_one_per_tenant,
+    webhook_endpoints_round_trip_and_change_by_version,
     ingested_events_are_deduplicated_by_key,
     entitlements_round_trip_and_are_written_once,
     entitlements_list_in_id_order,
@@ -451,6 +452,6 @@ mod tests {
         let store = MemoryStore::new();
         run_all(&store, &unique_prefix()).await;
         run_all(&store, &unique_prefix()).await;
-        assert_eq!(CHECKS.len(), 44);
+        assert_eq!(CHECKS.len(), 45);
     }
 }

@@ -46,3 +46,61 @@ pub async fn webhook_configs_are_one_per_tenant(store: &dyn Store, prefix: &str)
         "nothing written"
     );
 }
+
+/// An endpoint reads back as written (filter, secrets, previous secret); lists in id order per
+/// tenant; is replaced only over the version it was read at; is deleted once.
+pub async fn webhook_endpoints_round_trip_and_change_by_version(store: &dyn Store, prefix: &str) {
+    use crate::webhook_endpoints::{EndpointId, EndpointUrl, EventTypeName, SigningSecret, WebhookEndpoint};
+    let (t, other) = (tenant(prefix, "a"), tenant(prefix, "b"));
+    let at = ts("2030-01-01T00:00:00.123456Z");
+    let endpoint = |url: &str| WebhookEndpoint {
+        tenant: t.clone(),
+        id: EndpointId::generate(),
+        url: EndpointUrl::parse(url).expect("url"),
+        description: "prod".to_owned(),
+        event_types: Some(
+            [EventTypeName::parse("invoice.paid.v0").expect("type")]
+                .into_iter()
+                .collect(),
+        ),
+        disabled: false,
+        secret: SigningSecret::generate().expect("secret"),
+        previous_secret: None,
+        created_at: at,
+        updated_at: at,
+        version: 1,
+    };
+    let first = endpoint("https://example.com/hooks?x=1");
+    let second = WebhookEndpoint {
+        event_types: None,
+        ..endpoint("http://127.0.0.1:9000/")
+    };
+    store.insert_endpoint(&first).await.expect("insert");
+    store.insert_endpoint(&second).await.expect("insert");
+    assert_eq!(
+        store.get_endpoint(&t, &first.id).await.expect("get"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store.list_endpoints(&t).await.expect("list"),
+        vec![first.clone(), second.clone()]
+    );
+    assert!(store.list_endpoints(&other).await.expect("list").is_empty());
+    assert_eq!(store.get_endpoint(&other, &first.id).await.expect("get"), None);
+    let rotated = WebhookEndpoint {
+        secret: SigningSecret::generate().expect("secret"),
+        previous_secret: Some((first.secret.clone(), ts("2030-01-02T00:00:00Z"))),
+        disabled: true,
+        version: 2,
+        ..first.clone()
+    };
+    assert!(store.replace_endpoint(&rotated).await.expect("replace"));
+    assert!(
+        !store.replace_endpoint(&rotated).await.expect("replace"),
+        "over version 1 only"
+    );
+    assert_eq!(store.get_endpoint(&t, &first.id).await.expect("get"), Some(rotated));
+    assert!(store.delete_endpoint(&t, &first.id).await.expect("delete"));
+    assert!(!store.delete_endpoint(&t, &first.id).await.expect("delete"));
+    assert_eq!(store.list_endpoints(&t).await.expect("list"), vec![second]);
+}

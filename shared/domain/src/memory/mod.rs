@@ -107,6 +107,9 @@ struct State {
     grants: BTreeMap<EntKey, BTreeMap<GrantId, Grant>>,
     /// Per entitlement partition, by the hash of the event id (the record's sort key).
     usage: BTreeMap<EntKey, BTreeMap<String, UsageRecord>>,
+    /// Webhook endpoints, by tenant and id.
+    webhook_endpoints:
+        BTreeMap<(TenantId, crate::webhook_endpoints::EndpointId), crate::webhook_endpoints::WebhookEndpoint>,
     /// Webhook configurations, by tenant.
     webhooks: BTreeMap<TenantId, crate::webhooks::WebhookConfig>,
     /// How many events the batch that applied a record applied (records applied by a batch).

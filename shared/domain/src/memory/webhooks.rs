@@ -1,6 +1,7 @@
 //! [`MemoryStore`] as the webhook configuration port ([`WebhookStore`]).
 use super::MemoryStore;
 use crate::ports::StoreError;
+use crate::webhook_endpoints::{EndpointId, WebhookEndpoint};
 use crate::webhooks::{WebhookConfig, WebhookStore};
 use crate::{TenantId, Timestamp};
 use async_trait::async_trait;
@@ -31,5 +32,56 @@ impl WebhookStore for MemoryStore {
             c.updated_at = at;
             c.clone()
         }))
+    }
+}
+
+#[async_trait]
+impl crate::webhook_endpoints::EndpointStore for MemoryStore {
+    async fn insert_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StoreError> {
+        let mut st = self.state();
+        let key = (e.tenant.clone(), e.id.clone());
+        if st.webhook_endpoints.contains_key(&key) {
+            return Err(StoreError::Corrupt("endpoint id collision".to_owned()));
+        }
+        st.webhook_endpoints.insert(key, e.clone());
+        Ok(())
+    }
+
+    async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<WebhookEndpoint>, StoreError> {
+        Ok(self
+            .state()
+            .webhook_endpoints
+            .get(&(tenant.clone(), id.clone()))
+            .cloned())
+    }
+
+    async fn list_endpoints(&self, tenant: &TenantId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        Ok(self
+            .state()
+            .webhook_endpoints
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    async fn replace_endpoint(&self, e: &WebhookEndpoint) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        let key = (e.tenant.clone(), e.id.clone());
+        match st.webhook_endpoints.get(&key) {
+            Some(old) if old.version + 1 == e.version => {
+                st.webhook_endpoints.insert(key, e.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .webhook_endpoints
+            .remove(&(tenant.clone(), id.clone()))
+            .is_some())
     }
 }
