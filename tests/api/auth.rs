@@ -182,6 +182,9 @@ async fn authorization_matrix_over_every_route() {
             assert!(member.is_success(), "{name}: member got {member}");
         }
         let admin = call(route, Some(&t.admin_key)).await;
-        assert!(admin.is_success(), "{name}: admin got {admin}");
+        // The sample objects enabled the tenant's webhooks (the Svix samples need its
+        // application): enabling them again is the documented 400.
+        let enabled_twice = route == Route::EnableWebhooks && admin == StatusCode::BAD_REQUEST;
+        assert!(admin.is_success() || enabled_twice, "{name}: admin got {admin}");
     }
 }

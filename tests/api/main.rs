@@ -21,5 +21,6 @@ mod purchases;
 mod round_trips;
 mod routes;
 mod security;
+mod svix;
 mod webhooks;
 mod wiring;

@@ -174,7 +174,7 @@ pub trait EndpointStore: Send + Sync {
     /// Creates the endpoint (its id is new; one conditional write).
     async fn insert_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError>;
     async fn get_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<WebhookEndpoint>, StoreError>;
-    /// Every endpoint of the tenant, in id (creation) order.
+    /// Every endpoint of the tenant, in id order (creation order, to the millisecond).
     async fn list_endpoints(&self, tenant: &TenantId) -> Result<Vec<WebhookEndpoint>, StoreError>;
     /// Replaces the endpoint if it is still at `version - 1`: false when it moved or is gone.
     async fn replace_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<bool, StoreError>;

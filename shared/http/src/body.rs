@@ -171,6 +171,21 @@ impl JsonBody {
     }
 
     /// Whether the field is present and not null.
+    /// The field is sent as `null`.
+    pub fn is_null(&self, name: &str) -> bool {
+        self.obj.get(name).is_some_and(Value::is_null)
+    }
+
+    /// The field is sent as `{}`.
+    pub fn is_empty_object(&self, name: &str) -> bool {
+        self.obj.get(name).and_then(Value::as_object).is_some_and(Map::is_empty)
+    }
+
+    /// Some field was found invalid already.
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.present(name).is_some()
     }
@@ -375,6 +390,11 @@ impl<'a> QueryParams<'a> {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Records an error for a parameter the caller validated itself.
+    pub fn reject(&mut self, name: &str, code: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(name, code, message));
     }
 
     pub fn string(&self, name: &str) -> Option<&'a str> {

@@ -18,6 +18,7 @@ pub mod providers;
 pub mod routes;
 pub mod sandbox;
 pub mod secrets;
+pub mod svix;
 pub mod webhooks;
 pub mod wire;
 

@@ -2,7 +2,7 @@
 //! table; and [`dispatch`], which runs a request through body limits, authentication and the
 //! route's handler. A Lambda function names its [`endpoint`] (a function generic over the store),
 //! so its binary links only that route's handler (not the table's others).
-use crate::{capacity, flexprice, metronome, paygentic, sandbox, webhooks};
+use crate::{capacity, flexprice, metronome, paygentic, sandbox, svix, webhooks};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store, MAX_BODY_BYTES};
 use futures::future::BoxFuture;
 use grants_domain::auth::{authenticate, Principal};
@@ -125,6 +125,13 @@ routes! {
     GetWebhooks => GET "/v0/webhooks" "get-webhooks" member paygentic::get_webhooks "Paygentic: the tenant's webhook configuration.",
     UpdateWebhooks => PATCH "/v0/webhooks" "update-webhooks" admin paygentic::update_webhooks "Paygentic: pause or resume webhook delivery (admin).",
     DisableWebhooks => DELETE "/v0/webhooks" "disable-webhooks" admin paygentic::disable_webhooks "Paygentic: pause webhook delivery (admin).",
+    SvixCreateEndpoint => POST "/api/v1/app/{app_id}/endpoint" "svix-create-endpoint" admin svix::create_endpoint "Svix: create a webhook endpoint (admin).",
+    SvixListEndpoints => GET "/api/v1/app/{app_id}/endpoint" "svix-list-endpoints" admin svix::list_endpoints "Svix: list webhook endpoints (admin).",
+    SvixGetEndpoint => GET "/api/v1/app/{app_id}/endpoint/{endpoint_id}" "svix-get-endpoint" admin svix::get_endpoint "Svix: one webhook endpoint (admin).",
+    SvixPatchEndpoint => PATCH "/api/v1/app/{app_id}/endpoint/{endpoint_id}" "svix-patch-endpoint" admin svix::patch_endpoint "Svix: change a webhook endpoint (admin).",
+    SvixGetEndpointSecret => GET "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret" "svix-get-endpoint-secret" admin svix::get_endpoint_secret "Svix: a webhook endpoint's signing secret (admin).",
+    SvixRotateEndpointSecret => POST "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate" "svix-rotate-endpoint-secret" admin svix::rotate_endpoint_secret "Svix: rotate a webhook endpoint's signing secret (admin).",
+    SvixDeleteEndpoint => DELETE "/api/v1/app/{app_id}/endpoint/{endpoint_id}" "svix-delete-endpoint" admin svix::delete_endpoint "Svix: delete a webhook endpoint (admin).",
     IngestEvent => POST "/v0/events" "ingest-event" admin paygentic::ingest_event "Paygentic: a usage event in, metered by its type's billable metric and burned on the customer's entitlements (admin).",
     MetronomeListGrants => POST "/v1/credits/listGrants" "metronome-list-grants" member metronome::list_grants "Metronome: list credit grants with balances and deductions.",
     MetronomeCreateGrant => POST "/v1/credits/createGrant" "metronome-create-grant" admin metronome::create_grant "Metronome: create a credit grant (admin).",
@@ -160,6 +167,11 @@ impl Route {
     /// Routes of the Flexprice surface, whose errors take Flexprice's merged shape.
     pub fn is_flexprice(self) -> bool {
         self.function().starts_with("flexprice-")
+    }
+
+    /// Routes of the Svix endpoint-management surface, whose errors take Svix's shapes.
+    pub fn is_svix(self) -> bool {
+        self.function().starts_with("svix-")
     }
 
     pub fn by_function(name: &str) -> Option<Route> {
@@ -220,6 +232,7 @@ pub async fn serve<S: Store>(app: &App<S>, endpoint: Endpoint<S>, mut req: ApiRe
         let response = match handle(app, endpoint, &req).await {
             Ok(r) => r,
             Err(e) if route.is_flexprice() => e.into_flexprice_response(),
+            Err(e) if route.is_svix() => e.into_svix_response(),
             Err(e) => e.into_response(),
         };
         tracing::info!(status = response.status.as_u16(), "handled");

@@ -81,10 +81,9 @@ pub async fn webhook_endpoints_round_trip_and_change_by_version(store: &dyn Stor
         store.get_endpoint(&t, &first.id).await.expect("get"),
         Some(first.clone())
     );
-    assert_eq!(
-        store.list_endpoints(&t).await.expect("list"),
-        vec![first.clone(), second.clone()]
-    );
+    let mut both = vec![first.clone(), second.clone()];
+    both.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(store.list_endpoints(&t).await.expect("list"), both, "in id order");
     assert!(store.list_endpoints(&other).await.expect("list").is_empty());
     assert_eq!(store.get_endpoint(&other, &first.id).await.expect("get"), None);
     let rotated = WebhookEndpoint {

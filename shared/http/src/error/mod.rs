@@ -167,6 +167,39 @@ impl ApiError {
         response
     }
 
+    /// Svix's error shapes, which its SDK parses: 422 `{detail: [{loc, msg, type}]}` for invalid
+    /// fields (ours name them in `loc`: `["body", "url"]`), else `{code, detail}` with Svix's codes.
+    pub fn into_svix_response(self) -> ApiResponse {
+        if !self.fields.is_empty() {
+            let detail: Vec<Value> = self
+                .fields
+                .iter()
+                .map(|f| {
+                    let mut loc = vec![json!("body")];
+                    loc.extend(f.field.split('.').map(|p| json!(p)));
+                    json!({"loc": loc, "msg": format!("{} {}", f.field, f.message), "type": f.code})
+                })
+                .collect();
+            let mut response = ApiResponse::json(StatusCode::UNPROCESSABLE_ENTITY, &json!({ "detail": detail }));
+            response.headers.extend(self.retry_header());
+            return response;
+        }
+        let code = match self.status.as_u16() {
+            400 => "generic_error",
+            401 => "authentication_failed",
+            403 => "insufficient_access",
+            404 => "not_found",
+            409 => "conflict",
+            413 => "payload_too_large",
+            429 => "rate_limited",
+            503 => "service_unavailable",
+            _ => "server_error",
+        };
+        let mut response = ApiResponse::json(self.status, &json!({"code": code, "detail": self.message}));
+        response.headers.extend(self.retry_header());
+        response
+    }
+
     pub fn into_response(self) -> ApiResponse {
         let mut response = ApiResponse::json(self.status, &self.body());
         response.headers.extend(self.retry_header());
