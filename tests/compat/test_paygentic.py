@@ -283,6 +283,8 @@ def test_events_ingest_burns_the_metered_amount(client, base_url, api_key, tenan
 def test_webhooks_enable_get_update_disable(client, base_url, tenant):
     """The SDK's webhooks operations: 404 before enabling, enable once (then 400
     DUPLICATE_RESOURCE), get, pause and resume with update, pause with disable (204, None)."""
+    # This file runs before test_svix.py (pytest's file order), whose fixture enables webhooks
+    # when they are not yet.
     with pytest.raises(errors.Error) as missing:
         client.webhooks.get()
     assert missing.value.status_code == 404
