@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod tenants;
 mod time;
 pub mod usage;
+pub mod webhook_delivery;
 pub mod webhook_endpoints;
 pub mod webhooks;
 

@@ -54,7 +54,7 @@ impl Timestamp {
     }
 
     /// Whole seconds since the Unix epoch.
-    pub(crate) fn unix_seconds(&self) -> i64 {
+    pub fn unix_seconds(&self) -> i64 {
         self.0.timestamp()
     }
 
