@@ -40,6 +40,12 @@ ST_SESSION=$(pick paymentSessions 0 url <<<"$purchase"); ST_SESSION=${ST_SESSION
 ST_CAPACITY=$(capacity); export ST_CAPACITY
 ST_DELETE_CAPACITY=$(capacity); export ST_DELETE_CAPACITY
 ST_PLAN=$(plan keep); export ST_PLAN
+# The tenant's webhook application (enabled here unless an earlier run on this tenant did).
+ST_APPLICATION=$(api GET /v0/webhooks 2>/dev/null | pick applicationId 2>/dev/null || api POST /v0/webhooks | pick applicationId)
+export ST_APPLICATION
+endpoint() { api POST "/api/v1/app/$ST_APPLICATION/endpoint" '{"url": "https://example.com/st"}' | pick id; }
+ST_ENDPOINT=$(endpoint); export ST_ENDPOINT
+ST_DELETE_ENDPOINT=$(endpoint); export ST_DELETE_ENDPOINT
 ST_DELETE_PLAN=$(plan delete); export ST_DELETE_PLAN
 
 PYTHONPATH=tests/schemathesis SCHEMATHESIS_HOOKS=hooks .venv/bin/st --config-file tests/schemathesis/schemathesis.toml run openapi.yaml \

@@ -53,6 +53,13 @@ async fn an_endpoint_is_created_listed_changed_rotated_and_deleted() {
         .await;
     assert_eq!(next.body["data"], json!([high]));
     assert_eq!(next.body["done"], true);
+    let back = t
+        .get(&format!(
+            "{base}?limit=1&order=ascending&iterator={}",
+            next.body["prevIterator"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(back.body["data"], json!([low]), "prevIterator pages backwards");
     let newest_first = t.get(&base).await;
     assert_eq!(newest_first.body["data"], json!([high, low]));
 
@@ -80,14 +87,18 @@ async fn an_endpoint_is_created_listed_changed_rotated_and_deleted() {
     let new_key = rotated.body["key"].as_str().unwrap();
     assert_ne!(new_key, key);
     assert_eq!(t.get(&format!("{one}/secret")).await.body["key"], new_key);
-    let chosen = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let chosen = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let r = t
         .post(
             &format!("{one}/secret/rotate"),
             json!({"key": chosen, "gracePeriodSeconds": 0}),
         )
         .await;
-    assert_eq!(r.body["key"], chosen);
+    assert_eq!(
+        r.body["key"],
+        format!("whsec_{chosen}"),
+        "the prefix is optional, as in Svix"
+    );
 
     let deleted = t.delete(&one).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
@@ -125,6 +136,10 @@ async fn another_application_is_not_found_and_bad_input_is_a_422_naming_the_fiel
         ),
         (json!({"url": "https://example.com", "secret": "whsec_short"}), "secret"),
         (json!({"url": "https://example.com", "uid": "mine"}), "uid"),
+        (
+            json!({"url": format!("https://example.com/{}", "é".repeat(400))}),
+            "url",
+        ),
         (json!({"url": "https://example.com", "disabled": "yes"}), "disabled"),
     ] {
         let r = t.post(&base, body.clone()).await;

@@ -613,6 +613,8 @@ where
     let mut drop: BTreeSet<String> = BTreeSet::new();
     let mut stale = 0u32;
     let mut idle_reads = 0u32;
+    // This holder applied a batch of more than one event.
+    let mut contended = false;
     let started = std::time::Instant::now();
     loop {
         if started.elapsed() > Duration::from_secs(HOLD_SECONDS) {
@@ -620,9 +622,10 @@ where
             return store.release_lease(tenant, id, owner).await;
         }
         let queued = store.queued_usage(tenant, id, QUEUE_READ).await?;
-        if queued.is_empty() && idle_reads < LINGER_READS {
+        if queued.is_empty() && contended && idle_reads < LINGER_READS {
             // Writers on a busy entitlement keep coming: a moment's wait keeps the lease with
-            // one holder, instead of leaving their requests to wait for a look at the lease.
+            // one holder, instead of leaving their requests to wait for a look at the lease. (Not
+            // after a lone race: a batch of one event.)
             idle_reads += 1;
             tokio::time::sleep(LINGER).await;
             continue;
@@ -655,6 +658,7 @@ where
             }
         }
         let batch = plan_batch(&entitlement, &grants, &queued, &drop, owner, clock.now());
+        contended |= batch.records.len() > 1;
         let large = batch.large.clone();
         let written = if batch.records.is_empty() && batch.dequeued.is_empty() {
             BatchWrite::Written

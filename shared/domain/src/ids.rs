@@ -71,6 +71,15 @@ prefixed_id!(
 );
 
 prefixed_id!(
+    /// A tenant's webhook application (`app_`): what its endpoints belong to.
+    ApplicationId, "app_", "webhook application"
+);
+prefixed_id!(
+    /// A webhook endpoint (`ep_`).
+    EndpointId, "ep_", "webhook endpoint"
+);
+
+prefixed_id!(
     /// A capacity grant (`cap_`), the `grant_fid` of `/v2/grants`.
     CapacityGrantId, "cap_", "capacity grant"
 );

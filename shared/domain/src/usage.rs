@@ -215,7 +215,10 @@ where
         // tried below).
         let waited = group_commit::queue_and_wait(store, clock, &request, Some(first_look)).await?;
         if let Some(applied) = &waited.record {
-            busy.saw(tenant, &req.entitlement_id, &waited);
+            if applied.recorded_at == request.recorded_at {
+                // (A replay's record tells nothing of the entitlement now.)
+                busy.saw(tenant, &req.entitlement_id, &waited);
+            }
             return answer(applied.clone(), &request, &fingerprint);
         }
     }
@@ -276,7 +279,9 @@ where
         let waited = group_commit::queue_and_wait(store, clock, &request, first_look).await?;
         match &waited.record {
             Some(applied) => {
-                busy.saw(tenant, &req.entitlement_id, &waited);
+                if applied.recorded_at == request.recorded_at {
+                    busy.saw(tenant, &req.entitlement_id, &waited);
+                }
                 return answer(applied.clone(), &request, &fingerprint);
             }
             // Taken off the queue unapplied: try again (an error shows then).

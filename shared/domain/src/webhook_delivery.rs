@@ -17,7 +17,7 @@
 //!   receivers).
 use crate::webhook_endpoints::WebhookEndpoint;
 use crate::Timestamp;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 /// The wait before each attempt (the first at once): Svix's schedule.
@@ -103,26 +103,43 @@ pub fn check_scheme(scheme: &str, reach: Reach) -> Result<(), Refused> {
     }
 }
 
-/// An address the endpoint's host resolved to may be connected to.
+/// An address the endpoint's host resolved to may be connected to. An IPv6 address that carries
+/// an IPv4 one (mapped, compatible, SIIT, NAT64, 6to4) is judged by the IPv4 address it carries;
+/// Teredo and site-local addresses are refused.
 pub fn check_address(ip: IpAddr, reach: Reach) -> Result<(), Refused> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+    let judged = match ip {
+        IpAddr::V6(v6) => embedded_v4(v6).map_or(ip, IpAddr::V4),
         v4 => v4,
     };
-    if reach == Reach::LocalStack && ip.is_loopback() {
+    if reach == Reach::LocalStack && judged.is_loopback() {
         return Ok(());
     }
-    if is_public(ip) {
+    if is_public(judged) {
         Ok(())
     } else {
         Err(Refused::NonPublicAddress(ip))
     }
 }
 
+/// The IPv4 address an IPv6 address carries, if it is one of the forms that carry one.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    match s {
+        // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (SIIT), 64:ff9b::a.b.c.d (NAT64).
+        [0, 0, 0, 0, 0, 0xffff, ..] | [0, 0, 0, 0, 0xffff, 0, ..] | [0x64, 0xff9b, 0, 0, 0, 0, ..] => Some(low),
+        // ::a.b.c.d (compatible, deprecated); :: and ::1 are judged as IPv6.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 || lo > 1 => Some(low),
+        // 2002:a.b.c.d::/48 (6to4).
+        [0x2002, a, b, ..] => Some(Ipv4Addr::new((a >> 8) as u8, a as u8, (b >> 8) as u8, b as u8)),
+        _ => None,
+    }
+}
+
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -132,19 +149,22 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                || (a == 192 && b == 0 && c == 0)
                 || (a == 198 && (18..20).contains(&b))
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let [first, second, ..] = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                // Unique local (fc00::/7: AWS's fd00:ec2::254 metadata too), link-local
+                // (fe80::/10), site-local (fec0::/10).
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8
-                || first == 0x0064 && v6.segments()[1] == 0xff9b)
+                || (first & 0xffc0) == 0xfec0
+                // Documentation (2001:db8::/32), Teredo (2001::/32).
+                || (first == 0x2001 && (second == 0x0db8 || second == 0)))
         }
     }
 }

@@ -7,40 +7,13 @@
 //! secret (`whsec_` and the base64 of 24 random bytes, per Standard Webhooks). Rotating the secret
 //! keeps the previous one valid for a grace period (Svix's default: 24 hours), during which
 //! deliveries carry a signature by each.
+pub use crate::ids::EndpointId;
 use crate::kernel::StoreError;
 use crate::webhooks::{ApplicationId, WebhookStore};
 use crate::{Clock, TenantId, Timestamp};
 use base64::Engine;
 use std::collections::BTreeSet;
 use std::fmt;
-
-/// An endpoint (`ep_` and a ULID).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EndpointId(String);
-
-impl EndpointId {
-    pub const PREFIX: &'static str = "ep_";
-
-    pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, ulid::Ulid::generate()))
-    }
-
-    /// An id as stored or as a client sent it; None when it cannot be one of ours.
-    pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix(Self::PREFIX)?;
-        (rest.len() == 26 && rest.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for EndpointId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Where an endpoint's deliveries go: an absolute `http` or `https` URL with a host, at most 2,048
 /// characters, without credentials.
@@ -59,7 +32,12 @@ impl EndpointUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err("must not carry credentials");
         }
-        Ok(Self(url.to_string()))
+        // The stored form (percent-encoded) is what must fit, and what is read back.
+        let normalized = url.to_string();
+        if normalized.len() > 2048 {
+            return Err("must be at most 2048 characters once percent-encoded");
+        }
+        Ok(Self(normalized))
     }
 
     pub fn as_str(&self) -> &str {
@@ -104,12 +82,18 @@ impl SigningSecret {
         )))
     }
 
+    /// A secret as a client sent it: `whsec_` and base64, or the base64 alone (as Svix accepts).
     pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let bytes = Self::decode(raw).ok_or("must be whsec_ and the base64 of 24 to 64 bytes")?;
+        let full = if raw.starts_with(Self::PREFIX) {
+            raw.to_owned()
+        } else {
+            format!("{}{raw}", Self::PREFIX)
+        };
+        let bytes = Self::decode(&full).ok_or("must be whsec_ and the base64 of 24 to 64 bytes")?;
         if !(24..=64).contains(&bytes.len()) {
             return Err("must be whsec_ and the base64 of 24 to 64 bytes");
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(full))
     }
 
     fn decode(raw: &str) -> Option<Vec<u8>> {
@@ -234,7 +218,7 @@ where
 {
     let config = store.get_webhook_config(tenant).await?;
     match config {
-        Some(c) if ApplicationId::parse(app).is_some_and(|a| a == c.application_id) => Ok(()),
+        Some(c) if ApplicationId::parse(app).is_ok_and(|a| a == c.application_id) => Ok(()),
         _ => Err(EndpointError::ApplicationNotFound),
     }
 }
@@ -271,8 +255,8 @@ where
     Ok(endpoint)
 }
 
-/// One page of the application's endpoints: `limit` of them after `iterator` (an endpoint id), in
-/// creation order (`ascending`) or newest first.
+/// One page of the application's endpoints: `limit` of them after `iterator` (an endpoint id; `-`
+/// and an id: the page before it), in creation order (`ascending`) or newest first.
 pub async fn list_endpoints<S>(
     store: &S,
     tenant: &TenantId,
@@ -289,14 +273,41 @@ where
     if !ascending {
         all.reverse();
     }
-    let after = |e: &WebhookEndpoint| match iterator {
-        None => true,
-        Some(it) if ascending => e.id.as_str() > it,
-        Some(it) => e.id.as_str() < it,
+    // An iterator `-<id>` (a page's `prevIterator`) pages backwards: the page before that id.
+    let (backwards, from) = match iterator {
+        Some(it) => match it.strip_prefix('-') {
+            Some(id) => (true, Some(id)),
+            None => (false, Some(it)),
+        },
+        None => (false, None),
     };
-    let rest: Vec<WebhookEndpoint> = all.into_iter().filter(after).collect();
-    let done = rest.len() <= limit;
-    let data: Vec<WebhookEndpoint> = rest.into_iter().take(limit).collect();
+    let follows = |e: &WebhookEndpoint, it: &str| {
+        if ascending {
+            e.id.as_str() > it
+        } else {
+            e.id.as_str() < it
+        }
+    };
+    let (data, done) = match from {
+        None => {
+            let done = all.len() <= limit;
+            (all.into_iter().take(limit).collect::<Vec<_>>(), done)
+        }
+        Some(it) if !backwards => {
+            let rest: Vec<WebhookEndpoint> = all.into_iter().filter(|e| follows(e, it)).collect();
+            let done = rest.len() <= limit;
+            (rest.into_iter().take(limit).collect(), done)
+        }
+        Some(it) => {
+            let before: Vec<WebhookEndpoint> = all
+                .into_iter()
+                .filter(|e| e.id.as_str() != it && !follows(e, it))
+                .collect();
+            let done = before.len() <= limit;
+            let skip = before.len().saturating_sub(limit);
+            (before.into_iter().skip(skip).collect(), done)
+        }
+    };
     Ok(EndpointPage {
         iterator: data.last().map(|e| e.id.as_str().to_owned()),
         prev_iterator: data.first().map(|e| format!("-{}", e.id)),
@@ -315,7 +326,7 @@ where
     S: WebhookStore + EndpointStore + ?Sized,
 {
     check_application(store, tenant, app).await?;
-    let id = EndpointId::parse(id).ok_or(EndpointError::EndpointNotFound)?;
+    let id = EndpointId::parse(id).map_err(|_| EndpointError::EndpointNotFound)?;
     store
         .get_endpoint(tenant, &id)
         .await?
@@ -336,7 +347,7 @@ where
     S: WebhookStore + EndpointStore + ?Sized,
 {
     check_application(store, tenant, app).await?;
-    let id = EndpointId::parse(id).ok_or(EndpointError::EndpointNotFound)?;
+    let id = EndpointId::parse(id).map_err(|_| EndpointError::EndpointNotFound)?;
     for _ in 0..5 {
         let mut endpoint = store
             .get_endpoint(tenant, &id)
@@ -387,7 +398,7 @@ where
     S: WebhookStore + EndpointStore + ?Sized,
 {
     check_application(store, tenant, app).await?;
-    let id = EndpointId::parse(id).ok_or(EndpointError::EndpointNotFound)?;
+    let id = EndpointId::parse(id).map_err(|_| EndpointError::EndpointNotFound)?;
     if store.delete_endpoint(tenant, &id).await? {
         Ok(())
     } else {

@@ -7,37 +7,9 @@
 //! after that delivery is paused and resumed by setting `enabled`, which keeps the application
 //! and its endpoints. The organization a client names (`merchantId`) must be the key's tenant;
 //! another organization's configuration is not found.
+pub use crate::ids::ApplicationId;
 use crate::kernel::StoreError;
 use crate::{Clock, TenantId, Timestamp};
-use std::fmt;
-
-/// A tenant's webhook application (`app_` and a ULID): what endpoints belong to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ApplicationId(String);
-
-impl ApplicationId {
-    pub const PREFIX: &'static str = "app_";
-
-    pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, ulid::Ulid::generate()))
-    }
-
-    /// An id as stored or as a client sent it; None when it cannot be one of ours.
-    pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix(Self::PREFIX)?;
-        (rest.len() == 26 && rest.bytes().all(|b| b.is_ascii_alphanumeric())).then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ApplicationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A tenant's webhook configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

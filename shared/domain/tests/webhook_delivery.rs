@@ -96,6 +96,14 @@ fn a_deployed_stack_reaches_public_https_only() {
         "::ffff:10.0.0.1",
         "::",
         "192.0.2.1",
+        "::7f00:1",
+        "::a9fe:a9fe",
+        "::ffff:0:a00:1",
+        "64:ff9b::a00:1",
+        "2002:a00:1::1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+        "fec0::1",
+        "0.1.2.3",
     ] {
         assert!(
             matches!(
@@ -105,7 +113,13 @@ fn a_deployed_stack_reaches_public_https_only() {
             "{refused}"
         );
     }
-    for allowed in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+    for allowed in [
+        "93.184.216.34",
+        "8.8.8.8",
+        "2606:4700::1111",
+        "64:ff9b::808:808",
+        "::ffff:8.8.8.8",
+    ] {
         assert_eq!(check_address(ip(allowed), Reach::Public), Ok(()), "{allowed}");
     }
     assert_eq!(check_address(ip("127.0.0.1"), Reach::LocalStack), Ok(()));

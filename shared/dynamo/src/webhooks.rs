@@ -21,8 +21,7 @@ fn config_from(tenant: &TenantId, item: &Item) -> Result<WebhookConfig, StoreErr
     let r = Reader(item);
     Ok(WebhookConfig {
         tenant: tenant.clone(),
-        application_id: ApplicationId::parse(r.s("application_id")?)
-            .ok_or_else(|| StoreError::Corrupt("webhook application id".to_owned()))?,
+        application_id: ApplicationId::parse(r.s("application_id")?).map_err(corrupt("webhook application id"))?,
         enabled: r.bool("enabled"),
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
@@ -125,7 +124,7 @@ fn endpoint_from(tenant: &TenantId, item: &Item) -> Result<WebhookEndpoint, Stor
     };
     Ok(WebhookEndpoint {
         tenant: tenant.clone(),
-        id: EndpointId::parse(r.s("id")?).ok_or_else(|| StoreError::Corrupt("endpoint id".to_owned()))?,
+        id: EndpointId::parse(r.s("id")?).map_err(corrupt("endpoint id"))?,
         url: EndpointUrl::parse(r.s("url")?).map_err(corrupt("endpoint url"))?,
         description: r.s("description")?.to_owned(),
         event_types,

@@ -188,6 +188,15 @@ pub struct ApiResponse {
 }
 
 impl ApiResponse {
+    /// 204 and no body.
+    pub fn no_content() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
     /// A JSON body: one of the surfaces' wire types (their schemas are openapi.yaml's).
     pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Self {
         let (status, body) = match serde_json::to_string(value) {

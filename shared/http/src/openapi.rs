@@ -99,7 +99,9 @@ Amounts are decimals: JSON numbers on input are read exactly, never as floats.",
             Unprocessable,
             BadGateway,
             Busy,
-            FlexpriceError
+            FlexpriceError,
+            SvixError,
+            SvixInvalid
         )
     ),
     modifiers(&Security)

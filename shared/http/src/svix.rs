@@ -315,7 +315,7 @@ pub async fn list_endpoints<S: Store>(
 ) -> Result<ApiResponse, ApiError> {
     let mut q = QueryParams::new(req);
     let limit = q.int("limit", 1, 250, 50);
-    let iterator = q.string("iterator").map(|i| i.trim_start_matches('-').to_owned());
+    let iterator = q.string("iterator").map(str::to_owned);
     let order = q.string("order");
     let ascending = match order {
         None | Some("descending") => false,
@@ -429,11 +429,7 @@ pub async fn delete_endpoint<S: Store>(
     )
     .await?;
     tracing::info!(endpoint = req.param("endpoint_id"), "webhook endpoint deleted");
-    Ok(ApiResponse {
-        status: StatusCode::NO_CONTENT,
-        headers: Vec::new(),
-        body: String::new(),
-    })
+    Ok(ApiResponse::no_content())
 }
 
 /// An endpoint's signing secret.

@@ -193,6 +193,7 @@ impl ApiError {
             413 => "payload_too_large",
             429 => "rate_limited",
             503 => "service_unavailable",
+            400..=499 => "generic_error",
             _ => "server_error",
         };
         let mut response = ApiResponse::json(self.status, &json!({"code": code, "detail": self.message}));

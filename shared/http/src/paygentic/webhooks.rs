@@ -170,9 +170,5 @@ pub async fn disable_webhooks<S: Store>(
     )
     .await?;
     tracing::info!("webhook delivery paused");
-    Ok(ApiResponse {
-        status: StatusCode::NO_CONTENT,
-        headers: Vec::new(),
-        body: String::new(),
-    })
+    Ok(ApiResponse::no_content())
 }
