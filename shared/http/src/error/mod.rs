@@ -185,7 +185,6 @@ impl ApiError {
             return response;
         }
         let code = match self.status.as_u16() {
-            400 => "generic_error",
             401 => "authentication_failed",
             403 => "insufficient_access",
             404 => "not_found",
