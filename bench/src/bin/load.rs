@@ -362,13 +362,17 @@ async fn seed(b: &Arc<Bench>, ent: &EntitlementId, events: usize) -> Result<gran
             .buffer_unordered(16)
             .try_collect::<Vec<()>>()
             .await?;
-        let owner = group_commit::lease_owner();
-        let now = clock.now();
-        let until = now.plus_seconds(group_commit::LEASE_SECONDS).ok_or("time")?;
-        if !store.take_lease(&b.tenant, ent, &owner, until, now).await? {
-            return Err("the lease is held".into());
+        // A holder hands the lease on after a while (group_commit::HOLD_SECONDS): take it again
+        // until the chunk is applied.
+        while !store.queued_usage(&b.tenant, ent, 1).await?.is_empty() {
+            let owner = group_commit::lease_owner();
+            let now = clock.now();
+            let until = now.plus_seconds(group_commit::LEASE_SECONDS).ok_or("time")?;
+            if !store.take_lease(&b.tenant, ent, &owner, until, now).await? {
+                return Err("the lease is held".into());
+            }
+            group_commit::apply_queue(store.as_ref(), &clock, &b.tenant, ent, &owner).await?;
         }
-        group_commit::apply_queue(store.as_ref(), &clock, &b.tenant, ent, &owner).await?;
         if start < events / 2 {
             middle = clock.now();
         }
