@@ -44,6 +44,10 @@ TABLE_NAME=${TABLE_NAME:-grants}
 PAYMENT_EVENTS_QUEUE=payment-events
 PAYMENT_EVENTS_DLQ=payment-events-dlq
 INVOICE_EVENTS_QUEUE=invoice-events
+WEBHOOK_DELIVERIES_QUEUE=webhook-deliveries
+WEBHOOK_DELIVERIES_DLQ=webhook-deliveries-dlq
+WEBHOOK_REACH=local
+${WEBHOOK_RETRY_SCHEDULE:+WEBHOOK_RETRY_SCHEDULE=$WEBHOOK_RETRY_SCHEDULE}
 ENV
   wait_port "$ddb_port"; wait_port "$sqs_port"
   echo "[stack] DynamoDB Local on :$ddb_port, SQS (moto) on :$sqs_port; env in $dir/stack.env" >&2

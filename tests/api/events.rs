@@ -18,6 +18,7 @@ const SAMPLE_CREDIT_PLAN: &str = "cgrant_01SAMPLECREDITGRANT00000";
 const SAMPLE_METRIC: &str = "bm_01SAMPLEMETRIC0000000000000";
 const SAMPLE_APPLICATION: &str = "app_01SAMPLEAPPLICATION0000000";
 const SAMPLE_ENDPOINT: &str = "ep_01SAMPLEENDPOINT0000000000";
+const SAMPLE_MESSAGE: &str = "msg_grant_created_01SAMPLEGRANT000000000000";
 
 pub fn sample(name: &str) -> String {
     let path = format!("{}/events/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -131,7 +132,11 @@ impl SampleObjects {
             .replace(SAMPLE_CREDIT_PLAN, &self.plan)
             .replace(SAMPLE_METRIC, &self.metric)
             .replace(SAMPLE_APPLICATION, &self.application)
-            .replace(SAMPLE_ENDPOINT, &self.endpoint);
+            .replace(SAMPLE_ENDPOINT, &self.endpoint)
+            .replace(
+                SAMPLE_MESSAGE,
+                &format!("msg_grant_created_{}", self.grant.trim_start_matches("grt_")),
+            );
         let mut event: Value = serde_json::from_str(&text).unwrap();
         match key {
             Some(k) => event["headers"]["authorization"] = json!(format!("Bearer {k}")),

@@ -156,6 +156,7 @@ pub async fn spawn_keeping_keys(
             &grants_lambda::config::sdk_config().await,
         )))
         .with_queues(deliveries.clone(), Arc::new(CapturedDeliveries::default()))
+        .with_webhook_deliveries(Arc::new(CapturedDeliveries::default()))
         .with_key_cache(keys);
     let mut queues = None;
     if with_queues {
@@ -174,10 +175,12 @@ pub async fn spawn_keeping_keys(
             dead_letter: urls["PaymentEventsDeadLetterQueue"].clone(),
             invoice_events: urls["InvoiceEventsQueue"].clone(),
         };
-        app = app.with_queues(
-            Arc::new(SqsQueue::new(sqs.clone(), q.payment_events.clone())),
-            Arc::new(SqsQueue::new(sqs, q.invoice_events.clone())),
-        );
+        app = app
+            .with_queues(
+                Arc::new(SqsQueue::new(sqs.clone(), q.payment_events.clone())),
+                Arc::new(SqsQueue::new(sqs.clone(), q.invoice_events.clone())),
+            )
+            .with_webhook_deliveries(Arc::new(SqsQueue::new(sqs, urls["WebhookDeliveriesQueue"].clone())));
         queues = Some(q);
     }
     TestApp {

@@ -124,7 +124,7 @@ fn template_functions() -> BTreeSet<String> {
 }
 
 #[test]
-fn the_non_http_functions_are_the_sqs_consumer_and_the_schedule() {
+fn the_non_http_functions_are_the_queue_consumers_the_stream_dispatcher_and_the_schedules() {
     let http: BTreeSet<String> = Route::ALL
         .iter()
         .map(|r| r.function().to_owned())
@@ -133,15 +133,43 @@ fn the_non_http_functions_are_the_sqs_consumer_and_the_schedule() {
     let others: Vec<String> = template_functions().difference(&http).cloned().collect();
     assert_eq!(
         others,
-        ["expire-payment-sessions", "fulfil-payments", "run-credit-schedules"]
+        [
+            "deliver-webhooks",
+            "dispatch-webhooks",
+            "expire-payment-sessions",
+            "fulfil-payments",
+            "run-credit-schedules"
+        ]
     );
     let sqs = grants_dev_tools::local::sqs_mappings(&template()).unwrap();
-    assert_eq!(sqs.len(), 1);
+    let consumers: Vec<(&str, &str, bool)> = sqs
+        .iter()
+        .map(|m| (m.function.as_str(), m.queue.as_str(), m.report_batch_item_failures))
+        .collect();
     assert_eq!(
-        (sqs[0].function.as_str(), sqs[0].queue.as_str()),
-        ("fulfil-payments", "PaymentEventsQueue")
+        consumers,
+        [
+            ("deliver-webhooks", "WebhookDeliveriesQueue", true),
+            ("fulfil-payments", "PaymentEventsQueue", true)
+        ]
     );
-    assert!(sqs[0].report_batch_item_failures);
+    let streams = grants_dev_tools::local::stream_mappings(&template()).unwrap();
+    assert_eq!(streams.len(), 1);
+    assert_eq!(streams[0].function, "dispatch-webhooks");
+    let pattern = streams[0].pattern.as_ref().unwrap();
+    let insert = |kind: &str, event: &str| serde_json::json!({"eventName": event, "dynamodb": {"NewImage": {"type": {"S": kind}}}});
+    assert!(grants_dev_tools::local::matches_pattern(
+        pattern,
+        &insert("webhook_message", "INSERT")
+    ));
+    assert!(!grants_dev_tools::local::matches_pattern(
+        pattern,
+        &insert("grant", "INSERT")
+    ));
+    assert!(!grants_dev_tools::local::matches_pattern(
+        pattern,
+        &insert("webhook_message", "MODIFY")
+    ));
     let schedules = grants_dev_tools::local::schedule_mappings(&template()).unwrap();
     let names: Vec<&str> = schedules.iter().map(|s| s.function.as_str()).collect();
     assert_eq!(names, ["expire-payment-sessions", "run-credit-schedules"]);

@@ -1,6 +1,7 @@
 //! Each function's `main` names its own route's endpoint and exactly the AWS clients beyond DynamoDB
 //! that template.yaml lets it call: `.secrets()` with `secretsmanager:GetSecretValue`, a queue
-//! (`.payment_events()`, or the fulfilment function's invoice events) with `sqs:SendMessage`; and
+//! (`.payment_events()`, `.webhook_deliveries()`, the fulfilment function's invoice events, the
+//! webhook dispatcher's deliveries) with `sqs:SendMessage`; and
 //! `.without_table()` (or no app at all: the catch-all) exactly when it has no `dynamodb:*` action.
 use crate::helpers::template;
 use grants_http::Route;
@@ -47,7 +48,10 @@ fn every_main_wires_what_its_iam_policy_allows_and_serves_its_own_route() {
             reads_secrets,
             "{name:?}: Secrets Manager wiring vs IAM"
         );
-        let queues = main.contains(".payment_events()") || main.contains("serve_payment_events()");
+        let queues = main.contains(".payment_events()")
+            || main.contains("serve_payment_events()")
+            || main.contains(".webhook_deliveries()")
+            || main.contains("webhooks::serve_dispatch()");
         assert_eq!(queues, sends, "{name:?}: SQS wiring vs IAM");
         if let Some(route) = Route::by_function(binary) {
             assert!(
@@ -59,7 +63,7 @@ fn every_main_wires_what_its_iam_policy_allows_and_serves_its_own_route() {
     }
     assert_eq!(
         checked,
-        Route::ALL.len() + 4,
-        "every route's function plus the four others"
+        Route::ALL.len() + 6,
+        "every route's function plus the six others"
     );
 }

@@ -124,9 +124,23 @@ pub async fn create_table_from_template(
             })
             .collect::<Result<Vec<_>, _>>()?,
     };
+    // The stream (the outbox's carrier), as the template declares it.
+    let stream = props
+        .get("StreamSpecification")
+        .and_then(|spec| spec.get("StreamViewType"))
+        .and_then(Value::as_str)
+        .map(|view| {
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view))
+                .build()
+                .map_err(|e| AdminError::Template(e.to_string()))
+        })
+        .transpose()?;
     let result = client
         .create_table()
         .table_name(table)
+        .set_stream_specification(stream)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(attributes))
         .set_key_schema(Some(key_schema(&props)?))

@@ -32,6 +32,16 @@ pub const QUEUE_ENV: &[(&str, &str, &str)] = &[
         grants_lambda::config::INVOICE_EVENTS_QUEUE,
         "invoice-events",
     ),
+    (
+        "WebhookDeliveriesQueue",
+        grants_lambda::config::WEBHOOK_DELIVERIES_QUEUE,
+        "webhook-deliveries",
+    ),
+    (
+        "WebhookDeliveriesDeadLetterQueue",
+        "WEBHOOK_DELIVERIES_DLQ",
+        "webhook-deliveries-dlq",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +50,8 @@ pub enum LocalError {
     Template(String),
     #[error("sqs: {0}")]
     Sqs(String),
+    #[error("dynamodb stream: {0}")]
+    Stream(String),
 }
 
 fn sqs_error<E: std::error::Error + 'static, R: std::fmt::Debug>(e: aws_sdk_sqs::error::SdkError<E, R>) -> LocalError {
@@ -477,4 +489,200 @@ pub fn scheduled_event(region: &str, rule: &str) -> Json {
         "resources": [format!("arn:aws:events:{region}:000000000000:rule/{rule}")],
         "detail": {},
     })
+}
+
+// ---- the DynamoDB stream ---------------------------------------------------------------------
+
+/// One DynamoDB stream event source mapping of the template: its function and filter pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamMapping {
+    pub function: String,
+    /// The first of `FilterCriteria.Filters[].Pattern`, parsed (None: every record).
+    pub pattern: Option<Json>,
+    pub batch_size: usize,
+}
+
+pub fn stream_mappings(template: &str) -> Result<Vec<StreamMapping>, LocalError> {
+    let mut out = Vec::new();
+    for (function, events) in functions(template)? {
+        for event in events.as_mapping().into_iter().flat_map(|m| m.values()) {
+            if event.get("Type").and_then(Value::as_str) != Some("DynamoDB") {
+                continue;
+            }
+            let p = event.get("Properties").cloned().unwrap_or(Value::Null);
+            let pattern = p
+                .get("FilterCriteria")
+                .and_then(|f| f.get("Filters"))
+                .and_then(Value::as_sequence)
+                .and_then(|filters| filters.first())
+                .and_then(|f| f.get("Pattern"))
+                .and_then(Value::as_str)
+                .map(serde_json::from_str::<Json>)
+                .transpose()
+                .map_err(|e| LocalError::Template(format!("{function}: FilterCriteria pattern: {e}")))?;
+            let batch_size = number(p.get("BatchSize")).unwrap_or(100);
+            out.push(StreamMapping {
+                function: function.clone(),
+                pattern,
+                batch_size: usize::try_from(batch_size).unwrap_or(100),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `record` matches an event filter `pattern` (the subset of Lambda's filter syntax the
+/// template uses: nested objects, and arrays of accepted exact values at the leaves).
+pub fn matches_pattern(pattern: &Json, record: &Json) -> bool {
+    match pattern {
+        Json::Object(fields) => fields
+            .iter()
+            .all(|(k, p)| record.get(k).is_some_and(|v| matches_pattern(p, v))),
+        Json::Array(accepted) => accepted.iter().any(|a| a == record),
+        other => other == record,
+    }
+}
+
+/// A stream record's attribute value in the JSON form Lambda hands a function.
+fn attribute_json(v: &aws_sdk_dynamodbstreams::types::AttributeValue) -> Json {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as A;
+    match v {
+        A::S(s) => json!({ "S": s }),
+        A::N(n) => json!({ "N": n }),
+        A::Bool(b) => json!({ "BOOL": b }),
+        A::Null(b) => json!({ "NULL": b }),
+        A::Ss(v) => json!({ "SS": v }),
+        A::Ns(v) => json!({ "NS": v }),
+        A::L(items) => json!({ "L": items.iter().map(attribute_json).collect::<Vec<_>>() }),
+        A::M(m) => json!({ "M": image_json(m) }),
+        _ => Json::Null,
+    }
+}
+
+fn image_json(image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>) -> Json {
+    Json::Object(image.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect())
+}
+
+/// Plays one DynamoDB stream event source mapping: reads every shard of the table's stream (from
+/// the latest record for shards open when it starts, from the first for later ones), invokes the
+/// function with the records that pass the filter, and reads a batch again while the function
+/// reports a failure.
+pub struct StreamBridge {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub table: String,
+    pub region: String,
+    pub mapping: StreamMapping,
+}
+
+impl StreamBridge {
+    pub async fn run(self, invoker: &dyn Invoker) -> Result<(), LocalError> {
+        let stream_arn = self
+            .dynamodb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map_err(|e| LocalError::Stream(DisplayErrorContext(e).to_string()))?
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .ok_or_else(|| LocalError::Stream(format!("table {} has no stream", self.table)))?;
+        // Shard id -> next iterator (None once the shard is closed and read to its end).
+        let mut shards: HashMap<String, Option<String>> = HashMap::new();
+        let mut first_look = true;
+        loop {
+            let described = self
+                .streams
+                .describe_stream()
+                .stream_arn(&stream_arn)
+                .send()
+                .await
+                .map_err(|e| LocalError::Stream(DisplayErrorContext(e).to_string()))?;
+            for shard in described.stream_description.and_then(|d| d.shards).unwrap_or_default() {
+                let Some(id) = shard.shard_id else { continue };
+                if shards.contains_key(&id) {
+                    continue;
+                }
+                let kind = if first_look {
+                    aws_sdk_dynamodbstreams::types::ShardIteratorType::Latest
+                } else {
+                    aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon
+                };
+                let iterator = self
+                    .streams
+                    .get_shard_iterator()
+                    .stream_arn(&stream_arn)
+                    .shard_id(&id)
+                    .shard_iterator_type(kind)
+                    .send()
+                    .await
+                    .map_err(|e| LocalError::Stream(DisplayErrorContext(e).to_string()))?
+                    .shard_iterator;
+                shards.insert(id, iterator);
+            }
+            first_look = false;
+            let mut any = false;
+            for iterator in shards.values_mut() {
+                let Some(current) = iterator.clone() else { continue };
+                let out = self
+                    .streams
+                    .get_records()
+                    .shard_iterator(&current)
+                    .limit(i32::try_from(self.mapping.batch_size).unwrap_or(100))
+                    .send()
+                    .await
+                    .map_err(|e| LocalError::Stream(DisplayErrorContext(e).to_string()))?;
+                let records: Vec<Json> = out
+                    .records
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| self.record_json(r))
+                    .filter(|r| self.mapping.pattern.as_ref().is_none_or(|p| matches_pattern(p, r)))
+                    .collect();
+                if !records.is_empty() {
+                    any = true;
+                    let result = invoker
+                        .invoke(&self.mapping.function, json!({ "Records": records }))
+                        .await;
+                    let failed = match &result {
+                        Err(e) => {
+                            tracing::warn!(function = %self.mapping.function, error = %e, "stream batch failed; read again");
+                            true
+                        }
+                        Ok(r) => r
+                            .get("batchItemFailures")
+                            .and_then(Json::as_array)
+                            .is_some_and(|f| !f.is_empty()),
+                    };
+                    if failed {
+                        // Read the same batch again (a simplification of resuming at the failed
+                        // record: the dispatcher is at-least-once either way).
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    tracing::info!(function = %self.mapping.function, records = records.len(), "stream batch");
+                }
+                *iterator = out.next_shard_iterator;
+            }
+            if !any {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+
+    fn record_json(&self, r: &aws_sdk_dynamodbstreams::types::Record) -> Json {
+        let d = r.dynamodb.as_ref();
+        json!({
+            "eventID": r.event_id,
+            "eventName": r.event_name.as_ref().map(|n| n.as_str()),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": self.region,
+            "dynamodb": {
+                "Keys": d.and_then(|d| d.keys.as_ref()).map(image_json),
+                "NewImage": d.and_then(|d| d.new_image.as_ref()).map(image_json),
+                "SequenceNumber": d.and_then(|d| d.sequence_number.clone()),
+                "StreamViewType": "NEW_IMAGE",
+            },
+        })
+    }
 }

@@ -80,6 +80,16 @@ prefixed_id!(
 );
 
 prefixed_id!(
+    /// A webhook message (`msg_`): one event as it is sent to every endpoint that takes it; its
+    /// `webhook-id` header.
+    MessageId, "msg_", "webhook message"
+);
+prefixed_id!(
+    /// One delivery attempt of a message to an endpoint (`atmpt_`).
+    AttemptId, "atmpt_", "message attempt"
+);
+
+prefixed_id!(
     /// A capacity grant (`cap_`), the `grant_fid` of `/v2/grants`.
     CapacityGrantId, "cap_", "capacity grant"
 );

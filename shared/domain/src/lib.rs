@@ -32,8 +32,9 @@ mod time;
 pub mod usage;
 pub mod webhook_delivery;
 pub mod webhook_endpoints;
+pub mod webhook_messages;
 pub mod webhooks;
 
 pub use amount::{CreditAmount, NonNegative, Priority};
-pub use ids::{CapacityGrantId, EntitlementId, EventId, GrantId, IdError, InvoiceId, SessionId, TenantId};
+pub use ids::{AttemptId, CapacityGrantId, EntitlementId, EventId, GrantId, IdError, InvoiceId, SessionId, TenantId};
 pub use time::{Clock, SystemClock, Timestamp, TimestampError};

@@ -17,6 +17,7 @@ pub use crate::plans::{PlanApply, PlanStore};
 pub use crate::purchases::PurchaseStore;
 pub use crate::tenants::TenantStore;
 pub use crate::usage::{UsageStore, UsageWrite};
+pub use crate::webhook_delivery::DeliveryStore;
 pub use crate::webhook_endpoints::EndpointStore;
 pub use crate::webhooks::WebhookStore;
 
@@ -42,6 +43,7 @@ pub trait Store:
     + EventStore
     + WebhookStore
     + EndpointStore
+    + DeliveryStore
 {
 }
 
@@ -62,5 +64,6 @@ impl<T> Store for T where
         + EventStore
         + WebhookStore
         + EndpointStore
+        + DeliveryStore
 {
 }

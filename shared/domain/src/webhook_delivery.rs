@@ -15,8 +15,13 @@
 //!   unspecified, broadcast, multicast or documentation-only; the address is checked after DNS
 //!   resolution, at every attempt. The local stack also allows `http` to loopback (its tests'
 //!   receivers).
-use crate::webhook_endpoints::WebhookEndpoint;
-use crate::Timestamp;
+use crate::ids::AttemptId;
+use crate::kernel::StoreError;
+use crate::messaging::{MessageQueue, QueueError};
+use crate::webhook_endpoints::{check_application, EndpointError, EndpointId, EndpointStore, WebhookEndpoint};
+use crate::webhook_messages::{MessageId, WebhookMessage};
+use crate::webhooks::WebhookStore;
+use crate::{Clock, TenantId, Timestamp};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -167,4 +172,338 @@ fn is_public(ip: IpAddr) -> bool {
                 || (first == 0x2001 && (second == 0x0db8 || second == 0)))
         }
     }
+}
+
+/// How long an endpoint may fail every attempt before the service disables it (Svix's rule).
+pub const DISABLE_AFTER_FAILING_SECONDS: i64 = 5 * 86_400;
+
+/// Why an attempt was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// By the retry schedule (the first attempt included).
+    Scheduled,
+    /// A person or client resent the message: one attempt, no retries.
+    Manual,
+}
+
+/// One message to one endpoint: the delivery queue's message body (JSON). The attempt number is
+/// the queue's receive count, so it is not in the body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryJob {
+    pub tenant: String,
+    pub message_id: String,
+    pub endpoint_id: String,
+    pub event_type: String,
+    /// The message body, byte for byte as signed and sent.
+    pub payload: String,
+    pub trigger: Trigger,
+}
+
+impl DeliveryJob {
+    pub fn new(message: &WebhookMessage, endpoint: &EndpointId, trigger: Trigger) -> Self {
+        Self {
+            tenant: message.tenant.as_str().to_owned(),
+            message_id: message.id.as_str().to_owned(),
+            endpoint_id: endpoint.as_str().to_owned(),
+            event_type: message.event_type.clone(),
+            payload: message.payload.clone(),
+            trigger,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStatus {
+    /// The endpoint answered 2xx.
+    Success,
+    /// Anything else: another status, a time-out, a refused address, no connection.
+    Fail,
+}
+
+/// One attempt to deliver a message to an endpoint, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAttempt {
+    pub id: AttemptId,
+    pub tenant: TenantId,
+    pub endpoint_id: EndpointId,
+    pub message_id: MessageId,
+    pub event_type: String,
+    /// The URL it was sent to.
+    pub url: String,
+    pub status: AttemptStatus,
+    /// The HTTP status the endpoint answered; 0 when there was no answer.
+    pub response_status_code: u16,
+    /// The first [`RESPONSE_KEPT_BYTES`] of the answer, or why there was none.
+    pub response: String,
+    pub response_duration_ms: u64,
+    pub trigger: Trigger,
+    /// 1 for the first attempt of the schedule.
+    pub attempt_number: u32,
+    pub timestamp: Timestamp,
+}
+
+/// What the sender saw of one POST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// The answer's status; None when there was none (refused, time-out, connection error).
+    pub status: Option<u16>,
+    /// The first bytes of the answer, or why there was none.
+    pub body: String,
+    pub duration: Duration,
+}
+
+/// Sends one signed POST. The implementation resolves the host, refuses (per [`Reach`]) any
+/// address [`check_address`] refuses, connects only to checked addresses, follows no redirect and
+/// gives up after [`ATTEMPT_TIMEOUT`].
+#[async_trait::async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn post(&self, url: &str, headers: &[(&'static str, String)], body: &str) -> Posted;
+}
+
+/// The storage port of deliveries.
+#[async_trait::async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// The tenant's endpoints if its webhooks are enabled; empty otherwise. One read.
+    async fn subscribers(&self, tenant: &TenantId) -> Result<Vec<WebhookEndpoint>, StoreError>;
+    async fn get_message(&self, tenant: &TenantId, id: &MessageId) -> Result<Option<WebhookMessage>, StoreError>;
+    async fn record_attempt(&self, attempt: &MessageAttempt) -> Result<(), StoreError>;
+    /// The endpoint's attempts, newest first, older than `before` when given; and whether there
+    /// are more.
+    async fn attempts_by_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        before: Option<&AttemptId>,
+        limit: usize,
+    ) -> Result<(Vec<MessageAttempt>, bool), StoreError>;
+}
+
+/// Queues one delivery job per endpoint of the message's tenant that takes its type (webhooks
+/// enabled, endpoint not disabled, type not filtered out). Returns how many it queued.
+/// At least once: a failure part-way leaves the whole message to be dispatched again.
+pub async fn dispatch(
+    store: &dyn DeliveryStore,
+    queue: &dyn MessageQueue,
+    message: &WebhookMessage,
+) -> Result<usize, DispatchError> {
+    let endpoints = store.subscribers(&message.tenant).await?;
+    let mut queued = 0;
+    for endpoint in endpoints.iter().filter(|e| e.wants(&message.event_type)) {
+        queue
+            .send(DeliveryJob::new(message, &endpoint.id, Trigger::Scheduled).to_json())
+            .await?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// What the delivery queue does with a job after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The endpoint took it: delete the job.
+    Delivered,
+    /// It failed: attempt again after this long.
+    RetryAfter(Duration),
+    /// It failed and no attempt is left: the message stays failed for the endpoint (resendable).
+    Failed,
+    /// Not attempted (the endpoint is gone or disabled, or the job is unreadable): delete it.
+    Dropped(&'static str),
+}
+
+/// What one attempt needs.
+pub struct Deliverer<'a, S: ?Sized> {
+    pub store: &'a S,
+    pub sender: &'a dyn WebhookSender,
+    pub clock: &'a dyn Clock,
+    /// The waits before each attempt ([`RETRY_SCHEDULE`] when deployed).
+    pub schedule: &'a [Duration],
+}
+
+/// Makes attempt `attempt_number` (1-based) of `job`: signs it with the endpoint's current
+/// secret(s), posts it, logs the attempt, keeps the endpoint's health (failing for
+/// [`DISABLE_AFTER_FAILING_SECONDS`]: disabled), and says what the queue should do next.
+pub async fn deliver<S>(d: &Deliverer<'_, S>, job: &DeliveryJob, attempt_number: u32) -> Result<Outcome, StoreError>
+where
+    S: EndpointStore + DeliveryStore + ?Sized,
+{
+    let (Ok(tenant), Ok(endpoint_id), Ok(message_id)) = (
+        TenantId::parse(&job.tenant),
+        EndpointId::parse(&job.endpoint_id),
+        MessageId::parse(&job.message_id),
+    ) else {
+        return Ok(Outcome::Dropped("the job names no valid tenant, endpoint or message"));
+    };
+    let Some(endpoint) = d.store.get_endpoint(&tenant, &endpoint_id).await? else {
+        return Ok(Outcome::Dropped("the endpoint was deleted"));
+    };
+    if endpoint.disabled {
+        return Ok(Outcome::Dropped("the endpoint is disabled"));
+    }
+    let now = d.clock.now();
+    let posted = match signed_headers(&job.message_id, &job.payload, &endpoint, now) {
+        Ok(headers) => d.sender.post(endpoint.url.as_str(), &headers, &job.payload).await,
+        Err(e) => Posted {
+            status: None,
+            body: e.to_string(),
+            duration: Duration::ZERO,
+        },
+    };
+    let success = posted.status.is_some_and(|s| (200..300).contains(&s));
+    let attempt = MessageAttempt {
+        id: AttemptId::generate(),
+        tenant: tenant.clone(),
+        endpoint_id: endpoint_id.clone(),
+        message_id,
+        event_type: job.event_type.clone(),
+        url: endpoint.url.as_str().to_owned(),
+        status: if success {
+            AttemptStatus::Success
+        } else {
+            AttemptStatus::Fail
+        },
+        response_status_code: posted.status.unwrap_or(0),
+        response: truncate(&posted.body, RESPONSE_KEPT_BYTES),
+        response_duration_ms: u64::try_from(posted.duration.as_millis()).unwrap_or(u64::MAX),
+        trigger: job.trigger,
+        attempt_number,
+        timestamp: now,
+    };
+    d.store.record_attempt(&attempt).await?;
+    keep_health(d.store, endpoint, success, now).await?;
+    Ok(match (success, job.trigger) {
+        (true, _) => Outcome::Delivered,
+        (false, Trigger::Manual) => Outcome::Failed,
+        (false, Trigger::Scheduled) => usize::try_from(attempt_number)
+            .ok()
+            .and_then(|n| d.schedule.get(n))
+            .map_or(Outcome::Failed, |wait| Outcome::RetryAfter(*wait)),
+    })
+}
+
+/// Records when an endpoint started failing (or that it recovered), and disables it once it has
+/// failed for [`DISABLE_AFTER_FAILING_SECONDS`]. Writes only on a change; losing a race to a
+/// person's edit leaves the health for the next attempt to record.
+async fn keep_health<S>(store: &S, endpoint: WebhookEndpoint, success: bool, now: Timestamp) -> Result<(), StoreError>
+where
+    S: EndpointStore + ?Sized,
+{
+    let mut next = endpoint.clone();
+    match (success, endpoint.failing_since) {
+        (true, None) => return Ok(()),
+        (true, Some(_)) => next.failing_since = None,
+        (false, None) => next.failing_since = Some(now),
+        (false, Some(since)) => {
+            if now.unix_seconds() - since.unix_seconds() < DISABLE_AFTER_FAILING_SECONDS {
+                return Ok(());
+            }
+            next.disabled = true;
+            next.disabled_reason = Some(format!(
+                "every delivery failed from {} to {}",
+                since.to_rfc3339(),
+                now.to_rfc3339()
+            ));
+            tracing::error!(
+                tenant = %endpoint.tenant, endpoint = %endpoint.id, failing_since = %since.to_rfc3339(),
+                "webhook endpoint disabled: every delivery failed for 5 days; the merchant must enable it again"
+            );
+        }
+    }
+    next.updated_at = now;
+    next.version += 1;
+    store.replace_endpoint(&next).await?;
+    Ok(())
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// A page of an endpoint's attempts, newest first; `iterator` is the last attempt's id.
+#[derive(Debug, Clone)]
+pub struct AttemptPage {
+    pub data: Vec<MessageAttempt>,
+    pub iterator: Option<String>,
+    pub done: bool,
+}
+
+/// The attempts to one endpoint of the application, newest first, `limit` (1..=250) after
+/// `iterator`.
+pub async fn list_attempts<S>(
+    store: &S,
+    tenant: &TenantId,
+    app: &str,
+    endpoint: &str,
+    iterator: Option<&str>,
+    limit: usize,
+) -> Result<AttemptPage, EndpointError>
+where
+    S: WebhookStore + EndpointStore + DeliveryStore + ?Sized,
+{
+    check_application(store, tenant, app).await?;
+    let id = EndpointId::parse(endpoint).map_err(|_| EndpointError::EndpointNotFound)?;
+    store
+        .get_endpoint(tenant, &id)
+        .await?
+        .ok_or(EndpointError::EndpointNotFound)?;
+    // An iterator that is not an attempt id starts from the newest (as a stale one would).
+    let before = iterator.and_then(|i| AttemptId::parse(i).ok());
+    let (data, more) = store.attempts_by_endpoint(tenant, &id, before.as_ref(), limit).await?;
+    Ok(AttemptPage {
+        iterator: data.last().map(|a| a.id.as_str().to_owned()),
+        done: !more,
+        data,
+    })
+}
+
+/// Queues one more attempt of a message to an endpoint (a manual one: no retries after it).
+pub async fn resend<S>(
+    store: &S,
+    queue: &dyn MessageQueue,
+    tenant: &TenantId,
+    app: &str,
+    message: &str,
+    endpoint: &str,
+) -> Result<(), EndpointError>
+where
+    S: WebhookStore + EndpointStore + DeliveryStore + ?Sized,
+{
+    check_application(store, tenant, app).await?;
+    let endpoint = EndpointId::parse(endpoint).map_err(|_| EndpointError::EndpointNotFound)?;
+    let message = MessageId::parse(message).map_err(|_| EndpointError::MessageNotFound)?;
+    store
+        .get_endpoint(tenant, &endpoint)
+        .await?
+        .ok_or(EndpointError::EndpointNotFound)?;
+    let message = store
+        .get_message(tenant, &message)
+        .await?
+        .ok_or(EndpointError::MessageNotFound)?;
+    queue
+        .send(DeliveryJob::new(&message, &endpoint, Trigger::Manual).to_json())
+        .await
+        .map_err(|e| EndpointError::Store(StoreError::Unavailable(e.0)))
 }

@@ -137,6 +137,11 @@ pub struct WebhookEndpoint {
     pub previous_secret: Option<(SigningSecret, Timestamp)>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Since when every attempt to it has failed (None: the last attempt succeeded, or none yet).
+    pub failing_since: Option<Timestamp>,
+    /// Why the service disabled it (it failed for days); None when a person disabled it or it is
+    /// enabled. Cleared when it is enabled again.
+    pub disabled_reason: Option<String>,
     /// Bumped by every change; a change is written only over the version it read.
     pub version: u64,
 }
@@ -195,6 +200,8 @@ pub enum EndpointError {
     ApplicationNotFound,
     #[error("endpoint not found")]
     EndpointNotFound,
+    #[error("message not found")]
+    MessageNotFound,
     /// Another change won the race, again and again.
     #[error("the endpoint is being changed; try again")]
     Contended,
@@ -212,7 +219,7 @@ pub struct EndpointPage {
 }
 
 /// The application in the path must be the tenant's.
-async fn check_application<S>(store: &S, tenant: &TenantId, app: &str) -> Result<(), EndpointError>
+pub(crate) async fn check_application<S>(store: &S, tenant: &TenantId, app: &str) -> Result<(), EndpointError>
 where
     S: WebhookStore + ?Sized,
 {
@@ -249,6 +256,8 @@ where
         previous_secret: None,
         created_at: now,
         updated_at: now,
+        failing_since: None,
+        disabled_reason: None,
         version: 1,
     };
     store.insert_endpoint(&endpoint).await?;
@@ -387,6 +396,11 @@ where
         }
         if let Some(disabled) = patch.disabled {
             e.disabled = disabled;
+            if !disabled {
+                // Enabled again by a person: it starts afresh.
+                e.disabled_reason = None;
+                e.failing_since = None;
+            }
         }
         Ok(())
     })

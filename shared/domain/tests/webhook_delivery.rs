@@ -23,6 +23,8 @@ fn endpoint(secret: &SigningSecret, previous: Option<(SigningSecret, Timestamp)>
         previous_secret: previous,
         created_at: at,
         updated_at: at,
+        failing_since: None,
+        disabled_reason: None,
         version: 1,
     }
 }

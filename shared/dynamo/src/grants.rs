@@ -157,6 +157,9 @@ pub(crate) fn versioned_grant_put(
         .build())
 }
 
+/// Version races a void may lose (to ledger writes on the grant) before giving up.
+const VOID_RETRIES: usize = 8;
+
 #[async_trait]
 impl GrantStore for DynamoStore {
     async fn insert_grant(
@@ -169,7 +172,10 @@ impl GrantStore for DynamoStore {
         self.insert_claimed(
             pk,
             claim,
-            vec![put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?],
+            vec![
+                put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
+                message_put(&self.table, &webhook_messages::grant_created(grant))?,
+            ],
             period_start,
         )
         .await
@@ -340,16 +346,28 @@ impl GrantStore for DynamoStore {
         id: &GrantId,
         at: Timestamp,
     ) -> Result<Option<Grant>, StoreError> {
-        self.set_once(
-            entitlement_pk(tenant.as_str(), entitlement.as_str()),
-            &grant_sk(id.as_str()),
-            "voided_at",
-            "gv",
-            at,
-        )
-        .await?
-        .as_ref()
-        .map(grant_from)
-        .transpose()
+        // The grant is read, then replaced at the version read together with its
+        // `grant.voided.v0` message (so the message carries what was left of it).
+        let pk = entitlement_pk(tenant.as_str(), entitlement.as_str());
+        for _ in 0..VOID_RETRIES {
+            let Some(item) = self.get(pk.clone(), &grant_sk(id.as_str())).await? else {
+                return Ok(None);
+            };
+            let grant = grant_from(&item)?;
+            if grant.voided_at.is_some() {
+                return Ok(Some(grant));
+            }
+            let mut voided = grant.clone();
+            voided.voided_at = Some(at);
+            voided.version += 1;
+            let items = vec![
+                versioned_grant_put(&self.table, &voided, grant.version)?,
+                message_put(&self.table, &webhook_messages::grant_voided(&voided))?,
+            ];
+            if self.transact_versioned(items).await? {
+                return Ok(Some(voided));
+            }
+        }
+        Err(StoreError::Contention)
     }
 }

@@ -10,6 +10,7 @@ mod events;
 mod grants;
 mod group_commit;
 mod ledger;
+mod messages;
 mod meters;
 mod periods;
 mod plans;

@@ -213,6 +213,7 @@ impl PlanStore for DynamoStore {
                 .put(progress.build().map_err(|e| StoreError::Corrupt(e.to_string()))?)
                 .build(),
             put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
+            message_put(&self.table, &webhook_messages::grant_created(grant))?,
         ];
         Ok(match self.transact(items).await? {
             Transacted::Committed => PlanApply::Applied,

@@ -5,6 +5,7 @@ pub(crate) use crate::client::*;
 pub(crate) use crate::entitlements::*;
 pub(crate) use crate::grants::*;
 pub(crate) use crate::ledger::*;
+pub(crate) use crate::messages::message_put;
 pub(crate) use crate::schema::*;
 pub(crate) use crate::usage::*;
 pub(crate) use async_trait::async_trait;
@@ -31,6 +32,7 @@ pub(crate) use grants_domain::ports::*;
 pub(crate) use grants_domain::purchases::{Invoice, InvoiceStatus};
 pub(crate) use grants_domain::tenants::TenantSettings;
 pub(crate) use grants_domain::usage::{CounterDelta, UsageRecord};
+pub(crate) use grants_domain::webhook_messages;
 pub(crate) use grants_domain::{
     CapacityGrantId, CreditAmount, EntitlementId, GrantId, InvoiceId, NonNegative, Priority, SessionId, TenantId,
     Timestamp,

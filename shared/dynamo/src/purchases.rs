@@ -188,6 +188,18 @@ impl PurchaseStore for DynamoStore {
                 .put(versioned_invoice_put(&self.table, invoice, expected_version)?)
                 .build(),
             put(&self.table, grant_item(grant), "attribute_not_exists(PK)")?,
+            message_put(&self.table, &webhook_messages::invoice_paid(invoice))?,
+            message_put(&self.table, &webhook_messages::grant_created(grant))?,
+        ];
+        self.transact_versioned(items).await
+    }
+
+    async fn cancel_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<bool, StoreError> {
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(versioned_invoice_put(&self.table, invoice, expected_version)?)
+                .build(),
+            message_put(&self.table, &webhook_messages::purchase_canceled(invoice))?,
         ];
         self.transact_versioned(items).await
     }

@@ -25,6 +25,9 @@
 //! | credit plan   | `T#<t>#CGP#<id>`        | `CGP`                 | `T#<t>#CGPS` / `<id>`        | `ACTIVE_CREDIT_PLANS` / `<t>#<id>`, only while published |
 //! | plan progress | `T#<t>#E#<ent>`         | `PLAN#<plan id>`      |                              |                           |
 //! | pay session   | `PS#<ps>`               | `PS`                  |                              |                           |
+//! | webhook message (outbox) | `T#<t>#MSG#<msg>` | `MSG` (`ttl`: 90 days) |                        |                           |
+//! | message attempt | `T#<t>#ATT#<ep>`      | `<atmpt id>` (`ttl`: 90 days) |                      |                           |
+//! | portal link   | `PORTAL#<sha256(token)>` | `PORTAL` (`ttl`: its expiry) |                       |                           |
 //!
 //! GSI5 (`PERIOD_ENDS` / `<current period end>#<t>#<ent>`) is a sparse index of active entitlements,
 //! for the period-reset run.
@@ -218,6 +221,23 @@ pub fn endpoint_sk(id: &str) -> String {
     format!("WEP#{id}")
 }
 pub const ENDPOINT_SK_PREFIX: &str = "WEP#";
+
+/// A webhook message (the outbox): its own partition, written in the transaction of the change
+/// it reports; the table's stream carries it to the dispatcher.
+pub fn message_pk(tenant: &str, message: &str) -> String {
+    format!("T#{tenant}#MSG#{message}")
+}
+pub const MESSAGE_SK: &str = "MSG";
+/// The `type` attribute of message items: the stream's filter selects on it.
+pub const MESSAGE_TYPE: &str = "webhook_message";
+/// The attempts to one endpoint, sorted by attempt id (time order).
+pub fn attempts_pk(tenant: &str, endpoint: &str) -> String {
+    format!("T#{tenant}#ATT#{endpoint}")
+}
+/// The table's time-to-live attribute (Unix seconds): messages and attempts are kept 90 days,
+/// portal links until they expire.
+pub const TTL: &str = "ttl";
+pub const MESSAGE_RETENTION_SECONDS: i64 = 90 * 86_400;
 
 pub fn invoice_pk(tenant: &str, invoice: &str) -> String {
     format!("T#{tenant}#INV#{invoice}")

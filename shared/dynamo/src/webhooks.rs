@@ -17,7 +17,7 @@ fn config_item(c: &WebhookConfig) -> Item {
     ])
 }
 
-fn config_from(tenant: &TenantId, item: &Item) -> Result<WebhookConfig, StoreError> {
+pub(crate) fn config_from(tenant: &TenantId, item: &Item) -> Result<WebhookConfig, StoreError> {
     let r = Reader(item);
     Ok(WebhookConfig {
         tenant: tenant.clone(),
@@ -99,6 +99,12 @@ fn endpoint_item(e: &WebhookEndpoint) -> Item {
             AttributeValue::L(types.iter().map(|t| s(t.as_str())).collect()),
         );
     }
+    if let Some(since) = e.failing_since {
+        item.insert("failing_since".to_owned(), ts(since));
+    }
+    if let Some(reason) = &e.disabled_reason {
+        item.insert("disabled_reason".to_owned(), s(reason));
+    }
     if let Some((old, until)) = &e.previous_secret {
         item.insert("previous_secret".to_owned(), s(old.expose()));
         item.insert("previous_secret_until".to_owned(), ts(*until));
@@ -106,7 +112,7 @@ fn endpoint_item(e: &WebhookEndpoint) -> Item {
     item
 }
 
-fn endpoint_from(tenant: &TenantId, item: &Item) -> Result<WebhookEndpoint, StoreError> {
+pub(crate) fn endpoint_from(tenant: &TenantId, item: &Item) -> Result<WebhookEndpoint, StoreError> {
     let r = Reader(item);
     let secret = |raw: &str| SigningSecret::parse(raw).map_err(corrupt("endpoint secret"));
     let previous_secret = match (r.opt_s("previous_secret"), r.opt_ts("previous_secret_until")?) {
@@ -133,6 +139,8 @@ fn endpoint_from(tenant: &TenantId, item: &Item) -> Result<WebhookEndpoint, Stor
         previous_secret,
         created_at: r.ts("created_at")?,
         updated_at: r.ts("updated_at")?,
+        failing_since: r.opt_ts("failing_since")?,
+        disabled_reason: r.opt_s("disabled_reason").map(str::to_owned),
         version: r.version("version")?,
     })
 }

@@ -68,6 +68,8 @@ pub struct App<S> {
     pub payment_events: Arc<dyn MessageQueue>,
     /// Outbound `invoice.paid.v0` events.
     pub invoice_events: Arc<dyn MessageQueue>,
+    /// Webhook delivery jobs (one message to one endpoint), for resends.
+    pub webhook_deliveries: Arc<dyn MessageQueue>,
 }
 
 /// Stands in for a queue or transport a function was not configured with: every use fails.
@@ -96,6 +98,7 @@ impl<S: Store> App<S> {
             public_base_url: None,
             payment_events: Arc::new(Unconfigured("payment events queue")),
             invoice_events: Arc::new(Unconfigured("invoice events queue")),
+            webhook_deliveries: Arc::new(Unconfigured("webhook deliveries queue")),
         }
     }
     pub fn with_system_clock(store: Arc<S>) -> Self {
@@ -113,6 +116,12 @@ impl<S: Store> App<S> {
     }
     pub fn with_invoice_events(self, invoice_events: Arc<dyn MessageQueue>) -> Self {
         Self { invoice_events, ..self }
+    }
+    pub fn with_webhook_deliveries(self, webhook_deliveries: Arc<dyn MessageQueue>) -> Self {
+        Self {
+            webhook_deliveries,
+            ..self
+        }
     }
     pub fn with_secrets(self, secrets: Arc<Secrets>) -> Self {
         Self { secrets, ..self }

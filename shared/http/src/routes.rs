@@ -131,6 +131,8 @@ routes! {
     SvixPatchEndpoint => PATCH "/api/v1/app/{app_id}/endpoint/{endpoint_id}" "svix-patch-endpoint" admin svix::patch_endpoint "Svix: change a webhook endpoint (admin).",
     SvixGetEndpointSecret => GET "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret" "svix-get-endpoint-secret" admin svix::get_endpoint_secret "Svix: a webhook endpoint's signing secret (admin).",
     SvixRotateEndpointSecret => POST "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate" "svix-rotate-endpoint-secret" admin svix::rotate_endpoint_secret "Svix: rotate a webhook endpoint's signing secret (admin).",
+    SvixListAttempts => GET "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}" "svix-list-attempts" admin svix::list_attempts_by_endpoint "Svix: the delivery attempts to an endpoint, newest first (admin).",
+    SvixResendMessage => POST "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend" "svix-resend-message" admin svix::resend_message "Svix: send a message to an endpoint again (admin).",
     SvixDeleteEndpoint => DELETE "/api/v1/app/{app_id}/endpoint/{endpoint_id}" "svix-delete-endpoint" admin svix::delete_endpoint "Svix: delete a webhook endpoint (admin).",
     IngestEvent => POST "/v0/events" "ingest-event" admin paygentic::ingest_event "Paygentic: a usage event in, metered by its type's billable metric and burned on the customer's entitlements (admin).",
     MetronomeListGrants => POST "/v1/credits/listGrants" "metronome-list-grants" member metronome::list_grants "Metronome: list credit grants with balances and deductions.",

@@ -12,6 +12,7 @@ use crate::body::{JsonBody, QueryParams};
 use crate::openapi::{SvixError, SvixInvalid};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
+use grants_domain::webhook_delivery::{self, AttemptStatus, MessageAttempt, Trigger};
 use grants_domain::webhook_endpoints::{
     self, EndpointError, EndpointPatch, EndpointUrl, EventTypeName, NewEndpoint, SigningSecret, WebhookEndpoint,
     MAX_GRACE_SECONDS,
@@ -185,6 +186,7 @@ impl From<EndpointError> for ApiError {
         match e {
             EndpointError::ApplicationNotFound => ApiError::not_found("application_not_found", "Application not found"),
             EndpointError::EndpointNotFound => ApiError::not_found("endpoint_not_found", "Endpoint not found"),
+            EndpointError::MessageNotFound => ApiError::not_found("message_not_found", "Message not found"),
             EndpointError::Contended => ApiError::unavailable(),
             EndpointError::Store(s) => s.into(),
         }
@@ -494,4 +496,168 @@ pub async fn rotate_endpoint_secret<S: Store>(
     .await?;
     tracing::info!(endpoint = %e.id, "webhook endpoint secret rotated");
     Ok(ApiResponse::json(StatusCode::OK, &json!({"key": e.secret.expose()})))
+}
+
+/// One delivery attempt in Svix's shape (`MessageAttemptOut`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = MessageAttemptOut)]
+pub struct MessageAttemptOut {
+    /// `atmpt_...`
+    pub id: String,
+    pub msg_id: String,
+    pub endpoint_id: String,
+    pub url: String,
+    /// The first 1,024 bytes of the endpoint's answer, or why there was none.
+    pub response: String,
+    /// 0 when the endpoint did not answer.
+    pub response_status_code: u16,
+    pub response_duration_ms: u64,
+    /// 0 success, 2 fail (Svix's `MessageStatus`).
+    pub status: u8,
+    /// `success` or `fail`.
+    pub status_text: &'static str,
+    /// 0 scheduled, 1 manual (a resend).
+    pub trigger_type: u8,
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: Timestamp,
+}
+
+impl From<&MessageAttempt> for MessageAttemptOut {
+    fn from(a: &MessageAttempt) -> Self {
+        let (status, status_text) = match a.status {
+            AttemptStatus::Success => (0, "success"),
+            AttemptStatus::Fail => (2, "fail"),
+        };
+        Self {
+            id: a.id.as_str().to_owned(),
+            msg_id: a.message_id.as_str().to_owned(),
+            endpoint_id: a.endpoint_id.as_str().to_owned(),
+            url: a.url.clone(),
+            response: a.response.clone(),
+            response_status_code: a.response_status_code,
+            response_duration_ms: a.response_duration_ms,
+            status,
+            status_text,
+            trigger_type: match a.trigger {
+                Trigger::Scheduled => 0,
+                Trigger::Manual => 1,
+            },
+            timestamp: a.timestamp,
+        }
+    }
+}
+
+/// A page of attempts (`ListResponse_MessageAttemptOut_`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageAttemptList {
+    pub data: Vec<MessageAttemptOut>,
+    /// The last id of this page: pass it as `iterator` for the next (older) one.
+    #[schema(required)]
+    pub iterator: Option<String>,
+    /// Always null: pages go from newest to oldest only.
+    #[schema(required)]
+    pub prev_iterator: Option<String>,
+    pub done: bool,
+}
+
+/// `msg_id` in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MessagePath {
+    /// A message id (`msg_...`): the `webhook-id` of its deliveries.
+    pub msg_id: String,
+}
+
+/// The attempts to an endpoint, newest first.
+///
+/// Admin only. Svix's filters (`status`, `status_code_class`, `channel`, `tag`, `before`, `after`,
+/// `event_types`) are refused (422) rather than ignored; `with_content`, `with_msg` and
+/// `expanded_statuses` are accepted and change nothing (message payloads are never included).
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", operation_id = "v1.message-attempt.list-by-endpoint", tag = "svix",
+    params(AppPath, EndpointPath,
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 250),
+        ("iterator" = Option<String>, Query, description = "The last id of the previous page.")),
+    responses(
+        (status = 200, description = "A page of attempts, newest first.", body = MessageAttemptList),
+        (status = 400, response = SvixError), (status = 401, response = SvixError),
+        (status = 403, response = SvixError), (status = 404, response = SvixError),
+        (status = 422, response = SvixInvalid),
+    ))]
+pub async fn list_attempts_by_endpoint<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let mut q = QueryParams::new(req);
+    let limit = q.int("limit", 1, 250, 50);
+    let iterator = q.string("iterator").map(str::to_owned);
+    for unsupported in [
+        "status",
+        "status_code_class",
+        "channel",
+        "tag",
+        "before",
+        "after",
+        "event_types",
+    ] {
+        if q.string(unsupported).is_some() {
+            q.reject(unsupported, "unsupported", "this filter is not supported");
+        }
+    }
+    for accepted in ["with_content", "with_msg", "expanded_statuses"] {
+        q.bool(accepted, false);
+    }
+    q.finish()?;
+    let page = webhook_delivery::list_attempts(
+        app.store.as_ref(),
+        &who.tenant,
+        req.param("app_id"),
+        req.param("endpoint_id"),
+        iterator.as_deref(),
+        limit,
+    )
+    .await?;
+    Ok(ApiResponse::json(
+        StatusCode::OK,
+        &MessageAttemptList {
+            data: page.data.iter().map(MessageAttemptOut::from).collect(),
+            iterator: page.iterator,
+            prev_iterator: None,
+            done: page.done,
+        },
+    ))
+}
+
+/// Resend a message to an endpoint.
+///
+/// Admin only. Queues one attempt now (a manual one: it is not retried); answers 202 `{}`.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", operation_id = "v1.message-attempt.resend", tag = "svix",
+    params(AppPath, MessagePath, EndpointPath),
+    responses(
+        (status = 202, description = "Queued.", body = Object),
+        (status = 401, response = SvixError), (status = 403, response = SvixError),
+        (status = 404, response = SvixError),
+    ))]
+pub async fn resend_message<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    webhook_delivery::resend(
+        app.store.as_ref(),
+        app.webhook_deliveries.as_ref(),
+        &who.tenant,
+        req.param("app_id"),
+        req.param("msg_id"),
+        req.param("endpoint_id"),
+    )
+    .await?;
+    tracing::info!(
+        message = req.param("msg_id"),
+        endpoint = req.param("endpoint_id"),
+        "webhook message resend queued"
+    );
+    Ok(ApiResponse::json(StatusCode::ACCEPTED, &json!({})))
 }

@@ -18,6 +18,12 @@ use std::sync::Arc;
 pub const DEFAULT_TABLE: &str = "grants";
 pub const PAYMENT_EVENTS_QUEUE: &str = "PAYMENT_EVENTS_QUEUE";
 pub const INVOICE_EVENTS_QUEUE: &str = "INVOICE_EVENTS_QUEUE";
+pub const WEBHOOK_DELIVERIES_QUEUE: &str = "WEBHOOK_DELIVERIES_QUEUE";
+/// `public` (deployed: https and public addresses only) or `local` (also http to loopback).
+pub const WEBHOOK_REACH: &str = "WEBHOOK_REACH";
+/// Optional: the waits before each delivery attempt, in seconds, comma-separated (the local
+/// stack's tests shorten Svix's schedule with it); unset: `RETRY_SCHEDULE`.
+pub const WEBHOOK_RETRY_SCHEDULE: &str = "WEBHOOK_RETRY_SCHEDULE";
 /// `none` (default) or `sandbox`.
 pub const PAYMENT_PROVIDER: &str = "PAYMENT_PROVIDER";
 pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
@@ -31,6 +37,8 @@ pub enum ConfigError {
     UnknownProvider(String),
     #[error("PUBLIC_BASE_URL={0:?} is not an absolute http(s) URL without a path, query or user info")]
     BadBaseUrl(String),
+    #[error("{0}={1:?} is not valid")]
+    Invalid(&'static str, String),
 }
 
 /// The payment provider `PAYMENT_PROVIDER` names: unset or empty is `none` (purchases refused);
@@ -202,6 +210,37 @@ pub fn with_invoice_events(app: App, config: &aws_config::SdkConfig) -> App {
         Some(queue) => app.with_invoice_events(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(config), queue))),
         None => app,
     }
+}
+
+/// Adds the webhook-deliveries queue (`WEBHOOK_DELIVERIES_QUEUE`; unset: unconfigured).
+pub fn with_webhook_deliveries(app: App, config: &aws_config::SdkConfig) -> App {
+    match var(WEBHOOK_DELIVERIES_QUEUE) {
+        Some(queue) => app.with_webhook_deliveries(Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(config), queue))),
+        None => app,
+    }
+}
+
+/// Where deliveries may go (`WEBHOOK_REACH`): anything but `local` is the deployed rule.
+pub fn webhook_reach() -> grants_domain::webhook_delivery::Reach {
+    match var(WEBHOOK_REACH).as_deref() {
+        Some("local") => grants_domain::webhook_delivery::Reach::LocalStack,
+        _ => grants_domain::webhook_delivery::Reach::Public,
+    }
+}
+
+/// The waits before each delivery attempt (`WEBHOOK_RETRY_SCHEDULE`, or Svix's schedule).
+pub fn webhook_retry_schedule() -> Result<Vec<std::time::Duration>, ConfigError> {
+    let Some(raw) = var(WEBHOOK_RETRY_SCHEDULE) else {
+        return Ok(grants_domain::webhook_delivery::RETRY_SCHEDULE.to_vec());
+    };
+    raw.split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<u64>()
+                .map(std::time::Duration::from_secs)
+                .map_err(|_| ConfigError::Invalid(WEBHOOK_RETRY_SCHEDULE, raw.clone()))
+        })
+        .collect()
 }
 
 /// The secret store of a function not wired with Secrets Manager: every read fails.

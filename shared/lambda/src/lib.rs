@@ -4,6 +4,7 @@ pub mod config;
 pub mod queue;
 pub mod secrets_manager;
 pub mod telemetry;
+pub mod webhooks;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use grants_domain::purchases;
@@ -65,6 +66,11 @@ impl Function {
     /// The payment-events queue (SQS).
     pub fn payment_events(mut self) -> Self {
         self.wiring.push(crate::config::with_payment_events);
+        self
+    }
+    /// The webhook-deliveries queue (SQS), for resends.
+    pub fn webhook_deliveries(mut self) -> Self {
+        self.wiring.push(crate::config::with_webhook_deliveries);
         self
     }
 

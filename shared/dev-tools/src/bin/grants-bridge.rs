@@ -1,6 +1,7 @@
 //! `grants-bridge`: plays, on this machine, what AWS does around the functions (see
 //! `grants_dev_tools::local`): the SQS event source mappings of template.yaml (long-poll, invoke with real
-//! SQS batches, delete only what succeeded, redrive by the queue's policy) and its schedules.
+//! SQS batches, delete only what succeeded, redrive by the queue's policy), its DynamoDB stream
+//! mapping (the outbox's dispatch, filtered as the template says) and its schedules.
 //! Functions are invoked through `cargo lambda watch`'s Lambda Invoke API.
 //!
 //! usage: grants-bridge --invoke-url http://127.0.0.1:9000 [--schedule-every SECONDS] [--template template.yaml]
@@ -41,6 +42,7 @@ async fn main() -> Result<(), Error> {
     let sqs = aws_sdk_sqs::Client::new(&config);
     let invoker: Arc<dyn Invoker> = Arc::new(WatchInvoker::new(invoke_url));
     let mut tasks = bridge_queues(&template, &sqs, &region, &invoker).await?;
+    tasks.extend(bridge_streams(&template, &config, &region, &invoker)?);
     tasks.extend(schedule_functions(&template, schedule_override, &region, &invoker)?);
     futures::future::join_all(tasks).await;
     Ok(())
@@ -88,6 +90,34 @@ async fn bridge_queues(
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
+            }
+        }));
+    }
+    Ok(tasks)
+}
+
+/// One task per DynamoDB stream event source mapping of the template (the table's stream).
+fn bridge_streams(
+    template: &str,
+    config: &aws_config::SdkConfig,
+    region: &str,
+    invoker: &Arc<dyn Invoker>,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    let mut tasks = Vec::new();
+    for mapping in local::stream_mappings(template)? {
+        let bridge = local::StreamBridge {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            streams: aws_sdk_dynamodbstreams::Client::new(config),
+            table: grants_lambda::config::table_name(),
+            region: region.to_owned(),
+            mapping,
+        };
+        let invoker = Arc::clone(invoker);
+        tracing::info!(function = %bridge.mapping.function, table = %bridge.table, "bridging the table's stream to function");
+        tasks.push(tokio::spawn(async move {
+            let function = bridge.mapping.function.clone();
+            if let Err(e) = bridge.run(invoker.as_ref()).await {
+                tracing::error!(function = %function, error = %e, "stream bridge stopped");
             }
         }));
     }

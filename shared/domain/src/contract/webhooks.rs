@@ -68,6 +68,8 @@ pub async fn webhook_endpoints_round_trip_and_change_by_version(store: &dyn Stor
         previous_secret: None,
         created_at: at,
         updated_at: at,
+        failing_since: None,
+        disabled_reason: None,
         version: 1,
     };
     let first = endpoint("https://example.com/hooks?x=1");
@@ -90,6 +92,8 @@ pub async fn webhook_endpoints_round_trip_and_change_by_version(store: &dyn Stor
         secret: SigningSecret::generate().expect("secret"),
         previous_secret: Some((first.secret.clone(), ts("2030-01-02T00:00:00Z"))),
         disabled: true,
+        failing_since: Some(ts("2030-01-01T12:00:00Z")),
+        disabled_reason: Some("every delivery failed".to_owned()),
         version: 2,
         ..first.clone()
     };

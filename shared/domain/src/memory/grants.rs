@@ -3,6 +3,7 @@ use super::{ent_key, grant_key, query_limit, MemoryStore, Partition};
 use crate::grants::{GrantEdit, GrantStore};
 use crate::model::{Claim, Grant};
 use crate::ports::{EditOutcome, InsertOutcome, StoreError};
+use crate::webhook_messages;
 use crate::{EntitlementId, GrantId, TenantId, Timestamp};
 use async_trait::async_trait;
 
@@ -20,6 +21,7 @@ impl GrantStore for MemoryStore {
             return Ok(outcome);
         }
         st.put_grant(grant);
+        st.outbox.push(webhook_messages::grant_created(grant));
         Ok(InsertOutcome::Inserted)
     }
 
@@ -142,10 +144,13 @@ impl GrantStore for MemoryStore {
         else {
             return Ok(None);
         };
-        if g.voided_at.is_none() {
-            g.voided_at = Some(at);
-            g.version += 1;
+        if g.voided_at.is_some() {
+            return Ok(Some(g.clone()));
         }
-        Ok(Some(g.clone()))
+        g.voided_at = Some(at);
+        g.version += 1;
+        let voided = g.clone();
+        st.outbox.push(webhook_messages::grant_voided(&voided));
+        Ok(Some(voided))
     }
 }

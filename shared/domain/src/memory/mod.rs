@@ -112,6 +112,10 @@ struct State {
         BTreeMap<(TenantId, crate::webhook_endpoints::EndpointId), crate::webhook_endpoints::WebhookEndpoint>,
     /// Webhook configurations, by tenant.
     webhooks: BTreeMap<TenantId, crate::webhooks::WebhookConfig>,
+    /// Webhook messages, in the order their changes were written (the outbox).
+    outbox: Vec<crate::webhook_messages::WebhookMessage>,
+    /// Delivery attempts, in the order they were recorded.
+    attempts: Vec<crate::webhook_delivery::MessageAttempt>,
     /// How many events the batch that applied a record applied (records applied by a batch).
     batch_of: BTreeMap<(EntKey, String), usize>,
     /// (partition, scope, key).

@@ -113,6 +113,7 @@ impl PlanStore for MemoryStore {
         }
         st.plan_progress.insert(progress_key, next);
         st.put_grant(grant);
+        st.outbox.push(crate::webhook_messages::grant_created(grant));
         Ok(PlanApply::Applied)
     }
 }

@@ -3,6 +3,7 @@ use super::{ent_key, query_limit, MemoryStore};
 use crate::model::{Claim, Grant};
 use crate::ports::{InsertOutcome, StoreError};
 use crate::purchases::{Invoice, InvoiceStatus, PurchaseStore};
+use crate::webhook_messages;
 use crate::{InvoiceId, SessionId, TenantId, Timestamp};
 use async_trait::async_trait;
 
@@ -41,6 +42,18 @@ impl PurchaseStore for MemoryStore {
         }
     }
 
+    async fn cancel_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        match st.invoices.get_mut(&(invoice.tenant.clone(), invoice.id.clone())) {
+            Some(stored) if stored.version == expected_version => {
+                *stored = invoice.clone();
+                st.outbox.push(webhook_messages::purchase_canceled(invoice));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn settle_invoice(
         &self,
         invoice: &Invoice,
@@ -55,6 +68,8 @@ impl PurchaseStore for MemoryStore {
         }
         st.invoices.insert(key, invoice.clone());
         st.put_grant(grant);
+        st.outbox.push(webhook_messages::invoice_paid(invoice));
+        st.outbox.push(webhook_messages::grant_created(grant));
         Ok(true)
     }
 

@@ -85,3 +85,65 @@ impl crate::webhook_endpoints::EndpointStore for MemoryStore {
             .is_some())
     }
 }
+
+impl MemoryStore {
+    /// Every webhook message recorded so far, oldest first (what the table's stream would carry).
+    pub fn outbox(&self) -> Vec<crate::webhook_messages::WebhookMessage> {
+        self.state().outbox.clone()
+    }
+}
+
+#[async_trait]
+impl crate::webhook_delivery::DeliveryStore for MemoryStore {
+    async fn subscribers(&self, tenant: &TenantId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let st = self.state();
+        if !st.webhooks.get(tenant).is_some_and(|c| c.enabled) {
+            return Ok(Vec::new());
+        }
+        Ok(st
+            .webhook_endpoints
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+
+    async fn get_message(
+        &self,
+        tenant: &TenantId,
+        id: &crate::webhook_messages::MessageId,
+    ) -> Result<Option<crate::webhook_messages::WebhookMessage>, StoreError> {
+        Ok(self
+            .state()
+            .outbox
+            .iter()
+            .find(|m| &m.tenant == tenant && &m.id == id)
+            .cloned())
+    }
+
+    async fn record_attempt(&self, attempt: &crate::webhook_delivery::MessageAttempt) -> Result<(), StoreError> {
+        self.state().attempts.push(attempt.clone());
+        Ok(())
+    }
+
+    async fn attempts_by_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        before: Option<&crate::AttemptId>,
+        limit: usize,
+    ) -> Result<(Vec<crate::webhook_delivery::MessageAttempt>, bool), StoreError> {
+        let st = self.state();
+        let mut found: Vec<_> = st
+            .attempts
+            .iter()
+            .filter(|a| &a.tenant == tenant && &a.endpoint_id == endpoint)
+            .filter(|a| before.is_none_or(|b| a.id < *b))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.id.cmp(&a.id));
+        let more = found.len() > limit;
+        found.truncate(limit);
+        Ok((found, more))
+    }
+}

@@ -104,7 +104,7 @@ pub async fn apply_payment_event(f: &Fulfilment<'_>, event: &PaymentEvent) -> Re
             (PaymentEventKind::Expired, InvoiceStatus::Open) => {
                 let canceled = cancel(&invoice, now, "payment_session_expired");
                 (
-                    f.store.update_invoice(&canceled, invoice.version).await?,
+                    f.store.cancel_invoice(&canceled, invoice.version).await?,
                     Applied::Canceled,
                 )
             }
@@ -212,7 +212,7 @@ pub async fn expire_due_sessions(
             continue;
         }
         if store
-            .update_invoice(&cancel(&invoice, now, "payment_session_expired"), invoice.version)
+            .cancel_invoice(&cancel(&invoice, now, "payment_session_expired"), invoice.version)
             .await?
         {
             canceled += 1;

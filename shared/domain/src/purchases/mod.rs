@@ -168,8 +168,17 @@ pub trait PurchaseStore: Send + Sync {
         invoice: &crate::purchases::Invoice,
         expected_version: u64,
     ) -> Result<bool, crate::kernel::StoreError>;
+    /// In one transaction: replaces the invoice (now canceled) if its version is still
+    /// `expected_version`, and records `purchase.canceled.v0` (the outbox). False when the version
+    /// moved (nothing written).
+    async fn cancel_invoice(
+        &self,
+        invoice: &crate::purchases::Invoice,
+        expected_version: u64,
+    ) -> Result<bool, crate::kernel::StoreError>;
     /// In one transaction: replaces the invoice (now paid) if its version is still
-    /// `expected_version`, and creates its grant. False when the version moved (nothing written).
+    /// `expected_version`, creates its grant, and records `invoice.paid.v0` and `grant.created.v0`
+    /// (the outbox). False when the version moved (nothing written).
     async fn settle_invoice(
         &self,
         invoice: &crate::purchases::Invoice,
