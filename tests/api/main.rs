@@ -22,5 +22,6 @@ mod round_trips;
 mod routes;
 mod security;
 mod svix;
+mod webhook_sender;
 mod webhooks;
 mod wiring;

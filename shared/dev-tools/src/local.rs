@@ -543,26 +543,6 @@ pub fn matches_pattern(pattern: &Json, record: &Json) -> bool {
     }
 }
 
-/// A stream record's attribute value in the JSON form Lambda hands a function.
-fn attribute_json(v: &aws_sdk_dynamodbstreams::types::AttributeValue) -> Json {
-    use aws_sdk_dynamodbstreams::types::AttributeValue as A;
-    match v {
-        A::S(s) => json!({ "S": s }),
-        A::N(n) => json!({ "N": n }),
-        A::Bool(b) => json!({ "BOOL": b }),
-        A::Null(b) => json!({ "NULL": b }),
-        A::Ss(v) => json!({ "SS": v }),
-        A::Ns(v) => json!({ "NS": v }),
-        A::L(items) => json!({ "L": items.iter().map(attribute_json).collect::<Vec<_>>() }),
-        A::M(m) => json!({ "M": image_json(m) }),
-        _ => Json::Null,
-    }
-}
-
-fn image_json(image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>) -> Json {
-    Json::Object(image.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect())
-}
-
 /// Plays one DynamoDB stream event source mapping: reads every shard of the table's stream (from
 /// the latest record for shards open when it starts, from the first for later ones), invokes the
 /// function with the records that pass the filter, and reads a batch again while the function
@@ -573,10 +553,13 @@ pub struct StreamBridge {
     pub table: String,
     pub region: String,
     pub mapping: StreamMapping,
+    pub http: HttpClient,
 }
 
 impl StreamBridge {
-    pub async fn run(self, invoker: &dyn Invoker) -> Result<(), LocalError> {
+    /// Runs until a stream call fails (then it may be run again: shards open then are read from
+    /// their latest record).
+    pub async fn run(&self, invoker: &dyn Invoker) -> Result<(), LocalError> {
         let stream_arn = self
             .dynamodb
             .describe_table()
@@ -624,19 +607,13 @@ impl StreamBridge {
             let mut any = false;
             for iterator in shards.values_mut() {
                 let Some(current) = iterator.clone() else { continue };
-                let out = self
-                    .streams
-                    .get_records()
-                    .shard_iterator(&current)
-                    .limit(i32::try_from(self.mapping.batch_size).unwrap_or(100))
-                    .send()
-                    .await
-                    .map_err(|e| LocalError::Stream(DisplayErrorContext(e).to_string()))?;
+                let out = self.get_records(&current).await?;
                 let records: Vec<Json> = out
-                    .records
+                    .get("Records")
+                    .and_then(Json::as_array)
+                    .cloned()
                     .unwrap_or_default()
-                    .iter()
-                    .map(|r| self.record_json(r))
+                    .into_iter()
                     .filter(|r| self.mapping.pattern.as_ref().is_none_or(|p| matches_pattern(p, r)))
                     .collect();
                 if !records.is_empty() {
@@ -662,7 +639,7 @@ impl StreamBridge {
                     }
                     tracing::info!(function = %self.mapping.function, records = records.len(), "stream batch");
                 }
-                *iterator = out.next_shard_iterator;
+                *iterator = out.get("NextShardIterator").and_then(Json::as_str).map(str::to_owned);
             }
             if !any {
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -670,19 +647,40 @@ impl StreamBridge {
         }
     }
 
-    fn record_json(&self, r: &aws_sdk_dynamodbstreams::types::Record) -> Json {
-        let d = r.dynamodb.as_ref();
-        json!({
-            "eventID": r.event_id,
-            "eventName": r.event_name.as_ref().map(|n| n.as_str()),
-            "eventSource": "aws:dynamodb",
-            "awsRegion": self.region,
-            "dynamodb": {
-                "Keys": d.and_then(|d| d.keys.as_ref()).map(image_json),
-                "NewImage": d.and_then(|d| d.new_image.as_ref()).map(image_json),
-                "SequenceNumber": d.and_then(|d| d.sequence_number.clone()),
-                "StreamViewType": "NEW_IMAGE",
-            },
-        })
+    /// GetRecords as JSON. DynamoDB Local's records (the same JSON a Lambda function is handed)
+    /// are taken as they come: the SDK's typed parser refuses some of them ("Union did not contain
+    /// a valid variant"). DynamoDB Local checks that a request is signed, not the signature.
+    async fn get_records(&self, iterator: &str) -> Result<Json, LocalError> {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB_STREAMS")
+            .or_else(|_| std::env::var("AWS_ENDPOINT_URL_DYNAMODB"))
+            .map_err(|_| LocalError::Stream("no local DynamoDB endpoint".to_owned()))?;
+        let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=local/{}/{}/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0",
+            &date[..8],
+            self.region
+        );
+        let body = json!({ "ShardIterator": iterator, "Limit": self.mapping.batch_size }).to_string();
+        let (status, bytes) = self
+            .http
+            .post(
+                &endpoint,
+                &[
+                    ("content-type", "application/x-amz-json-1.0"),
+                    ("x-amz-target", "DynamoDBStreams_20120810.GetRecords"),
+                    ("x-amz-date", &date),
+                    ("authorization", &auth),
+                ],
+                body.into_bytes(),
+            )
+            .await
+            .map_err(LocalError::Stream)?;
+        if status != 200 {
+            return Err(LocalError::Stream(format!(
+                "GetRecords: HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            )));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| LocalError::Stream(e.to_string()))
     }
 }

@@ -111,13 +111,16 @@ fn bridge_streams(
             table: grants_lambda::config::table_name(),
             region: region.to_owned(),
             mapping,
+            http: grants_dev_tools::http_client::HttpClient::new(Duration::from_secs(30)),
         };
         let invoker = Arc::clone(invoker);
         tracing::info!(function = %bridge.mapping.function, table = %bridge.table, "bridging the table's stream to function");
         tasks.push(tokio::spawn(async move {
-            let function = bridge.mapping.function.clone();
-            if let Err(e) = bridge.run(invoker.as_ref()).await {
-                tracing::error!(function = %function, error = %e, "stream bridge stopped");
+            loop {
+                if let Err(e) = bridge.run(invoker.as_ref()).await {
+                    tracing::warn!(function = %bridge.mapping.function, error = %e, "stream bridge failed; starting again");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }));
     }
