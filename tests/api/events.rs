@@ -18,6 +18,7 @@ const SAMPLE_CREDIT_PLAN: &str = "cgrant_01SAMPLECREDITGRANT00000";
 const SAMPLE_METRIC: &str = "bm_01SAMPLEMETRIC0000000000000";
 const SAMPLE_APPLICATION: &str = "app_01SAMPLEAPPLICATION0000000";
 const SAMPLE_ENDPOINT: &str = "ep_01SAMPLEENDPOINT0000000000";
+const SAMPLE_PORTAL_TOKEN: &str = "SAMPLEPORTALTOKEN00000000000000000000000000";
 const SAMPLE_MESSAGE: &str = "msg_grant_created_01SAMPLEGRANT000000000000";
 
 pub fn sample(name: &str) -> String {
@@ -46,6 +47,7 @@ pub struct SampleObjects {
     secret: String,
     application: String,
     endpoint: String,
+    portal_token: String,
 }
 
 impl SampleObjects {
@@ -106,7 +108,11 @@ impl SampleObjects {
             )
             .await;
         assert_eq!(endpoint.status, StatusCode::CREATED, "{}", endpoint.body);
+        let portal = t.call(http::Method::GET, "/v0/webhooks/portal", None).await;
+        assert_eq!(portal.status, StatusCode::OK, "{}", portal.body);
+        let portal_url = portal.body["url"].as_str().unwrap();
         SampleObjects {
+            portal_token: portal_url.rsplit('/').next().unwrap().to_owned(),
             endpoint: endpoint.body["id"].as_str().unwrap().to_owned(),
             application,
             metric: metric.body["id"].as_str().unwrap().to_owned(),
@@ -133,6 +139,7 @@ impl SampleObjects {
             .replace(SAMPLE_METRIC, &self.metric)
             .replace(SAMPLE_APPLICATION, &self.application)
             .replace(SAMPLE_ENDPOINT, &self.endpoint)
+            .replace(SAMPLE_PORTAL_TOKEN, &self.portal_token)
             .replace(
                 SAMPLE_MESSAGE,
                 &format!("msg_grant_created_{}", self.grant.trim_start_matches("grt_")),
@@ -177,7 +184,8 @@ async fn every_http_sample_event_is_accepted_by_its_handler() {
         // The sample objects enabled the tenant's webhooks (the Svix samples need its application):
         // enabling them again is the documented 400.
         let expected_ok = status.is_success()
-            || (route == Route::SandboxCheckoutAction && status == StatusCode::SEE_OTHER)
+            || (matches!(route, Route::SandboxCheckoutAction | Route::WebhookPortalAction)
+                && status == StatusCode::SEE_OTHER)
             || (route == Route::EnableWebhooks && status == StatusCode::BAD_REQUEST);
         assert!(expected_ok, "{}: {status} {:?}", route.function(), response.body());
         if matches!(

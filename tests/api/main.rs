@@ -17,6 +17,7 @@ mod ledger;
 mod meters;
 mod metronome;
 mod openapi;
+mod portal;
 mod purchases;
 mod round_trips;
 mod routes;

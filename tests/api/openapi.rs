@@ -44,3 +44,22 @@ fn every_operation_has_an_id_and_error_responses() {
         }
     }
 }
+
+/// Every event type the service delivers is published under `webhooks`, with its body's schema.
+#[test]
+fn every_webhook_event_type_is_published_with_its_schema() {
+    let doc = grants_http::openapi::document();
+    let yaml: serde_norway::Value = serde_norway::from_str(&serde_norway::to_string(&doc).unwrap()).unwrap();
+    for t in grants_domain::webhook_messages::event_types() {
+        let schema = &yaml["webhooks"][t.name]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        assert_eq!(
+            schema["properties"]["type"]["enum"][0].as_str(),
+            Some(t.name),
+            "{}: {schema:?}",
+            t.name
+        );
+        assert!(schema["properties"]["data"]["required"]
+            .as_sequence()
+            .is_some_and(|r| !r.is_empty()));
+    }
+}

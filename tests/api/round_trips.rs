@@ -19,6 +19,7 @@ const EXPECTED: &[(&str, usize, usize)] = &[
     ("create-grant", 1, 2),
     ("list-grants", 1, 1),
     ("get-grant", 1, 1),
+    // The grant is read, then written at that version with its grant.voided.v0 message.
     ("void-grant", 2, 1),
     ("purchase-grant", 2, 3),
     ("get-invoice", 1, 1),
@@ -33,6 +34,7 @@ const EXPECTED: &[(&str, usize, usize)] = &[
     ("get-billable-metric", 1, 1),
     ("enable-webhooks", 1, 1),
     ("get-webhooks", 1, 1),
+    ("get-webhook-portal", 2, 2),
     ("update-webhooks", 1, 1),
     ("disable-webhooks", 1, 1),
     ("svix-create-endpoint", 2, 2),
@@ -60,6 +62,9 @@ const EXPECTED: &[(&str, usize, usize)] = &[
     ("flexprice-get-credit-grant", 1, 1),
     ("flexprice-update-credit-grant", 2, 2),
     ("sandbox-checkout-action", 2, 2),
+    // Link, configuration, endpoints, then each endpoint's last deliveries (two endpoints here).
+    ("webhook-portal-page", 5, 5),
+    ("webhook-portal-action", 4, 4),
     ("delete-capacity-grant", 1, 1),
     ("flexprice-delete-credit-grant", 2, 1),
     ("cancel-entitlement", 2, 2),

@@ -282,12 +282,16 @@ def test_events_ingest_burns_the_metered_amount(client, base_url, api_key, tenan
 
 def test_webhooks_enable_get_update_disable(client, base_url, tenant):
     """The SDK's webhooks operations: 404 before enabling, enable once (then 400
-    DUPLICATE_RESOURCE), get, pause and resume with update, pause with disable (204, None)."""
+    DUPLICATE_RESOURCE), get, the portal link, pause and resume with update, pause with disable
+    (204, None)."""
     # This file runs before test_svix.py (pytest's file order), whose fixture enables webhooks
     # when they are not yet.
     with pytest.raises(errors.Error) as missing:
         client.webhooks.get()
     assert missing.value.status_code == 404
+    with pytest.raises(errors.Error) as no_portal:
+        client.webhooks.get_portal()
+    assert no_portal.value.status_code == 404
 
     enabled = client.webhooks.enable()
     assert enabled.object == "webhooks"
@@ -303,6 +307,14 @@ def test_webhooks_enable_get_update_disable(client, base_url, tenant):
     got = client.webhooks.get()
     assert got.application_id == enabled.application_id
     assert got.created_at == enabled.created_at
+
+    # The portal's magic link: a page of this service, usable without a key, for an hour.
+    portal = client.webhooks.get_portal()
+    assert portal.object == "webhookPortal"
+    assert portal.url.startswith(f"{base_url}/webhooks/portal/")
+    assert 3500 < (portal.expires_at - datetime.now(timezone.utc)).total_seconds() <= 3600
+    page = httpx.get(portal.url, timeout=30)
+    assert page.status_code == 200 and enabled.application_id in page.text
 
     paused = client.webhooks.update(enabled=False)
     assert paused.enabled is False

@@ -33,6 +33,7 @@ pub mod usage;
 pub mod webhook_delivery;
 pub mod webhook_endpoints;
 pub mod webhook_messages;
+pub mod webhook_portal;
 pub mod webhooks;
 
 pub use amount::{CreditAmount, NonNegative, Priority};

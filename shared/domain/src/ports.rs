@@ -19,6 +19,7 @@ pub use crate::tenants::TenantStore;
 pub use crate::usage::{UsageStore, UsageWrite};
 pub use crate::webhook_delivery::DeliveryStore;
 pub use crate::webhook_endpoints::EndpointStore;
+pub use crate::webhook_portal::PortalStore;
 pub use crate::webhooks::WebhookStore;
 
 /// Every port at once: what a deployed function's storage offers (`grants_dynamo::DynamoStore`,
@@ -44,6 +45,7 @@ pub trait Store:
     + WebhookStore
     + EndpointStore
     + DeliveryStore
+    + PortalStore
 {
 }
 
@@ -65,5 +67,6 @@ impl<T> Store for T where
         + WebhookStore
         + EndpointStore
         + DeliveryStore
+        + PortalStore
 {
 }

@@ -152,7 +152,7 @@ pub fn event_types() -> Vec<EventType> {
             "type": "object",
             "required": ["type", "timestamp", "data"],
             "properties": {
-                "type": {"const": name},
+                "type": {"type": "string", "enum": [name]},
                 "timestamp": {"type": "string", "format": "date-time"},
                 "data": {"type": "object", "required": required, "properties": data},
             },

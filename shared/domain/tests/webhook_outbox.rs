@@ -283,3 +283,33 @@ async fn the_outbox_records_grant_and_purchase_events_with_their_changes() {
     assert_eq!(body["data"]["grantId"], g.id.as_str());
     assert_eq!(body["timestamp"], "2030-01-01T00:00:00Z");
 }
+
+#[tokio::test]
+async fn a_portal_link_works_for_an_hour_for_its_tenant_only() {
+    use grants_domain::webhook_portal::{open_portal, portal_session, PortalError};
+    let start = Timestamp::parse("2030-01-01T00:00:00Z").unwrap();
+    let (store, clock) = (MemoryStore::new(), At(Mutex::new(start)));
+    let acme = TenantId::parse("acme").unwrap();
+    assert!(matches!(
+        open_portal(&store, &clock, &acme, None).await,
+        Err(PortalError::NotConfigured)
+    ));
+    let app = setup(&store, &clock, &acme).await;
+    assert!(matches!(
+        open_portal(&store, &clock, &acme, Some("other")).await,
+        Err(PortalError::MerchantNotFound)
+    ));
+    let (token, expires) = open_portal(&store, &clock, &acme, None).await.unwrap();
+    assert_eq!(expires, start.plus_seconds(3600).unwrap());
+    assert!(
+        format!("{token:?}").find(token.expose()).is_none(),
+        "Debug hides the token"
+    );
+    let (tenant, application, _) = portal_session(&store, &clock, token.expose()).await.unwrap();
+    assert_eq!((tenant, application.as_str()), (acme.clone(), app.as_str()));
+    *clock.0.lock().unwrap() = expires;
+    assert!(matches!(
+        portal_session(&store, &clock, token.expose()).await,
+        Err(PortalError::LinkNotFound)
+    ));
+}

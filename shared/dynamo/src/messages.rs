@@ -12,6 +12,7 @@ use crate::webhooks::{config_from, endpoint_from};
 use grants_domain::webhook_delivery::{AttemptStatus, DeliveryStore, MessageAttempt, Trigger};
 use grants_domain::webhook_endpoints::{EndpointId, WebhookEndpoint};
 use grants_domain::webhook_messages::{MessageId, WebhookMessage};
+use grants_domain::webhook_portal::{PortalLink, PortalStore};
 use grants_domain::AttemptId;
 
 fn expiry(from: Timestamp) -> AttributeValue {
@@ -203,5 +204,46 @@ impl DeliveryStore for DynamoStore {
             .map(|i| attempt_from(tenant, endpoint, i))
             .collect::<Result<_, _>>()?;
         Ok((attempts, more))
+    }
+}
+
+#[async_trait]
+impl PortalStore for DynamoStore {
+    async fn insert_portal_link(&self, link: &PortalLink) -> Result<(), StoreError> {
+        let item = HashMap::from([
+            (PK.to_owned(), s(portal_pk(&link.token_hash))),
+            (SK.to_owned(), s(PORTAL_SK)),
+            ("type".to_owned(), s("portal_link")),
+            ("tenant".to_owned(), s(link.tenant.as_str())),
+            ("expires_at".to_owned(), ts(link.expires_at)),
+            (
+                TTL.to_owned(),
+                AttributeValue::N(link.expires_at.unix_seconds().to_string()),
+            ),
+        ]);
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match written(result)? {
+            Some(_) => Ok(()),
+            None => Err(StoreError::Corrupt("portal token collision".to_owned())),
+        }
+    }
+
+    async fn find_portal_link(&self, token_hash: &str) -> Result<Option<PortalLink>, StoreError> {
+        let Some(item) = self.get(portal_pk(token_hash), PORTAL_SK).await? else {
+            return Ok(None);
+        };
+        let r = Reader(&item);
+        Ok(Some(PortalLink {
+            tenant: TenantId::parse(r.s("tenant")?).map_err(corrupt("tenant"))?,
+            token_hash: token_hash.to_owned(),
+            expires_at: r.ts("expires_at")?,
+        }))
     }
 }

@@ -239,6 +239,12 @@ pub fn attempts_pk(tenant: &str, endpoint: &str) -> String {
 pub const TTL: &str = "ttl";
 pub const MESSAGE_RETENTION_SECONDS: i64 = 90 * 86_400;
 
+/// A portal link, by the SHA-256 of its token.
+pub fn portal_pk(token_hash: &str) -> String {
+    format!("PORTAL#{token_hash}")
+}
+pub const PORTAL_SK: &str = "PORTAL";
+
 pub fn invoice_pk(tenant: &str, invoice: &str) -> String {
     format!("T#{tenant}#INV#{invoice}")
 }

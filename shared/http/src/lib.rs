@@ -14,6 +14,7 @@ pub mod metronome;
 pub mod openapi;
 pub mod paygentic;
 pub mod payment_events;
+pub mod portal;
 pub mod providers;
 pub mod routes;
 pub mod sandbox;

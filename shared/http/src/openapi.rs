@@ -8,9 +8,69 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-/// The document: every route of [`crate::Route`].
+/// The document: every route of [`crate::Route`], and under `webhooks` every event type the
+/// service delivers to merchants' endpoints, with the JSON Schema of its body.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.webhooks = Some(webhook_events());
+    doc
+}
+
+/// One `webhooks` entry per event type (OpenAPI 3.1): the POST a merchant's endpoint receives.
+fn webhook_events() -> utoipa::openapi::Paths {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::{ContentBuilder, PathsBuilder, Required, ResponseBuilder};
+    let header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(
+                utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
+            ))
+            .build()
+    };
+    let mut paths = PathsBuilder::new();
+    for t in grants_domain::webhook_messages::event_types() {
+        let Ok(schema) = serde_json::from_value::<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>(t.schema)
+        else {
+            continue;
+        };
+        let op = OperationBuilder::new()
+            .operation_id(Some(format!("webhook.{}", t.name)))
+            .tag("webhook-events")
+            .summary(Some(t.description))
+            .description(Some(
+                "Sent to every enabled endpoint that takes this type, signed per Standard Webhooks. \
+                 Retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h unless answered 2xx within 15 s.",
+            ))
+            .parameter(header(
+                "webhook-id",
+                "The message id: the same on every attempt (deduplicate by it).",
+            ))
+            .parameter(header("webhook-timestamp", "Unix seconds of this attempt."))
+            .parameter(header(
+                "webhook-signature",
+                "`v1,<base64 HMAC-SHA256 of \"id.timestamp.body\">`, space-separated (two during a secret's rotation).",
+            ))
+            .request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+                    .required(Some(Required::True))
+                    .build(),
+            ))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("Any 2xx: delivered. Anything else, or no answer within 15 s: retried.")
+                    .build(),
+            )
+            .build();
+        paths = paths.path(t.name, PathItem::new(HttpMethod::Post, op));
+    }
+    paths.build()
 }
 
 #[derive(OpenApi)]
@@ -34,6 +94,7 @@ Amounts are decimals: JSON numbers on input are read exactly, never as floats.",
         (name = "flexprice", description = "Flexprice's credit grant plans."),
         (name = "capacity", description = "Capacity grants: units of a kind on a cluster for a period."),
         (name = "payments", description = "Paid grants: invoices, the payment webhook, the sandbox checkout."),
+        (name = "webhooks-portal", description = "The webhook portal page a `GET /v0/webhooks/portal` link opens (HTML forms, no API key)."),
         (name = "svix", description = "Svix's endpoint management for the tenant's webhook application."),
     ),
     paths(
@@ -60,6 +121,7 @@ Amounts are decimals: JSON numbers on input are read exactly, never as floats.",
         paygentic::webhooks::enable_webhooks,
         paygentic::webhooks::update_webhooks,
         paygentic::webhooks::disable_webhooks,
+        paygentic::webhooks::get_webhook_portal,
         crate::svix::create_endpoint,
         crate::svix::list_endpoints,
         crate::svix::get_endpoint,
@@ -87,6 +149,8 @@ Amounts are decimals: JSON numbers on input are read exactly, never as floats.",
         flexprice::plans::update,
         flexprice::plans::delete,
         sandbox::checkout_action,
+        crate::portal::portal_page,
+        crate::portal::portal_action,
     ),
     components(
         schemas(ErrorBody, FlexpriceErrorBody, FieldError, crate::svix::SvixErrorBody, crate::svix::SvixValidationBody, crate::svix::SvixFieldError),

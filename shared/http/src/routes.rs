@@ -2,7 +2,7 @@
 //! table; and [`dispatch`], which runs a request through body limits, authentication and the
 //! route's handler. A Lambda function names its [`endpoint`] (a function generic over the store),
 //! so its binary links only that route's handler (not the table's others).
-use crate::{capacity, flexprice, metronome, paygentic, sandbox, svix, webhooks};
+use crate::{capacity, flexprice, metronome, paygentic, portal, sandbox, svix, webhooks};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store, MAX_BODY_BYTES};
 use futures::future::BoxFuture;
 use grants_domain::auth::{authenticate, Principal};
@@ -123,6 +123,7 @@ routes! {
     GetBillableMetric => GET "/v0/billableMetrics/{id}" "get-billable-metric" member paygentic::get_billable_metric "Paygentic: one billable metric.",
     EnableWebhooks => POST "/v0/webhooks" "enable-webhooks" admin paygentic::enable_webhooks "Paygentic: enable webhooks, once (admin).",
     GetWebhooks => GET "/v0/webhooks" "get-webhooks" member paygentic::get_webhooks "Paygentic: the tenant's webhook configuration.",
+    GetWebhookPortal => GET "/v0/webhooks/portal" "get-webhook-portal" admin paygentic::get_webhook_portal "Paygentic: a one-hour link to the webhook portal page (admin).",
     UpdateWebhooks => PATCH "/v0/webhooks" "update-webhooks" admin paygentic::update_webhooks "Paygentic: pause or resume webhook delivery (admin).",
     DisableWebhooks => DELETE "/v0/webhooks" "disable-webhooks" admin paygentic::disable_webhooks "Paygentic: pause webhook delivery (admin).",
     SvixCreateEndpoint => POST "/api/v1/app/{app_id}/endpoint" "svix-create-endpoint" admin svix::create_endpoint "Svix: create a webhook endpoint (admin).",
@@ -152,6 +153,8 @@ routes! {
     FlexpriceUpdateCreditGrant => PUT "/v1/creditgrants/{id}" "flexprice-update-credit-grant" admin flexprice::update "Flexprice: change a plan's name, metadata or end date (admin).",
     FlexpriceDeleteCreditGrant => DELETE "/v1/creditgrants/{id}" "flexprice-delete-credit-grant" admin flexprice::delete "Flexprice: archive a plan, or end it at effective_date (admin).",
     SandboxCheckoutAction => POST "/sandbox/pay/{sessionId}" "sandbox-checkout-action" public sandbox::checkout_action "Pay or Cancel on the sandbox checkout page (no API key).",
+    WebhookPortalPage => GET "/webhooks/portal/{token}" "webhook-portal-page" public portal::portal_page "The webhook portal page: endpoints, secrets and deliveries (the link's token, no API key).",
+    WebhookPortalAction => POST "/webhooks/portal/{token}" "webhook-portal-action" public portal::portal_action "A change on the webhook portal page (the link's token, no API key).",
 }
 
 impl Route {

@@ -114,6 +114,8 @@ struct State {
     webhooks: BTreeMap<TenantId, crate::webhooks::WebhookConfig>,
     /// Webhook messages, in the order their changes were written (the outbox).
     outbox: Vec<crate::webhook_messages::WebhookMessage>,
+    /// Portal links by token hash.
+    portal_links: BTreeMap<String, crate::webhook_portal::PortalLink>,
     /// Delivery attempts, in the order they were recorded.
     attempts: Vec<crate::webhook_delivery::MessageAttempt>,
     /// How many events the batch that applied a record applied (records applied by a batch).

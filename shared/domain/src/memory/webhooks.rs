@@ -147,3 +147,18 @@ impl crate::webhook_delivery::DeliveryStore for MemoryStore {
         Ok((found, more))
     }
 }
+
+#[async_trait]
+impl crate::webhook_portal::PortalStore for MemoryStore {
+    async fn insert_portal_link(&self, link: &crate::webhook_portal::PortalLink) -> Result<(), StoreError> {
+        self.state().portal_links.insert(link.token_hash.clone(), link.clone());
+        Ok(())
+    }
+
+    async fn find_portal_link(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<crate::webhook_portal::PortalLink>, StoreError> {
+        Ok(self.state().portal_links.get(token_hash).cloned())
+    }
+}

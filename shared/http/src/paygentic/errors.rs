@@ -8,6 +8,7 @@ use grants_domain::ingest::IngestError;
 use grants_domain::meters::{CreateMetricError, ListMetricsError, MetricLookupError};
 use grants_domain::purchases::{InvoiceLookupError, PurchaseError};
 use grants_domain::usage::{SettleError, UsageError};
+use grants_domain::webhook_portal::PortalError;
 use grants_domain::webhooks::{EnableWebhooksError, WebhooksLookupError};
 use http::StatusCode;
 use serde_json::json;
@@ -64,6 +65,16 @@ impl From<WebhooksLookupError> for ApiError {
             WebhooksLookupError::MerchantNotFound => merchant_not_found(),
             WebhooksLookupError::NotConfigured => webhooks_not_configured(),
             WebhooksLookupError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<PortalError> for ApiError {
+    fn from(e: PortalError) -> Self {
+        match e {
+            PortalError::MerchantNotFound => merchant_not_found(),
+            PortalError::NotConfigured | PortalError::LinkNotFound => webhooks_not_configured(),
+            PortalError::Store(s) => s.into(),
         }
     }
 }

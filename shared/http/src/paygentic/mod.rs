@@ -29,7 +29,10 @@ pub use grants::{create_grant, get_grant, list_grants, parse_create_grant, void_
 pub use meters::{create_billable_metric, get_billable_metric, list_billable_metrics, MetricBody};
 pub use purchases::{get_invoice, purchase_grant, InvoiceBody, PurchaseBody};
 pub use usage::{commit_usage, get_balance, record_usage, release_usage, BalanceBody, UsageBody};
-pub use webhooks::{disable_webhooks, enable_webhooks, get_webhooks, update_webhooks, WebhooksBody};
+pub use webhooks::{
+    disable_webhooks, enable_webhooks, get_webhook_portal, get_webhooks, update_webhooks, WebhookPortalBody,
+    WebhooksBody,
+};
 
 /// A page in Paygentic's shape: `{object: "list", data, pagination}`.
 #[derive(Serialize, ToSchema)]

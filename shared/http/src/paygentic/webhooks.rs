@@ -6,6 +6,7 @@ use crate::object_tag;
 use crate::openapi::{BadRequest, Forbidden, NotFound, TooLarge, Unauthorized, Unsupported};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store};
 use grants_domain::auth::Principal;
+use grants_domain::webhook_portal;
 use grants_domain::webhooks::{self, WebhookConfig};
 use grants_domain::Timestamp;
 use http::StatusCode;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 object_tag!(WebhooksTag = "webhooks");
+object_tag!(WebhookPortalTag = "webhookPortal");
 
 /// A tenant's webhook configuration in Paygentic's shape.
 #[derive(Serialize, ToSchema)]
@@ -171,4 +173,46 @@ pub async fn disable_webhooks<S: Store>(
     .await?;
     tracing::info!("webhook delivery paused");
     Ok(ApiResponse::no_content())
+}
+
+/// A magic link to the webhook portal (Paygentic's `WebhookPortal`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = WebhookPortal)]
+pub struct WebhookPortalBody {
+    #[schema(inline)]
+    pub object: WebhookPortalTag,
+    /// The page where a person manages the tenant's endpoints, without an API key, until
+    /// `expiresAt`.
+    pub url: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
+/// A link to the webhook portal.
+///
+/// Admin only (the page manages endpoints and shows their secrets). The link works for one hour;
+/// each call makes a new one. 404 if webhooks were never enabled.
+#[utoipa::path(get, path = "/v0/webhooks/portal", operation_id = "getWebhookPortal", tag = "paygentic",
+    params(("merchantId" = Option<String>, Query, description = "The key's tenant (another organization's: 404).")),
+    responses(
+        (status = 200, description = "The portal link.", body = WebhookPortalBody),
+        (status = 400, response = BadRequest), (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden), (status = 404, response = NotFound),
+    ))]
+pub async fn get_webhook_portal<S: Store>(
+    app: &App<S>,
+    who: &Principal,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let merchant = merchant(req)?;
+    let (token, expires_at) =
+        webhook_portal::open_portal(app.store.as_ref(), app.clock.as_ref(), &who.tenant, merchant.as_deref()).await?;
+    let base = app.base_url(req).unwrap_or_default();
+    tracing::info!(expires_at = %expires_at.to_rfc3339(), "webhook portal link made");
+    ok(&WebhookPortalBody {
+        object: WebhookPortalTag,
+        url: format!("{base}{}", crate::portal::page_path(&token)),
+        expires_at,
+    })
 }
