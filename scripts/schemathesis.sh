@@ -46,6 +46,9 @@ export ST_APPLICATION
 endpoint() { api POST "/api/v1/app/$ST_APPLICATION/endpoint" '{"url": "https://example.com/st"}' | pick id; }
 ST_ENDPOINT=$(endpoint); export ST_ENDPOINT
 ST_DELETE_ENDPOINT=$(endpoint); export ST_DELETE_ENDPOINT
+# The portal page's link, and the message its grant's creation recorded (`msg_grant_created_<ULID>`).
+ST_PORTAL_TOKEN=$(api GET /v0/webhooks/portal | pick url); ST_PORTAL_TOKEN=${ST_PORTAL_TOKEN##*/}; export ST_PORTAL_TOKEN
+ST_MESSAGE="msg_grant_created_${ST_GRANT#grt_}"; export ST_MESSAGE
 ST_DELETE_PLAN=$(plan delete); export ST_DELETE_PLAN
 
 PYTHONPATH=tests/schemathesis SCHEMATHESIS_HOOKS=hooks .venv/bin/st --config-file tests/schemathesis/schemathesis.toml run openapi.yaml \

@@ -298,6 +298,14 @@ impl Form {
             .map(|(_, v)| v.as_str())
             .collect()
     }
+    /// The description: at most 1,000 characters (Svix's limit).
+    fn description(&self) -> Result<String, Refusal> {
+        let d = self.one("description").unwrap_or_default();
+        if d.chars().count() > 1000 {
+            return Err(Refusal::Invalid("Description: at most 1000 characters.".to_owned()));
+        }
+        Ok(d.to_owned())
+    }
     fn types(&self) -> Result<Option<BTreeSet<EventTypeName>>, String> {
         let types = self.all("types");
         if types.is_empty() {
@@ -344,11 +352,11 @@ pub async fn portal_action<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<A
         Some("add") => {
             let url = EndpointUrl::parse(form.one("url").unwrap_or_default())
                 .map_err(|e| Refusal::Invalid(format!("URL: {e}.")));
-            match (url, form.types().map_err(Refusal::Invalid)) {
-                (Ok(url), Ok(event_types)) => {
+            match (url, form.types().map_err(Refusal::Invalid), form.description()) {
+                (Ok(url), Ok(event_types), Ok(description)) => {
                     let new = NewEndpoint {
                         url,
-                        description: form.one("description").unwrap_or_default().to_owned(),
+                        description,
                         event_types,
                         disabled: false,
                         secret: None,
@@ -358,17 +366,17 @@ pub async fn portal_action<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<A
                         .map(|_| "added")
                         .map_err(Refusal::from)
                 }
-                (Err(e), _) | (_, Err(e)) => Err(e),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
             }
         }
         Some("update") => {
             let url = EndpointUrl::parse(form.one("url").unwrap_or_default())
                 .map_err(|e| Refusal::Invalid(format!("URL: {e}.")));
-            match (url, form.types().map_err(Refusal::Invalid)) {
-                (Ok(url), Ok(event_types)) => {
+            match (url, form.types().map_err(Refusal::Invalid), form.description()) {
+                (Ok(url), Ok(event_types), Ok(description)) => {
                     let patch = EndpointPatch {
                         url: Some(url),
-                        description: Some(form.one("description").unwrap_or_default().to_owned()),
+                        description: Some(description),
                         event_types: Some(event_types),
                         disabled: Some(form.one("disabled") == Some("on")),
                     };
@@ -377,7 +385,7 @@ pub async fn portal_action<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<A
                         .map(|_| "saved")
                         .map_err(Refusal::from)
                 }
-                (Err(e), _) | (_, Err(e)) => Err(e),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
             }
         }
         Some("delete") => webhook_endpoints::delete_endpoint(store, tenant, application, endpoint)
