@@ -133,13 +133,19 @@ async fn the_page_manages_endpoints_through_forms() {
     let (_, html) = page(&t, &path).await;
     assert!(secret(&html).is_none(), "a secret shows only when revealed");
 
-    // Resend of an unknown message: 404 page.
+    // Resend to the disabled endpoint: refused; once enabled, an unknown message is a 404 page.
+    let resend = format!("action=resend&endpoint={id}&message=msg_grant_created_01UNKNOWN");
+    let (status, _, html) = post(&t, &path, &resend).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("enable it before resending"), "{html}");
     let (status, _, _) = post(
         &t,
         &path,
-        &format!("action=resend&endpoint={id}&message=msg_grant_created_01UNKNOWN"),
+        &format!("action=update&endpoint={id}&url=https%3A%2F%2Fexample.com%2Fv2&description=v2"),
     )
     .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = post(&t, &path, &resend).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Delete.

@@ -15,6 +15,7 @@ import pytest
 from paygentic_sdk import Paygentic
 from standardwebhooks.webhooks import Webhook
 from svix.api import MessageAttemptListByEndpointOptions, Svix, SvixOptions
+from svix.exceptions import HttpError
 from svix.models import EndpointIn
 
 
@@ -148,6 +149,11 @@ def test_invoice_paid_reaches_the_merchant_signed_retried_and_resendable(
         assert [int(a.status) for a in logged[:3]] == [0, 2, 2]
         assert all(a.msg_id == message_id and a.endpoint_id == flaky.id for a in logged)
         assert logged[1].response == "not yet"
+
+        # A disabled endpoint is not resent to (409): it must be enabled first.
+        with pytest.raises(HttpError) as refused:
+            svix.message_attempt.resend(app_id, message_id, disabled.id)
+        assert refused.value.status_code == 409
 
         # Resend: the same message again, to one endpoint.
         svix.message_attempt.resend(app_id, message_id, ok.id)

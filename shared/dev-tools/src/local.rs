@@ -42,6 +42,11 @@ pub const QUEUE_ENV: &[(&str, &str, &str)] = &[
         "WEBHOOK_DELIVERIES_DLQ",
         "webhook-deliveries-dlq",
     ),
+    (
+        "WebhookDispatchDeadLetterQueue",
+        "WEBHOOK_DISPATCH_DLQ",
+        "webhook-dispatch-dlq",
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -543,6 +548,14 @@ pub fn matches_pattern(pattern: &Json, record: &Json) -> bool {
     }
 }
 
+/// Where the reading of one shard stands.
+struct ShardReading {
+    /// None once the shard is closed and read to its end.
+    iterator: Option<String>,
+    from_start: bool,
+    last_sequence: Option<String>,
+}
+
 /// Plays one DynamoDB stream event source mapping: reads every shard of the table's stream (from
 /// the latest record for shards open when it starts, from the first for later ones), invokes the
 /// function with the records that pass the filter, and reads a batch again while the function
@@ -570,8 +583,8 @@ impl StreamBridge {
             .table
             .and_then(|t| t.latest_stream_arn)
             .ok_or_else(|| LocalError::Stream(format!("table {} has no stream", self.table)))?;
-        // Shard id -> next iterator (None once the shard is closed and read to its end).
-        let mut shards: HashMap<String, Option<String>> = HashMap::new();
+        // Shard id -> where its reading stands.
+        let mut shards: HashMap<String, ShardReading> = HashMap::new();
         let mut first_look = true;
         loop {
             let described = self
@@ -586,33 +599,43 @@ impl StreamBridge {
                 if shards.contains_key(&id) {
                     continue;
                 }
-                let kind = if first_look {
-                    aws_sdk_dynamodbstreams::types::ShardIteratorType::Latest
-                } else {
-                    aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon
-                };
-                let iterator = self
-                    .streams
-                    .get_shard_iterator()
-                    .stream_arn(&stream_arn)
-                    .shard_id(&id)
-                    .shard_iterator_type(kind)
-                    .send()
-                    .await
-                    .map_err(|e| LocalError::Stream(DisplayErrorContext(e).to_string()))?
-                    .shard_iterator;
-                shards.insert(id, iterator);
+                // Shards open when the bridge starts are read from now on; later ones whole.
+                let from_start = !first_look;
+                let iterator = self.iterator(&stream_arn, &id, from_start, None).await?;
+                shards.insert(
+                    id,
+                    ShardReading {
+                        iterator,
+                        from_start,
+                        last_sequence: None,
+                    },
+                );
             }
             first_look = false;
             let mut any = false;
-            for iterator in shards.values_mut() {
-                let Some(current) = iterator.clone() else { continue };
-                let out = self.get_records(&current).await?;
-                let records: Vec<Json> = out
-                    .get("Records")
-                    .and_then(Json::as_array)
-                    .cloned()
-                    .unwrap_or_default()
+            for (id, reading) in shards.iter_mut() {
+                let Some(current) = reading.iterator.clone() else {
+                    continue;
+                };
+                let out = match self.get_records(&current).await {
+                    Ok(out) => out,
+                    Err(e) => {
+                        // An expired iterator (15 minutes) or a hiccup: resume after the last
+                        // record read, never from "now".
+                        tracing::warn!(shard = %id, error = %e, "GetRecords failed; resuming after the last record read");
+                        reading.iterator = self
+                            .iterator(&stream_arn, id, reading.from_start, reading.last_sequence.as_deref())
+                            .await?;
+                        continue;
+                    }
+                };
+                let all = out.get("Records").and_then(Json::as_array).cloned().unwrap_or_default();
+                let last = all
+                    .last()
+                    .and_then(|r| r.pointer("/dynamodb/SequenceNumber"))
+                    .and_then(Json::as_str)
+                    .map(str::to_owned);
+                let records: Vec<Json> = all
                     .into_iter()
                     .filter(|r| self.mapping.pattern.as_ref().is_none_or(|p| matches_pattern(p, r)))
                     .collect();
@@ -639,12 +662,39 @@ impl StreamBridge {
                     }
                     tracing::info!(function = %self.mapping.function, records = records.len(), "stream batch");
                 }
-                *iterator = out.get("NextShardIterator").and_then(Json::as_str).map(str::to_owned);
+                if last.is_some() {
+                    reading.last_sequence = last;
+                }
+                reading.iterator = out.get("NextShardIterator").and_then(Json::as_str).map(str::to_owned);
             }
             if !any {
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         }
+    }
+
+    /// An iterator for a shard: after `after` when given, else from its first record or from now.
+    async fn iterator(
+        &self,
+        stream_arn: &str,
+        shard: &str,
+        from_start: bool,
+        after: Option<&str>,
+    ) -> Result<Option<String>, LocalError> {
+        use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+        let request = self.streams.get_shard_iterator().stream_arn(stream_arn).shard_id(shard);
+        let request = match (after, from_start) {
+            (Some(sequence), _) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(sequence),
+            (None, true) => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            (None, false) => request.shard_iterator_type(ShardIteratorType::Latest),
+        };
+        Ok(request
+            .send()
+            .await
+            .map_err(|e| LocalError::Stream(DisplayErrorContext(e).to_string()))?
+            .shard_iterator)
     }
 
     /// GetRecords as JSON. DynamoDB Local's records (the same JSON a Lambda function is handed)

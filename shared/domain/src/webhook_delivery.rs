@@ -343,7 +343,7 @@ pub struct Deliverer<'a, S: ?Sized> {
 /// [`DISABLE_AFTER_FAILING_SECONDS`]: disabled), and says what the queue should do next.
 pub async fn deliver<S>(d: &Deliverer<'_, S>, job: &DeliveryJob, attempt_number: u32) -> Result<Outcome, StoreError>
 where
-    S: EndpointStore + DeliveryStore + ?Sized,
+    S: WebhookStore + EndpointStore + DeliveryStore + ?Sized,
 {
     let (Ok(tenant), Ok(endpoint_id), Ok(message_id)) = (
         TenantId::parse(&job.tenant),
@@ -357,6 +357,14 @@ where
     };
     if endpoint.disabled {
         return Ok(Outcome::Dropped("the endpoint is disabled"));
+    }
+    if job.trigger == Trigger::Scheduled && !endpoint.wants(&job.event_type) {
+        return Ok(Outcome::Dropped("the endpoint no longer takes this event type"));
+    }
+    // Paused webhooks (`enabled: false`) stop queued jobs and retries too; what was not sent
+    // while paused is not sent on resume (it can be resent).
+    if !d.store.get_webhook_config(&tenant).await?.is_some_and(|c| c.enabled) {
+        return Ok(Outcome::Dropped("the tenant's webhooks are paused"));
     }
     let now = d.clock.now();
     let posted = match signed_headers(&job.message_id, &job.payload, &endpoint, now) {
@@ -388,7 +396,10 @@ where
         timestamp: now,
     };
     d.store.record_attempt(&attempt).await?;
-    keep_health(d.store, endpoint, success, now).await?;
+    // Health is best-effort: failing to record it must not send the message again.
+    if let Err(e) = keep_health(d.store, endpoint, success, now).await {
+        tracing::warn!(endpoint = %endpoint_id, error = %e, "could not record the endpoint's health");
+    }
     Ok(match (success, job.trigger) {
         (true, _) => Outcome::Delivered,
         (false, Trigger::Manual) => Outcome::Failed,
@@ -494,10 +505,13 @@ where
     check_application(store, tenant, app).await?;
     let endpoint = EndpointId::parse(endpoint).map_err(|_| EndpointError::EndpointNotFound)?;
     let message = MessageId::parse(message).map_err(|_| EndpointError::MessageNotFound)?;
-    store
+    let target = store
         .get_endpoint(tenant, &endpoint)
         .await?
         .ok_or(EndpointError::EndpointNotFound)?;
+    if target.disabled {
+        return Err(EndpointError::EndpointDisabled);
+    }
     let message = store
         .get_message(tenant, &message)
         .await?

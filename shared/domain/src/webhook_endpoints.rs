@@ -202,6 +202,9 @@ pub enum EndpointError {
     EndpointNotFound,
     #[error("message not found")]
     MessageNotFound,
+    /// A resend to a disabled endpoint (enable it first).
+    #[error("the endpoint is disabled")]
+    EndpointDisabled,
     /// Another change won the race, again and again.
     #[error("the endpoint is being changed; try again")]
     Contended,

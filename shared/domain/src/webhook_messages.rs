@@ -140,7 +140,7 @@ pub struct EventType {
 }
 
 /// Every event type the service publishes, with the JSON Schema of its body (published in
-/// `openapi.yaml` under `x-webhooks` and by the portal page).
+/// `openapi.yaml` under `webhooks` and by the portal page).
 pub fn event_types() -> Vec<EventType> {
     let string = json!({"type": "string"});
     let nullable = json!({"type": ["string", "null"]});

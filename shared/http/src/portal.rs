@@ -447,6 +447,9 @@ impl From<EndpointError> for Refusal {
                 Refusal::NotFound("No such endpoint (it may have been deleted).")
             }
             EndpointError::MessageNotFound => Refusal::NotFound("No such message."),
+            EndpointError::EndpointDisabled => {
+                Refusal::Invalid("The endpoint is disabled: enable it before resending.".to_owned())
+            }
             other => Refusal::Failed(other.into()),
         }
     }

@@ -187,6 +187,11 @@ impl From<EndpointError> for ApiError {
             EndpointError::ApplicationNotFound => ApiError::not_found("application_not_found", "Application not found"),
             EndpointError::EndpointNotFound => ApiError::not_found("endpoint_not_found", "Endpoint not found"),
             EndpointError::MessageNotFound => ApiError::not_found("message_not_found", "Message not found"),
+            EndpointError::EndpointDisabled => ApiError::conflict(
+                "endpoint_disabled",
+                "The endpoint is disabled: enable it first",
+                serde_json::Value::Null,
+            ),
             EndpointError::Contended => ApiError::unavailable(),
             EndpointError::Store(s) => s.into(),
         }
@@ -632,13 +637,14 @@ pub async fn list_attempts_by_endpoint<S: Store>(
 
 /// Resend a message to an endpoint.
 ///
-/// Admin only. Queues one attempt now (a manual one: it is not retried); answers 202 `{}`.
+/// Admin only. Queues one attempt now (a manual one: it is not retried); answers 202 `{}`. A
+/// disabled endpoint is refused (409): enable it first.
 #[utoipa::path(post, path = "/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", operation_id = "v1.message-attempt.resend", tag = "svix",
     params(AppPath, MessagePath, EndpointPath),
     responses(
         (status = 202, description = "Queued.", body = Object),
         (status = 401, response = SvixError), (status = 403, response = SvixError),
-        (status = 404, response = SvixError),
+        (status = 404, response = SvixError), (status = 409, response = SvixError),
     ))]
 pub async fn resend_message<S: Store>(
     app: &App<S>,

@@ -433,6 +433,8 @@ checks!(
     settle_invoice_creates_the_grant_once,
     due_open_invoices_by_session_expiry,
     oversized_transactions_are_refused,
+    grant_changes_record_their_webhook_messages,
+    attempts_page_newest_first_and_subscribers_follow_the_switch,
 );
 
 #[cfg(test)]
@@ -452,6 +454,6 @@ mod tests {
         let store = MemoryStore::new();
         run_all(&store, &unique_prefix()).await;
         run_all(&store, &unique_prefix()).await;
-        assert_eq!(CHECKS.len(), 45);
+        assert_eq!(CHECKS.len(), 47);
     }
 }

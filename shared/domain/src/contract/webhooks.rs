@@ -107,3 +107,141 @@ pub async fn webhook_endpoints_round_trip_and_change_by_version(store: &dyn Stor
     assert!(!store.delete_endpoint(&t, &first.id).await.expect("delete"));
     assert_eq!(store.list_endpoints(&t).await.expect("list"), vec![second]);
 }
+
+/// A grant's creation and its void each record their webhook message with the change (the
+/// outbox), readable by id within the tenant only.
+pub async fn grant_changes_record_their_webhook_messages(store: &dyn Store, prefix: &str) {
+    use super::{stored_entitlement, stored_grant};
+    use crate::webhook_messages::{grant_created, grant_voided, GRANT_CREATED, GRANT_VOIDED};
+    let (t, other) = (tenant(prefix, "a"), tenant(prefix, "b"));
+    let e = stored_entitlement(store, &t, "c").await;
+    let g = stored_grant(store, &e, "10").await;
+    let created = grant_created(&g);
+    let read = store
+        .get_message(&t, &created.id)
+        .await
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(read, created);
+    assert_eq!(read.event_type, GRANT_CREATED);
+    assert!(read.payload.contains(g.id.as_str()));
+    assert_eq!(store.get_message(&other, &created.id).await.expect("get"), None);
+    let voided = store
+        .void_grant(&t, &e.id, &g.id, ts("2030-06-01T00:00:00Z"))
+        .await
+        .expect("void")
+        .expect("exists");
+    let message = grant_voided(&voided);
+    let read = store
+        .get_message(&t, &message.id)
+        .await
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(
+        (read.event_type.as_str(), read.payload),
+        (GRANT_VOIDED, message.payload)
+    );
+}
+
+/// Attempts read back newest first, a page at a time, per endpoint; subscribers are the tenant's
+/// endpoints only while its webhooks are enabled.
+pub async fn attempts_page_newest_first_and_subscribers_follow_the_switch(store: &dyn Store, prefix: &str) {
+    use crate::webhook_delivery::{AttemptStatus, MessageAttempt, Trigger};
+    use crate::webhook_endpoints::{EndpointId, EndpointUrl, SigningSecret, WebhookEndpoint};
+    use crate::webhook_messages::MessageId;
+    let t = tenant(prefix, "a");
+    let at = ts("2030-01-01T00:00:00Z");
+    assert!(store.subscribers(&t).await.expect("subscribers").is_empty());
+    let endpoint = WebhookEndpoint {
+        tenant: t.clone(),
+        id: EndpointId::generate(),
+        url: EndpointUrl::parse("https://example.com/a").expect("url"),
+        description: String::new(),
+        event_types: None,
+        disabled: false,
+        secret: SigningSecret::generate().expect("secret"),
+        previous_secret: None,
+        created_at: at,
+        updated_at: at,
+        failing_since: None,
+        disabled_reason: None,
+        version: 1,
+    };
+    store.insert_endpoint(&endpoint).await.expect("insert");
+    assert!(
+        store.subscribers(&t).await.expect("subscribers").is_empty(),
+        "not enabled"
+    );
+    let config = WebhookConfig {
+        tenant: t.clone(),
+        application_id: ApplicationId::generate(),
+        enabled: true,
+        created_at: at,
+        updated_at: at,
+    };
+    assert!(store.insert_webhook_config(&config).await.expect("insert"));
+    assert_eq!(
+        store.subscribers(&t).await.expect("subscribers"),
+        vec![endpoint.clone()]
+    );
+    store.set_webhooks_enabled(&t, false, at).await.expect("pause");
+    assert!(store.subscribers(&t).await.expect("subscribers").is_empty(), "paused");
+
+    // Ids made a millisecond apart: time order is id order.
+    let mut ids = Vec::new();
+    for n in 1..=3u32 {
+        let id = crate::AttemptId::generate();
+        ids.push(id.clone());
+        let attempt = MessageAttempt {
+            id,
+            tenant: t.clone(),
+            endpoint_id: endpoint.id.clone(),
+            message_id: MessageId::parse("msg_grant_created_01CONTRACT").expect("id"),
+            event_type: "grant.created.v0".to_owned(),
+            url: endpoint.url.as_str().to_owned(),
+            status: if n == 3 {
+                AttemptStatus::Success
+            } else {
+                AttemptStatus::Fail
+            },
+            response_status_code: if n == 3 { 200 } else { 500 },
+            response: format!("answer {n}"),
+            response_duration_ms: u64::from(n),
+            trigger: Trigger::Scheduled,
+            attempt_number: n,
+            timestamp: at,
+        };
+        store.record_attempt(&attempt).await.expect("record");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let (first, more) = store
+        .attempts_by_endpoint(&t, &endpoint.id, None, 2)
+        .await
+        .expect("page");
+    assert!(more);
+    assert_eq!(
+        first.iter().map(|a| a.attempt_number).collect::<Vec<_>>(),
+        vec![3, 2],
+        "newest first"
+    );
+    assert_eq!(
+        (first[0].status, first[0].response.as_str()),
+        (AttemptStatus::Success, "answer 3")
+    );
+    let (rest, more) = store
+        .attempts_by_endpoint(&t, &endpoint.id, Some(&first[1].id), 2)
+        .await
+        .expect("page");
+    assert!(!more);
+    assert_eq!(
+        rest.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+        vec![ids[0].clone()]
+    );
+    let other = EndpointId::generate();
+    assert!(store
+        .attempts_by_endpoint(&t, &other, None, 10)
+        .await
+        .expect("page")
+        .0
+        .is_empty());
+}
