@@ -505,6 +505,8 @@ pub struct StreamMapping {
     /// The first of `FilterCriteria.Filters[].Pattern`, parsed (None: every record).
     pub pattern: Option<Json>,
     pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds`: how long records gather before an invocation.
+    pub batching_window: Duration,
 }
 
 pub fn stream_mappings(template: &str) -> Result<Vec<StreamMapping>, LocalError> {
@@ -526,10 +528,12 @@ pub fn stream_mappings(template: &str) -> Result<Vec<StreamMapping>, LocalError>
                 .transpose()
                 .map_err(|e| LocalError::Template(format!("{function}: FilterCriteria pattern: {e}")))?;
             let batch_size = number(p.get("BatchSize")).unwrap_or(100);
+            let window = number(p.get("MaximumBatchingWindowInSeconds")).unwrap_or(0);
             out.push(StreamMapping {
                 function: function.clone(),
                 pattern,
                 batch_size: usize::try_from(batch_size).unwrap_or(100),
+                batching_window: Duration::from_secs(window),
             });
         }
     }
@@ -667,9 +671,14 @@ impl StreamBridge {
                 }
                 reading.iterator = out.get("NextShardIterator").and_then(Json::as_str).map(str::to_owned);
             }
-            if !any {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
+            // Records gather for the batching window (as the event source mapping lets them),
+            // so a burst of writes is one invocation, not one per record.
+            let pause = if any {
+                self.mapping.batching_window
+            } else {
+                Duration::from_millis(250)
+            };
+            tokio::time::sleep(pause.max(Duration::from_millis(250))).await;
         }
     }
 
