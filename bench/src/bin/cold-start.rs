@@ -42,6 +42,12 @@ fn one_start(listener: &TcpListener, binary: &Path) -> Result<u128, Error> {
         .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
         .env("AWS_SESSION_TOKEN", "bench")
+        // template.yaml's Globals give every function the webhook-deliveries queue's URL (the
+        // webhook functions need it at init); a URL, so nothing is looked up.
+        .env(
+            "WEBHOOK_DELIVERIES_QUEUE",
+            "https://sqs.us-east-1.amazonaws.com/123456789012/bench-webhook-deliveries",
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
