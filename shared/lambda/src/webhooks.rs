@@ -236,33 +236,21 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector<CheckedResolver>>;
 /// POSTs webhook attempts (see the module documentation).
 pub struct HttpSender {
     reach: Reach,
-    client: Client<Connector, Full<Bytes>>,
+    /// Built on the first delivery: loading the platform's root certificates costs milliseconds,
+    /// which at init would be every cold start's (bench/REPORT.md, section 3).
+    client: std::sync::OnceLock<Client<Connector, Full<Bytes>>>,
 }
 
 impl HttpSender {
     pub fn new(reach: Reach) -> Self {
-        let mut http = HttpConnector::new_with_resolver(CheckedResolver { reach });
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
-        let connector = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-            Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
-            Err(e) => {
-                tracing::warn!(error = %e, "no native root certificates; https deliveries will fail");
-                hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(
-                        rustls::ClientConfig::builder()
-                            .with_root_certificates(rustls::RootCertStore::empty())
-                            .with_no_client_auth(),
-                    )
-                    .https_or_http()
-                    .enable_http1()
-                    .wrap_connector(http)
-            }
-        };
         Self {
             reach,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: std::sync::OnceLock::new(),
         }
+    }
+
+    fn client(&self) -> &Client<Connector, Full<Bytes>> {
+        self.client.get_or_init(|| build_client(self.reach))
     }
 
     async fn send(&self, url: &str, headers: &[(&'static str, String)], body: &str) -> Result<(u16, String), String> {
@@ -281,7 +269,7 @@ impl HttpSender {
         let request = request
             .body(Full::new(Bytes::from(body.to_owned())))
             .map_err(|e| e.to_string())?;
-        let response = self.client.request(request).await.map_err(|e| {
+        let response = self.client().request(request).await.map_err(|e| {
             // The resolver's refusal is the source of hyper's connect error.
             let mut text = e.to_string();
             let mut source = std::error::Error::source(&e);
@@ -307,6 +295,29 @@ impl HttpSender {
         kept.truncate(RESPONSE_KEPT_BYTES);
         Ok((status, String::from_utf8_lossy(&kept).into_owned()))
     }
+}
+
+/// The sender's HTTP client: the checking resolver under hyper-rustls (http and https).
+fn build_client(reach: Reach) -> Client<Connector, Full<Bytes>> {
+    let mut http = HttpConnector::new_with_resolver(CheckedResolver { reach });
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
+    let connector = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+        Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
+        Err(e) => {
+            tracing::warn!(error = %e, "no native root certificates; https deliveries will fail");
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth(),
+                )
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http)
+        }
+    };
+    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 #[async_trait::async_trait]
