@@ -373,6 +373,7 @@ impl TestApp {
             amount_minor: purchase["paymentSessions"][0]["amount"].as_i64().unwrap(),
             currency: grants_domain::money::Currency::parse(purchase["currency"].as_str().unwrap()).unwrap(),
             occurred_at: self.app.clock.now(),
+            failure: None,
         }
     }
 

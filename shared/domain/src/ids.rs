@@ -61,6 +61,25 @@ prefixed_id!(
     /// An invoice for a grant purchase (`inv_`).
     InvoiceId, "inv_", "invoice"
 );
+impl InvoiceId {
+    /// The invoice of a purchase, the same for every retry of it: derived from the tenant, the
+    /// entitlement and the purchase's idempotency key (SHA-256, shown as a ULID's 26 characters),
+    /// so that what a payment provider is asked for on a retry is byte for byte the same.
+    pub fn for_purchase(tenant: &str, entitlement: &str, idempotency_key: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(tenant)
+            .chain_update([0])
+            .chain_update(entitlement)
+            .chain_update([0])
+            .chain_update(idempotency_key)
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(format!("{}{}", Self::PREFIX, ulid::Ulid::from_bytes(bytes)))
+    }
+}
+
 prefixed_id!(
     /// A payment session: one checkout attempt for an invoice (`ps_`).
     SessionId, "ps_", "payment session"

@@ -8,11 +8,14 @@
 //!
 //! Event schema (JSON, the webhook body and the SQS message body; encoded by `grants_http::payment_events`):
 //! ```json
-//! { "id": "evt_...", "type": "payment.paid" | "payment.expired" | "payment.failed",
+//! { "id": "evt_...", "type": "payment.paid" | "payment.expired" | "payment.failed" | "payment.refunded",
 //!   "account": "<tenant>", "invoiceId": "inv_...", "sessionId": "ps_...",
-//!   "amount": 500, "currency": "usd", "occurredAt": "2026-03-14T10:30:00Z" }
+//!   "amount": 500, "currency": "usd", "occurredAt": "2026-03-14T10:30:00Z",
+//!   "failure": "card_declined" }
 //! ```
-//! `amount` is in the currency's minor unit. Signature header:
+//! `amount` is in the currency's minor unit; for `payment.refunded` it is the total refunded so far
+//! (Stripe's `charge.amount_refunded`), so that deliveries in any order settle on the largest.
+//! `failure` (optional) is the provider's reason for a failed payment. Signature header:
 //! `Grants-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
 use crate::money::Currency;
 use crate::{InvoiceId, SessionId, TenantId, Timestamp};
@@ -29,6 +32,8 @@ pub enum PaymentEventKind {
     Paid,
     Expired,
     Failed,
+    /// Money was given back (part or all); `amount` is the total refunded so far.
+    Refunded,
 }
 
 impl PaymentEventKind {
@@ -37,6 +42,7 @@ impl PaymentEventKind {
             PaymentEventKind::Paid => "payment.paid",
             PaymentEventKind::Expired => "payment.expired",
             PaymentEventKind::Failed => "payment.failed",
+            PaymentEventKind::Refunded => "payment.refunded",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -44,6 +50,7 @@ impl PaymentEventKind {
             "payment.paid" => Some(Self::Paid),
             "payment.expired" => Some(Self::Expired),
             "payment.failed" => Some(Self::Failed),
+            "payment.refunded" => Some(Self::Refunded),
             _ => None,
         }
     }
@@ -62,6 +69,8 @@ pub struct PaymentEvent {
     pub amount_minor: i64,
     pub currency: Currency,
     pub occurred_at: Timestamp,
+    /// Why a payment failed, as the provider says it (`payment.failed` only; e.g. `card_declined`).
+    pub failure: Option<String>,
 }
 
 /// A payment event that is not valid: the field and what is wrong with it.
@@ -180,6 +189,9 @@ pub struct SessionRequest<'a> {
     /// Where this service is reachable (for pages it serves itself); never derived from a client
     /// header. None: not configured.
     pub base_url: Option<&'a str>,
+    /// The same for every retry of one purchase and different for any other (64 hex characters):
+    /// a provider that deduplicates requests (Stripe's `Idempotency-Key`) opens one payment for it.
+    pub idempotency_key: &'a str,
 }
 
 /// An open payment session: where the customer pays, until when, and how much (minor units).
@@ -189,6 +201,16 @@ pub struct PaymentSession {
     pub url: String,
     pub expires_at: Timestamp,
     pub amount_minor: i64,
+    /// What the provider's script in the payment page needs (Stripe: the PaymentIntent's client
+    /// secret and the tenant's publishable key). Never shown by the API, only by the page.
+    pub checkout: Option<CheckoutKeys>,
+}
+
+/// The browser-side keys of a provider's payment page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutKeys {
+    pub client_secret: String,
+    pub publishable_key: String,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -212,6 +234,12 @@ pub trait PaymentProvider: Send + Sync {
     /// Opens a session with the provider. Called before the invoice is written; a session whose
     /// invoice is never written simply expires unused.
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError>;
+    /// Closes an unpaid session so that it can no longer be paid (its invoice is about to be
+    /// canceled as expired). `Ok(false)`: the provider says the payment already went through or
+    /// is being processed, so the invoice must stay open for the paid event.
+    async fn cancel_session(&self, _tenant: &TenantId, _session: &PaymentSession) -> Result<bool, ProviderError> {
+        Ok(true)
+    }
     /// Verifies a webhook delivery against the tenant's active secrets and reads the event from it.
     fn verify_webhook(
         &self,

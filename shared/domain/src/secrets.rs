@@ -7,6 +7,7 @@
 //!
 //! Names, under the deployment's prefix (`SECRETS_PREFIX`, the stack name):
 //! - `<prefix>/tenants/<tenant>/payment-webhook`: JSON [`WebhookSecrets`];
+//! - `<prefix>/tenants/<tenant>/stripe`: JSON [`StripeKeys`] (a tenant that sells through Stripe);
 //! - `<prefix>/cursor-key`: the HMAC key of page cursors (64 hex characters or more).
 use crate::{TenantId, Timestamp};
 use async_trait::async_trait;
@@ -64,6 +65,79 @@ impl WebhookSecrets {
         }
         out
     }
+}
+
+/// A tenant's Stripe account keys, set by an operator (`grants-admin set-stripe-keys`): the secret
+/// key the service calls Stripe's API with, the publishable key its payment page gives Stripe.js,
+/// and the signing secret of the Stripe webhook endpoint pointed at this service. When the signing
+/// secret is replaced, the previous one keeps verifying until `previous_webhook_secret_expires_at`
+/// (Stripe's own "roll secret" keeps the old one working for up to 24 hours).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeKeys {
+    /// `sk_live_...`, `sk_test_...` or a restricted `rk_...` key.
+    pub secret_key: String,
+    /// `pk_live_...` or `pk_test_...`.
+    pub publishable_key: String,
+    /// `whsec_...`.
+    pub webhook_secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_webhook_secret: Option<String>,
+    /// RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_webhook_secret_expires_at: Option<String>,
+}
+
+/// Never prints a key (these structs reach logs only through `Debug`).
+impl std::fmt::Debug for StripeKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeKeys")
+            .field("publishable_key", &self.publishable_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StripeKeys {
+    /// Checks the keys' forms (a typo'd key fails here, not at the first purchase).
+    pub fn check(&self) -> Result<(), &'static str> {
+        let ok = |v: &str, prefixes: &[&str]| prefixes.iter().any(|p| v.starts_with(p)) && v.len() <= 512;
+        if !ok(&self.secret_key, &["sk_", "rk_"]) {
+            return Err("the secret key must start with sk_ or rk_");
+        }
+        if !ok(&self.publishable_key, &["pk_"]) {
+            return Err("the publishable key must start with pk_");
+        }
+        if !ok(&self.webhook_secret, &["whsec_"]) {
+            return Err("the webhook signing secret must start with whsec_");
+        }
+        Ok(())
+    }
+
+    /// The webhook signing secrets that verify at `now`: the current one, and the previous one
+    /// until its overlap ends.
+    pub fn webhook_secrets(&self, now: Timestamp) -> Vec<String> {
+        WebhookSecrets {
+            current: self.webhook_secret.clone(),
+            previous: self.previous_webhook_secret.clone(),
+            previous_expires_at: self.previous_webhook_secret_expires_at.clone(),
+        }
+        .active(now)
+    }
+
+    /// These keys replacing `old`: a changed webhook secret leaves the old one verifying for
+    /// `overlap_seconds` more.
+    pub fn replacing(mut self, old: Option<&StripeKeys>, now: Timestamp, overlap_seconds: i64) -> Self {
+        if let Some(old) = old.filter(|o| o.webhook_secret != self.webhook_secret && overlap_seconds > 0) {
+            self.previous_webhook_secret = Some(old.webhook_secret.clone());
+            self.previous_webhook_secret_expires_at =
+                Some(now.plus_seconds(overlap_seconds).unwrap_or(now).to_rfc3339());
+        }
+        self
+    }
+}
+
+pub fn stripe_keys_name(prefix: &str, tenant: &TenantId) -> String {
+    format!("{prefix}/tenants/{tenant}/stripe")
 }
 
 /// A new random `whsec_` secret (256 bits).

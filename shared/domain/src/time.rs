@@ -53,6 +53,12 @@ impl Timestamp {
         Self::from_datetime(dt).ok()
     }
 
+    /// The instant `seconds` after the Unix epoch (a provider's `created`); None outside the
+    /// supported range.
+    pub fn from_unix_seconds(seconds: i64) -> Option<Self> {
+        Self::from_datetime(DateTime::from_timestamp(seconds, 0)?).ok()
+    }
+
     /// Whole seconds since the Unix epoch.
     pub fn unix_seconds(&self) -> i64 {
         self.0.timestamp()

@@ -8,6 +8,7 @@
 //! | `grant.created.v0` | any grant is created (every surface, schedules and purchases) | the grant |
 //! | `grant.voided.v0` | a grant is voided | the void |
 //! | `purchase.canceled.v0` | a purchase's invoice is canceled (its payment session expired) | the cancellation |
+//! | `grant.reduced.v0` | a refund of a purchase took credits back from its grant | the invoice's refund record |
 //!
 //! A message's body follows Standard Webhooks' recommended shape: `{"type", "timestamp", "data"}`,
 //! with `timestamp` the RFC 3339 instant of the change. `invoice.paid.v0`'s `data` carries what the
@@ -24,6 +25,7 @@ pub const INVOICE_PAID: &str = "invoice.paid.v0";
 pub const GRANT_CREATED: &str = "grant.created.v0";
 pub const GRANT_VOIDED: &str = "grant.voided.v0";
 pub const PURCHASE_CANCELED: &str = "purchase.canceled.v0";
+pub const GRANT_REDUCED: &str = "grant.reduced.v0";
 
 /// One event, as recorded in the outbox and sent, byte for byte, to every endpoint that takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +115,25 @@ pub fn grant_created(grant: &Grant) -> WebhookMessage {
 pub fn grant_voided(grant: &Grant) -> WebhookMessage {
     let at = grant.voided_at.unwrap_or(grant.created_at);
     WebhookMessage::new(&grant.tenant, GRANT_VOIDED, grant.id.as_str(), at, grant_data(grant))
+}
+
+/// `grant.reduced.v0` for a refund applied to a purchased grant (one message per refund total).
+pub fn grant_reduced(r: &crate::purchases::GrantReduction) -> WebhookMessage {
+    let object = format!("{}-r{}", r.invoice_id, r.refunded_minor);
+    let data = json!({
+        "grantId": r.grant_id.as_str(),
+        "entitlementId": r.entitlement_id.as_str(),
+        "customerId": r.customer_id,
+        "invoiceId": r.invoice_id.as_str(),
+        "reason": "refund",
+        "reducedBy": r.reduced_by.normalize().to_string(),
+        "notReclaimed": r.not_reclaimed.normalize().to_string(),
+        "remaining": r.remaining.normalize().to_string(),
+        "refundedAmount": r.refunded_minor.to_string(),
+        "currency": r.currency,
+        "reducedAt": r.at.to_rfc3339(),
+    });
+    WebhookMessage::new(&r.tenant, GRANT_REDUCED, &object, r.at, data)
 }
 
 fn grant_data(grant: &Grant) -> Value {
@@ -212,6 +233,33 @@ pub fn event_types() -> Vec<EventType> {
             name: GRANT_VOIDED,
             description: "A grant was voided; what remained of it can no longer be used.",
             schema: body(GRANT_VOIDED, grant, &grant_required),
+        },
+        EventType {
+            name: GRANT_REDUCED,
+            description: "A refund of a purchase took back credits from its grant (only what was still unspent).",
+            schema: body(
+                GRANT_REDUCED,
+                json!({
+                    "grantId": string, "entitlementId": string, "customerId": string,
+                    "invoiceId": string, "reason": {"type": "string", "enum": ["refund"]},
+                    "reducedBy": decimal, "notReclaimed": decimal, "remaining": decimal,
+                    "refundedAmount": {"type": "string", "description": "total refunded so far, in the currency's minor unit"},
+                    "currency": string, "reducedAt": instant,
+                }),
+                &[
+                    "grantId",
+                    "entitlementId",
+                    "customerId",
+                    "invoiceId",
+                    "reason",
+                    "reducedBy",
+                    "notReclaimed",
+                    "remaining",
+                    "refundedAmount",
+                    "currency",
+                    "reducedAt",
+                ],
+            ),
         },
         EventType {
             name: PURCHASE_CANCELED,

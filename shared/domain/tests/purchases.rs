@@ -51,6 +51,7 @@ impl PaymentProvider for TestProvider {
             url: format!("https://pay.test/{}", request.invoice_id),
             expires_at: request.expires_at,
             amount_minor: request.amount_minor,
+            checkout: None,
         })
     }
     fn verify_webhook(
@@ -165,6 +166,7 @@ fn event(i: &Invoice, kind: PaymentEventKind, w: &World) -> PaymentEvent {
         amount_minor: i.session.amount_minor,
         currency: i.price.currency(),
         occurred_at: w.clock.now(),
+        failure: None,
     }
 }
 
@@ -291,8 +293,18 @@ async fn a_payment_after_the_session_expired_is_honoured_as_late() {
         "read as canceled before the sweep"
     );
     assert_eq!(invoice(&w, &i.id).await.status, InvoiceStatus::Open);
-    assert_eq!(purchases::expire_due_sessions(&w.store, &w.clock, 10).await.unwrap(), 1);
-    assert_eq!(purchases::expire_due_sessions(&w.store, &w.clock, 10).await.unwrap(), 0);
+    assert_eq!(
+        purchases::expire_due_sessions(&w.store, &SANDBOX, &w.clock, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        purchases::expire_due_sessions(&w.store, &SANDBOX, &w.clock, 10)
+            .await
+            .unwrap(),
+        0
+    );
     let canceled = invoice(&w, &i.id).await;
     assert_eq!(canceled.status, InvoiceStatus::Canceled);
     assert_eq!(canceled.cancel_reason.as_deref(), Some("payment_session_expired"));

@@ -23,13 +23,13 @@ pub(crate) use grants_domain::kernel::Claim;
 pub(crate) use grants_domain::ledger::{Deduction, LogAppend, LogHead, UsageStatus};
 pub(crate) use grants_domain::model::{ApiKeyRecord, Entitlement, EntitlementStatus, Grant, GrantDetails, Role};
 pub(crate) use grants_domain::money::{Currency, Price};
-pub(crate) use grants_domain::payments::PaymentSession;
+pub(crate) use grants_domain::payments::{CheckoutKeys, PaymentSession};
 pub(crate) use grants_domain::periods::Reset;
 pub(crate) use grants_domain::plans::{
     CreditPlan, DurationUnit, Expiration, ExpirationType, Period, PlanScope, PlanStatus, Recurrence,
 };
 pub(crate) use grants_domain::ports::*;
-pub(crate) use grants_domain::purchases::{Invoice, InvoiceStatus};
+pub(crate) use grants_domain::purchases::{GrantReduction, Invoice, InvoiceStatus};
 pub(crate) use grants_domain::tenants::TenantSettings;
 pub(crate) use grants_domain::usage::{CounterDelta, UsageRecord};
 pub(crate) use grants_domain::webhook_messages;

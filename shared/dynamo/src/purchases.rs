@@ -63,6 +63,19 @@ pub(crate) fn invoice_item(i: &Invoice) -> Item {
     opt("cancel_reason", i.cancel_reason.clone().map(s));
     opt("failure_reason", i.failure_reason.clone().map(s));
     opt("notified_at", i.notified_at.map(ts));
+    opt(
+        "refunded_minor",
+        (i.refunded_minor != 0).then(|| AttributeValue::N(i.refunded_minor.to_string())),
+    );
+    opt(
+        "credits_reclaimed",
+        (!i.credits_reclaimed.is_zero()).then(|| n(i.credits_reclaimed)),
+    );
+    opt("refunded_at", i.refunded_at.map(ts));
+    if let Some(keys) = &i.session.checkout {
+        item.insert("session_client_secret".to_owned(), s(&keys.client_secret));
+        item.insert("session_publishable_key".to_owned(), s(&keys.publishable_key));
+    }
     item
 }
 
@@ -101,6 +114,13 @@ pub(crate) fn invoice_from(item: &Item) -> Result<Invoice, StoreError> {
             url: r.s("session_url")?.to_owned(),
             expires_at: r.ts("session_expires_at")?,
             amount_minor: whole("session_amount")?,
+            checkout: match (r.opt_s("session_client_secret"), r.opt_s("session_publishable_key")) {
+                (Some(client_secret), Some(publishable_key)) => Some(CheckoutKeys {
+                    client_secret: client_secret.to_owned(),
+                    publishable_key: publishable_key.to_owned(),
+                }),
+                _ => None,
+            },
         },
         provider: r.s("provider")?.to_owned(),
         idempotency_key: r.s("idempotency_key")?.to_owned(),
@@ -118,6 +138,14 @@ pub(crate) fn invoice_from(item: &Item) -> Result<Invoice, StoreError> {
         cancel_reason: r.opt_s("cancel_reason").map(str::to_owned),
         failure_reason: r.opt_s("failure_reason").map(str::to_owned),
         notified_at: r.opt_ts("notified_at")?,
+        refunded_minor: match r.opt_dec("refunded_minor")? {
+            Some(d) => {
+                i64::try_from(d).map_err(|_| StoreError::Corrupt("refunded_minor is not an integer".to_owned()))?
+            }
+            None => 0,
+        },
+        credits_reclaimed: r.opt_dec("credits_reclaimed")?.unwrap_or_default(),
+        refunded_at: r.opt_ts("refunded_at")?,
         version: u64::try_from(whole("version")?).map_err(corrupt("version"))?,
     })
 }
@@ -200,6 +228,21 @@ impl PurchaseStore for DynamoStore {
                 .put(versioned_invoice_put(&self.table, invoice, expected_version)?)
                 .build(),
             message_put(&self.table, &webhook_messages::purchase_canceled(invoice))?,
+        ];
+        self.transact_versioned(items).await
+    }
+
+    async fn record_refund(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        reduction: &GrantReduction,
+    ) -> Result<bool, StoreError> {
+        let items = vec![
+            TransactWriteItem::builder()
+                .put(versioned_invoice_put(&self.table, invoice, expected_version)?)
+                .build(),
+            message_put(&self.table, &webhook_messages::grant_reduced(reduction))?,
         ];
         self.transact_versioned(items).await
     }

@@ -5,6 +5,7 @@
 //! body) end up for a person to look at. Nothing is deleted that did not apply.
 use crate::{App, Store};
 use grants_domain::messaging::{MessageQueue, QueueError};
+use grants_domain::payments::PaymentEventKind;
 use grants_domain::purchases::{self, Applied, Fulfilment, Invoice, InvoiceEvents};
 use grants_domain::{EventId, GrantId};
 use serde_json::json;
@@ -35,6 +36,19 @@ async fn process<S: Store>(app: &App<S>, message: &Message) -> bool {
             return false;
         }
     };
+    if event.kind == PaymentEventKind::Refunded {
+        return match purchases::apply_refund(app.store.as_ref(), app.clock.as_ref(), &event).await {
+            Ok(outcome) => {
+                tracing::info!(event = %event.id, invoice = %event.invoice_id, outcome = ?outcome, "refund applied");
+                true
+            }
+            Err(e) => {
+                let permanent = e.is_permanent();
+                tracing::warn!(message_id = %message.id, event = %event.id, error = %e, permanent, "refund not applied");
+                false
+            }
+        };
+    }
     let f = Fulfilment {
         store: app.store.as_ref(),
         clock: app.clock.as_ref(),

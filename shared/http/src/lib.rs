@@ -19,6 +19,7 @@ pub mod providers;
 pub mod routes;
 pub mod sandbox;
 pub mod secrets;
+pub mod stripe;
 pub mod svix;
 pub mod webhooks;
 pub mod wire;
@@ -71,6 +72,8 @@ pub struct App<S> {
     pub invoice_events: Arc<dyn MessageQueue>,
     /// Webhook delivery jobs (one message to one endpoint), for resends.
     pub webhook_deliveries: Arc<dyn MessageQueue>,
+    /// Where the Stripe payment page loads Stripe.js from (`STRIPE_JS_URL`).
+    pub stripe_js_url: String,
 }
 
 /// Stands in for a queue or transport a function was not configured with: every use fails.
@@ -100,6 +103,14 @@ impl<S: Store> App<S> {
             payment_events: Arc::new(Unconfigured("payment events queue")),
             invoice_events: Arc::new(Unconfigured("invoice events queue")),
             webhook_deliveries: Arc::new(Unconfigured("webhook deliveries queue")),
+            stripe_js_url: stripe::DEFAULT_STRIPE_JS_URL.to_owned(),
+        }
+    }
+    /// `url` must be an absolute http(s) URL (checked by the Lambda configuration at init).
+    pub fn with_stripe_js_url(self, url: String) -> Self {
+        Self {
+            stripe_js_url: url,
+            ..self
         }
     }
     pub fn with_system_clock(store: Arc<S>) -> Self {
@@ -272,6 +283,15 @@ pub fn page_csp(form_origins: &[String]) -> String {
         "default-src 'none'; style-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
         form_action.join(" ")
     )
+}
+
+/// Text made safe inside HTML (element content and quoted attribute values).
+pub(crate) fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// The optional `Idempotency-Key` header of creates whose documents have no idempotency field.

@@ -3,7 +3,7 @@
 //! `tests/api/openapi.rs` holds the checked-in file equal to [`document`] (`UPDATE_OPENAPI=1`
 //! rewrites it) and to the route table.
 use crate::error::{ErrorBody, FieldError, FlexpriceErrorBody};
-use crate::{capacity, flexprice, metronome, paygentic, sandbox, webhooks};
+use crate::{capacity, flexprice, metronome, paygentic, sandbox, stripe, webhooks};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -109,6 +109,8 @@ Amounts are decimals: JSON numbers on input are read exactly, never as floats.",
         paygentic::purchases::purchase_grant,
         paygentic::purchases::get_invoice,
         webhooks::payment_webhook,
+        stripe::stripe_webhook,
+        stripe::payment_page,
         sandbox::checkout_page,
         paygentic::usage::record_usage,
         paygentic::usage::commit_usage,

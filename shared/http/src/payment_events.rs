@@ -21,10 +21,16 @@ pub(crate) struct WireEvent {
     amount: i64,
     currency: String,
     occurred_at: String,
+    /// Why the payment failed (`payment.failed` only; optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failure: Option<String>,
 }
 
 fn event_type() -> utoipa::openapi::schema::ObjectBuilder {
-    crate::wire::one_of(&["payment.paid", "payment.expired", "payment.failed"], false)
+    crate::wire::one_of(
+        &["payment.paid", "payment.expired", "payment.failed", "payment.refunded"],
+        false,
+    )
 }
 
 /// The event as JSON (the webhook body and the SQS message body).
@@ -38,6 +44,7 @@ pub fn encode(event: &PaymentEvent) -> String {
         amount: event.amount_minor,
         currency: event.currency.code().to_owned(),
         occurred_at: event.occurred_at.to_rfc3339(),
+        failure: event.failure.clone(),
     };
     serde_json::to_string(&wire).unwrap_or_default()
 }
@@ -49,18 +56,26 @@ pub fn decode(bytes: &[u8]) -> Result<PaymentEvent, EventError> {
     if wire.id.is_empty() || wire.id.len() > 255 {
         return Err(EventError::new("id", "must be 1 to 255 characters"));
     }
+    if wire.failure.as_ref().is_some_and(|f| f.is_empty() || f.len() > 64) {
+        return Err(EventError::new("failure", "must be 1 to 64 characters"));
+    }
     if wire.amount <= 0 {
         return Err(EventError::new("amount", "must be a positive integer in minor units"));
     }
     Ok(PaymentEvent {
-        kind: PaymentEventKind::parse(&wire.kind)
-            .ok_or_else(|| EventError::new("type", "must be payment.paid, payment.expired or payment.failed"))?,
+        kind: PaymentEventKind::parse(&wire.kind).ok_or_else(|| {
+            EventError::new(
+                "type",
+                "must be payment.paid, payment.expired, payment.failed or payment.refunded",
+            )
+        })?,
         tenant: TenantId::parse(&wire.account).map_err(|e| EventError::new("account", e.to_string()))?,
         invoice_id: InvoiceId::parse(&wire.invoice_id).map_err(|e| EventError::new("invoiceId", e.to_string()))?,
         session_id: SessionId::parse(&wire.session_id).map_err(|e| EventError::new("sessionId", e.to_string()))?,
         amount_minor: wire.amount,
         currency: Currency::parse(&wire.currency).map_err(|e| EventError::new("currency", e.to_string()))?,
         occurred_at: Timestamp::parse(&wire.occurred_at).map_err(|e| EventError::new("occurredAt", e.to_string()))?,
+        failure: wire.failure,
         id: wire.id,
     })
 }
@@ -92,6 +107,7 @@ mod tests {
             amount_minor: 500,
             currency: Currency::USD,
             occurred_at: Timestamp::parse("2026-03-14T10:30:00Z").unwrap(),
+            failure: None,
         }
     }
 

@@ -30,13 +30,7 @@ pub fn page_path(token: &PortalToken) -> String {
     format!("/webhooks/portal/{}", token.expose())
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+use crate::html_escape as escape;
 
 /// Who the page acts for.
 struct Session {

@@ -34,6 +34,7 @@ impl PaymentProvider for SandboxProvider {
             id,
             expires_at: request.expires_at,
             amount_minor: request.amount_minor,
+            checkout: None,
         })
     }
 

@@ -2,7 +2,7 @@
 //! table; and [`dispatch`], which runs a request through body limits, authentication and the
 //! route's handler. A Lambda function names its [`endpoint`] (a function generic over the store),
 //! so its binary links only that route's handler (not the table's others).
-use crate::{capacity, flexprice, metronome, paygentic, portal, sandbox, svix, webhooks};
+use crate::{capacity, flexprice, metronome, paygentic, portal, sandbox, stripe, svix, webhooks};
 use crate::{ApiError, ApiRequest, ApiResponse, App, Store, MAX_BODY_BYTES};
 use futures::future::BoxFuture;
 use grants_domain::auth::{authenticate, Principal};
@@ -113,6 +113,8 @@ routes! {
     PurchaseGrant => POST "/v1/entitlements/{id}/grants/purchase" "purchase-grant" member paygentic::purchase_grant "Start a paid grant purchase: invoice + payment session.",
     GetInvoice => GET "/v2/invoices/{invoiceId}" "get-invoice" member paygentic::get_invoice "One invoice (a purchase's), with its grant once paid.",
     PaymentWebhook => POST "/v1/webhooks/payments" "payment-webhook" public webhooks::payment_webhook "Signed payment events in; verified ones to the payment-events queue (no API key).",
+    StripeWebhook => POST "/v1/webhooks/stripe/{tenantId}" "stripe-webhook" public stripe::stripe_webhook "A tenant's signed Stripe events in; payment and refund events to the payment-events queue (no API key).",
+    StripePaymentPage => GET "/pay/{sessionId}" "stripe-payment-page" public stripe::payment_page "The Stripe payment page of a purchase: the card in Stripe.js (no API key).",
     SandboxCheckout => GET "/sandbox/pay/{sessionId}" "sandbox-checkout" public sandbox::checkout_page "The sandbox provider's checkout page (no API key).",
     RecordUsage => POST "/v1/entitlements/{id}/usage" "record-usage" admin paygentic::record_usage "Record usage (or reserve it, when pending), idempotently by eventId (admin).",
     CommitUsage => POST "/v1/entitlements/{id}/usage/commit" "commit-usage" admin paygentic::commit_usage "Commit a pending usage event (admin).",

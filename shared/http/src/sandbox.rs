@@ -13,13 +13,7 @@ use grants_domain::tenants::origin_of;
 use grants_domain::SessionId;
 use http::StatusCode;
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+use crate::html_escape as escape;
 
 /// A page whose form may also redirect to `redirects` (the purchase's success and cancel URLs).
 fn page_for(status: StatusCode, title: &str, body: &str, redirects: &[&str]) -> ApiResponse {
@@ -200,6 +194,7 @@ pub async fn checkout_action<S: Store>(app: &App<S>, req: &ApiRequest) -> Result
         amount_minor: invoice.session.amount_minor,
         currency: invoice.price.currency(),
         occurred_at: now,
+        failure: None,
     };
     // The event is the service's own (nothing of the request is in it): it joins the queue a
     // verified webhook feeds, with no HTTP hop and no signature to hand anyone.

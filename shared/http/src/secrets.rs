@@ -2,7 +2,8 @@
 //! [`SecretStore`] port, stored as JSON, with a per-instance cache.
 use grants_domain::cache::TtlCache;
 use grants_domain::secrets::{
-    cursor_key_name, new_cursor_key, new_webhook_secret, webhook_secret_name, SecretError, SecretStore, WebhookSecrets,
+    cursor_key_name, new_cursor_key, new_webhook_secret, stripe_keys_name, webhook_secret_name, SecretError,
+    SecretStore, StripeKeys, WebhookSecrets,
 };
 use grants_domain::{Clock, TenantId};
 
@@ -13,6 +14,7 @@ pub struct Secrets {
     pub prefix: String,
     webhook: TtlCache<Option<WebhookSecrets>>,
     cursor_key: std::sync::OnceLock<Vec<u8>>,
+    stripe: TtlCache<Option<StripeKeys>>,
 }
 
 impl Secrets {
@@ -22,7 +24,41 @@ impl Secrets {
             prefix: prefix.into(),
             webhook: TtlCache::new(std::time::Duration::from_secs(60)),
             cursor_key: std::sync::OnceLock::new(),
+            stripe: TtlCache::new(std::time::Duration::from_secs(60)),
         }
+    }
+
+    /// The tenant's Stripe keys, `None` for a tenant without them (one read per tenant per
+    /// minute and instance: a rotation is seen within a minute; the webhook secret's overlap
+    /// covers it).
+    pub async fn stripe(&self, tenant: &TenantId) -> Result<Option<StripeKeys>, SecretError> {
+        if let Some(cached) = self.stripe.get(tenant.as_str()) {
+            return Ok(cached);
+        }
+        let name = stripe_keys_name(&self.prefix, tenant);
+        let keys = match self.store.get(&name).await? {
+            None => None,
+            Some(raw) => Some(serde_json::from_str::<StripeKeys>(&raw).map_err(|_| SecretError::Malformed(name))?),
+        };
+        self.stripe.put(tenant.as_str().to_owned(), keys.clone());
+        Ok(keys)
+    }
+
+    /// Stores the tenant's Stripe keys (operators only: `grants-admin set-stripe-keys`); a changed
+    /// webhook secret leaves the previous one verifying for `overlap_seconds`.
+    pub async fn set_stripe(
+        &self,
+        tenant: &TenantId,
+        keys: StripeKeys,
+        clock: &dyn Clock,
+        overlap_seconds: i64,
+    ) -> Result<StripeKeys, SecretError> {
+        let old = self.stripe(tenant).await?;
+        let keys = keys.replacing(old.as_ref(), clock.now(), overlap_seconds);
+        let body = serde_json::to_string(&keys).map_err(|e| SecretError::Malformed(e.to_string()))?;
+        self.store.put(&stripe_keys_name(&self.prefix, tenant), &body).await?;
+        self.stripe.forget(tenant.as_str());
+        Ok(keys)
     }
 
     /// The tenant's webhook secrets, `None` for a tenant that has none (an unknown account).

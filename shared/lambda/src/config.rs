@@ -2,7 +2,9 @@
 //! `TABLE_NAME`, `PAYMENT_EVENTS_QUEUE` and `INVOICE_EVENTS_QUEUE` (a queue URL, or locally a queue
 //! name), `PAYMENT_PROVIDER` (`none`, the default, or `sandbox`; anything else stops the function
 //! at init), `PUBLIC_BASE_URL` (absolute http(s) URL; the base of the payment-session URLs the
-//! service stores), `SECRETS_PREFIX` (the names' prefix in Secrets Manager, default `grants`), and
+//! service stores), `SECRETS_PREFIX` (the names' prefix in Secrets Manager, default `grants`),
+//! `STRIPE_API_BASE` and `STRIPE_JS_URL` (where Stripe's API and Stripe.js are; defaults: Stripe's
+//! own), and
 //! the AWS SDK's own (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SQS`,
 //! `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
 use crate::queue::SqsQueue;
@@ -24,7 +26,7 @@ pub const WEBHOOK_REACH: &str = "WEBHOOK_REACH";
 /// Optional: the waits before each delivery attempt, in seconds, comma-separated (the local
 /// stack's tests shorten Svix's schedule with it); unset: `RETRY_SCHEDULE`.
 pub const WEBHOOK_RETRY_SCHEDULE: &str = "WEBHOOK_RETRY_SCHEDULE";
-/// `none` (default) or `sandbox`.
+/// `none` (default), `sandbox` or `stripe`.
 pub const PAYMENT_PROVIDER: &str = "PAYMENT_PROVIDER";
 pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 pub const SECRETS_PREFIX: &str = "SECRETS_PREFIX";
@@ -33,7 +35,7 @@ pub const DEFAULT_SECRETS_PREFIX: &str = "grants";
 /// A configuration a function must not start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("PAYMENT_PROVIDER={0:?} is not a payment provider; expected none or sandbox")]
+    #[error("PAYMENT_PROVIDER={0:?} is not a payment provider; expected none, sandbox or stripe")]
     UnknownProvider(String),
     #[error("PUBLIC_BASE_URL={0:?} is not an absolute http(s) URL without a path, query or user info")]
     BadBaseUrl(String),
@@ -47,6 +49,8 @@ pub fn payment_provider(value: Option<&str>) -> Result<Arc<dyn PaymentProvider>,
     match value.map(str::trim).unwrap_or("") {
         "" | "none" => Ok(Arc::new(NoProvider)),
         "sandbox" => Ok(Arc::new(SandboxProvider)),
+        // The Stripe client itself is wired only into the functions that call Stripe (`with_stripe`).
+        "stripe" => Ok(Arc::new(crate::stripe::StripeUnwired)),
         other => Err(ConfigError::UnknownProvider(other.to_owned())),
     }
 }
@@ -172,6 +176,11 @@ pub fn secrets(config: &aws_config::SdkConfig) -> Secrets {
 pub fn app_from_env(table: Table) -> Result<(App, aws_config::SdkConfig), ConfigError> {
     let provider = payment_provider(var(PAYMENT_PROVIDER).as_deref())?;
     let base_url = public_base_url(var(PUBLIC_BASE_URL).as_deref())?;
+    let stripe_js = match var(crate::stripe::STRIPE_JS_URL) {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
+        Some(url) => return Err(ConfigError::Invalid(crate::stripe::STRIPE_JS_URL, url)),
+        None => grants_http::stripe::DEFAULT_STRIPE_JS_URL.to_owned(),
+    };
     let config = function_sdk_config();
     let store = match table {
         Table::Used => DynamoStore::from_config(&config, table_name()),
@@ -180,6 +189,7 @@ pub fn app_from_env(table: Table) -> Result<(App, aws_config::SdkConfig), Config
     let app = App::with_system_clock(Arc::new(store))
         .with_provider(provider)
         .with_public_base_url(base_url)
+        .with_stripe_js_url(stripe_js)
         .with_secrets(Arc::new(Secrets::new(Arc::new(NoSecrets), "")));
     Ok((app, config))
 }
@@ -194,6 +204,17 @@ pub enum Table {
 /// Adds Secrets Manager (webhook signing secrets, the page-cursor key).
 pub fn with_secrets(app: App, config: &aws_config::SdkConfig) -> App {
     app.with_secrets(Arc::new(secrets(config)))
+}
+
+/// Replaces the provider with the Stripe client when `PAYMENT_PROVIDER=stripe` (its keys from
+/// Secrets Manager; `STRIPE_API_BASE`, default Stripe's); any other provider is kept.
+pub fn with_stripe(app: App, config: &aws_config::SdkConfig) -> App {
+    if app.payments.name() != grants_http::stripe::STRIPE_PROVIDER {
+        return app;
+    }
+    let base = var(crate::stripe::STRIPE_API_BASE).unwrap_or_else(|| crate::stripe::DEFAULT_STRIPE_API_BASE.to_owned());
+    let provider = crate::stripe::StripeProvider::new(base, Arc::new(secrets(config)));
+    app.with_provider(Arc::new(provider))
 }
 
 /// Adds the payment-events queue (`PAYMENT_EVENTS_QUEUE`; unset: unconfigured).
@@ -288,7 +309,8 @@ mod tests {
             payment_provider(Some("sandbox")).map(|p| p.name()).ok(),
             Some("sandbox")
         );
-        for bad in ["Sandbox", "None", "stripe ", "live", "true"] {
+        assert_eq!(payment_provider(Some("stripe")).map(|p| p.name()).ok(), Some("stripe"));
+        for bad in ["Sandbox", "None", "Stripe", "live", "true"] {
             assert!(
                 matches!(payment_provider(Some(bad)), Err(ConfigError::UnknownProvider(_))),
                 "{bad}"

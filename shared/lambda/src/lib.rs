@@ -3,6 +3,7 @@
 pub mod config;
 pub mod queue;
 pub mod secrets_manager;
+pub mod stripe;
 pub mod telemetry;
 pub mod webhooks;
 
@@ -66,6 +67,12 @@ impl Function {
     /// The payment-events queue (SQS).
     pub fn payment_events(mut self) -> Self {
         self.wiring.push(crate::config::with_payment_events);
+        self
+    }
+    /// The Stripe client (and Secrets Manager for the tenants' Stripe keys), when
+    /// `PAYMENT_PROVIDER=stripe`: what opens PaymentIntents.
+    pub fn stripe(mut self) -> Self {
+        self.wiring.push(crate::config::with_stripe);
         self
     }
     /// The webhook-deliveries queue (SQS), for resends.
@@ -201,7 +208,8 @@ pub const EXPIRY_BATCH: usize = 500;
 /// Runs the scheduled sweep that cancels invoices whose payment session expired unpaid.
 pub async fn serve_expiry() -> Result<(), lambda_runtime::Error> {
     crate::telemetry::init();
-    let app = Arc::new(wired_app(config::Table::Used, &[])?);
+    // The Stripe client, when Stripe is the provider: expired PaymentIntents are canceled first.
+    let app = Arc::new(wired_app(config::Table::Used, &[crate::config::with_stripe])?);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| {
             let app = Arc::clone(&app);
@@ -213,7 +221,13 @@ pub async fn serve_expiry() -> Result<(), lambda_runtime::Error> {
 }
 
 pub async fn handle_expiry(app: &App) -> Result<serde_json::Value, lambda_runtime::Error> {
-    let canceled = purchases::expire_due_sessions(app.store.as_ref(), app.clock.as_ref(), EXPIRY_BATCH).await?;
+    let canceled = purchases::expire_due_sessions(
+        app.store.as_ref(),
+        app.payments.as_ref(),
+        app.clock.as_ref(),
+        EXPIRY_BATCH,
+    )
+    .await?;
     tracing::info!(canceled, "expired payment sessions canceled");
     Ok(serde_json::json!({ "canceled": canceled }))
 }

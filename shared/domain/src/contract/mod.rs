@@ -269,6 +269,7 @@ fn invoice(e: &Entitlement, session_expires_at: Timestamp) -> Invoice {
             url: format!("https://pay.example.com/{id}"),
             expires_at: session_expires_at,
             amount_minor: price.minor_units(),
+            checkout: None,
         },
         provider: "sandbox".to_owned(),
         idempotency_key: format!("buy-{id}"),
@@ -282,6 +283,9 @@ fn invoice(e: &Entitlement, session_expires_at: Timestamp) -> Invoice {
         cancel_reason: None,
         failure_reason: None,
         notified_at: None,
+        refunded_minor: 0,
+        credits_reclaimed: rust_decimal::Decimal::ZERO,
+        refunded_at: None,
         version: 1,
         id,
     }

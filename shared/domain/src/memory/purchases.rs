@@ -54,6 +54,23 @@ impl PurchaseStore for MemoryStore {
         }
     }
 
+    async fn record_refund(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        reduction: &crate::purchases::GrantReduction,
+    ) -> Result<bool, StoreError> {
+        let mut st = self.state();
+        match st.invoices.get_mut(&(invoice.tenant.clone(), invoice.id.clone())) {
+            Some(stored) if stored.version == expected_version => {
+                *stored = invoice.clone();
+                st.outbox.push(webhook_messages::grant_reduced(reduction));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn settle_invoice(
         &self,
         invoice: &Invoice,

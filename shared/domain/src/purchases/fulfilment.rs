@@ -30,6 +30,9 @@ pub enum FulfilError {
     /// The event does not match the invoice (amount, currency, session): never fulfilled.
     #[error("event does not match invoice {invoice}: {what}")]
     Mismatch { invoice: InvoiceId, what: String },
+    /// A refund for an invoice that is not paid yet (its paid event is still on the way): retried.
+    #[error("invoice {0} is not paid yet")]
+    NotPaidYet(InvoiceId),
     #[error("could not publish invoice.paid.v0: {0}")]
     Publish(#[from] QueueError),
     #[error(transparent)]
@@ -110,7 +113,7 @@ pub async fn apply_payment_event(f: &Fulfilment<'_>, event: &PaymentEvent) -> Re
             }
             (PaymentEventKind::Failed, InvoiceStatus::Open) => {
                 let mut failed = invoice.next(now);
-                failed.failure_reason = Some("PAYMENT_FAILED".to_owned());
+                failed.failure_reason = Some(event.failure.clone().unwrap_or_else(|| "PAYMENT_FAILED".to_owned()));
                 (
                     f.store.update_invoice(&failed, invoice.version).await?,
                     Applied::FailureRecorded,
@@ -118,6 +121,9 @@ pub async fn apply_payment_event(f: &Fulfilment<'_>, event: &PaymentEvent) -> Re
             }
             (PaymentEventKind::Expired | PaymentEventKind::Failed, _) => {
                 return Ok(Applied::Ignored("invoice is no longer open"));
+            }
+            (PaymentEventKind::Refunded, _) => {
+                return Ok(Applied::Ignored("refunds are applied by purchases::apply_refund"));
             }
         };
         if outcome.0 {
@@ -127,7 +133,7 @@ pub async fn apply_payment_event(f: &Fulfilment<'_>, event: &PaymentEvent) -> Re
     Err(FulfilError::Store(StoreError::Contention))
 }
 
-fn check_matches(invoice: &Invoice, event: &PaymentEvent) -> Result<(), FulfilError> {
+pub(super) fn check_matches(invoice: &Invoice, event: &PaymentEvent) -> Result<(), FulfilError> {
     let mismatch = |what: String| FulfilError::Mismatch {
         invoice: invoice.id.clone(),
         what,
@@ -138,7 +144,7 @@ fn check_matches(invoice: &Invoice, event: &PaymentEvent) -> Result<(), FulfilEr
             event.session_id, invoice.session.id
         )));
     }
-    if event.kind == PaymentEventKind::Paid {
+    if matches!(event.kind, PaymentEventKind::Paid | PaymentEventKind::Refunded) {
         if event.currency != invoice.price.currency() {
             return Err(mismatch(format!(
                 "currency {} is not {}",
@@ -146,7 +152,13 @@ fn check_matches(invoice: &Invoice, event: &PaymentEvent) -> Result<(), FulfilEr
                 invoice.price.currency()
             )));
         }
-        if event.amount_minor != invoice.session.amount_minor {
+        if event.kind == PaymentEventKind::Refunded && event.amount_minor > invoice.session.amount_minor {
+            return Err(mismatch(format!(
+                "refunded {} is more than the {} paid",
+                event.amount_minor, invoice.session.amount_minor
+            )));
+        }
+        if event.kind == PaymentEventKind::Paid && event.amount_minor != invoice.session.amount_minor {
             return Err(mismatch(format!(
                 "amount {} is not {}",
                 event.amount_minor, invoice.session.amount_minor
@@ -199,9 +211,13 @@ async fn notify(f: &Fulfilment<'_>, invoice: &Invoice) -> Result<(), FulfilError
 }
 
 /// Cancels open invoices whose payment session has expired (the scheduled sweep). Returns how many
-/// it canceled. An invoice that changed meanwhile (paid at the last second) is left as it is.
+/// it canceled. The provider's session is closed first (Stripe: the PaymentIntent is canceled), so
+/// nobody can pay an invoice once it is canceled; one whose payment the provider says already
+/// went through is left open for its paid event, and one the provider could not be asked about is
+/// tried again next run. An invoice that changed meanwhile (paid at the last second) is left as it is.
 pub async fn expire_due_sessions(
     store: &dyn PurchaseStore,
+    provider: &dyn crate::payments::PaymentProvider,
     clock: &dyn Clock,
     limit: usize,
 ) -> Result<usize, StoreError> {
@@ -210,6 +226,19 @@ pub async fn expire_due_sessions(
     for invoice in store.due_open_invoices(now, limit).await? {
         if invoice.status != InvoiceStatus::Open || invoice.session.expires_at > now {
             continue;
+        }
+        if invoice.provider == provider.name() {
+            match provider.cancel_session(&invoice.tenant, &invoice.session).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(invoice = %invoice.id, "expired session was paid at the provider; left open for its event");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(invoice = %invoice.id, error = %e, "could not close the provider's session; next run tries again");
+                    continue;
+                }
+            }
         }
         if store
             .cancel_invoice(&cancel(&invoice, now, "payment_session_expired"), invoice.version)

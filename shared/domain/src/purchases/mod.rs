@@ -14,11 +14,13 @@ use crate::{CreditAmount, EntitlementId, GrantId, InvoiceId, NonNegative, Tenant
 
 mod fulfilment;
 mod purchase;
+mod refunds;
 
 pub use fulfilment::{apply_payment_event, expire_due_sessions, Applied, FulfilError, Fulfilment, InvoiceEvents};
 pub use purchase::{
     get_invoice, invoice_for_session, purchase, InvoiceLookupError, NewPurchase, PurchaseContext, PurchaseError,
 };
+pub use refunds::{apply_refund, GrantReduction, Refunded};
 
 /// Session lifetime when the request names none (Paygentic's example: one day).
 const DEFAULT_PAYMENT_WINDOW_SECONDS: i64 = 24 * 3600;
@@ -87,6 +89,13 @@ pub struct Invoice {
     pub failure_reason: Option<String>,
     /// When `invoice.paid.v0` was published.
     pub notified_at: Option<Timestamp>,
+    /// Money given back so far, in the currency's minor unit (0: none).
+    pub refunded_minor: i64,
+    /// Credits taken back from the purchased grant for those refunds (never more than it had
+    /// unspent when each refund arrived).
+    pub credits_reclaimed: rust_decimal::Decimal,
+    /// When the last refund was applied.
+    pub refunded_at: Option<Timestamp>,
     /// Bumped by every write; each write is conditioned on the version it read.
     pub version: u64,
 }
@@ -184,6 +193,15 @@ pub trait PurchaseStore: Send + Sync {
         invoice: &crate::purchases::Invoice,
         expected_version: u64,
         grant: &crate::model::Grant,
+    ) -> Result<bool, crate::kernel::StoreError>;
+    /// In one transaction: replaces the invoice (its refund recorded) if its version is still
+    /// `expected_version`, and records `grant.reduced.v0` (the outbox). False when the version
+    /// moved (nothing written).
+    async fn record_refund(
+        &self,
+        invoice: &crate::purchases::Invoice,
+        expected_version: u64,
+        reduction: &crate::purchases::GrantReduction,
     ) -> Result<bool, crate::kernel::StoreError>;
     /// Open invoices whose session expired by `now`, oldest expiry first (an index read: may lag).
     async fn due_open_invoices(

@@ -146,7 +146,7 @@ pub async fn purchase(
     let tenant = &who.tenant;
     let checked = check_purchase(ctx, who, &req).await?;
     let fingerprint = req.fingerprint();
-    let invoice = open_invoice(ctx, tenant, req, checked).await?;
+    let invoice = open_invoice(ctx, tenant, req, checked, &fingerprint).await?;
     let claim = Claim {
         scope: PURCHASE_SCOPE.to_owned(),
         key: invoice.idempotency_key.clone(),
@@ -243,6 +243,7 @@ async fn open_invoice(
     tenant: &TenantId,
     req: NewPurchase,
     checked: Checked,
+    fingerprint: &BTreeMap<String, String>,
 ) -> Result<Invoice, PurchaseError> {
     let Checked {
         price,
@@ -258,7 +259,12 @@ async fn open_invoice(
     if req.expires_at.is_some_and(|e| e <= grant_effective_at) {
         return Err(PurchaseError::ExpiresNotAfterEffective);
     }
-    let id = InvoiceId::generate();
+    let id = InvoiceId::for_purchase(
+        tenant.as_str(),
+        req.entitlement_id.as_str(),
+        req.idempotency_key.as_str(),
+    );
+    let provider_key = provider_idempotency_key(&id, fingerprint);
     let session = ctx
         .provider
         .open_session(&SessionRequest {
@@ -270,6 +276,7 @@ async fn open_invoice(
             success_url: req.success_url.as_ref().map(RedirectUrl::as_str),
             cancel_url: req.cancel_url.as_ref().map(RedirectUrl::as_str),
             base_url: ctx.base_url,
+            idempotency_key: &provider_key,
         })
         .await?;
     Ok(Invoice {
@@ -300,8 +307,27 @@ async fn open_invoice(
         cancel_reason: None,
         failure_reason: None,
         notified_at: None,
+        refunded_minor: 0,
+        credits_reclaimed: rust_decimal::Decimal::ZERO,
+        refunded_at: None,
         version: 1,
     })
+}
+
+/// The provider's idempotency key of a purchase: SHA-256 (hex) of its invoice id (itself derived
+/// from the purchase's idempotency key) and its parameters, so that a retry asks the provider for
+/// the same payment and a different request under the same key (refused here with 409) asks for
+/// another one rather than being answered with the first.
+fn provider_idempotency_key(invoice: &InvoiceId, fingerprint: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new().chain_update(invoice.as_str());
+    for (k, v) in fingerprint {
+        h.update([0]);
+        h.update(k);
+        h.update([0]);
+        h.update(v);
+    }
+    hex::encode(h.finalize())
 }
 
 #[derive(Debug, thiserror::Error)]
