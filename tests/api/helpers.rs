@@ -138,6 +138,47 @@ pub async fn spawn_keeping_keys(
     with_queues: bool,
     keys: grants_domain::auth::KeyCache,
 ) -> TestApp {
+    spawn_full(clock, with_queues, keys, Arc::new(SandboxProvider)).await
+}
+
+/// The local Stripe server (`LOCALSTRIPE_URL` in the stack's env file).
+pub fn localstripe_url() -> String {
+    use_local_stack();
+    std::env::var("LOCALSTRIPE_URL").expect("LOCALSTRIPE_URL: the local stack starts the local Stripe server")
+}
+
+/// An app whose provider is Stripe (the local Stripe server), with its own queues, and whose
+/// tenant has Stripe test keys in Secrets Manager (returned).
+pub async fn spawn_stripe(clock: Arc<dyn Clock>) -> (TestApp, grants_domain::secrets::StripeKeys) {
+    let secrets = Arc::new(grants_lambda::config::secrets(
+        &grants_lambda::config::sdk_config().await,
+    ));
+    let provider = grants_lambda::stripe::StripeProvider::new(localstripe_url(), secrets.clone());
+    let t = spawn_full(
+        clock,
+        true,
+        grants_domain::auth::KeyCache::default(),
+        Arc::new(provider),
+    )
+    .await;
+    let suffix = random_suffix();
+    let keys = grants_domain::secrets::StripeKeys {
+        secret_key: format!("sk_test_{suffix}"),
+        publishable_key: format!("pk_test_{suffix}"),
+        webhook_secret: grants_domain::secrets::new_webhook_secret().unwrap(),
+        previous_webhook_secret: None,
+        previous_webhook_secret_expires_at: None,
+    };
+    let keys = secrets.set_stripe(&t.tenant, keys, &SystemClock, 0).await.unwrap();
+    (t, keys)
+}
+
+async fn spawn_full(
+    clock: Arc<dyn Clock>,
+    with_queues: bool,
+    keys: grants_domain::auth::KeyCache,
+    provider: Arc<dyn grants_domain::payments::PaymentProvider>,
+) -> TestApp {
     let table = store().await.table().to_owned();
     let round_trips = RoundTrips::default();
     let store = DynamoStore::new(round_trips.client(&grants_lambda::config::sdk_config().await), table);
@@ -150,7 +191,7 @@ pub async fn spawn_keeping_keys(
         .expect("member key");
     let deliveries = Arc::new(CapturedDeliveries::default());
     let mut app = App::new(Arc::new(store.clone()), clock)
-        .with_provider(Arc::new(SandboxProvider))
+        .with_provider(provider)
         .with_public_base_url(Some(TEST_BASE_URL.to_owned()))
         .with_secrets(Arc::new(grants_lambda::config::secrets(
             &grants_lambda::config::sdk_config().await,

@@ -22,6 +22,7 @@ mod purchases;
 mod round_trips;
 mod routes;
 mod security;
+mod stripe;
 mod svix;
 mod webhook_sender;
 mod webhooks;

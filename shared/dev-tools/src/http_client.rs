@@ -1,5 +1,5 @@
 //! A small outbound HTTP client (hyper + rustls, already in the AWS SDK's dependency tree) for the
-//! local SQS bridge's function invocations.
+//! local SQS bridge's function invocations and the tests' calls to the local Stripe server.
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -32,7 +32,22 @@ impl HttpClient {
 
     /// POSTs `body`; returns the status and the response body.
     pub async fn post(&self, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<(u16, Bytes), String> {
-        let mut request = http::Request::post(url);
+        self.send(http::Method::POST, url, headers, body).await
+    }
+
+    /// GETs `url`; returns the status and the response body.
+    pub async fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<(u16, Bytes), String> {
+        self.send(http::Method::GET, url, headers, Vec::new()).await
+    }
+
+    async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<(u16, Bytes), String> {
+        let mut request = http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             request = request.header(*k, *v);
         }

@@ -148,6 +148,11 @@ impl Price {
         self.currency
     }
 
+    /// The amount of `minor` of the currency's minor unit: 250 USD cents is "2.50".
+    pub fn from_minor_units(minor: i64, currency: Currency) -> Result<Self, PriceError> {
+        Self::new(Decimal::new(minor, currency.minor_digits), currency)
+    }
+
     /// The amount in the currency's minor unit: "5.00" USD is 500, "500" JPY is 500.
     pub fn minor_units(&self) -> i64 {
         // The value carries exactly `minor_digits` decimals, so its mantissa is the minor amount.

@@ -231,6 +231,15 @@ pub trait PaymentProvider: Send + Sync {
     fn is_sandbox(&self) -> bool {
         false
     }
+    /// True when this provider's sessions named `name` are its own (a provider that chooses
+    /// between two per tenant offers both).
+    fn offers(&self, name: &str) -> bool {
+        self.name() == name
+    }
+    /// The name stored on the invoice of `session` (the provider that opened it).
+    fn name_of(&self, _session: &PaymentSession) -> &'static str {
+        self.name()
+    }
     /// Opens a session with the provider. Called before the invoice is written; a session whose
     /// invoice is never written simply expires unused.
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError>;

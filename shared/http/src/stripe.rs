@@ -272,7 +272,7 @@ fn render(i: &Invoice, now: Timestamp, js_url: &str) -> ApiResponse {
         (status = 503, response = Busy),
     ))]
 pub async fn payment_page<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    if app.payments.name() != STRIPE_PROVIDER {
+    if !app.payments.offers(STRIPE_PROVIDER) {
         return Ok(not_found_page());
     }
     let Ok(id) = SessionId::parse(req.param("sessionId")) else {

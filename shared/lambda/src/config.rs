@@ -26,7 +26,8 @@ pub const WEBHOOK_REACH: &str = "WEBHOOK_REACH";
 /// Optional: the waits before each delivery attempt, in seconds, comma-separated (the local
 /// stack's tests shorten Svix's schedule with it); unset: `RETRY_SCHEDULE`.
 pub const WEBHOOK_RETRY_SCHEDULE: &str = "WEBHOOK_RETRY_SCHEDULE";
-/// `none` (default), `sandbox` or `stripe`.
+/// `none` (default), `sandbox`, `stripe`, or `stripe+sandbox` (staging and the local stack: Stripe
+/// for the tenants with Stripe keys, the sandbox for the others).
 pub const PAYMENT_PROVIDER: &str = "PAYMENT_PROVIDER";
 pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 pub const SECRETS_PREFIX: &str = "SECRETS_PREFIX";
@@ -35,7 +36,7 @@ pub const DEFAULT_SECRETS_PREFIX: &str = "grants";
 /// A configuration a function must not start with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("PAYMENT_PROVIDER={0:?} is not a payment provider; expected none, sandbox or stripe")]
+    #[error("PAYMENT_PROVIDER={0:?} is not a payment provider; expected none, sandbox, stripe or stripe+sandbox")]
     UnknownProvider(String),
     #[error("PUBLIC_BASE_URL={0:?} is not an absolute http(s) URL without a path, query or user info")]
     BadBaseUrl(String),
@@ -51,6 +52,7 @@ pub fn payment_provider(value: Option<&str>) -> Result<Arc<dyn PaymentProvider>,
         "sandbox" => Ok(Arc::new(SandboxProvider)),
         // The Stripe client itself is wired only into the functions that call Stripe (`with_stripe`).
         "stripe" => Ok(Arc::new(crate::stripe::StripeUnwired)),
+        crate::stripe::STRIPE_OR_SANDBOX => Ok(Arc::new(crate::stripe::StripeOrSandbox { stripe: None })),
         other => Err(ConfigError::UnknownProvider(other.to_owned())),
     }
 }
@@ -209,12 +211,16 @@ pub fn with_secrets(app: App, config: &aws_config::SdkConfig) -> App {
 /// Replaces the provider with the Stripe client when `PAYMENT_PROVIDER=stripe` (its keys from
 /// Secrets Manager; `STRIPE_API_BASE`, default Stripe's); any other provider is kept.
 pub fn with_stripe(app: App, config: &aws_config::SdkConfig) -> App {
-    if app.payments.name() != grants_http::stripe::STRIPE_PROVIDER {
-        return app;
+    let base =
+        || var(crate::stripe::STRIPE_API_BASE).unwrap_or_else(|| crate::stripe::DEFAULT_STRIPE_API_BASE.to_owned());
+    let stripe = || crate::stripe::StripeProvider::new(base(), Arc::new(secrets(config)));
+    match app.payments.name() {
+        grants_http::stripe::STRIPE_PROVIDER => app.with_provider(Arc::new(stripe())),
+        crate::stripe::STRIPE_OR_SANDBOX => {
+            app.with_provider(Arc::new(crate::stripe::StripeOrSandbox { stripe: Some(stripe()) }))
+        }
+        _ => app,
     }
-    let base = var(crate::stripe::STRIPE_API_BASE).unwrap_or_else(|| crate::stripe::DEFAULT_STRIPE_API_BASE.to_owned());
-    let provider = crate::stripe::StripeProvider::new(base, Arc::new(secrets(config)));
-    app.with_provider(Arc::new(provider))
 }
 
 /// Adds the payment-events queue (`PAYMENT_EVENTS_QUEUE`; unset: unconfigured).

@@ -25,6 +25,12 @@ const USAGE: &str = "usage: grants-admin <command> [--flag value ...]
   rotate-webhook-secret --tenant T [--overlap-seconds 86400]
                                                   print a new webhook secret; the old one still
                                                   verifies until the overlap ends
+  set-stripe-keys --tenant T [--overlap-seconds 86400]
+                                                  store the tenant's Stripe keys, read from the
+                                                  variables STRIPE_SECRET_KEY, STRIPE_PUBLISHABLE_KEY
+                                                  and STRIPE_WEBHOOK_SECRET (never from arguments);
+                                                  a changed webhook secret leaves the old one
+                                                  verifying until the overlap ends
   tenant-settings --tenant T [--members-may-purchase true|false]
       [--min-price-per-credit DECIMAL|none] [--allowed-redirect-origins https://a,https://b|none]
                                                   change and print the tenant's settings
@@ -33,7 +39,11 @@ const USAGE: &str = "usage: grants-admin <command> [--flag value ...]
                                                   print the new entitlement as JSON
   demo [--tenant demo]                            setup + admin key + entitlement; prints
                                                   TENANT_ID=, API_KEY=, ENTITLEMENT_ID=,
-                                                  WEBHOOK_SECRET=";
+                                                  WEBHOOK_SECRET=
+  demo --tenant T --stripe true                   the same for a tenant that sells through Stripe
+                                                  (test keys made up for the local Stripe server);
+                                                  prints STRIPE_TENANT_ID=, STRIPE_API_KEY=,
+                                                  STRIPE_ENTITLEMENT_ID=, STRIPE_WEBHOOK_SECRET=";
 
 fn flags(args: &[String]) -> Result<HashMap<String, String>, String> {
     let mut out = HashMap::new();
@@ -107,6 +117,33 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{key}");
+        }
+        "set-stripe-keys" => {
+            let overlap = seconds(&f, "overlap-seconds", grants_domain::secrets::DEFAULT_OVERLAP_SECONDS)?;
+            let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+            let keys = grants_domain::secrets::StripeKeys {
+                secret_key: var("STRIPE_SECRET_KEY")?,
+                publishable_key: var("STRIPE_PUBLISHABLE_KEY")?,
+                webhook_secret: var("STRIPE_WEBHOOK_SECRET")?,
+                previous_webhook_secret: None,
+                previous_webhook_secret_expires_at: None,
+            };
+            keys.check()?;
+            let t = tenant(&f)?;
+            let secrets = grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await);
+            let stored = secrets
+                .set_stripe(&t, keys, &SystemClock, overlap)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Stripe keys set for {t} (publishable key {}{}); Stripe's webhook endpoint: <base URL>/v1/webhooks/stripe/{t}",
+                stored.publishable_key,
+                stored
+                    .previous_webhook_secret_expires_at
+                    .as_deref()
+                    .map(|e| format!("; the previous webhook secret verifies until {e}"))
+                    .unwrap_or_default()
+            );
         }
         "tenant-settings" => tenant_settings(&store, &f).await?,
         "create-key" => {
@@ -250,10 +287,30 @@ async fn demo(store: &DynamoStore, f: &Flags) -> Result<(), String> {
     let e = admin::create_entitlement(store, &t, body)
         .await
         .map_err(|e| e.to_string())?;
+    let secrets = grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await);
+    if f.get("stripe").map(String::as_str) == Some("true") {
+        // Test-mode keys of the local Stripe server, which takes any sk_/pk_ key.
+        let random = || grants_domain::secrets::new_cursor_key().map_err(|e| e.to_string());
+        let keys = grants_domain::secrets::StripeKeys {
+            secret_key: format!("sk_test_{}", &random()?[..24]),
+            publishable_key: format!("pk_test_{}", &random()?[..24]),
+            webhook_secret: grants_domain::secrets::new_webhook_secret().map_err(|e| e.to_string())?,
+            previous_webhook_secret: None,
+            previous_webhook_secret_expires_at: None,
+        };
+        let stored = secrets
+            .set_stripe(&t, keys, &SystemClock, 0)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("STRIPE_TENANT_ID={t}");
+        println!("STRIPE_API_KEY={key}");
+        println!("STRIPE_ENTITLEMENT_ID={}", e["id"].as_str().unwrap_or_default());
+        println!("STRIPE_WEBHOOK_SECRET={}", stored.webhook_secret);
+        return Ok(());
+    }
     println!("TENANT_ID={t}");
     println!("API_KEY={key}");
     println!("ENTITLEMENT_ID={}", e["id"].as_str().unwrap_or_default());
-    let secrets = grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await);
     let webhook = secrets.ensure_webhook(&t).await.map_err(|e| e.to_string())?;
     println!("WEBHOOK_SECRET={}", webhook.current);
     Ok(())

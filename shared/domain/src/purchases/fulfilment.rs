@@ -227,7 +227,7 @@ pub async fn expire_due_sessions(
         if invoice.status != InvoiceStatus::Open || invoice.session.expires_at > now {
             continue;
         }
-        if invoice.provider == provider.name() {
+        if provider.offers(&invoice.provider) {
             match provider.cancel_session(&invoice.tenant, &invoice.session).await {
                 Ok(true) => {}
                 Ok(false) => {

@@ -279,6 +279,7 @@ async fn open_invoice(
             idempotency_key: &provider_key,
         })
         .await?;
+    let provider_name = ctx.provider.name_of(&session);
     Ok(Invoice {
         id,
         tenant: tenant.clone(),
@@ -295,7 +296,7 @@ async fn open_invoice(
         success_url: req.success_url.map(|u| u.0),
         cancel_url: req.cancel_url.map(|u| u.0),
         session,
-        provider: ctx.provider.name().to_owned(),
+        provider: provider_name.to_owned(),
         idempotency_key: req.idempotency_key.as_str().to_owned(),
         status: InvoiceStatus::Open,
         created_at: now,

@@ -153,6 +153,11 @@ pub struct InvoiceMetadata {
     pub paid_late: bool,
     #[schema(required)]
     pub cancel_reason: Option<String>,
+    /// Money given back so far by refunds (the currency's decimals, e.g. "2.50"; "0.00": none).
+    pub refunded_amount: String,
+    /// Credits taken back from the grant for those refunds (only what was unspent).
+    #[schema(inline)]
+    pub credits_reclaimed: Number,
 }
 
 impl InvoiceBody {
@@ -195,7 +200,7 @@ impl InvoiceBody {
             customer_id: i.customer_id.clone(),
             subtotal: price.clone(),
             total_tax: zero.clone(),
-            unpaid_amount: if open { price } else { zero },
+            unpaid_amount: if open { price } else { zero.clone() },
             updated_at: i.updated_at,
             paid_at: i.paid_at,
             issued_at: i.created_at,
@@ -211,6 +216,10 @@ impl InvoiceBody {
                 grant_amount: Number(i.grant_amount.value()),
                 paid_late: i.paid_late,
                 cancel_reason,
+                refunded_amount: grants_domain::money::Price::from_minor_units(i.refunded_minor, i.price.currency())
+                    .map(|p| p.to_wire())
+                    .unwrap_or(zero),
+                credits_reclaimed: Number(i.credits_reclaimed),
             },
             sandbox: i.is_sandbox(),
         }
