@@ -378,3 +378,57 @@ async fn an_expired_session_cancels_its_payment_intent_unless_it_was_paid() {
     assert_eq!(t.invoice(paid["invoiceId"].as_str().unwrap()).await["status"], "PAID");
     assert_eq!(t.all_grants(&ent).await.len(), 1);
 }
+
+/// DynamoDB round trips of the Stripe paths (the sandbox's are in round_trips.rs): a purchase and
+/// its replay, the payment page, a charge.refunded delivery, and the refund's fulfilment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_paths_round_trips() {
+    let (t, keys) = spawn_stripe(Arc::new(SystemClock)).await;
+    let ent = t.entitlement().await;
+    // Warm: the key and the tenant's settings cached, as on a warm instance.
+    t.purchase(&ent, purchase_body("warm")).await;
+    t.round_trips.take();
+    let p = t.purchase(&ent, purchase_body("counted")).await;
+    let purchase = t.round_trips.take();
+    t.purchase(&ent, purchase_body("counted")).await;
+    let replay = t.round_trips.take();
+    let page = t
+        .raw(Method::GET, &format!("/pay/{}", session_of(&p)), Key::None, b"")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let page = t.round_trips.take();
+    let now = t.app.clock.now();
+    let paid = intent(&keys, &p, json!({"status": "succeeded", "amount_received": 500})).await;
+    send(&t, &keys, &event("payment_intent.succeeded", paid, now)).await;
+    let paid_event = t.round_trips.take();
+    t.drain(1).await;
+    t.round_trips.take();
+    let refund = json!({
+        "id": "ch_rt", "object": "charge", "amount": 500, "amount_refunded": 100,
+        "currency": "usd", "payment_intent": payment_intent_of(&p),
+    });
+    send(&t, &keys, &event("charge.refunded", refund, now)).await;
+    let refund_event = t.round_trips.take();
+    t.drain(1).await;
+    let refund_applied = t.round_trips.take();
+    let counts = [
+        ("purchase", purchase.len()),
+        ("purchase replay", replay.len()),
+        ("payment page", page.len()),
+        ("payment_intent.succeeded in", paid_event.len()),
+        ("charge.refunded in", refund_event.len()),
+        ("refund applied (fulfilment)", refund_applied.len()),
+    ];
+    assert_eq!(
+        counts,
+        [
+            ("purchase", 2),
+            ("purchase replay", 3),
+            ("payment page", 2),
+            ("payment_intent.succeeded in", 0),
+            ("charge.refunded in", 1),
+            ("refund applied (fulfilment)", 5),
+        ],
+        "purchase {purchase:?}\nreplay {replay:?}\npage {page:?}\nrefund in {refund_event:?}\nrefund applied {refund_applied:?}"
+    );
+}
