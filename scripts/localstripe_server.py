@@ -71,6 +71,8 @@ def confirm_card(pi_id, data):
         type='card',
         card={k: card.get(k) for k in ('number', 'exp_month', 'exp_year', 'cvc')})
     pi.payment_method = pm.id
+    # A new attempt after a declined one (Stripe keeps the PaymentIntent open for another card).
+    pi.latest_charge = None
     pi._confirm(on_failure_now=pi._report_failure)
     return pi
 

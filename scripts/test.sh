@@ -77,7 +77,14 @@ MERCHANT_PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("
 GRANTS_BROWSER_API_KEY=$(./target/debug/grants-admin create-key --tenant "browser-$$" --role admin)
 ./target/debug/grants-admin tenant-settings --tenant "browser-$$" --allowed-redirect-origins "http://127.0.0.1:$MERCHANT_PORT" >/dev/null
 export MERCHANT_PORT GRANTS_BROWSER_API_KEY
-run_logged "$state/pytest.log" timeout 900 .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat \
+# The Stripe tenant (tests/compat/test_stripe.py): Stripe test keys for the local Stripe server, an
+# admin key, and its own merchant site as the allowed redirect origin.
+eval "$(./target/debug/grants-admin demo --tenant "stripe-$$" --stripe true | sed -n 's/^STRIPE_\(TENANT_ID\|API_KEY\|WEBHOOK_SECRET\)=/GRANTS_STRIPE_\1=/p')"
+GRANTS_STRIPE_TENANT=$GRANTS_STRIPE_TENANT_ID
+STRIPE_MERCHANT_PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+./target/debug/grants-admin tenant-settings --tenant "$GRANTS_STRIPE_TENANT" --allowed-redirect-origins "http://127.0.0.1:$STRIPE_MERCHANT_PORT" >/dev/null
+export GRANTS_STRIPE_TENANT GRANTS_STRIPE_API_KEY GRANTS_STRIPE_WEBHOOK_SECRET STRIPE_MERCHANT_PORT LOCALSTRIPE_URL
+run_logged "$state/pytest.log" timeout 900 env SCREENSHOT_DIR="$state" .venv/bin/python -m pytest -q -p no:cacheprovider tests/compat \
   || { failed+=("sdk compatibility"); tail -40 "$state/watch.log" >&2; tail -20 "$state/bridge.log" >&2; }
 # flexprice 1.0.28 (the list) shares its import name with 2.x: its own run, with it first on the path.
 run_logged "$state/pytest-flexprice-v1.log" timeout 300 env PYTHONPATH="$PWD/.venv/flexprice-1.0.28" \
