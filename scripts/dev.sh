@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make dev`: the whole service on this machine. Installs what is missing (pinned, inside the repo),
-# starts DynamoDB Local and SQS, creates the table from template.yaml, seeds a demo tenant, admin key
-# and entitlement, and serves every route with `cargo lambda watch` on http://127.0.0.1:${PORT:-9000}.
+# starts DynamoDB Local, SQS and the local Stripe server, creates the table from template.yaml, seeds
+# two demo tenants (one paying through the sandbox, one through Stripe), each with an admin key and
+# an entitlement, and serves every route with `cargo lambda watch` on http://127.0.0.1:${PORT:-9000}.
 # Ctrl-C stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,17 @@ echo "PUBLIC_BASE_URL=http://127.0.0.1:$PORT" >> .local/stack.env
 set -a; . .local/stack.env; set +a
 ./target/debug/grants-admin setup >/dev/null
 ./target/debug/grants-admin demo | tee .local/demo.env
+# The Stripe demo tenant: test keys for the local Stripe server, whose webhooks for this tenant go
+# to the service's Stripe route (as a merchant sets up in Stripe's dashboard).
+./target/debug/grants-admin demo --tenant demo-stripe --stripe true > .local/demo-stripe.env
+grep -E '^STRIPE_(API_KEY|ENTITLEMENT_ID)=' .local/demo-stripe.env | tee -a .local/demo.env
+. .local/demo-stripe.env
+.venv/bin/python - "$LOCALSTRIPE_URL/_config/webhooks/demo-stripe" \
+  "http://127.0.0.1:$PORT/v1/webhooks/stripe/demo-stripe" "$STRIPE_WEBHOOK_SECRET" <<'PY'
+import sys, urllib.parse, urllib.request
+config, url, secret = sys.argv[1:]
+urllib.request.urlopen(config, urllib.parse.urlencode({"url": url, "secret": secret}).encode(), timeout=10)
+PY
 echo "BASE_URL=http://127.0.0.1:$PORT" | tee -a .local/demo.env
 
 cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$PORT" --env-file .local/stack.env &
@@ -46,5 +58,11 @@ cat >&2 <<MSG
     -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' \\
     -d '{"amount": 1000, "price": "5.00", "idempotencyKey": "topup-1"}'
   then open paymentSessions[0].url in a browser and click Pay.
+Buy credits with a (test) card, through the local Stripe server:
+  curl -s -X POST http://127.0.0.1:$PORT/v1/entitlements/$STRIPE_ENTITLEMENT_ID/grants/purchase \
+    -H "Authorization: Bearer $STRIPE_API_KEY" -H 'Content-Type: application/json' \
+    -d '{"amount": 1000, "price": "10.00", "idempotencyKey": "card-topup-1"}'
+  then open paymentSessions[0].url, type 4242424242424242, any future month/year, any CVC and
+  postal code, and click Pay (4000000000000341 is declined). GET /v2/invoices/<invoiceId> is PAID.
 MSG
 wait "${pids[@]}"
