@@ -387,7 +387,7 @@ async fn bad_webhooks_are_rejected_and_nothing_is_enqueued() {
         assert_eq!(r.body["errors"][0]["code"], code, "{body}: {}", r.body);
     }
     // A correctly signed body that is not a valid event names the field.
-    let invalid = body.replace("payment.paid", "payment.refunded");
+    let invalid = body.replace("payment.paid", "payment.reversed");
     let r = t
         .webhook(&invalid, Some(&payments::sign(&secret, now, invalid.as_bytes())))
         .await;

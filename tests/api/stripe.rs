@@ -163,6 +163,30 @@ async fn stripe_events_are_verified_then_applied_exactly_once_in_any_order() {
     let tampered = paid.replace("\"amount_received\":500", "\"amount_received\":5");
     let r = post_event(&t, t.tenant.as_str(), &tampered, Some(&good)).await;
     assert_eq!(r.body["errors"][0]["code"], "signature_invalid");
+    // Signed, but not a Stripe event: 400 naming the body; an empty body: the same.
+    let signed = payments::sign(&keys.webhook_secret, now, b"not json");
+    let r = post_event(&t, t.tenant.as_str(), "not json", Some(&signed)).await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("body")),
+        "{}",
+        r.body
+    );
+    let r = post_event(&t, t.tenant.as_str(), "", Some(&signed)).await;
+    assert_eq!(r.body["errors"][0]["field"], "body");
+    let wrong_type = event(
+        "payment_intent.succeeded",
+        json!({"id": "pi_x", "amount": "lots", "currency": "usd",
+        "metadata": {"grants_tenant": t.tenant.as_str(), "grants_invoice_id": invoice_id}}),
+        now,
+    );
+    let r = send(&t, &keys, &wrong_type).await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("amount")),
+        "{}",
+        r.body
+    );
     assert_eq!(t.depth(&t.queues().payment_events).await, 0, "nothing queued");
     // During a secret's roll Stripe signs with both: either verifies. (The failure comes first:
     // recorded, the invoice still open.)

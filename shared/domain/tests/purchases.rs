@@ -545,3 +545,92 @@ async fn who_may_buy_at_what_price_and_where_the_customer_may_be_sent_back() {
     assert!(attempt(&w, &admin(&w), &SANDBOX, buy(&e.id, "1.00", "m")).await.is_ok());
     assert!(w.store.find_session(&SessionId::generate()).await.unwrap().is_none());
 }
+
+/// Issue 18, item 3: a refund takes back, from the purchased grant, the credits in proportion to the
+/// money refunded, but only those still unspent; deliveries twice or out of order change nothing
+/// more; never more than the grant had; the invoice records it and `grant.reduced.v0` is written.
+#[tokio::test]
+async fn refunds_take_back_only_the_unspent_part_of_the_purchased_grant() {
+    use grants_domain::usage::{record_usage, NewUsage, UsageEventId};
+    use grants_domain::webhook_delivery::DeliveryStore;
+    let w = World::at("2030-03-14T10:00:00Z");
+    let e = w.entitlement("cus_1").await;
+    let i = open(&w, buy(&e.id, "5.00", "refund")).await;
+    let refund = |total: i64| PaymentEvent {
+        kind: PaymentEventKind::Refunded,
+        amount_minor: total,
+        id: format!("evt_refund_{total}"),
+        ..event(&i, PaymentEventKind::Refunded, &w)
+    };
+    assert!(matches!(
+        purchases::apply_refund(&w.store, &w.clock, &refund(100)).await,
+        Err(purchases::FulfilError::NotPaidYet(_))
+    ));
+    let published = Published::default();
+    let Applied::Fulfilled { grant_id, .. } = apply(&w, &published, &event(&i, PaymentEventKind::Paid, &w))
+        .await
+        .unwrap()
+    else {
+        panic!("not fulfilled")
+    };
+    w.clock.advance(60);
+    let used = NewUsage {
+        entitlement_id: e.id.clone(),
+        event_id: UsageEventId::parse("use-30").unwrap(),
+        amount: credits("30"),
+        occurred_at: None,
+        pending: false,
+    };
+    record_usage(&w.store, &w.clock, &w.tenant, used).await.unwrap();
+    let remaining = || async {
+        w.store
+            .get_grant(&w.tenant, &e.id, &grant_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .remaining
+    };
+    assert_eq!(remaining().await, Decimal::from(70));
+    // 1.00 of 5.00 back: 20 of the 100 credits asked, 70 unspent: 20 taken.
+    let purchases::Refunded::Applied(first) = purchases::apply_refund(&w.store, &w.clock, &refund(100)).await.unwrap()
+    else {
+        panic!("not applied")
+    };
+    assert_eq!(
+        (first.reduced_by, first.not_reclaimed),
+        (Decimal::from(20), Decimal::ZERO)
+    );
+    assert_eq!(remaining().await, Decimal::from(50));
+    assert_eq!(
+        purchases::apply_refund(&w.store, &w.clock, &refund(100)).await.unwrap(),
+        purchases::Refunded::AlreadyApplied,
+        "a duplicate"
+    );
+    // All of it back: 80 more asked, 50 unspent: 50 taken, 30 were spent and stay spent.
+    let purchases::Refunded::Applied(full) = purchases::apply_refund(&w.store, &w.clock, &refund(500)).await.unwrap()
+    else {
+        panic!("not applied")
+    };
+    assert_eq!(
+        (full.reduced_by, full.not_reclaimed, full.remaining),
+        (Decimal::from(50), Decimal::from(30), Decimal::ZERO)
+    );
+    assert_eq!(remaining().await, Decimal::ZERO);
+    assert_eq!(
+        purchases::apply_refund(&w.store, &w.clock, &refund(100)).await.unwrap(),
+        purchases::Refunded::AlreadyApplied,
+        "an older total, late"
+    );
+    let stored = invoice(&w, &i.id).await;
+    assert_eq!(
+        (stored.refunded_minor, stored.credits_reclaimed),
+        (500, Decimal::from(70))
+    );
+    let message = grants_domain::webhook_messages::grant_reduced(&full);
+    assert!(w.store.get_message(&w.tenant, &message.id).await.unwrap().is_some());
+    // More than was paid: never applied (the dead-letter queue).
+    assert!(matches!(
+        purchases::apply_refund(&w.store, &w.clock, &refund(501)).await,
+        Err(purchases::FulfilError::Mismatch { .. })
+    ));
+}

@@ -435,6 +435,7 @@ checks!(
     insert_purchase_claims_and_sessions,
     update_invoice_checks_the_version,
     settle_invoice_creates_the_grant_once,
+    record_refund_is_versioned_and_records_its_message,
     due_open_invoices_by_session_expiry,
     oversized_transactions_are_refused,
     grant_changes_record_their_webhook_messages,
@@ -458,6 +459,6 @@ mod tests {
         let store = MemoryStore::new();
         run_all(&store, &unique_prefix()).await;
         run_all(&store, &unique_prefix()).await;
-        assert_eq!(CHECKS.len(), 47);
+        assert_eq!(CHECKS.len(), 48);
     }
 }

@@ -120,6 +120,62 @@ pub async fn settle_invoice_creates_the_grant_once(store: &dyn Store, prefix: &s
     assert_eq!(store.get_grant(&t, &e.id, &g4.id).await.expect("get"), Some(g4));
 }
 
+/// `record_refund` replaces the invoice at the version read (its refund fields and a provider's
+/// checkout keys round-trip) and records `grant.reduced.v0` with it, or writes nothing.
+pub async fn record_refund_is_versioned_and_records_its_message(store: &dyn Store, prefix: &str) {
+    use crate::payments::CheckoutKeys;
+    use crate::purchases::GrantReduction;
+    use crate::webhook_messages::{grant_reduced, GRANT_REDUCED};
+    let t = tenant(prefix, "a");
+    let e = stored_entitlement(store, &t, "c").await;
+    let mut i = invoice(&e, ts("2030-01-02T00:00:00Z"));
+    i.session.checkout = Some(CheckoutKeys {
+        client_secret: "pi_1_secret_x".to_owned(),
+        publishable_key: "pk_test_x".to_owned(),
+    });
+    let k = claim("purchase", "refund", i.id.as_str(), "100");
+    assert!(matches!(
+        store.insert_purchase(&i, &k).await.expect("insert"),
+        InsertOutcome::Inserted
+    ));
+    assert_eq!(store.get_invoice(&t, &i.id).await.expect("get"), Some(i.clone()));
+    let g = grant(&e, "100");
+    let refunded = next_invoice(&i, |i| {
+        i.refunded_minor = 250;
+        i.credits_reclaimed = "40.5".parse().expect("decimal");
+        i.refunded_at = Some(ts("2030-01-03T00:00:00Z"));
+    });
+    let reduction = GrantReduction {
+        tenant: t.clone(),
+        grant_id: g.id.clone(),
+        entitlement_id: e.id.clone(),
+        customer_id: e.customer_id.clone(),
+        invoice_id: i.id.clone(),
+        reduced_by: "40.5".parse().expect("decimal"),
+        not_reclaimed: "9.5".parse().expect("decimal"),
+        remaining: "10".parse().expect("decimal"),
+        refunded_minor: 250,
+        currency: "usd".to_owned(),
+        at: ts("2030-01-03T00:00:00Z"),
+    };
+    let message = grant_reduced(&reduction);
+    assert!(!store.record_refund(&refunded, 2, &reduction).await.expect("refund"));
+    assert_eq!(
+        store.get_message(&t, &message.id).await.expect("get"),
+        None,
+        "nothing written"
+    );
+    assert!(store.record_refund(&refunded, 1, &reduction).await.expect("refund"));
+    assert_eq!(store.get_invoice(&t, &i.id).await.expect("get"), Some(refunded));
+    let read = store
+        .get_message(&t, &message.id)
+        .await
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(read.event_type, GRANT_REDUCED);
+    assert_eq!(read.payload, message.payload);
+}
+
 /// The expiry sweep's index: open invoices whose session expired by `now`, by expiry; a smaller
 /// limit gives a prefix; paid and canceled invoices leave it.
 pub async fn due_open_invoices_by_session_expiry(store: &dyn Store, prefix: &str) {

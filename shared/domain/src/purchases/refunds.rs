@@ -51,7 +51,7 @@ pub struct GrantReduction {
 /// What applying a refund event did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refunded {
-    Applied(GrantReduction),
+    Applied(Box<GrantReduction>),
     /// The invoice already records a refund total at least this large (a duplicate or an older
     /// delivery): nothing written.
     AlreadyApplied,
@@ -108,7 +108,7 @@ where
             at: now,
         };
         if store.record_refund(&refunded, invoice.version, &reduction).await? {
-            return Ok(Refunded::Applied(reduction));
+            return Ok(Refunded::Applied(Box::new(reduction)));
         }
     }
     Err(FulfilError::Store(StoreError::Contention))
