@@ -173,7 +173,7 @@ pub async fn spawn_stripe(clock: Arc<dyn Clock>) -> (TestApp, grants_domain::sec
     (t, keys)
 }
 
-async fn spawn_full(
+pub async fn spawn_full(
     clock: Arc<dyn Clock>,
     with_queues: bool,
     keys: grants_domain::auth::KeyCache,

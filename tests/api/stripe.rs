@@ -229,7 +229,98 @@ async fn stripe_events_are_verified_then_applied_exactly_once_in_any_order() {
         now,
     );
     assert!(send(&t, &keys, &theirs).await.body["ignored"].is_string());
+    // A refund of another charge of the same Stripe account, even in a currency this service
+    // does not take: ignored before it is read (a 400 would have Stripe retry, then disable the
+    // endpoint).
+    let other_refund = event(
+        "charge.refunded",
+        json!({"id": "ch_other", "amount": 100, "amount_refunded": 100, "currency": "xyz",
+               "payment_intent": "pi_someone_elses"}),
+        now,
+    );
+    let r = send(&t, &keys, &other_refund).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["ignored"].is_string());
     assert_eq!(t.depth(&t.queues().payment_events).await, 0);
+}
+
+/// `stripe+sandbox` (the local stack, staging): the sandbox's pages never act on a Stripe session
+/// (review finding: its Pay button would have marked a Stripe invoice paid), and a tenant's
+/// redirect origins are relaxed only when its purchases go to the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_stripe_and_sandbox_the_sandbox_pages_refuse_stripe_sessions() {
+    let secrets = Arc::new(grants_lambda::config::secrets(
+        &grants_lambda::config::sdk_config().await,
+    ));
+    let provider = grants_lambda::stripe::StripeOrSandbox {
+        stripe: Some(grants_lambda::stripe::StripeProvider::new(
+            localstripe_url(),
+            secrets.clone(),
+        )),
+    };
+    let t = spawn_full(
+        Arc::new(SystemClock),
+        true,
+        grants_domain::auth::KeyCache::default(),
+        Arc::new(provider),
+    )
+    .await;
+    let ent = t.entitlement().await;
+    // Without Stripe keys: the sandbox, whose https redirects need no allowed origins.
+    let sandboxed = t
+        .purchase(
+            &ent,
+            json!({"amount": 10, "price": "1.00", "idempotencyKey": "s", "successUrl": "https://example.com/ok"}),
+        )
+        .await;
+    assert!(session_of(&sandboxed).starts_with("ps_") && !session_of(&sandboxed).starts_with("ps_pi_"));
+    assert_eq!(
+        t.invoice(sandboxed["invoiceId"].as_str().unwrap()).await["sandbox"],
+        true
+    );
+    // With Stripe keys: Stripe, whose redirects need the tenant's allowed origins.
+    let keys = StripeKeys {
+        secret_key: "sk_test_mixed".to_owned(),
+        publishable_key: "pk_test_mixed".to_owned(),
+        webhook_secret: grants_domain::secrets::new_webhook_secret().unwrap(),
+        previous_webhook_secret: None,
+        previous_webhook_secret_expires_at: None,
+    };
+    secrets.set_stripe(&t.tenant, keys, &SystemClock, 0).await.unwrap();
+    let r = t
+        .post(
+            &format!("/v1/entitlements/{ent}/grants/purchase"),
+            json!({"amount": 10, "price": "1.00", "idempotencyKey": "r", "successUrl": "https://example.com/ok"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "successUrl");
+    let striped = t
+        .purchase(&ent, json!({"amount": 10, "price": "1.00", "idempotencyKey": "p"}))
+        .await;
+    let session = session_of(&striped);
+    assert!(session.starts_with("ps_pi_"), "{session}");
+    let page = t
+        .raw(Method::GET, &format!("/sandbox/pay/{session}"), Key::None, b"")
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    let pay = t
+        .raw_with(
+            Method::POST,
+            &format!("/sandbox/pay/{session}"),
+            Key::None,
+            b"action=pay",
+            &[("content-type", "application/x-www-form-urlencoded")],
+        )
+        .await;
+    assert_eq!(pay.status, StatusCode::NOT_FOUND);
+    assert_eq!(t.depth(&t.queues().payment_events).await, 0, "nothing queued");
+    assert_eq!(
+        t.raw(Method::GET, &format!("/pay/{session}"), Key::None, b"")
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,8 +542,60 @@ async fn stripe_paths_round_trips() {
             ("payment page", 2),
             ("payment_intent.succeeded in", 0),
             ("charge.refunded in", 1),
-            ("refund applied (fulfilment)", 5),
+            ("refund applied (fulfilment)", 3),
         ],
         "purchase {purchase:?}\nreplay {replay:?}\npage {page:?}\nrefund in {refund_event:?}\nrefund applied {refund_applied:?}"
     );
+}
+
+/// Two refund totals delivered together and applied concurrently: each credit is taken back once
+/// (review finding: the take-back and the invoice's record of it were two transactions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refunds_take_back_each_credit_once() {
+    let (t, keys) = spawn_stripe(Arc::new(SystemClock)).await;
+    let ent = t.entitlement().await;
+    let p = t.purchase(&ent, purchase_body("concurrent-refunds")).await;
+    let invoice_id = p["invoiceId"].as_str().unwrap().to_owned();
+    let now = t.app.clock.now();
+    let paid = intent(&keys, &p, json!({"status": "succeeded", "amount_received": 500})).await;
+    send(&t, &keys, &event("payment_intent.succeeded", paid, now)).await;
+    t.drain(1).await;
+    for refunded in [100, 250, 100, 250] {
+        let charge = json!({
+            "id": "ch_c", "object": "charge", "amount": 500, "amount_refunded": refunded,
+            "currency": "usd", "payment_intent": payment_intent_of(&p),
+        });
+        assert_eq!(
+            send(&t, &keys, &event("charge.refunded", charge, now)).await.status,
+            StatusCode::OK
+        );
+    }
+    t.drain(2).await;
+    let invoice = t.invoice(&invoice_id).await;
+    assert_eq!(invoice["metadata"]["refundedAmount"], "2.50", "{invoice}");
+    assert_eq!(invoice["metadata"]["creditsReclaimed"], 500, "{invoice}");
+    assert_eq!(balance(&t, &ent).await, Some(500.0));
+    assert_eq!(t.depth(&t.queues().dead_letter).await, 0);
+}
+
+/// A tenant not set up with Stripe gets a 422 saying so (no retry helps), never a 503; nothing is
+/// written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_without_stripe_keys_is_told_so_with_a_422() {
+    let secrets = Arc::new(grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await));
+    let provider = grants_lambda::stripe::StripeProvider::new(localstripe_url(), secrets);
+    let t = spawn_full(
+        Arc::new(SystemClock),
+        false,
+        grants_domain::auth::KeyCache::default(),
+        Arc::new(provider),
+    )
+    .await;
+    let ent = t.entitlement().await;
+    let r = t
+        .post(&format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("no-keys"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.body["code"], "payment_provider_refused", "{}", r.body);
+    assert!(!r.body.to_string().contains("sk_"), "{}", r.body);
 }

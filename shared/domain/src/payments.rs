@@ -214,8 +214,16 @@ pub struct CheckoutKeys {
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("payment provider unavailable: {0}")]
-pub struct ProviderError(pub String);
+pub enum ProviderError {
+    /// The provider could not be reached or failed (a retry may succeed: 503).
+    #[error("payment provider unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused this payment by its own rules (e.g. Stripe's minimum charge in a
+    /// currency), or the tenant is not set up with it: the same request will not succeed (422).
+    /// The text is safe to show the caller.
+    #[error("payment provider refused: {0}")]
+    Refused(String),
+}
 
 #[async_trait]
 pub trait PaymentProvider: Send + Sync {
@@ -230,6 +238,11 @@ pub trait PaymentProvider: Send + Sync {
     /// names no origins.
     fn is_sandbox(&self) -> bool {
         false
+    }
+    /// Whether the tenant's purchases go to the sandbox (the redirect rule's relaxation applies):
+    /// [`Self::is_sandbox`], unless the provider chooses per tenant.
+    async fn is_sandbox_for(&self, _tenant: &TenantId) -> Result<bool, ProviderError> {
+        Ok(self.is_sandbox())
     }
     /// True when this provider's sessions named `name` are its own (a provider that chooses
     /// between two per tenant offers both).

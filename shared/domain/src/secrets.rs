@@ -7,7 +7,10 @@
 //!
 //! Names, under the deployment's prefix (`SECRETS_PREFIX`, the stack name):
 //! - `<prefix>/tenants/<tenant>/payment-webhook`: JSON [`WebhookSecrets`];
-//! - `<prefix>/tenants/<tenant>/stripe`: JSON [`StripeKeys`] (a tenant that sells through Stripe);
+//! - `<prefix>/tenants/<tenant>/stripe-api`: JSON [`StripeApiKeys`] (a tenant that sells through
+//!   Stripe: read by the functions that call Stripe's API);
+//! - `<prefix>/tenants/<tenant>/stripe-webhook`: JSON [`WebhookSecrets`], the tenant's Stripe
+//!   webhook signing secrets (read by the Stripe webhook route alone);
 //! - `<prefix>/cursor-key`: the HMAC key of page cursors (64 hex characters or more).
 use crate::{TenantId, Timestamp};
 use async_trait::async_trait;
@@ -113,31 +116,56 @@ impl StripeKeys {
         Ok(())
     }
 
-    /// The webhook signing secrets that verify at `now`: the current one, and the previous one
-    /// until its overlap ends.
-    pub fn webhook_secrets(&self, now: Timestamp) -> Vec<String> {
-        WebhookSecrets {
-            current: self.webhook_secret.clone(),
-            previous: self.previous_webhook_secret.clone(),
-            previous_expires_at: self.previous_webhook_secret_expires_at.clone(),
-        }
-        .active(now)
-    }
-
-    /// These keys replacing `old`: a changed webhook secret leaves the old one verifying for
-    /// `overlap_seconds` more.
-    pub fn replacing(mut self, old: Option<&StripeKeys>, now: Timestamp, overlap_seconds: i64) -> Self {
-        if let Some(old) = old.filter(|o| o.webhook_secret != self.webhook_secret && overlap_seconds > 0) {
-            self.previous_webhook_secret = Some(old.webhook_secret.clone());
+    /// These keys replacing the webhook secrets `old`: a changed webhook secret leaves the old one
+    /// verifying for `overlap_seconds` more.
+    pub fn replacing(mut self, old: Option<&WebhookSecrets>, now: Timestamp, overlap_seconds: i64) -> Self {
+        if let Some(old) = old.filter(|o| o.current != self.webhook_secret && overlap_seconds > 0) {
+            self.previous_webhook_secret = Some(old.current.clone());
             self.previous_webhook_secret_expires_at =
                 Some(now.plus_seconds(overlap_seconds).unwrap_or(now).to_rfc3339());
         }
         self
     }
+
+    /// The two secrets these keys are stored as (see the module documentation).
+    pub fn split(&self) -> (StripeApiKeys, WebhookSecrets) {
+        (
+            StripeApiKeys {
+                secret_key: self.secret_key.clone(),
+                publishable_key: self.publishable_key.clone(),
+            },
+            WebhookSecrets {
+                current: self.webhook_secret.clone(),
+                previous: self.previous_webhook_secret.clone(),
+                previous_expires_at: self.previous_webhook_secret_expires_at.clone(),
+            },
+        )
+    }
 }
 
-pub fn stripe_keys_name(prefix: &str, tenant: &TenantId) -> String {
-    format!("{prefix}/tenants/{tenant}/stripe")
+/// What the functions that call Stripe's API read: the tenant's secret and publishable keys.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeApiKeys {
+    pub secret_key: String,
+    pub publishable_key: String,
+}
+
+/// Never prints the secret key.
+impl std::fmt::Debug for StripeApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeApiKeys")
+            .field("publishable_key", &self.publishable_key)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn stripe_api_name(prefix: &str, tenant: &TenantId) -> String {
+    format!("{prefix}/tenants/{tenant}/stripe-api")
+}
+
+pub fn stripe_webhook_name(prefix: &str, tenant: &TenantId) -> String {
+    format!("{prefix}/tenants/{tenant}/stripe-webhook")
 }
 
 /// A new random `whsec_` secret (256 bits).

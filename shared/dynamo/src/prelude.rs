@@ -29,7 +29,7 @@ pub(crate) use grants_domain::plans::{
     CreditPlan, DurationUnit, Expiration, ExpirationType, Period, PlanScope, PlanStatus, Recurrence,
 };
 pub(crate) use grants_domain::ports::*;
-pub(crate) use grants_domain::purchases::{GrantReduction, Invoice, InvoiceStatus};
+pub(crate) use grants_domain::purchases::{GrantReduction, Invoice, InvoiceStatus, RefundLedger};
 pub(crate) use grants_domain::tenants::TenantSettings;
 pub(crate) use grants_domain::usage::{CounterDelta, UsageRecord};
 pub(crate) use grants_domain::webhook_messages;

@@ -237,13 +237,41 @@ impl PurchaseStore for DynamoStore {
         invoice: &Invoice,
         expected_version: u64,
         reduction: &GrantReduction,
+        ledger: Option<&RefundLedger>,
     ) -> Result<bool, StoreError> {
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder()
                 .put(versioned_invoice_put(&self.table, invoice, expected_version)?)
                 .build(),
             message_put(&self.table, &webhook_messages::grant_reduced(reduction))?,
         ];
+        if let Some(l) = ledger {
+            // As write_usage writes an event: the record (new id), the entitlement (active, log
+            // unmoved, no live lease; counters unchanged: an adjustment is not usage), the grant at
+            // the version read, and the log's items.
+            let r = &l.record;
+            items.push(put(&self.table, usage_item(r), "attribute_not_exists(PK)")?);
+            items.push(counters_update(
+                &self.table,
+                r,
+                CounterDelta::default(),
+                true,
+                l.log.as_ref(),
+                Some(r.recorded_at),
+            )?);
+            for (g, read) in &l.grants {
+                items.push(versioned_grant_put(&self.table, g, *read)?);
+            }
+            if let Some(log) = &l.log {
+                items.extend(append_items(
+                    &self.table,
+                    &r.tenant,
+                    &r.entitlement_id,
+                    log,
+                    r.rollover,
+                )?);
+            }
+        }
         self.transact_versioned(items).await
     }
 

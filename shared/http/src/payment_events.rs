@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn bad_events_name_the_field() {
-        let body = encode(&event()).replace("payment.paid", "payment.refunded");
+        let body = encode(&event()).replace("payment.paid", "payment.reversed");
         assert_eq!(decode(body.as_bytes()).unwrap_err().field, "type");
         let body = encode(&event()).replace("\"amount\":500", "\"amount\":-1");
         assert_eq!(decode(body.as_bytes()).unwrap_err().field, "amount");

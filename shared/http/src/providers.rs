@@ -25,9 +25,9 @@ impl PaymentProvider for SandboxProvider {
     }
 
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
-        let base = request
-            .base_url
-            .ok_or_else(|| ProviderError("PUBLIC_BASE_URL is not set, so no checkout URL can be made".to_owned()))?;
+        let base = request.base_url.ok_or_else(|| {
+            ProviderError::Unavailable("PUBLIC_BASE_URL is not set, so no checkout URL can be made".to_owned())
+        })?;
         let id = SessionId::generate();
         Ok(PaymentSession {
             url: format!("{}{SANDBOX_PAY_PATH}{id}", base.trim_end_matches('/')),
@@ -64,7 +64,9 @@ impl PaymentProvider for NoProvider {
     }
 
     async fn open_session(&self, _request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
-        Err(ProviderError("no payment provider is configured".to_owned()))
+        Err(ProviderError::Unavailable(
+            "no payment provider is configured".to_owned(),
+        ))
     }
 
     fn verify_webhook(

@@ -41,9 +41,9 @@ fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
     )
 }
 
-/// The session in the path; not found unless the configured provider is the sandbox.
+/// The session in the path; not found unless the configured provider offers the sandbox.
 fn session_in_path<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<SessionId, ApiResponse> {
-    if !app.payments.is_sandbox() {
+    if !app.payments.offers(grants_domain::payments::SANDBOX_PROVIDER) {
         return Err(not_found());
     }
     SessionId::parse(req.param("sessionId")).map_err(|_| not_found())
@@ -90,9 +90,12 @@ fn render(i: &Invoice, now: grants_domain::Timestamp, notice: Option<&str>) -> A
     page_for(StatusCode::OK, "Checkout", &body, &redirects)
 }
 
+/// The invoice of a sandbox session. Another provider's session (a Stripe one, under
+/// `stripe+sandbox`) is not found here: only its own provider may say it was paid.
 async fn load<S: Store>(app: &App<S>, id: &SessionId) -> Result<Invoice, ApiResponse> {
     match purchases::invoice_for_session(app.store.as_ref(), id).await {
-        Ok(i) => Ok(i),
+        Ok(i) if i.is_sandbox() => Ok(i),
+        Ok(_) => Err(not_found()),
         Err(InvoiceLookupError::NotFound) => Err(not_found()),
         Err(InvoiceLookupError::Store(e)) => Err(ApiError::from(e).into_response()),
     }

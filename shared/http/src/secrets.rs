@@ -2,8 +2,8 @@
 //! [`SecretStore`] port, stored as JSON, with a per-instance cache.
 use grants_domain::cache::TtlCache;
 use grants_domain::secrets::{
-    cursor_key_name, new_cursor_key, new_webhook_secret, stripe_keys_name, webhook_secret_name, SecretError,
-    SecretStore, StripeKeys, WebhookSecrets,
+    cursor_key_name, new_cursor_key, new_webhook_secret, stripe_api_name, stripe_webhook_name, webhook_secret_name,
+    SecretError, SecretStore, StripeApiKeys, StripeKeys, WebhookSecrets,
 };
 use grants_domain::{Clock, TenantId};
 
@@ -14,7 +14,8 @@ pub struct Secrets {
     pub prefix: String,
     webhook: TtlCache<Option<WebhookSecrets>>,
     cursor_key: std::sync::OnceLock<Vec<u8>>,
-    stripe: TtlCache<Option<StripeKeys>>,
+    stripe_api: TtlCache<Option<StripeApiKeys>>,
+    stripe_webhook: TtlCache<Option<WebhookSecrets>>,
 }
 
 impl Secrets {
@@ -24,28 +25,45 @@ impl Secrets {
             prefix: prefix.into(),
             webhook: TtlCache::new(std::time::Duration::from_secs(60)),
             cursor_key: std::sync::OnceLock::new(),
-            stripe: TtlCache::new(std::time::Duration::from_secs(60)),
+            stripe_api: TtlCache::new(std::time::Duration::from_secs(60)),
+            stripe_webhook: TtlCache::new(std::time::Duration::from_secs(60)),
         }
     }
 
-    /// The tenant's Stripe keys, `None` for a tenant without them (one read per tenant per
-    /// minute and instance: a rotation is seen within a minute; the webhook secret's overlap
-    /// covers it).
-    pub async fn stripe(&self, tenant: &TenantId) -> Result<Option<StripeKeys>, SecretError> {
-        if let Some(cached) = self.stripe.get(tenant.as_str()) {
+    /// The tenant's Stripe API keys, `None` for a tenant without them (one read per tenant per
+    /// minute and instance: a rotation is seen within a minute).
+    pub async fn stripe_api(&self, tenant: &TenantId) -> Result<Option<StripeApiKeys>, SecretError> {
+        if let Some(cached) = self.stripe_api.get(tenant.as_str()) {
             return Ok(cached);
         }
-        let name = stripe_keys_name(&self.prefix, tenant);
-        let keys = match self.store.get(&name).await? {
-            None => None,
-            Some(raw) => Some(serde_json::from_str::<StripeKeys>(&raw).map_err(|_| SecretError::Malformed(name))?),
-        };
-        self.stripe.put(tenant.as_str().to_owned(), keys.clone());
+        let keys = self.read_json(&stripe_api_name(&self.prefix, tenant)).await?;
+        self.stripe_api.put(tenant.as_str().to_owned(), keys.clone());
         Ok(keys)
     }
 
-    /// Stores the tenant's Stripe keys (operators only: `grants-admin set-stripe-keys`); a changed
-    /// webhook secret leaves the previous one verifying for `overlap_seconds`.
+    /// The tenant's Stripe webhook signing secrets, `None` for a tenant without them (cached as
+    /// [`Self::stripe_api`]; the previous secret's overlap covers the minute).
+    pub async fn stripe_webhook(&self, tenant: &TenantId) -> Result<Option<WebhookSecrets>, SecretError> {
+        if let Some(cached) = self.stripe_webhook.get(tenant.as_str()) {
+            return Ok(cached);
+        }
+        let secrets = self.read_json(&stripe_webhook_name(&self.prefix, tenant)).await?;
+        self.stripe_webhook.put(tenant.as_str().to_owned(), secrets.clone());
+        Ok(secrets)
+    }
+
+    async fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, SecretError> {
+        match self.store.get(name).await? {
+            None => Ok(None),
+            Some(raw) => serde_json::from_str(&raw)
+                .map(Some)
+                .map_err(|_| SecretError::Malformed(name.to_owned())),
+        }
+    }
+
+    /// Stores the tenant's Stripe keys as its two secrets (operators only: `grants-admin
+    /// set-stripe-keys`); a changed webhook secret leaves the previous one verifying for
+    /// `overlap_seconds`. Returns the keys as stored.
     pub async fn set_stripe(
         &self,
         tenant: &TenantId,
@@ -53,11 +71,19 @@ impl Secrets {
         clock: &dyn Clock,
         overlap_seconds: i64,
     ) -> Result<StripeKeys, SecretError> {
-        let old = self.stripe(tenant).await?;
+        let old = self
+            .read_json::<WebhookSecrets>(&stripe_webhook_name(&self.prefix, tenant))
+            .await?;
         let keys = keys.replacing(old.as_ref(), clock.now(), overlap_seconds);
-        let body = serde_json::to_string(&keys).map_err(|e| SecretError::Malformed(e.to_string()))?;
-        self.store.put(&stripe_keys_name(&self.prefix, tenant), &body).await?;
-        self.stripe.forget(tenant.as_str());
+        let (api, webhook) = keys.split();
+        self.store
+            .put(&stripe_api_name(&self.prefix, tenant), &to_json(&api)?)
+            .await?;
+        self.store
+            .put(&stripe_webhook_name(&self.prefix, tenant), &to_json(&webhook)?)
+            .await?;
+        self.stripe_api.forget(tenant.as_str());
+        self.stripe_webhook.forget(tenant.as_str());
         Ok(keys)
     }
 
@@ -145,6 +171,10 @@ impl Secrets {
         }
         Ok(())
     }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, SecretError> {
+    serde_json::to_string(value).map_err(|e| SecretError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]

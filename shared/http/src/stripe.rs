@@ -327,14 +327,9 @@ pub struct StripeEventData {
 /// What a verified event means here.
 enum Meaning {
     Event(PaymentEvent),
-    /// A refund (running total `amount`) of the charge of this session's PaymentIntent; its
-    /// invoice is looked up by the session.
-    Refund {
-        session: SessionId,
-        amount: i64,
-        currency: Currency,
-        occurred_at: Timestamp,
-    },
+    /// A refund of the charge of this session's PaymentIntent: its invoice is looked up by the
+    /// session, and only a purchase of this tenant's is read further ([`refund_event`]).
+    Refund(SessionId),
     Ignored(String),
 }
 
@@ -368,12 +363,7 @@ fn meaning(event: &StripeEvent, tenant: &TenantId) -> Result<Meaning, EventError
                     "a refund of a charge without a PaymentIntent".to_owned(),
                 ));
             };
-            return Ok(Meaning::Refund {
-                session,
-                amount: minor("amount_refunded")?,
-                currency: currency()?,
-                occurred_at,
-            });
+            return Ok(Meaning::Refund(session));
         }
         other => {
             return Ok(Meaning::Ignored(format!(
@@ -421,6 +411,34 @@ fn meaning(event: &StripeEvent, tenant: &TenantId) -> Result<Meaning, EventError
     }))
 }
 
+/// The `payment.refunded` event of a `charge.refunded` whose session is this tenant's purchase:
+/// `amount` is the charge's running `amount_refunded`.
+fn refund_event(
+    event: &StripeEvent,
+    tenant: &TenantId,
+    invoice_id: InvoiceId,
+    session_id: SessionId,
+) -> Result<PaymentEvent, EventError> {
+    let object = &event.data.object;
+    Ok(PaymentEvent {
+        id: event.id.clone(),
+        kind: PaymentEventKind::Refunded,
+        tenant: tenant.clone(),
+        invoice_id,
+        session_id,
+        amount_minor: object
+            .get("amount_refunded")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| EventError::new("amount_refunded", "must be an integer in minor units"))?,
+        currency: str_at(object, &["currency"])
+            .and_then(|c| Currency::parse(c).ok())
+            .ok_or_else(|| EventError::new("data.object.currency", "is not a supported currency"))?,
+        occurred_at: Timestamp::from_unix_seconds(event.created)
+            .ok_or_else(|| EventError::new("created", "is not a time in range"))?,
+        failure: None,
+    })
+}
+
 fn signature_error(e: SignatureError) -> ApiError {
     let code = match e {
         SignatureError::Missing => "signature_missing",
@@ -460,8 +478,8 @@ pub async fn stripe_webhook<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<
     let Ok(tenant) = TenantId::parse(req.param("tenantId")) else {
         return Err(signature_error(SignatureError::Mismatch));
     };
-    let secrets = match app.secrets.stripe(&tenant).await {
-        Ok(Some(keys)) => keys.webhook_secrets(now),
+    let secrets = match app.secrets.stripe_webhook(&tenant).await {
+        Ok(Some(secrets)) => secrets.active(now),
         Ok(None) => return Err(signature_error(SignatureError::Mismatch)),
         Err(e) => {
             tracing::error!(error = %e, "Stripe keys unavailable");
@@ -481,29 +499,19 @@ pub async fn stripe_webhook<S: Store>(app: &App<S>, req: &ApiRequest) -> Result<
             },
         ))
     };
-    let payment_event = match meaning(&event, &tenant).map_err(|e| ApiError::field(e.field, "invalid", e.message))? {
+    let invalid = |e: EventError| ApiError::field(e.field, "invalid", e.message);
+    let payment_event = match meaning(&event, &tenant).map_err(invalid)? {
         Meaning::Event(e) => e,
         Meaning::Ignored(why) => {
             tracing::info!(event = %event.id, kind = %event.kind, reason = %why, "Stripe event ignored");
             return received(Some(why));
         }
-        Meaning::Refund {
-            session,
-            amount,
-            currency,
-            occurred_at,
-        } => match app.store.find_session(&session).await? {
-            Some((owner, invoice_id)) if owner == tenant => PaymentEvent {
-                id: event.id.clone(),
-                kind: PaymentEventKind::Refunded,
-                tenant: tenant.clone(),
-                invoice_id,
-                session_id: session,
-                amount_minor: amount,
-                currency,
-                occurred_at,
-                failure: None,
-            },
+        // Anything of a charge that is not this tenant's purchase is ignored before it is read:
+        // a 400 would have Stripe retry it for days, then disable the tenant's endpoint.
+        Meaning::Refund(session) => match app.store.find_session(&session).await? {
+            Some((owner, invoice_id)) if owner == tenant => {
+                refund_event(&event, &tenant, invoice_id, session).map_err(invalid)?
+            }
             _ => return received(Some("the refunded charge is not a purchase of this tenant".to_owned())),
         },
     };

@@ -17,6 +17,7 @@ use grants_domain::payments::{
     CheckoutKeys, PaymentEvent, PaymentProvider, PaymentSession, ProviderError, SessionRequest, SignatureError,
     SignatureHeader, WebhookError,
 };
+use grants_domain::secrets::StripeApiKeys;
 use grants_domain::TenantId;
 use grants_http::secrets::Secrets;
 use grants_http::stripe::{
@@ -33,7 +34,7 @@ pub const STRIPE_API_BASE: &str = "STRIPE_API_BASE";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 pub const STRIPE_JS_URL: &str = "STRIPE_JS_URL";
 /// One Stripe call, connection included.
-const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Answers longer than this are cut (a PaymentIntent is a few KB).
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
 
@@ -110,13 +111,20 @@ impl StripeProvider {
         })
     }
 
+    /// The tenant's Stripe API keys (None: it has none).
+    pub async fn api_keys(&self, tenant: &TenantId) -> Result<Option<StripeApiKeys>, ProviderError> {
+        self.secrets
+            .stripe_api(tenant)
+            .await
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))
+    }
+
     async fn secret_key(&self, tenant: &TenantId) -> Result<(String, String), ProviderError> {
-        match self.secrets.stripe(tenant).await {
-            Ok(Some(keys)) => Ok((keys.secret_key, keys.publishable_key)),
-            Ok(None) => Err(ProviderError(format!(
-                "tenant {tenant} has no Stripe keys (an operator sets them with grants-admin set-stripe-keys)"
-            ))),
-            Err(e) => Err(ProviderError(e.to_string())),
+        match self.api_keys(tenant).await? {
+            Some(keys) => Ok((keys.secret_key, keys.publishable_key)),
+            None => Err(ProviderError::Refused(
+                "this tenant is not set up with Stripe yet (its operator sets its keys)".to_owned(),
+            )),
         }
     }
 
@@ -143,21 +151,21 @@ impl StripeProvider {
         }
         let request = request
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ProviderError(format!("Stripe request: {e}")))?;
+            .map_err(|e| ProviderError::Unavailable(format!("Stripe request: {e}")))?;
         let response = tokio::time::timeout(CALL_TIMEOUT, self.client().request(request))
             .await
-            .map_err(|_| ProviderError("Stripe did not answer in time".to_owned()))?
-            .map_err(|e| ProviderError(format!("Stripe unreachable: {e}")))?;
+            .map_err(|_| ProviderError::Unavailable("Stripe did not answer in time".to_owned()))?
+            .map_err(|e| ProviderError::Unavailable(format!("Stripe unreachable: {e}")))?;
         let status = response.status();
         let bytes = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
-            .map_err(|e| ProviderError(format!("Stripe's answer: {e}")))?
+            .map_err(|e| ProviderError::Unavailable(format!("Stripe's answer: {e}")))?
             .to_bytes();
         if status.is_success() {
             return serde_json::from_slice::<PaymentIntent>(&bytes)
                 .map(Answer::Ok)
-                .map_err(|e| ProviderError(format!("Stripe's answer is not a PaymentIntent: {e}")));
+                .map_err(|e| ProviderError::Unavailable(format!("Stripe's answer is not a PaymentIntent: {e}")));
         }
         let refusal = serde_json::from_slice::<ErrorBody>(&bytes)
             .map(|b| {
@@ -171,7 +179,9 @@ impl StripeProvider {
         if status.is_client_error() {
             Ok(Answer::Refused(status.as_u16(), refusal))
         } else {
-            Err(ProviderError(format!("Stripe answered {status}: {refusal}")))
+            Err(ProviderError::Unavailable(format!(
+                "Stripe answered {status}: {refusal}"
+            )))
         }
     }
 }
@@ -187,7 +197,7 @@ impl PaymentProvider for StripeProvider {
     /// grants-purchase-<the purchase's key>`: a retried purchase gets the same PaymentIntent.
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
         let base = request.base_url.ok_or_else(|| {
-            ProviderError("PUBLIC_BASE_URL is not set, so no payment page URL can be made".to_owned())
+            ProviderError::Unavailable("PUBLIC_BASE_URL is not set, so no payment page URL can be made".to_owned())
         })?;
         let (secret_key, publishable_key) = self.secret_key(request.tenant).await?;
         let amount = request.amount_minor.to_string();
@@ -211,17 +221,23 @@ impl PaymentProvider for StripeProvider {
             .await?
         {
             Answer::Ok(pi) => pi,
-            Answer::Refused(status, why) => {
-                return Err(ProviderError(format!(
-                    "Stripe refused the PaymentIntent ({status}): {why}"
-                )))
+            // The tenant's keys are wrong or revoked: its operator must act (no retry helps), and
+            // Stripe's words about keys are not the caller's business.
+            Answer::Refused(401 | 403, why) => {
+                tracing::error!(tenant = %request.tenant, reason = %why, "Stripe refused the tenant's keys");
+                return Err(ProviderError::Refused(
+                    "the payment provider refused this tenant's credentials".to_owned(),
+                ));
             }
+            Answer::Refused(429, why) => return Err(ProviderError::Unavailable(format!("Stripe: {why}"))),
+            Answer::Refused(_, why) => return Err(ProviderError::Refused(format!("Stripe: {why}"))),
         };
-        let id = session_of_payment_intent(&intent.id)
-            .ok_or_else(|| ProviderError(format!("Stripe answered an odd PaymentIntent id {:?}", intent.id)))?;
+        let id = session_of_payment_intent(&intent.id).ok_or_else(|| {
+            ProviderError::Unavailable(format!("Stripe answered an odd PaymentIntent id {:?}", intent.id))
+        })?;
         let client_secret = intent
             .client_secret
-            .ok_or_else(|| ProviderError("Stripe's PaymentIntent has no client_secret".to_owned()))?;
+            .ok_or_else(|| ProviderError::Unavailable("Stripe's PaymentIntent has no client_secret".to_owned()))?;
         Ok(PaymentSession {
             url: format!("{}{PAY_PATH}{id}", base.trim_end_matches('/')),
             id,
@@ -248,15 +264,20 @@ impl PaymentProvider for StripeProvider {
             .await?
         {
             Answer::Ok(_) => Ok(true),
+            Answer::Refused(401 | 403, why) => Err(ProviderError::Refused(format!(
+                "Stripe refused the tenant's credentials: {why}"
+            ))),
             Answer::Refused(..) => match self.call(http::Method::GET, &path, &secret_key, None, &[]).await? {
                 Answer::Ok(current) => match current.status.as_deref() {
                     Some("canceled") => Ok(true),
                     Some("succeeded" | "processing" | "requires_capture") => Ok(false),
-                    other => Err(ProviderError(format!(
+                    other => Err(ProviderError::Unavailable(format!(
                         "PaymentIntent {pi} could not be canceled ({other:?})"
                     ))),
                 },
-                Answer::Refused(status, why) => Err(ProviderError(format!("PaymentIntent {pi}: {status} {why}"))),
+                Answer::Refused(status, why) => Err(ProviderError::Unavailable(format!(
+                    "PaymentIntent {pi}: {status} {why}"
+                ))),
             },
         }
     }
@@ -283,12 +304,12 @@ impl PaymentProvider for StripeUnwired {
         STRIPE_PROVIDER
     }
     async fn open_session(&self, _request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
-        Err(ProviderError(
+        Err(ProviderError::Unavailable(
             "this function is not wired with the Stripe client".to_owned(),
         ))
     }
     async fn cancel_session(&self, _tenant: &TenantId, _session: &PaymentSession) -> Result<bool, ProviderError> {
-        Err(ProviderError(
+        Err(ProviderError::Unavailable(
             "this function is not wired with the Stripe client".to_owned(),
         ))
     }
@@ -317,8 +338,17 @@ impl PaymentProvider for StripeOrSandbox {
     fn name(&self) -> &'static str {
         STRIPE_OR_SANDBOX
     }
+    /// Per tenant: see [`Self::is_sandbox_for`].
     fn is_sandbox(&self) -> bool {
-        true
+        false
+    }
+    /// The sandbox for a tenant without Stripe keys (unknown in a function without the Stripe
+    /// client: not the sandbox).
+    async fn is_sandbox_for(&self, tenant: &TenantId) -> Result<bool, ProviderError> {
+        match &self.stripe {
+            Some(stripe) => Ok(stripe.api_keys(tenant).await?.is_none()),
+            None => Ok(false),
+        }
     }
     fn offers(&self, name: &str) -> bool {
         name == STRIPE_PROVIDER || name == grants_domain::payments::SANDBOX_PROVIDER
@@ -332,13 +362,7 @@ impl PaymentProvider for StripeOrSandbox {
     }
     async fn open_session(&self, request: &SessionRequest<'_>) -> Result<PaymentSession, ProviderError> {
         if let Some(stripe) = &self.stripe {
-            let has_keys = stripe
-                .secrets
-                .stripe(request.tenant)
-                .await
-                .map_err(|e| ProviderError(e.to_string()))?
-                .is_some();
-            if has_keys {
+            if stripe.api_keys(request.tenant).await?.is_some() {
                 return stripe.open_session(request).await;
             }
         }
@@ -348,7 +372,7 @@ impl PaymentProvider for StripeOrSandbox {
         match (&self.stripe, payment_intent_of_session(&session.id)) {
             (_, None) => Ok(true),
             (Some(stripe), Some(_)) => stripe.cancel_session(tenant, session).await,
-            (None, Some(_)) => Err(ProviderError(
+            (None, Some(_)) => Err(ProviderError::Unavailable(
                 "this function is not wired with the Stripe client".to_owned(),
             )),
         }

@@ -159,13 +159,19 @@ pub async fn record_refund_is_versioned_and_records_its_message(store: &dyn Stor
         at: ts("2030-01-03T00:00:00Z"),
     };
     let message = grant_reduced(&reduction);
-    assert!(!store.record_refund(&refunded, 2, &reduction).await.expect("refund"));
+    assert!(!store
+        .record_refund(&refunded, 2, &reduction, None)
+        .await
+        .expect("refund"));
     assert_eq!(
         store.get_message(&t, &message.id).await.expect("get"),
         None,
         "nothing written"
     );
-    assert!(store.record_refund(&refunded, 1, &reduction).await.expect("refund"));
+    assert!(store
+        .record_refund(&refunded, 1, &reduction, None)
+        .await
+        .expect("refund"));
     assert_eq!(store.get_invoice(&t, &i.id).await.expect("get"), Some(refunded));
     let read = store
         .get_message(&t, &message.id)

@@ -59,16 +59,40 @@ impl PurchaseStore for MemoryStore {
         invoice: &Invoice,
         expected_version: u64,
         reduction: &crate::purchases::GrantReduction,
+        ledger: Option<&crate::purchases::RefundLedger>,
     ) -> Result<bool, StoreError> {
+        let key = ledger
+            .map(|l| super::usage::usage_transaction(&l.record, &l.grants, l.log.as_ref(), false))
+            .transpose()?;
         let mut st = self.state();
-        match st.invoices.get_mut(&(invoice.tenant.clone(), invoice.id.clone())) {
-            Some(stored) if stored.version == expected_version => {
-                *stored = invoice.clone();
-                st.outbox.push(webhook_messages::grant_reduced(reduction));
-                Ok(true)
-            }
-            _ => Ok(false),
+        let invoice_key = (invoice.tenant.clone(), invoice.id.clone());
+        if st
+            .invoices
+            .get(&invoice_key)
+            .is_none_or(|i| i.version != expected_version)
+        {
+            return Ok(false);
         }
+        if let (Some(l), Some(key)) = (ledger, &key) {
+            let applying = st.entitlement(key).is_some_and(|e| e.applying.is_some());
+            if st.usage(key, &l.record.event_id).is_some()
+                || !st.is_active(key)
+                || applying
+                || !st.grants_unmoved(&l.grants)
+                || !st.log_unmoved(key, l.log.as_ref())
+                || !st.lease_free(key, l.record.recorded_at)
+            {
+                return Ok(false);
+            }
+            st.put_usage(&l.record);
+            st.append_log(key, l.log.as_ref(), l.record.rollover);
+            for (g, _) in &l.grants {
+                st.put_grant(g);
+            }
+        }
+        st.invoices.insert(invoice_key, invoice.clone());
+        st.outbox.push(webhook_messages::grant_reduced(reduction));
+        Ok(true)
     }
 
     async fn settle_invoice(

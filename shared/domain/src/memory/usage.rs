@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 /// The transaction's items: the record, the entitlement, the record's hold (written while pending,
 /// deleted when settled), the grants, and the log's items.
-fn usage_transaction(
+pub(super) fn usage_transaction(
     record: &UsageRecord,
     grants: &[(Grant, u64)],
     log: Option<&LogAppend>,

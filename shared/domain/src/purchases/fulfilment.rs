@@ -210,11 +210,17 @@ async fn notify(f: &Fulfilment<'_>, invoice: &Invoice) -> Result<(), FulfilError
     Ok(())
 }
 
+/// How long one expiry run may call providers (the function's timeout is 60 s).
+pub(crate) const EXPIRY_RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(40);
+
 /// Cancels open invoices whose payment session has expired (the scheduled sweep). Returns how many
 /// it canceled. The provider's session is closed first (Stripe: the PaymentIntent is canceled), so
 /// nobody can pay an invoice once it is canceled; one whose payment the provider says already
 /// went through is left open for its paid event, and one the provider could not be asked about is
-/// tried again next run. An invoice that changed meanwhile (paid at the last second) is left as it is.
+/// tried again next run; one whose tenant's provider set-up is gone (no keys, keys refused) is
+/// canceled here all the same (a payment that still comes makes its grant, `paidLate`). The run
+/// stops after [`EXPIRY_RUN_BUDGET`], leaving the rest for the next one. An invoice that changed
+/// meanwhile (paid at the last second) is left as it is.
 pub async fn expire_due_sessions(
     store: &dyn PurchaseStore,
     provider: &dyn crate::payments::PaymentProvider,
@@ -222,10 +228,18 @@ pub async fn expire_due_sessions(
     limit: usize,
 ) -> Result<usize, StoreError> {
     let now = clock.now();
+    let started = std::time::Instant::now();
     let mut canceled = 0;
     for invoice in store.due_open_invoices(now, limit).await? {
         if invoice.status != InvoiceStatus::Open || invoice.session.expires_at > now {
             continue;
+        }
+        if started.elapsed() > EXPIRY_RUN_BUDGET {
+            tracing::warn!(
+                canceled,
+                "expiry stopped at the run's time budget; the next run goes on"
+            );
+            break;
         }
         if provider.offers(&invoice.provider) {
             match provider.cancel_session(&invoice.tenant, &invoice.session).await {
@@ -233,6 +247,9 @@ pub async fn expire_due_sessions(
                 Ok(false) => {
                     tracing::info!(invoice = %invoice.id, "expired session was paid at the provider; left open for its event");
                     continue;
+                }
+                Err(crate::payments::ProviderError::Refused(why)) => {
+                    tracing::warn!(invoice = %invoice.id, reason = %why, "the provider's session cannot be closed; the invoice is canceled all the same");
                 }
                 Err(e) => {
                     tracing::warn!(invoice = %invoice.id, error = %e, "could not close the provider's session; next run tries again");

@@ -20,7 +20,7 @@ pub use fulfilment::{apply_payment_event, expire_due_sessions, Applied, FulfilEr
 pub use purchase::{
     get_invoice, invoice_for_session, purchase, InvoiceLookupError, NewPurchase, PurchaseContext, PurchaseError,
 };
-pub use refunds::{apply_refund, GrantReduction, Refunded};
+pub use refunds::{apply_refund, GrantReduction, RefundLedger, Refunded};
 
 /// Session lifetime when the request names none (Paygentic's example: one day).
 const DEFAULT_PAYMENT_WINDOW_SECONDS: i64 = 24 * 3600;
@@ -195,13 +195,16 @@ pub trait PurchaseStore: Send + Sync {
         grant: &crate::model::Grant,
     ) -> Result<bool, crate::kernel::StoreError>;
     /// In one transaction: replaces the invoice (its refund recorded) if its version is still
-    /// `expected_version`, and records `grant.reduced.v0` (the outbox). False when the version
-    /// moved (nothing written).
+    /// `expected_version`, records `grant.reduced.v0` (the outbox), and, when credits are taken
+    /// back, writes `ledger` as [`crate::usage::UsageStore::write_usage`] writes usage (the
+    /// adjustment record if its id is new, the entitlement's log if unmoved and no lease is live,
+    /// the grant at the version read). False when anything moved (nothing written).
     async fn record_refund(
         &self,
         invoice: &crate::purchases::Invoice,
         expected_version: u64,
         reduction: &crate::purchases::GrantReduction,
+        ledger: Option<&crate::purchases::RefundLedger>,
     ) -> Result<bool, crate::kernel::StoreError>;
     /// Open invoices whose session expired by `now`, oldest expiry first (an index read: may lag).
     async fn due_open_invoices(

@@ -107,14 +107,14 @@ pub struct PurchaseContext<'a> {
 /// any `https` URL, and only with the sandbox provider (security review finding 7).
 fn check_redirect(
     settings: &TenantSettings,
-    provider: &dyn PaymentProvider,
+    sandbox: bool,
     field: &'static str,
     url: Option<&RedirectUrl>,
 ) -> Result<(), PurchaseError> {
     let Some(url) = url else { return Ok(()) };
     let origin = origin_of(url.as_str());
     let allowed = if settings.allowed_redirect_origins.is_empty() {
-        provider.is_sandbox() && url.as_str().starts_with("https://") && origin.is_some()
+        sandbox && url.as_str().starts_with("https://") && origin.is_some()
     } else {
         origin.is_some_and(|o| {
             settings
@@ -147,6 +147,30 @@ pub async fn purchase(
     let checked = check_purchase(ctx, who, &req).await?;
     let fingerprint = req.fingerprint();
     let invoice = open_invoice(ctx, tenant, req, checked, &fingerprint).await?;
+    let opened = invoice.session.clone();
+    let outcome = claim_invoice(ctx, tenant, invoice, fingerprint).await;
+    let kept = match &outcome {
+        Ok(Created::New(_)) => true,
+        Ok(Created::Replayed(stored)) => stored.session.id == opened.id,
+        Err(_) => false,
+    };
+    if !kept {
+        // The session just opened belongs to no invoice (a replay answered with the first one's,
+        // or a refused request): close it so that nobody can pay it.
+        if let Err(e) = ctx.provider.cancel_session(tenant, &opened).await {
+            tracing::warn!(session = %opened.id, error = %e, "could not close an unused payment session");
+        }
+    }
+    outcome
+}
+
+/// Writes the open invoice under the purchase's idempotency claim (or finds the claim's invoice).
+async fn claim_invoice(
+    ctx: &PurchaseContext<'_>,
+    tenant: &TenantId,
+    invoice: Invoice,
+    fingerprint: BTreeMap<String, String>,
+) -> Result<Created<Invoice>, PurchaseError> {
     let claim = Claim {
         scope: PURCHASE_SCOPE.to_owned(),
         key: invoice.idempotency_key.clone(),
@@ -200,7 +224,7 @@ async fn check_purchase(
         return Err(PurchaseError::MembersMayNotPurchase);
     }
     if !ctx.provider.takes_payments() {
-        return Err(PurchaseError::Provider(ProviderError(
+        return Err(PurchaseError::Provider(ProviderError::Unavailable(
             "no payment provider is configured".to_owned(),
         )));
     }
@@ -215,8 +239,11 @@ async fn check_purchase(
         }
     }
     check_rollover_bounds(req.amount, req.reset_min_rollover, req.reset_max_rollover)?;
-    check_redirect(&settings, ctx.provider, "successUrl", req.success_url.as_ref())?;
-    check_redirect(&settings, ctx.provider, "cancelUrl", req.cancel_url.as_ref())?;
+    if req.success_url.is_some() || req.cancel_url.is_some() {
+        let sandbox = settings.allowed_redirect_origins.is_empty() && ctx.provider.is_sandbox_for(tenant).await?;
+        check_redirect(&settings, sandbox, "successUrl", req.success_url.as_ref())?;
+        check_redirect(&settings, sandbox, "cancelUrl", req.cancel_url.as_ref())?;
+    }
     let now = ctx.clock.now();
     let payment_expires_at = match req.payment_expires_at {
         Some(t) => t,

@@ -9,8 +9,8 @@
 //! already spent are not clawed back (the merchant's refund is their decision; the ledger never goes
 //! negative). The take-back is one ledger record on the entitlement (an adjustment, like a period
 //! reset's rollover clamp: it draws on that one grant, is not usage, and appears in the grant's
-//! entries), written idempotently under the id `refund:<invoice>:<total refunded>`; the invoice
-//! then records the refund and, in the same transaction, `grant.reduced.v0` is published.
+//! entries), with the id `refund:<invoice>:<total refunded>`, written in one transaction with the
+//! invoice's record of the refund (conditioned on its version) and `grant.reduced.v0`.
 //!
 //! Deliveries in any order and any number of times settle on the largest total: a refund whose
 //! total is not above what the invoice has recorded changes nothing.
@@ -20,7 +20,7 @@ use crate::entitlement_store::EntitlementStore;
 use crate::kernel::StoreError;
 use crate::ledger::{Deduction, Effect, UsageStatus};
 use crate::payments::{PaymentEvent, PaymentEventKind};
-use crate::usage::{changed, log_append, CounterDelta, UsageRecord, UsageStore, UsageWrite};
+use crate::usage::{changed, log_append, UsageRecord};
 use crate::{Clock, EntitlementId, GrantId, InvoiceId, TenantId, Timestamp};
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -48,6 +48,15 @@ pub struct GrantReduction {
     pub at: Timestamp,
 }
 
+/// The ledger side of a refund: the adjustment record that takes credits back from the purchased
+/// grant, that grant as it becomes (with the version read), and the entitlement's log entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundLedger {
+    pub record: UsageRecord,
+    pub grants: Vec<(crate::model::Grant, u64)>,
+    pub log: Option<crate::ledger::LogAppend>,
+}
+
 /// What applying a refund event did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refunded {
@@ -57,12 +66,15 @@ pub enum Refunded {
     AlreadyApplied,
 }
 
-/// Applies a `payment.refunded` event (see the module's rule). Errors: the event does not match
-/// the invoice (session, currency, more than was paid) or names no invoice: permanent (the
-/// dead-letter queue); the invoice is not paid yet: retried later (its paid event is on the way).
+/// Applies a `payment.refunded` event (see the module's rule). The take-back, the invoice's record
+/// of it and `grant.reduced.v0` are one transaction conditioned on the invoice's version and the
+/// grant's, so concurrent or repeated deliveries of refund totals apply each credit once, in
+/// whatever order they come. Errors: the event does not match the invoice (session, currency,
+/// more than was paid) or names no invoice: permanent (the dead-letter queue); the invoice is not
+/// paid yet: retried later (its paid event is on the way).
 pub async fn apply_refund<S>(store: &S, clock: &dyn Clock, event: &PaymentEvent) -> Result<Refunded, FulfilError>
 where
-    S: PurchaseStore + UsageStore + EntitlementStore + ?Sized,
+    S: PurchaseStore + EntitlementStore + ?Sized,
 {
     debug_assert_eq!(event.kind, PaymentEventKind::Refunded);
     for _ in 0..VERSION_RETRIES {
@@ -78,16 +90,13 @@ where
             return Err(FulfilError::NotPaidYet(invoice.id.clone()));
         };
         let now = clock.now();
-        let asked = asked_back(&invoice, event.amount_minor) - invoice.credits_reclaimed;
-        let (taken, remaining) = take_back(
-            store,
-            &invoice,
-            &grant_id,
-            event.amount_minor,
-            asked.max(Decimal::ZERO),
-            now,
-        )
-        .await?;
+        let asked = (asked_back(&invoice, event.amount_minor) - invoice.credits_reclaimed).max(Decimal::ZERO);
+        let take_back = plan_take_back(store, &invoice, &grant_id, event.amount_minor, asked, now).await?;
+        let (taken, remaining) = take_back
+            .as_ref()
+            .map_or((Decimal::ZERO, Decimal::ZERO), |(taken, remaining, _)| {
+                (*taken, *remaining)
+            });
         let mut refunded = invoice.clone();
         refunded.version += 1;
         refunded.updated_at = now;
@@ -101,13 +110,17 @@ where
             customer_id: invoice.customer_id.clone(),
             invoice_id: invoice.id.clone(),
             reduced_by: taken,
-            not_reclaimed: (asked - taken).max(Decimal::ZERO),
+            not_reclaimed: asked - taken,
             remaining,
             refunded_minor: event.amount_minor,
             currency: invoice.price.currency().code().to_owned(),
             at: now,
         };
-        if store.record_refund(&refunded, invoice.version, &reduction).await? {
+        let ledger = take_back.as_ref().and_then(|(_, _, ledger)| ledger.as_ref());
+        if store
+            .record_refund(&refunded, invoice.version, &reduction, ledger)
+            .await?
+        {
             return Ok(Refunded::Applied(Box::new(reduction)));
         }
     }
@@ -125,80 +138,65 @@ fn asked_back(invoice: &Invoice, refunded_minor: i64) -> Decimal {
         .round_dp_with_strategy(RECLAIM_SCALE, RoundingStrategy::ToZero)
 }
 
-/// Takes up to `asked` credits from the grant's available ones in one ledger write, idempotent by
-/// the record id; returns what was taken and what the grant has left.
-async fn take_back<S>(
+/// What can be taken back now: up to `asked` of the grant's available credits (neither consumed
+/// nor held, the grant neither expired nor voided, the entitlement active), as (taken, the grant's
+/// remaining after, the ledger write when anything is taken). None: no such grant.
+async fn plan_take_back<S>(
     store: &S,
     invoice: &Invoice,
     grant_id: &GrantId,
     refunded_minor: i64,
     asked: Decimal,
     now: Timestamp,
-) -> Result<(Decimal, Decimal), StoreError>
+) -> Result<Option<(Decimal, Decimal, Option<RefundLedger>)>, StoreError>
 where
-    S: UsageStore + EntitlementStore + ?Sized,
+    S: EntitlementStore + ?Sized,
 {
-    let event_id = format!("refund:{}:{refunded_minor}", invoice.id);
-    for _ in 0..VERSION_RETRIES {
-        let Some((entitlement, grants)) = store.load_entitlement(&invoice.tenant, &invoice.entitlement_id).await?
-        else {
-            return Ok((Decimal::ZERO, Decimal::ZERO));
-        };
-        if let Some(old) = store
-            .get_usage(&invoice.tenant, &invoice.entitlement_id, &event_id)
-            .await?
-        {
-            let remaining = grants
-                .iter()
-                .find(|g| &g.id == grant_id)
-                .map_or(Decimal::ZERO, |g| g.remaining);
-            return Ok((old.deductions.iter().map(|d| d.amount).sum(), remaining));
-        }
-        let Some(grant) = grants.iter().find(|g| &g.id == grant_id) else {
-            return Ok((Decimal::ZERO, Decimal::ZERO));
-        };
-        let at = now.max(grant.effective_at);
-        let available = if grant.expires_at.is_none_or(|e| at < e) && grant.voided_at.is_none() {
-            (grant.remaining - grant.reserved).max(Decimal::ZERO)
-        } else {
-            Decimal::ZERO
-        };
-        let take = asked.min(available);
-        if take.is_zero() || !entitlement.is_active() {
-            return Ok((Decimal::ZERO, grant.remaining));
-        }
-        let deductions = vec![Deduction {
-            grant_id: grant_id.clone(),
-            amount: take,
-        }];
-        let writes = changed(&grants, &deductions, Effect::Consume, at);
-        let record = UsageRecord {
-            // An adjustment, not usage: it counts in no period's usage.
-            rollover: true,
-            tenant: invoice.tenant.clone(),
-            entitlement_id: invoice.entitlement_id.clone(),
-            event_id: event_id.clone(),
-            amount: Decimal::ZERO,
-            occurred_at: at,
-            recorded_at: now,
-            status: UsageStatus::Committed,
-            deductions,
-            overage: Decimal::ZERO,
-            settled_at: None,
-            fingerprint: Default::default(),
-        };
-        let log = log_append(&entitlement, &grants, &writes, &record.posting());
-        match store
-            .write_usage(&record, CounterDelta::default(), &writes, log.as_ref())
-            .await?
-        {
-            UsageWrite::Written => return Ok((take, grant.remaining - take)),
-            UsageWrite::Exists(old) => {
-                return Ok((old.deductions.iter().map(|d| d.amount).sum(), grant.remaining));
-            }
-            UsageWrite::EntitlementUnavailable => return Ok((Decimal::ZERO, grant.remaining)),
-            UsageWrite::Stale => continue,
-        }
+    let Some((entitlement, grants)) = store.load_entitlement(&invoice.tenant, &invoice.entitlement_id).await? else {
+        return Ok(None);
+    };
+    let Some(grant) = grants.iter().find(|g| &g.id == grant_id) else {
+        return Ok(None);
+    };
+    let at = now.max(grant.effective_at);
+    let usable = grant.expires_at.is_none_or(|e| at < e) && grant.voided_at.is_none() && entitlement.is_active();
+    let available = if usable {
+        (grant.remaining - grant.reserved).max(Decimal::ZERO)
+    } else {
+        Decimal::ZERO
+    };
+    let take = asked.min(available);
+    if take.is_zero() {
+        return Ok(Some((Decimal::ZERO, grant.remaining, None)));
     }
-    Err(StoreError::Contention)
+    let deductions = vec![Deduction {
+        grant_id: grant_id.clone(),
+        amount: take,
+    }];
+    let writes = changed(&grants, &deductions, Effect::Consume, at);
+    let record = UsageRecord {
+        // An adjustment, not usage: it counts in no period's usage.
+        rollover: true,
+        tenant: invoice.tenant.clone(),
+        entitlement_id: invoice.entitlement_id.clone(),
+        event_id: format!("refund:{}:{refunded_minor}", invoice.id),
+        amount: Decimal::ZERO,
+        occurred_at: at,
+        recorded_at: now,
+        status: UsageStatus::Committed,
+        deductions,
+        overage: Decimal::ZERO,
+        settled_at: None,
+        fingerprint: Default::default(),
+    };
+    let log = log_append(&entitlement, &grants, &writes, &record.posting());
+    Ok(Some((
+        take,
+        grant.remaining - take,
+        Some(RefundLedger {
+            record,
+            grants: writes,
+            log,
+        }),
+    )))
 }

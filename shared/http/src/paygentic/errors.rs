@@ -6,6 +6,7 @@ use grants_domain::entitlements::{CreateEntitlementError, EntitlementLookupError
 use grants_domain::grants::{CreateGrantError, GrantLookupError, ListGrantsError, RolloverBoundsError};
 use grants_domain::ingest::IngestError;
 use grants_domain::meters::{CreateMetricError, ListMetricsError, MetricLookupError};
+use grants_domain::payments::ProviderError;
 use grants_domain::purchases::{InvoiceLookupError, PurchaseError};
 use grants_domain::usage::{SettleError, UsageError};
 use grants_domain::webhook_portal::PortalError;
@@ -245,6 +246,10 @@ impl From<PurchaseError> for ApiError {
                 "must be in the future and at most 30 days away",
             ),
             PurchaseError::IdempotencyMismatch(fields) => idempotency_mismatch(fields),
+            PurchaseError::Provider(ProviderError::Refused(why)) => {
+                tracing::warn!(reason = %why, "payment provider refused the purchase");
+                ApiError::unprocessable("payment_provider_refused", why)
+            }
             PurchaseError::Provider(p) => {
                 tracing::error!(error = %p, "payment provider unavailable");
                 ApiError::unavailable()

@@ -155,7 +155,8 @@ pub struct InvoiceMetadata {
     pub cancel_reason: Option<String>,
     /// Money given back so far by refunds (the currency's decimals, e.g. "2.50"; "0.00": none).
     pub refunded_amount: String,
-    /// Credits taken back from the grant for those refunds (only what was unspent).
+    // Credits taken back from the grant for those refunds (only what was unspent). A doc comment
+    // here would wrap the inline number schema in an allOf with an object.
     #[schema(inline)]
     pub credits_reclaimed: Number,
 }
