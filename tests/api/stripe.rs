@@ -582,7 +582,9 @@ async fn concurrent_refunds_take_back_each_credit_once() {
 /// written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_without_stripe_keys_is_told_so_with_a_422() {
-    let secrets = Arc::new(grants_lambda::config::secrets(&grants_lambda::config::sdk_config().await));
+    let secrets = Arc::new(grants_lambda::config::secrets(
+        &grants_lambda::config::sdk_config().await,
+    ));
     let provider = grants_lambda::stripe::StripeProvider::new(localstripe_url(), secrets);
     let t = spawn_full(
         Arc::new(SystemClock),
@@ -593,7 +595,10 @@ async fn a_tenant_without_stripe_keys_is_told_so_with_a_422() {
     .await;
     let ent = t.entitlement().await;
     let r = t
-        .post(&format!("/v1/entitlements/{ent}/grants/purchase"), purchase_body("no-keys"))
+        .post(
+            &format!("/v1/entitlements/{ent}/grants/purchase"),
+            purchase_body("no-keys"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
     assert_eq!(r.body["code"], "payment_provider_refused", "{}", r.body);
