@@ -59,8 +59,8 @@ cat >&2 <<MSG
     -d '{"amount": 1000, "price": "5.00", "idempotencyKey": "topup-1"}'
   then open paymentSessions[0].url in a browser and click Pay.
 Buy credits with a (test) card, through the local Stripe server:
-  curl -s -X POST http://127.0.0.1:$PORT/v1/entitlements/$STRIPE_ENTITLEMENT_ID/grants/purchase \
-    -H "Authorization: Bearer $STRIPE_API_KEY" -H 'Content-Type: application/json' \
+  curl -s -X POST http://127.0.0.1:$PORT/v1/entitlements/$STRIPE_ENTITLEMENT_ID/grants/purchase \\
+    -H "Authorization: Bearer $STRIPE_API_KEY" -H 'Content-Type: application/json' \\
     -d '{"amount": 1000, "price": "10.00", "idempotencyKey": "card-topup-1"}'
   then open paymentSessions[0].url, type 4242424242424242, any future month/year, any CVC and
   postal code, and click Pay (4000000000000341 is declined). GET /v2/invoices/<invoiceId> is PAID.

@@ -32,6 +32,10 @@ try {
     page
       .waitForFunction(() => (document.getElementById("error")?.textContent || "").length > 0, null, { timeout: 60000 })
       .then(async () => ({ error: await page.textContent("#error") })),
+    // Without a successUrl the page says so itself.
+    page
+      .waitForFunction(() => document.getElementById("status")?.textContent === "Paid", null, { timeout: 60000 })
+      .then(() => ({ paidInPlace: true })),
   ]);
   if (shot) await page.screenshot({ path: shot });
   const csp = response.headers()["content-security-policy"] || "";
