@@ -314,6 +314,15 @@ async fn under_stripe_and_sandbox_the_sandbox_pages_refuse_stripe_sessions() {
         )
         .await;
     assert_eq!(pay.status, StatusCode::NOT_FOUND);
+    // Nor does the sandbox's signed webhook speak for a Stripe session.
+    let forged = grants_domain::payments::PaymentEvent {
+        session_id: grants_domain::SessionId::parse(&session).unwrap(),
+        amount_minor: 100,
+        ..t.event_for(&striped, grants_domain::payments::PaymentEventKind::Paid)
+    };
+    let r = t.deliver(&forged).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "sessionId");
     assert_eq!(t.depth(&t.queues().payment_events).await, 0, "nothing queued");
     assert_eq!(
         t.raw(Method::GET, &format!("/pay/{session}"), Key::None, b"")
@@ -381,7 +390,15 @@ async fn refunds_take_back_only_what_is_unspent_never_more_than_was_granted() {
     send(&t, &keys, &event("payment_intent.succeeded", paid, now)).await;
     t.drain(1).await;
     assert_eq!(t.invoice(&invoice_id).await["status"], "PAID");
-    // 200 of the 1,000 credits are used.
+    // 200 of the 1,000 credits are used. (A client's event id may not take the refunds' prefix.)
+    let r = t
+        .post(
+            &format!("/v1/entitlements/{ent}/usage"),
+            json!({"eventId": format!("refund:{invoice_id}:250"), "amount": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "eventId");
     use_credits(&t, &ent, 200).await;
     let charge = |refunded: i64| {
         json!({

@@ -23,6 +23,22 @@ const STALE_RETRIES: u32 = 40;
 /// A client's usage event id: 1..=255 characters, not blank, no control characters.
 pub type UsageEventId = crate::kernel::Label;
 
+/// The prefixes of the event ids the service writes itself on an entitlement's ledger (period
+/// resets' rollover clamps, refunds' take-backs): a client's usage may not take them.
+pub const RESERVED_EVENT_ID_PREFIXES: [&str; 2] = ["rollover:", "refund:"];
+
+/// A new usage event's id as a client sends it: a [`UsageEventId`] that does not start with one of
+/// [`RESERVED_EVENT_ID_PREFIXES`].
+pub fn client_event_id(s: &str) -> Result<UsageEventId, String> {
+    let id = UsageEventId::parse(s).map_err(|e| e.to_string())?;
+    match RESERVED_EVENT_ID_PREFIXES.iter().find(|p| id.as_str().starts_with(*p)) {
+        Some(p) => Err(format!(
+            "must not start with {p:?} (reserved for the service's own ledger records)"
+        )),
+        None => Ok(id),
+    }
+}
+
 /// A recorded usage event: what it drew from which grant, and what no grant covered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRecord {

@@ -82,6 +82,15 @@ pub async fn payment_webhook<S: Store>(app: &App<S>, req: &ApiRequest) -> Result
             WebhookError::Signature(s) => signature_error(s),
             WebhookError::Event(ev) => ApiError::field(ev.field, "invalid", ev.message),
         })?;
+    // A Stripe session's events come from Stripe's route only (under `stripe+sandbox` the
+    // sandbox's secret must not speak for a Stripe payment).
+    if crate::stripe::payment_intent_of_session(&event.session_id).is_some() {
+        return Err(ApiError::field(
+            "sessionId",
+            "invalid",
+            "is a Stripe payment session: its events come from Stripe",
+        ));
+    }
     app.payment_events
         .send(crate::payment_events::encode(&event))
         .await

@@ -229,7 +229,8 @@ impl PaymentProvider for StripeProvider {
                     "the payment provider refused this tenant's credentials".to_owned(),
                 ));
             }
-            Answer::Refused(429, why) => return Err(ProviderError::Unavailable(format!("Stripe: {why}"))),
+            // 409: the same purchase is being opened by a concurrent request; 429: rate limited.
+            Answer::Refused(409 | 429, why) => return Err(ProviderError::Unavailable(format!("Stripe: {why}"))),
             Answer::Refused(_, why) => return Err(ProviderError::Refused(format!("Stripe: {why}"))),
         };
         let id = session_of_payment_intent(&intent.id).ok_or_else(|| {

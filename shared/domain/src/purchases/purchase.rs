@@ -149,14 +149,16 @@ pub async fn purchase(
     let invoice = open_invoice(ctx, tenant, req, checked, &fingerprint).await?;
     let opened = invoice.session.clone();
     let outcome = claim_invoice(ctx, tenant, invoice, fingerprint).await;
-    let kept = match &outcome {
-        Ok(Created::New(_)) => true,
-        Ok(Created::Replayed(stored)) => stored.session.id == opened.id,
-        Err(_) => false,
+    // Only when the session certainly belongs to no invoice: the claim answered with another
+    // invoice (a replay whose provider opened a new session), or refused the request. After any
+    // other error it is left open: the provider (Stripe, for 24 hours) answers a retry of the same
+    // purchase with this very session, and the write may even have happened.
+    let orphaned = match &outcome {
+        Ok(Created::Replayed(stored)) => stored.session.id != opened.id,
+        Err(PurchaseError::IdempotencyMismatch(_)) => true,
+        _ => false,
     };
-    if !kept {
-        // The session just opened belongs to no invoice (a replay answered with the first one's,
-        // or a refused request): close it so that nobody can pay it.
+    if orphaned {
         if let Err(e) = ctx.provider.cancel_session(tenant, &opened).await {
             tracing::warn!(session = %opened.id, error = %e, "could not close an unused payment session");
         }

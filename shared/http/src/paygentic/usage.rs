@@ -134,7 +134,7 @@ pub struct EventIdRequest {
 pub async fn record_usage<S: Store>(app: &App<S>, who: &Principal, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
     let entitlement_id = entitlement_in_path(req)?;
     let mut body = JsonBody::parse(req)?;
-    let event_id = body.parsed("eventId", true, UsageEventId::parse);
+    let event_id = body.parsed("eventId", true, grants_domain::usage::client_event_id);
     let amount = body.required_amount("amount");
     let occurred_at = body.optional_timestamp("occurredAt");
     let pending = body.optional_bool("pending").unwrap_or(false);
