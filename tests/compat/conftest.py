@@ -6,6 +6,7 @@ scripts/test.sh serves the API with `cargo lambda watch` and exports GRANTS_BASE
 import os
 import uuid
 
+import httpx
 import pytest
 
 
@@ -28,3 +29,15 @@ def tenant() -> str:
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex
+
+
+def create_entitlement(base_url: str, api_key: str, customer_id: str) -> str:
+    """Provisioning is this service's own admin call (no vendor SDK method for it): the new id."""
+    r = httpx.post(
+        f"{base_url}/v1/entitlements",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"customerId": customer_id, "featureKey": "api_calls"},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]

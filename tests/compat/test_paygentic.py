@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
+from conftest import create_entitlement
 from paygentic_sdk import Paygentic, errors
 
 
@@ -14,15 +15,7 @@ def client(base_url, api_key):
 
 @pytest.fixture
 def entitlement(base_url, api_key, unique):
-    """Provisioning is this service's own admin call (no Paygentic SDK method for it)."""
-    r = httpx.post(
-        f"{base_url}/v1/entitlements",
-        headers={"Authorization": f"Bearer {api_key}"},
-        json={"customerId": f"cus_{unique}", "featureKey": "api_calls"},
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
+    return create_entitlement(base_url, api_key, f"cus_{unique}")
 
 
 def test_create_replay_get_list_void(client, entitlement):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import create_entitlement
 from paygentic_sdk import Paygentic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,14 +79,7 @@ def merchant():
 
 @pytest.fixture
 def entitlement(base_url, stripe_key, unique):
-    r = httpx.post(
-        f"{base_url}/v1/entitlements",
-        headers={"Authorization": f"Bearer {stripe_key}"},
-        json={"customerId": f"cus_{unique}", "featureKey": "api_calls"},
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
+    return create_entitlement(base_url, stripe_key, f"cus_{unique}")
 
 
 def pay_in_browser(url: str, card: str, shot: str) -> dict:
@@ -160,26 +154,22 @@ def test_card_payment_in_the_browser_makes_the_grant_once_and_a_refund_takes_bac
                    json={"eventId": f"use-{unique}", "amount": 300}, timeout=30)
     assert r.status_code == 201, r.text
     payment_intent = url.rsplit("/", 1)[1].removeprefix("ps_")
-    r = httpx.post(f"{localstripe}/v1/refunds", auth=("sk_test_refunds", ""),
-                   data={"payment_intent": payment_intent, "amount": 500}, timeout=30)
-    assert r.status_code == 200, r.text
-    refunded = eventually(
-        "the refund recorded on the invoice",
-        lambda: (lambda b: b if b["metadata"]["refundedAmount"] == "5.00" else None)(
-            invoice_json(base_url, stripe_key, purchase.invoice_id)),
-    )
-    assert refunded["metadata"]["creditsReclaimed"] == 500
+
+    def refund_at_stripe(cents: int, total_refunded: str) -> dict:
+        """Refunds at the local Stripe server; waits for its charge.refunded on the invoice."""
+        r = httpx.post(f"{localstripe}/v1/refunds", auth=("sk_test_refunds", ""),
+                       data={"payment_intent": payment_intent, "amount": cents}, timeout=30)
+        assert r.status_code == 200, r.text
+        return eventually(
+            f"a refund total of {total_refunded} recorded on the invoice",
+            lambda: (lambda b: b if b["metadata"]["refundedAmount"] == total_refunded else None)(
+                invoice_json(base_url, stripe_key, purchase.invoice_id)),
+        )
+
+    assert refund_at_stripe(500, "5.00")["metadata"]["creditsReclaimed"] == 500
     assert balance(base_url, stripe_key, entitlement) == 200
     # The rest of the money back: 500 more asked, 200 unused: 200 taken, never more.
-    r = httpx.post(f"{localstripe}/v1/refunds", auth=("sk_test_refunds", ""),
-                   data={"payment_intent": payment_intent, "amount": 500}, timeout=30)
-    assert r.status_code == 200, r.text
-    full = eventually(
-        "the full refund recorded",
-        lambda: (lambda b: b if b["metadata"]["refundedAmount"] == "10.00" else None)(
-            invoice_json(base_url, stripe_key, purchase.invoice_id)),
-    )
-    assert full["metadata"]["creditsReclaimed"] == 700
+    assert refund_at_stripe(500, "10.00")["metadata"]["creditsReclaimed"] == 700
     assert balance(base_url, stripe_key, entitlement) == 0
     assert len(client.entitlements.grants.list(entitlement_id=entitlement).data) == 1
 

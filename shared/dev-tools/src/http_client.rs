@@ -4,7 +4,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -70,22 +69,5 @@ impl HttpClient {
 }
 
 fn build_client() -> Client<Connector, Full<Bytes>> {
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let connector = match builder.with_native_roots() {
-        Ok(b) => b.https_or_http().enable_http1().build(),
-        Err(e) => {
-            // No CA certificates on this machine: plain HTTP still works (local use).
-            tracing::warn!(error = %e, "no native root certificates; HTTPS calls will fail");
-            hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-                .https_or_http()
-                .enable_http1()
-                .build()
-        }
-    };
-    Client::builder(TokioExecutor::new()).build(connector)
+    grants_lambda::webhooks::https_client(HttpConnector::new(), Duration::from_secs(10))
 }

@@ -262,13 +262,17 @@ pub trait PaymentProvider: Send + Sync {
     async fn cancel_session(&self, _tenant: &TenantId, _session: &PaymentSession) -> Result<bool, ProviderError> {
         Ok(true)
     }
-    /// Verifies a webhook delivery against the tenant's active secrets and reads the event from it.
+    /// Verifies a delivery to the service's own payment webhook (`/v1/webhooks/payments`) against
+    /// the tenant's active secrets and reads the event from it. By default nothing verifies: only
+    /// the sandbox speaks there (Stripe has its own route).
     fn verify_webhook(
         &self,
-        secrets: &[String],
-        signature: &SignatureHeader,
-        body: &[u8],
-    ) -> Result<PaymentEvent, WebhookError>;
+        _secrets: &[String],
+        _signature: &SignatureHeader,
+        _body: &[u8],
+    ) -> Result<PaymentEvent, WebhookError> {
+        Err(WebhookError::Signature(SignatureError::Mismatch))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -60,6 +60,34 @@ pub struct UsageRecord {
 }
 
 impl UsageRecord {
+    /// A committed ledger adjustment the service makes itself (a period reset's rollover clamp, a
+    /// refund's take-back): explicit deductions from grants, no amount of usage, counted in no
+    /// period's usage. `event_id` starts with one of [`RESERVED_EVENT_ID_PREFIXES`].
+    pub fn adjustment(
+        tenant: &TenantId,
+        entitlement_id: &EntitlementId,
+        event_id: String,
+        occurred_at: Timestamp,
+        recorded_at: Timestamp,
+        deductions: Vec<Deduction>,
+    ) -> Self {
+        debug_assert!(RESERVED_EVENT_ID_PREFIXES.iter().any(|p| event_id.starts_with(p)));
+        Self {
+            rollover: true,
+            tenant: tenant.clone(),
+            entitlement_id: entitlement_id.clone(),
+            event_id,
+            amount: Decimal::ZERO,
+            occurred_at,
+            recorded_at,
+            status: UsageStatus::Committed,
+            deductions,
+            overage: Decimal::ZERO,
+            settled_at: None,
+            fingerprint: Default::default(),
+        }
+    }
+
     pub fn posting(&self) -> Posting {
         Posting {
             rollover: self.rollover,

@@ -14,8 +14,7 @@ use grants_domain::messaging::QueueError;
 use grants_domain::model::Role;
 use grants_domain::money::Currency;
 use grants_domain::payments::{
-    PaymentEvent, PaymentEventKind, PaymentProvider, PaymentSession, ProviderError, SessionRequest, SignatureError,
-    SignatureHeader, WebhookError,
+    PaymentEvent, PaymentEventKind, PaymentProvider, PaymentSession, ProviderError, SessionRequest,
 };
 use grants_domain::ports::{GrantStore, PurchaseStore, TenantStore};
 use grants_domain::purchases::{
@@ -53,14 +52,6 @@ impl PaymentProvider for TestProvider {
             amount_minor: request.amount_minor,
             checkout: None,
         })
-    }
-    fn verify_webhook(
-        &self,
-        _secrets: &[String],
-        _signature: &SignatureHeader,
-        _body: &[u8],
-    ) -> Result<PaymentEvent, WebhookError> {
-        Err(WebhookError::Signature(SignatureError::Mismatch))
     }
 }
 

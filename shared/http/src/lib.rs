@@ -285,6 +285,35 @@ pub fn page_csp(form_origins: &[String]) -> String {
     )
 }
 
+/// A checkout page (the sandbox's and Stripe's): one layout, `head` added to the document's head
+/// (already escaped; e.g. a script tag), `body` as is.
+pub(crate) fn checkout_page(status: StatusCode, title: &str, head: &str, body: &str) -> ApiResponse {
+    ApiResponse::html(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{head}\
+             <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
+             .amount{{font-size:2rem;font-weight:600}} button{{font-size:1rem;padding:.6rem 1.4rem;margin:1rem .5rem 0 0}}\
+             #card-element{{padding:.7rem;border:1px solid #bbb;border-radius:.3rem}} #error{{color:#b00020}}\
+             .note{{color:#666;font-size:.85rem}}\
+             .sandbox{{background:#b00020;color:#fff;font-weight:700;padding:.8rem 1rem;border-radius:.3rem;text-align:center}}\
+             </style></head><body>{body}</body></html>",
+            t = html_escape(title)
+        ),
+    )
+}
+
+/// A checkout page's amount and credits.
+pub(crate) fn checkout_summary(i: &grants_domain::purchases::Invoice) -> String {
+    format!(
+        "<p class=\"amount\" id=\"amount\">{price} {currency}</p><p id=\"credits\">{credits} credits</p>",
+        price = html_escape(&i.price.to_wire()),
+        currency = html_escape(&i.price.currency().code().to_uppercase()),
+        credits = html_escape(&i.grant_amount.value().normalize().to_string()),
+    )
+}
+
 /// Text made safe inside HTML (element content and quoted attribute values).
 pub(crate) fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")

@@ -3,8 +3,8 @@
 //! page this service serves, and none.
 use async_trait::async_trait;
 use grants_domain::payments::{
-    PaymentEvent, PaymentProvider, PaymentSession, ProviderError, SessionRequest, SignatureError, SignatureHeader,
-    WebhookError, SANDBOX_PROVIDER,
+    PaymentEvent, PaymentProvider, PaymentSession, ProviderError, SessionRequest, SignatureHeader, WebhookError,
+    SANDBOX_PROVIDER,
 };
 use grants_domain::{EventId, SessionId};
 
@@ -67,15 +67,6 @@ impl PaymentProvider for NoProvider {
         Err(ProviderError::Unavailable(
             "no payment provider is configured".to_owned(),
         ))
-    }
-
-    fn verify_webhook(
-        &self,
-        _secrets: &[String],
-        _signature: &SignatureHeader,
-        _body: &[u8],
-    ) -> Result<PaymentEvent, WebhookError> {
-        Err(WebhookError::Signature(SignatureError::Mismatch))
     }
 }
 

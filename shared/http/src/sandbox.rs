@@ -24,19 +24,13 @@ fn page_for(status: StatusCode, title: &str, body: &str, redirects: &[&str]) -> 
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> ApiResponse {
-    ApiResponse::html(
+    crate::checkout_page(
         status,
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
-             .amount{{font-size:2rem;font-weight:600}} button{{font-size:1rem;padding:.6rem 1.4rem;margin-right:.5rem}}\
-             .note{{color:#666;font-size:.85rem}}\
-             .sandbox{{background:#b00020;color:#fff;font-weight:700;padding:.8rem 1rem;border-radius:.3rem;text-align:center}}\
-             </style></head><body>\
-             <p class=\"sandbox\" id=\"sandbox-banner\" role=\"alert\">SANDBOX &mdash; TEST MODE. No real money moves; \
-             do not enter real payment details.</p>{body}</body></html>",
-            t = escape(title)
+        title,
+        "",
+        &format!(
+            "<p class=\"sandbox\" id=\"sandbox-banner\" role=\"alert\">SANDBOX &mdash; TEST MODE. No real money \
+             moves; do not enter real payment details.</p>{body}"
         ),
     )
 }
@@ -57,15 +51,6 @@ fn not_found() -> ApiResponse {
     )
 }
 
-fn summary(i: &Invoice) -> String {
-    format!(
-        "<p class=\"amount\" id=\"amount\">{price} {currency}</p><p id=\"credits\">{credits} credits</p>",
-        price = escape(&i.price.to_wire()),
-        currency = escape(&i.price.currency().code().to_uppercase()),
-        credits = escape(&i.grant_amount.value().normalize().to_string()),
-    )
-}
-
 /// The page for the invoice's state as of now.
 fn render(i: &Invoice, now: grants_domain::Timestamp, notice: Option<&str>) -> ApiResponse {
     let notice = notice
@@ -77,11 +62,14 @@ fn render(i: &Invoice, now: grants_domain::Timestamp, notice: Option<&str>) -> A
              <form method=\"post\"><button type=\"submit\" name=\"action\" value=\"pay\" id=\"pay\">Pay</button>\
              <button type=\"submit\" name=\"action\" value=\"cancel\" id=\"cancel\">Cancel</button></form>\
              <p class=\"note\">Expires {expires}</p>",
-            summary = summary(i),
+            summary = crate::checkout_summary(i),
             expires = escape(&i.session.expires_at.to_rfc3339()),
         ),
-        InvoiceStatus::Paid => format!("<h1 id=\"status\">Paid</h1>{notice}{}", summary(i)),
-        InvoiceStatus::Canceled => format!("<h1 id=\"status\">This payment has expired</h1>{notice}{}", summary(i)),
+        InvoiceStatus::Paid => format!("<h1 id=\"status\">Paid</h1>{notice}{}", crate::checkout_summary(i)),
+        InvoiceStatus::Canceled => format!(
+            "<h1 id=\"status\">This payment has expired</h1>{notice}{}",
+            crate::checkout_summary(i)
+        ),
     };
     let redirects: Vec<&str> = [i.success_url.as_deref(), i.cancel_url.as_deref()]
         .into_iter()

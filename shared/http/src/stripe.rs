@@ -157,36 +157,12 @@ fn page_csp(js_url: &str, redirects: &[&str]) -> String {
     )
 }
 
-fn shell(status: StatusCode, title: &str, head: &str, body: &str) -> ApiResponse {
-    ApiResponse::html(
-        status,
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{head}\
-             <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
-             .amount{{font-size:2rem;font-weight:600}} button{{font-size:1rem;padding:.6rem 1.4rem;margin-top:1rem}}\
-             #card-element{{padding:.7rem;border:1px solid #bbb;border-radius:.3rem}} #error{{color:#b00020}}\
-             .note{{color:#666;font-size:.85rem}}</style></head><body>{body}</body></html>",
-            t = escape(title)
-        ),
-    )
-}
-
 fn not_found_page() -> ApiResponse {
-    shell(
+    crate::checkout_page(
         StatusCode::NOT_FOUND,
         "Payment not found",
         "",
         "<h1 id=\"status\">Payment not found</h1>",
-    )
-}
-
-fn summary(i: &Invoice) -> String {
-    format!(
-        "<p class=\"amount\" id=\"amount\">{price} {currency}</p><p id=\"credits\">{credits} credits</p>",
-        price = escape(&i.price.to_wire()),
-        currency = escape(&i.price.currency().code().to_uppercase()),
-        credits = escape(&i.grant_amount.value().normalize().to_string()),
     )
 }
 
@@ -196,19 +172,22 @@ fn render(i: &Invoice, now: Timestamp, js_url: &str) -> ApiResponse {
     let keys = match (&i.session.checkout, status) {
         (Some(keys), InvoiceStatus::Open) => keys,
         (_, InvoiceStatus::Paid) => {
-            return shell(
+            return crate::checkout_page(
                 StatusCode::OK,
                 "Paid",
                 "",
-                &format!("<h1 id=\"status\">Paid</h1>{}", summary(i)),
+                &format!("<h1 id=\"status\">Paid</h1>{}", crate::checkout_summary(i)),
             )
         }
         (_, InvoiceStatus::Canceled) => {
-            return shell(
+            return crate::checkout_page(
                 StatusCode::OK,
                 "Payment expired",
                 "",
-                &format!("<h1 id=\"status\">This payment has expired</h1>{}", summary(i)),
+                &format!(
+                    "<h1 id=\"status\">This payment has expired</h1>{}",
+                    crate::checkout_summary(i)
+                ),
             )
         }
         (None, InvoiceStatus::Open) => return not_found_page(),
@@ -245,13 +224,13 @@ fn render(i: &Invoice, now: Timestamp, js_url: &str) -> ApiResponse {
          <p class=\"note\">Card payments by Stripe. Expires {expires}</p>\
          <script type=\"application/json\" id=\"checkout\">{settings}</script>\
          <script>{PAGE_SCRIPT}</script>",
-        summary = summary(i),
+        summary = crate::checkout_summary(i),
         price = escape(&i.price.to_wire()),
         currency = escape(&i.price.currency().code().to_uppercase()),
         expires = escape(&i.session.expires_at.to_rfc3339()),
     );
     let head = format!("<script src=\"{}\"></script>", escape(js_url));
-    let mut page = shell(StatusCode::OK, "Checkout", &head, &body);
+    let mut page = crate::checkout_page(StatusCode::OK, "Checkout", &head, &body);
     let redirects: Vec<&str> = [i.success_url.as_deref(), i.cancel_url.as_deref()]
         .into_iter()
         .flatten()
@@ -440,13 +419,7 @@ fn refund_event(
 }
 
 fn signature_error(e: SignatureError) -> ApiError {
-    let code = match e {
-        SignatureError::Missing => "signature_missing",
-        SignatureError::Malformed => "signature_malformed",
-        SignatureError::Stale => "signature_stale",
-        SignatureError::Mismatch => "signature_invalid",
-    };
-    ApiError::field("Stripe-Signature", code, e.to_string())
+    crate::webhooks::signature_error_of("Stripe-Signature", e)
 }
 
 /// A tenant's Stripe events in (the endpoint URL given to Stripe).

@@ -25,13 +25,18 @@ fn true_constant() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
 }
 
 fn signature_error(e: SignatureError) -> ApiError {
+    signature_error_of(SIGNATURE_HEADER, e)
+}
+
+/// A signature header's problem as a 400 naming `header` (the sandbox's and Stripe's routes).
+pub(crate) fn signature_error_of(header: &'static str, e: SignatureError) -> ApiError {
     let code = match e {
         SignatureError::Missing => "signature_missing",
         SignatureError::Malformed => "signature_malformed",
         SignatureError::Stale => "signature_stale",
         SignatureError::Mismatch => "signature_invalid",
     };
-    ApiError::field(SIGNATURE_HEADER, code, e.to_string())
+    ApiError::field(header, code, e.to_string())
 }
 
 /// Signed payment events in; verified ones to the payment-events queue.

@@ -14,8 +14,8 @@
 //! server), and each tenant's keys in Secrets Manager (`grants-admin set-stripe-keys`).
 use bytes::Bytes;
 use grants_domain::payments::{
-    CheckoutKeys, PaymentEvent, PaymentProvider, PaymentSession, ProviderError, SessionRequest, SignatureError,
-    SignatureHeader, WebhookError,
+    CheckoutKeys, PaymentEvent, PaymentProvider, PaymentSession, ProviderError, SessionRequest, SignatureHeader,
+    WebhookError,
 };
 use grants_domain::secrets::StripeApiKeys;
 use grants_domain::TenantId;
@@ -25,7 +25,6 @@ use grants_http::stripe::{
 };
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,27 +87,8 @@ impl StripeProvider {
     }
 
     fn client(&self) -> &Client<Connector, Full<Bytes>> {
-        self.client.get_or_init(|| {
-            let mut http = HttpConnector::new();
-            http.enforce_http(false);
-            http.set_connect_timeout(Some(Duration::from_secs(5)));
-            let connector = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
-                Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no native root certificates; calls to Stripe over https will fail");
-                    hyper_rustls::HttpsConnectorBuilder::new()
-                        .with_tls_config(
-                            rustls::ClientConfig::builder()
-                                .with_root_certificates(rustls::RootCertStore::empty())
-                                .with_no_client_auth(),
-                        )
-                        .https_or_http()
-                        .enable_http1()
-                        .wrap_connector(http)
-                }
-            };
-            Client::builder(TokioExecutor::new()).build(connector)
-        })
+        self.client
+            .get_or_init(|| crate::webhooks::https_client(HttpConnector::new(), Duration::from_secs(5)))
     }
 
     /// The tenant's Stripe API keys (None: it has none).
@@ -282,17 +262,6 @@ impl PaymentProvider for StripeProvider {
             },
         }
     }
-
-    /// Stripe's events come in through their own route (`/v1/webhooks/stripe/{tenantId}`), never
-    /// through the sandbox provider's.
-    fn verify_webhook(
-        &self,
-        _secrets: &[String],
-        _signature: &SignatureHeader,
-        _body: &[u8],
-    ) -> Result<PaymentEvent, WebhookError> {
-        Err(WebhookError::Signature(SignatureError::Mismatch))
-    }
 }
 
 /// What a function without the Stripe client has as its provider when `PAYMENT_PROVIDER=stripe`:
@@ -313,14 +282,6 @@ impl PaymentProvider for StripeUnwired {
         Err(ProviderError::Unavailable(
             "this function is not wired with the Stripe client".to_owned(),
         ))
-    }
-    fn verify_webhook(
-        &self,
-        _secrets: &[String],
-        _signature: &SignatureHeader,
-        _body: &[u8],
-    ) -> Result<PaymentEvent, WebhookError> {
-        Err(WebhookError::Signature(SignatureError::Mismatch))
     }
 }
 

@@ -299,13 +299,31 @@ impl HttpSender {
 
 /// The sender's HTTP client: the checking resolver under hyper-rustls (http and https).
 fn build_client(reach: Reach) -> Client<Connector, Full<Bytes>> {
-    let mut http = HttpConnector::new_with_resolver(CheckedResolver { reach });
+    https_client(
+        HttpConnector::new_with_resolver(CheckedResolver { reach }),
+        ATTEMPT_TIMEOUT,
+    )
+}
+
+/// An http-and-https client over `http` (its resolver), trusting the platform's root
+/// certificates (none found: https fails, http still works). Loading the roots costs milliseconds,
+/// so callers build it on first use, never at init.
+pub fn https_client<R>(
+    mut http: HttpConnector<R>,
+    connect_timeout: std::time::Duration,
+) -> Client<hyper_rustls::HttpsConnector<HttpConnector<R>>, Full<Bytes>>
+where
+    R: tower_service::Service<Name> + Clone + Send + Sync + 'static,
+    R::Response: Iterator<Item = std::net::SocketAddr>,
+    R::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    R::Future: Send,
+{
     http.enforce_http(false);
-    http.set_connect_timeout(Some(ATTEMPT_TIMEOUT));
+    http.set_connect_timeout(Some(connect_timeout));
     let connector = match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
         Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
         Err(e) => {
-            tracing::warn!(error = %e, "no native root certificates; https deliveries will fail");
+            tracing::warn!(error = %e, "no native root certificates; https calls will fail");
             hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(
                     rustls::ClientConfig::builder()

@@ -5,7 +5,7 @@
 //! in one conditional transaction, with a rollover record in the ledger for each clamped grant.
 use crate::entitlement_store::EntitlementStore;
 use crate::kernel::StoreError;
-use crate::ledger::{Deduction, UsageStatus};
+use crate::ledger::Deduction;
 use crate::model::{Entitlement, Grant};
 use crate::usage::UsageRecord;
 use crate::{Clock, Timestamp};
@@ -163,19 +163,15 @@ fn plan_reset(e: &Entitlement, grants: &[Grant], now: Timestamp) -> Option<Reset
         debug_assert!(new.holds_invariants(), "rollover left grant {} with {kept}", g.id);
         changed.push((new, g.version));
     }
-    let record = (!deductions.is_empty()).then(|| UsageRecord {
-        rollover: true,
-        tenant: e.tenant.clone(),
-        entitlement_id: e.id.clone(),
-        event_id: format!("rollover:{}", at.to_storage()),
-        amount: Decimal::ZERO,
-        occurred_at: at,
-        recorded_at: now,
-        status: UsageStatus::Committed,
-        deductions,
-        overage: Decimal::ZERO,
-        settled_at: None,
-        fingerprint: Default::default(),
+    let record = (!deductions.is_empty()).then(|| {
+        UsageRecord::adjustment(
+            &e.tenant,
+            &e.id,
+            format!("rollover:{}", at.to_storage()),
+            at,
+            now,
+            deductions,
+        )
     });
     let log = record
         .as_ref()

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ledger::UsageStatus;
 use crate::model::{EntitlementStatus, NewGrantFields};
 use crate::{CreditAmount, EntitlementId, GrantId, NonNegative, TenantId};
 use proptest::prelude::*;

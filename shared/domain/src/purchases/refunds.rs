@@ -18,7 +18,7 @@ use super::fulfilment::check_matches;
 use super::{FulfilError, Invoice, InvoiceStatus, PurchaseStore};
 use crate::entitlement_store::EntitlementStore;
 use crate::kernel::StoreError;
-use crate::ledger::{Deduction, Effect, UsageStatus};
+use crate::ledger::{Deduction, Effect};
 use crate::payments::{PaymentEvent, PaymentEventKind};
 use crate::usage::{changed, log_append, UsageRecord};
 use crate::{Clock, EntitlementId, GrantId, InvoiceId, TenantId, Timestamp};
@@ -174,21 +174,14 @@ where
         amount: take,
     }];
     let writes = changed(&grants, &deductions, Effect::Consume, at);
-    let record = UsageRecord {
-        // An adjustment, not usage: it counts in no period's usage.
-        rollover: true,
-        tenant: invoice.tenant.clone(),
-        entitlement_id: invoice.entitlement_id.clone(),
-        event_id: format!("refund:{}:{refunded_minor}", invoice.id),
-        amount: Decimal::ZERO,
-        occurred_at: at,
-        recorded_at: now,
-        status: UsageStatus::Committed,
+    let record = UsageRecord::adjustment(
+        &invoice.tenant,
+        &invoice.entitlement_id,
+        format!("refund:{}:{refunded_minor}", invoice.id),
+        at,
+        now,
         deductions,
-        overage: Decimal::ZERO,
-        settled_at: None,
-        fingerprint: Default::default(),
-    };
+    );
     let log = log_append(&entitlement, &grants, &writes, &record.posting());
     Ok(Some((
         take,
