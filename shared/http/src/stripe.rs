@@ -312,6 +312,15 @@ enum Meaning {
     Ignored(String),
 }
 
+/// A positive whole amount in minor units at `field` of a Stripe object.
+fn positive_minor(object: &Value, field: &'static str) -> Result<i64, EventError> {
+    object
+        .get(field)
+        .and_then(Value::as_i64)
+        .filter(|a| *a > 0)
+        .ok_or_else(|| EventError::new(field, "must be a positive integer in minor units"))
+}
+
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
 }
@@ -326,12 +335,7 @@ fn meaning(event: &StripeEvent, tenant: &TenantId) -> Result<Meaning, EventError
             .and_then(|c| Currency::parse(c).ok())
             .ok_or_else(|| EventError::new("data.object.currency", "is not a supported currency"))
     };
-    let minor = |field: &'static str| {
-        object
-            .get(field)
-            .and_then(Value::as_i64)
-            .ok_or_else(|| EventError::new(field, "must be an integer in minor units"))
-    };
+    let minor = |field: &'static str| positive_minor(object, field);
     let kind = match event.kind.as_str() {
         "payment_intent.succeeded" => PaymentEventKind::Paid,
         "payment_intent.payment_failed" => PaymentEventKind::Failed,
@@ -363,10 +367,7 @@ fn meaning(event: &StripeEvent, tenant: &TenantId) -> Result<Meaning, EventError
         .ok_or_else(|| EventError::new("data.object.id", "is not a PaymentIntent id"))?;
     let amount_minor = match kind {
         // What was actually received; the PaymentIntent's amount where Stripe's object lacks it.
-        PaymentEventKind::Paid => object
-            .get("amount_received")
-            .and_then(Value::as_i64)
-            .map_or_else(|| minor("amount"), Ok)?,
+        PaymentEventKind::Paid if object.get("amount_received").is_some() => minor("amount_received")?,
         _ => minor("amount")?,
     };
     let failure = (kind == PaymentEventKind::Failed).then(|| {
@@ -405,10 +406,7 @@ fn refund_event(
         tenant: tenant.clone(),
         invoice_id,
         session_id,
-        amount_minor: object
-            .get("amount_refunded")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| EventError::new("amount_refunded", "must be an integer in minor units"))?,
+        amount_minor: positive_minor(object, "amount_refunded")?,
         currency: str_at(object, &["currency"])
             .and_then(|c| Currency::parse(c).ok())
             .ok_or_else(|| EventError::new("data.object.currency", "is not a supported currency"))?,

@@ -134,8 +134,14 @@ fn asked_back(invoice: &Invoice, refunded_minor: i64) -> Decimal {
     if refunded_minor >= paid || paid <= 0 {
         return amount;
     }
-    (amount * Decimal::from(refunded_minor) / Decimal::from(paid))
-        .round_dp_with_strategy(RECLAIM_SCALE, RoundingStrategy::ToZero)
+    // Checked: beyond Decimal's range (never for a real price) everything is asked back, and the
+    // take-back is still capped by what the grant has.
+    amount
+        .checked_mul(Decimal::from(refunded_minor))
+        .and_then(|x| x.checked_div(Decimal::from(paid)))
+        .map_or(amount, |x| {
+            x.round_dp_with_strategy(RECLAIM_SCALE, RoundingStrategy::ToZero)
+        })
 }
 
 /// What can be taken back now: up to `asked` of the grant's available credits (neither consumed
