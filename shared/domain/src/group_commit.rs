@@ -283,6 +283,9 @@ pub struct Waited {
 pub trait UsageQueue: Send + Sync {
     /// The entitlements this process recently saw busy (kept beside the store's client).
     fn busy(&self) -> &BusyEntitlements;
+    /// This process's lines of usage requests, one per entitlement ([`crate::combining`]; kept
+    /// beside the store's client).
+    fn combiner(&self) -> &crate::combining::Combiner;
     /// Queues a request (a usage record without deductions), keyed by its event id and
     /// `recorded_at`; a request queued twice stays one.
     async fn enqueue_usage(&self, request: &UsageRecord) -> Result<(), StoreError>;

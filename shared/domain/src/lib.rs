@@ -5,6 +5,7 @@ pub mod auth;
 pub mod balances;
 pub mod cache;
 pub mod capacity;
+pub mod combining;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 pub mod credits;

@@ -1,6 +1,7 @@
 //! Usage against an entitlement: recorded (idempotent by event id), reserved when pending, then
 //! committed or released; and the balance at any instant. The arithmetic is in [`super::ledger`];
 //! this module turns it into conditional writes and retries them when another writer got there first.
+use crate::combining::{Entry, Line, Turn, Waiting};
 use crate::entitlement_store::EntitlementStore;
 use crate::group_commit;
 use crate::kernel::{Created, StoreError};
@@ -251,44 +252,204 @@ where
         settled_at: None,
         fingerprint: fingerprint.clone(),
     };
+    if req.pending {
+        // A hold is written on its own: its answer says what it holds now.
+        return record_alone(store, clock, &request, &fingerprint).await;
+    }
+    match store.combiner().enter(&request) {
+        Entry::First(line) => lead(store, clock, &request, &fingerprint, line).await,
+        Entry::Behind(turn) => match turn.await {
+            Ok(Turn::Applied(record)) => answer(record, &request, &fingerprint),
+            Ok(Turn::Lead(line)) => lead(store, clock, &request, &fingerprint, line).await,
+            // Not written with the others (or the leader went away without an answer).
+            Ok(Turn::Alone) | Err(_) => record_alone(store, clock, &request, &fingerprint).await,
+        },
+    }
+}
+
+/// How many times the leader of a line tries to take the entitlement's lease before everyone in
+/// it goes on alone, and the pause between tries (about a transaction's time on DynamoDB Local).
+const COMBINED_ATTEMPTS: u32 = 80;
+const COMBINED_PAUSE: Duration = Duration::from_millis(8);
+
+/// How many times a leader that holds the lease plans its line's batch again after the write found
+/// an event recorded already or the grants moved.
+const COMBINED_REPLANS: u32 = 8;
+
+/// The leader of the entitlement's line ([`combining`]): alone when nobody waits behind it, else
+/// writes its request with every waiting one.
+async fn lead<S>(
+    store: &S,
+    clock: &dyn Clock,
+    own: &UsageRecord,
+    fingerprint: &BTreeMap<String, String>,
+    mut line: Line,
+) -> Result<Created<UsageRecord>, UsageError>
+where
+    S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
+{
+    let behind = line.take_waiting();
+    if behind.is_empty() {
+        // Requests that arrive meanwhile wait for this one, and are written together next.
+        return record_alone(store, clock, own, fingerprint).await;
+    }
+    write_together(store, clock, own, fingerprint, behind, &mut line).await
+}
+
+/// Writes the leader's request and those waiting behind it in one transaction, as the holder of
+/// the entitlement's lease (so writers in other processes take turns with it, instead of racing
+/// it): the lease is taken, the batch planned in the order the requests were recorded
+/// ([`group_commit::plan_batch`], the same allocation as one at a time), written with
+/// [`group_commit::UsageQueue::write_batch`], and the lease given up. Requests that arrive while it
+/// waits for the lease join the batch. Each waiter is answered with its record, or told to go on
+/// alone (a replay, no room in the transaction, the lease not had), as the leader then does for
+/// its own request if it was not written.
+async fn write_together<S>(
+    store: &S,
+    clock: &dyn Clock,
+    own: &UsageRecord,
+    fingerprint: &BTreeMap<String, String>,
+    mut behind: Vec<Waiting>,
+    line: &mut Line,
+) -> Result<Created<UsageRecord>, UsageError>
+where
+    S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
+{
+    let (tenant, id) = (&own.tenant, &own.entitlement_id);
+    let owner = group_commit::lease_owner();
+    let mut written = Vec::new();
+    for _ in 0..COMBINED_ATTEMPTS {
+        let now = clock.now();
+        let until = now.plus_seconds(group_commit::LEASE_SECONDS).unwrap_or(now);
+        let taken = store.take_lease(tenant, id, &owner, until, now).await?;
+        behind.extend(line.take_waiting());
+        if !taken {
+            pause_about(COMBINED_PAUSE).await;
+            continue;
+        }
+        let mut requests: Vec<UsageRecord> = std::iter::once(own.clone())
+            .chain(behind.iter().map(|w| w.request.clone()))
+            .collect();
+        requests.sort_by_key(|r| r.recorded_at);
+        let outcome = write_under_lease(store, clock, &requests, &owner).await;
+        store.release_lease(tenant, id, &owner).await?;
+        written = outcome?;
+        break;
+    }
+    let mut own_record = None;
+    for record in written {
+        if record.event_id == own.event_id && record.recorded_at == own.recorded_at {
+            own_record = Some(record);
+        } else if let Some(i) = behind
+            .iter()
+            .position(|w| w.request.event_id == record.event_id && w.request.recorded_at == record.recorded_at)
+        {
+            behind.swap_remove(i).answer(Turn::Applied(record));
+        }
+    }
+    for waiter in behind {
+        waiter.answer(Turn::Alone);
+    }
+    match own_record {
+        Some(record) => Ok(Created::New(record)),
+        None => record_alone(store, clock, own, fingerprint).await,
+    }
+}
+
+/// Plans and writes one batch of `requests` (in order) while `owner` holds the lease: the records
+/// written (empty when none could be: the entitlement is missing or not active, a multi-step
+/// application is under way, the lease was lost, or the grants kept moving).
+async fn write_under_lease<S>(
+    store: &S,
+    clock: &dyn Clock,
+    requests: &[UsageRecord],
+    owner: &str,
+) -> Result<Vec<UsageRecord>, StoreError>
+where
+    S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
+{
+    let Some(first) = requests.first() else {
+        return Ok(Vec::new());
+    };
+    let mut drop = std::collections::BTreeSet::new();
+    for _ in 0..COMBINED_REPLANS {
+        let Some((entitlement, grants)) = store.load_entitlement(&first.tenant, &first.entitlement_id).await? else {
+            return Ok(Vec::new());
+        };
+        if entitlement.applying.is_some() || !entitlement.is_active() {
+            return Ok(Vec::new());
+        }
+        let mut batch = group_commit::plan_batch(&entitlement, &grants, requests, &drop, owner, clock.now());
+        if batch.records.is_empty() {
+            return Ok(Vec::new());
+        }
+        // None of these requests is in the store's queue.
+        batch.dequeued.clear();
+        match store.write_batch(&batch).await? {
+            group_commit::BatchWrite::Written => return Ok(batch.records),
+            // A replay of a recorded event: it goes on alone, and is answered with its record.
+            group_commit::BatchWrite::Exists(event) => {
+                drop.insert(event);
+            }
+            group_commit::BatchWrite::LeaseLost => return Ok(Vec::new()),
+            group_commit::BatchWrite::Stale => pause_about(COMBINED_PAUSE).await,
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Records one usage request on its own: its own conditional transaction, or the entitlement's
+/// queue when that loses a race or a batch is being applied ([`group_commit`]).
+async fn record_alone<S>(
+    store: &S,
+    clock: &dyn Clock,
+    request: &UsageRecord,
+    fingerprint: &BTreeMap<String, String>,
+) -> Result<Created<UsageRecord>, UsageError>
+where
+    S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
+{
+    let (tenant, entitlement_id) = (&request.tenant, &request.entitlement_id);
+    let (at, pending) = (request.occurred_at, request.status == UsageStatus::Pending);
+    let now = clock.now();
     let busy = store.busy();
-    if busy.is_busy(tenant, &req.entitlement_id) {
-        let first_look = busy.first_look(tenant, &req.entitlement_id);
+    if busy.is_busy(tenant, entitlement_id) {
+        let first_look = busy.first_look(tenant, entitlement_id);
         // Usage on it is being applied in large batches: join the queue at once (the lease holder
         // checks the request against the entitlement; one it cannot apply comes back, and is
         // tried below).
-        let waited = group_commit::queue_and_wait(store, clock, &request, Some(first_look)).await?;
+        let waited = group_commit::queue_and_wait(store, clock, request, Some(first_look)).await?;
         if let Some(applied) = &waited.record {
             if applied.recorded_at == request.recorded_at {
                 // (A replay's record tells nothing of the entitlement now.)
-                busy.saw(tenant, &req.entitlement_id, &waited);
+                busy.saw(tenant, entitlement_id, &waited);
             }
-            return answer(applied.clone(), &request, &fingerprint);
+            return answer(applied.clone(), request, fingerprint);
         }
     }
     for attempt in 0..STALE_RETRIES {
         let (entitlement, grants) = store
-            .load_entitlement(tenant, &req.entitlement_id)
+            .load_entitlement(tenant, entitlement_id)
             .await?
             .ok_or(UsageError::EntitlementNotFound)?;
         if !entitlement.is_active() {
             // A replay is still answered after the entitlement was cancelled.
             if let Some(old) = store
-                .get_usage(tenant, &req.entitlement_id, req.event_id.as_str())
+                .get_usage(tenant, entitlement_id, &request.event_id)
                 .await?
             {
-                return replay(old, &fingerprint);
+                return replay(old, fingerprint);
             }
             return Err(UsageError::EntitlementNotActive(entitlement.status.as_str()));
         }
-        let allocation = ledger::allocate(&grants, at, req.amount.value());
+        let allocation = ledger::allocate(&grants, at, request.amount);
         // More grants than one transaction holds: applied over several by the lease holder. Not
         // for pending usage, whose commit or release must be written in one transaction.
         let large = allocation.deductions.len() > MAX_GRANTS_PER_EVENT;
-        if large && req.pending {
+        if large && pending {
             return Err(UsageError::TooManyGrantsToHold(allocation.deductions.len()));
         }
-        let effect = if req.pending { Effect::Reserve } else { Effect::Consume };
+        let effect = if pending { Effect::Reserve } else { Effect::Consume };
         let grant_writes = changed(&grants, &allocation.deductions, effect, at);
         let record = UsageRecord {
             deductions: allocation.deductions,
@@ -298,7 +459,7 @@ where
         // While a batch is being applied, a transaction of its own would only fail: queue at once.
         let batching = entitlement.lease_until.is_some_and(|until| until >= now);
         if !batching && !large {
-            let (delta, log) = if req.pending {
+            let (delta, log) = if pending {
                 (CounterDelta::default(), None)
             } else {
                 (
@@ -308,10 +469,10 @@ where
             };
             match store.write_usage(&record, delta, &grant_writes, log.as_ref()).await? {
                 UsageWrite::Written => {
-                    busy.idle(tenant, &req.entitlement_id);
+                    busy.idle(tenant, entitlement_id);
                     return Ok(Created::New(record));
                 }
-                UsageWrite::Exists(old) => return replay(old, &fingerprint),
+                UsageWrite::Exists(old) => return replay(old, fingerprint),
                 UsageWrite::EntitlementUnavailable => continue,
                 // Another writer got there first, or a batch started: join the queue.
                 UsageWrite::Stale => {}
@@ -319,14 +480,14 @@ where
         }
         // A lease holder is applying batches: the first look for the record comes after about
         // a batch's time.
-        let first_look = batching.then(|| busy.first_look(tenant, &req.entitlement_id));
-        let waited = group_commit::queue_and_wait(store, clock, &request, first_look).await?;
+        let first_look = batching.then(|| busy.first_look(tenant, entitlement_id));
+        let waited = group_commit::queue_and_wait(store, clock, request, first_look).await?;
         match &waited.record {
             Some(applied) => {
                 if applied.recorded_at == request.recorded_at {
-                    busy.saw(tenant, &req.entitlement_id, &waited);
+                    busy.saw(tenant, entitlement_id, &waited);
                 }
-                return answer(applied.clone(), &request, &fingerprint);
+                return answer(applied.clone(), request, fingerprint);
             }
             // Taken off the queue unapplied: try again (an error shows then).
             None => pause(attempt).await,
@@ -376,6 +537,13 @@ async fn pause(attempt: u32) {
         17
     };
     tokio::time::sleep(Duration::from_millis((4u64 << attempt.min(4)) + jitter)).await;
+}
+
+/// Sleeps `wait` and up to as long again (jitter, so that leaders' tries spread out).
+async fn pause_about(wait: Duration) {
+    let mut b = [0u8; 1];
+    let jitter = if getrandom::fill(&mut b).is_ok() { u32::from(b[0]) } else { 128 };
+    tokio::time::sleep(wait + wait * jitter / 255).await;
 }
 
 /// Settling a pending event.

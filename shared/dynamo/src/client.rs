@@ -18,6 +18,8 @@ pub struct DynamoStore {
     config: Option<aws_config::SdkConfig>,
     pub(crate) table: String,
     pub(crate) busy: std::sync::Arc<grants_domain::group_commit::BusyEntitlements>,
+    /// This process's lines of usage requests (cloning the store shares them).
+    pub(crate) combiner: grants_domain::combining::Combiner,
 }
 
 impl DynamoStore {
@@ -27,6 +29,7 @@ impl DynamoStore {
             config: None,
             table: table.into(),
             busy: Default::default(),
+            combiner: Default::default(),
         }
     }
     /// The store for `table`, with a DynamoDB client of this SDK configuration.
@@ -41,6 +44,7 @@ impl DynamoStore {
             config: Some(config.clone()),
             table: table.into(),
             busy: Default::default(),
+            combiner: Default::default(),
         }
     }
     pub fn client(&self) -> &Client {

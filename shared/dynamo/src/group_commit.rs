@@ -80,6 +80,10 @@ impl UsageQueue for DynamoStore {
         &self.busy
     }
 
+    fn combiner(&self) -> &grants_domain::combining::Combiner {
+        &self.combiner
+    }
+
     async fn enqueue_usage(&self, request: &UsageRecord) -> Result<(), StoreError> {
         let result = self
             .client()

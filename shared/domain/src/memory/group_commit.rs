@@ -43,6 +43,10 @@ impl UsageQueue for MemoryStore {
         &self.busy
     }
 
+    fn combiner(&self) -> &crate::combining::Combiner {
+        &self.combiner
+    }
+
     async fn enqueue_usage(&self, request: &UsageRecord) -> Result<(), StoreError> {
         let key = ent_key(&request.tenant, &request.entitlement_id);
         self.state()

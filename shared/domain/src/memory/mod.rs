@@ -58,6 +58,7 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 pub struct MemoryStore {
     state: Mutex<State>,
     busy: crate::group_commit::BusyEntitlements,
+    combiner: crate::combining::Combiner,
 }
 
 impl MemoryStore {
