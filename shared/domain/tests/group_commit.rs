@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use grants_domain::balances;
+use grants_domain::combining::Entry;
 use grants_domain::grants::NewGrant;
 use grants_domain::group_commit::{self, UsageQueue};
 use grants_domain::kernel::Created;
@@ -118,9 +119,58 @@ async fn batched(events: &[Event]) -> (World, EntitlementId) {
     (w, e)
 }
 
+/// The same events written by in-process combining ([`grants_domain::combining`]): the
+/// entitlement's line is held while every request joins it, then let go. Its first waiter writes
+/// them together (as many as one transaction holds; the rest go on alone, in line order). Each
+/// event occurs when it does one at a time.
+async fn combined(events: &[Event]) -> (World, EntitlementId) {
+    let w = Arc::new(World::at("2030-03-14T10:00:00Z"));
+    let e = funded(&w).await;
+    let base = w.clock.now();
+    w.clock.advance(events.len() as i64 + 1);
+    let holder = request(&w, &e, usize::MAX, (1, 0, false));
+    let Entry::First(line) = w.store.combiner().enter(&holder) else {
+        panic!("nobody else is in line")
+    };
+    let tasks: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(n, &(amount, back, _))| {
+            let (w, e) = (Arc::clone(&w), e.clone());
+            let occurred_at = base.plus_seconds(n as i64 + 1 - back).unwrap();
+            tokio::spawn(async move {
+                let req = NewUsage {
+                    occurred_at: Some(occurred_at),
+                    ..use_of(&e, &format!("evt-{n}"), &amount.to_string())
+                };
+                usage::record_usage(&w.store, &w.clock, &w.tenant, req).await
+            })
+        })
+        .collect();
+    // Every request joins the line (the runtime has one thread: each runs to its wait).
+    tokio::task::yield_now().await;
+    drop(line);
+    for task in tasks {
+        assert!(matches!(task.await.unwrap().unwrap(), Created::New(_)));
+    }
+    assert_eq!(w.store.combiner().lines_open(), 0);
+    (Arc::try_unwrap(w).ok().unwrap(), e)
+}
+
 async fn compare(events: Vec<Event>) -> Result<(), TestCaseError> {
     let (a, ea) = one_at_a_time(&events).await;
     let (b, eb) = batched(&events).await;
+    same_outcome(&a, &ea, &b, &eb).await?;
+    prop_assert!(
+        b.store.queued_usage(&b.tenant, &eb, 10).await.unwrap().is_empty(),
+        "the queue is drained"
+    );
+    Ok(())
+}
+
+/// Both worlds hold the same records (deductions by amount, overage, status), remainders, holds,
+/// balances, counters and log.
+async fn same_outcome(a: &World, ea: &EntitlementId, b: &World, eb: &EntitlementId) -> Result<(), TestCaseError> {
     let (_, grants_a, mut records_a) = a.store.load_ledger(&a.tenant, &ea).await.unwrap().unwrap();
     let (_, grants_b, mut records_b) = b.store.load_ledger(&b.tenant, &eb).await.unwrap().unwrap();
     let view = |gs: Vec<grants_domain::model::Grant>| -> Vec<(Decimal, Decimal, Option<Timestamp>)> {
@@ -167,10 +217,6 @@ async fn compare(events: Vec<Event>) -> Result<(), TestCaseError> {
         ent_a.log.map(|h| (h.seq, h.overage_total)),
         ent_b.log.map(|h| (h.seq, h.overage_total))
     );
-    prop_assert!(
-        b.store.queued_usage(&b.tenant, &eb, 10).await.unwrap().is_empty(),
-        "the queue is drained"
-    );
     Ok(())
 }
 
@@ -184,6 +230,21 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(compare(events))?;
+    }
+
+    /// Equivalence: committed usage written together by a line's leader leaves exactly what
+    /// recording it one at a time in line order leaves; more than one transaction holds goes on
+    /// alone, in order.
+    #[test]
+    fn combined_lines_equal_one_at_a_time(
+        events in prop::collection::vec((1u32..60, prop_oneof![4 => Just(0i64), 1 => 0i64..100_000], Just(false)), 0..150),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, ea) = one_at_a_time(&events).await;
+            let (b, eb) = combined(&events).await;
+            same_outcome(&a, &ea, &b, &eb).await
+        })?;
     }
 }
 
@@ -422,4 +483,83 @@ async fn a_busy_hint_on_a_cancelled_entitlement_answers_its_error() {
     assert_eq!(format!("{err:?}"), r#"EntitlementNotActive("canceled")"#);
     assert!(w.store.get_usage(&w.tenant, &e, "evt-1").await.unwrap().is_none());
     assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
+}
+
+/// Requests held in one line, let go together: the answers of `record_usage` for `events`
+/// (`(event id, amount)`), in order.
+async fn in_one_line(
+    w: &Arc<World>,
+    e: &EntitlementId,
+    events: &[(&str, &str)],
+) -> Vec<Created<UsageRecord>> {
+    let holder = request(w, e, usize::MAX, (1, 0, false));
+    let Entry::First(line) = w.store.combiner().enter(&holder) else {
+        panic!("nobody else is in line")
+    };
+    let tasks: Vec<_> = events
+        .iter()
+        .map(|&(event, amount)| {
+            let (w, req) = (Arc::clone(w), use_of(e, event, amount));
+            tokio::spawn(async move { usage::record_usage(&w.store, &w.clock, &w.tenant, req).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    drop(line);
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap().unwrap());
+    }
+    answers
+}
+
+/// In one line: a replay of a recorded event and a client's retry beside its first send are each
+/// answered with the first record; the others are written together, once.
+#[tokio::test(flavor = "current_thread")]
+async fn a_replay_and_a_repeat_in_a_line_are_answered_with_the_first_record() {
+    let w = Arc::new(World::at("2030-03-14T10:00:00Z"));
+    let e = funded(&w).await;
+    usage::record_usage(&w.store, &w.clock, &w.tenant, use_of(&e, "evt-1", "10"))
+        .await
+        .unwrap();
+    w.clock.advance(1);
+    let answers = in_one_line(&w, &e, &[("evt-1", "10"), ("evt-2", "20"), ("evt-2", "20"), ("evt-3", "30")]).await;
+    let kinds: Vec<(&str, bool)> = answers
+        .iter()
+        .map(|a| match a {
+            Created::New(r) => (r.event_id.as_str(), true),
+            Created::Replayed(r) => (r.event_id.as_str(), false),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("evt-1", false), ("evt-2", true), ("evt-2", false), ("evt-3", true)]
+    );
+    let (ent, _, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
+    assert_eq!(records.len(), 3);
+    assert_eq!(ent.usage_in_period, dec("60"));
+    assert_eq!(w.store.combiner().lines_open(), 0);
+}
+
+/// A line's leader waits while another writer holds the entitlement's lease, then writes the
+/// whole line once it is given up.
+#[tokio::test(flavor = "current_thread")]
+async fn a_line_waits_for_a_lease_held_elsewhere() {
+    let w = Arc::new(World::at("2030-03-14T10:00:00Z"));
+    let e = funded(&w).await;
+    let owner = lease(&w, &e).await;
+    let releaser = {
+        let (w, e) = (Arc::clone(&w), e.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+            w.store.release_lease(&w.tenant, &e, &owner).await.unwrap();
+        })
+    };
+    let answers = in_one_line(&w, &e, &[("evt-1", "10"), ("evt-2", "20"), ("evt-3", "30")]).await;
+    releaser.await.unwrap();
+    assert!(answers.iter().all(|a| matches!(a, Created::New(_))));
+    let (ent, grants, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
+    assert_eq!(records.len(), 3);
+    assert_eq!(ent.usage_in_period, dec("60"));
+    let left: Decimal = grants.iter().map(|g| g.remaining).sum();
+    assert_eq!(left, dec("505"));
 }
