@@ -6,10 +6,15 @@
 //! (loopback, one connection, N requests), and (d) watch's own floor: the catch-all function,
 //! which touches nothing. Rounds interleave (a)-(d), so they see the same machine state.
 //!
-//! `load hot --writers 1,8,64 --events E --out FILE`: E usage events of 1 credit on one entitlement
-//! holding E/2 credits, from each number of concurrent writers in turn (a fresh entitlement each);
-//! throughput of each, transaction attempts, each event's time to applied (request sent to its
-//! 201: the record exists then) at p50 and p99, and the overspend check.
+//! `load hot --writers 1/1,8/1,64/1,8/8,64/16 --events E --out FILE`: E usage events of 1 credit on
+//! one entitlement holding E/2 credits, from each configuration of concurrent writers in turn (a
+//! fresh entitlement each). `W/P` is W writers, P of them per execution environment: each
+//! environment has its own DynamoDB client and process state (API key cache, busy hints, lines of
+//! usage requests), as one Lambda execution environment does. `W/1` is classic Lambda (one request
+//! per environment); `W/16` is Lambda Managed Instances with `PerExecutionEnvironmentMaxConcurrency`
+//! 16; a bare `W` is `W/W` (one environment). Measured: throughput of each, transaction attempts,
+//! each event's time to applied (request sent to its 201: the record exists then) at p50 and p99,
+//! and the overspend check.
 //!
 //! `load volume --events 10,1000,10000,100000 --out FILE`: for each size, one entitlement with
 //! one grant and that many usage events (queued, then applied by group commit, as a busy
@@ -71,7 +76,28 @@ impl Bench {
         })
     }
 
+    /// A new execution environment: the service with its own DynamoDB client (counted with the
+    /// others) and its own process state.
+    async fn environment(&self) -> Arc<App> {
+        let client = self.round_trips.client(&grants_lambda::config::sdk_config().await);
+        Arc::new(App::with_system_clock(Arc::new(DynamoStore::new(
+            client,
+            self.table.clone(),
+        ))))
+    }
+
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<(StatusCode, Value), Error> {
+        self.call_on(&self.app, method, path, body).await
+    }
+
+    /// A request served by `app` (one execution environment).
+    async fn call_on(
+        &self,
+        app: &App,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(StatusCode, Value), Error> {
         let (path, query) = match path.split_once('?') {
             Some((p, q)) => (
                 p,
@@ -94,7 +120,7 @@ impl Bench {
             body: body.map(|b| b.to_string().into()).unwrap_or_default(),
             ..ApiRequest::default()
         };
-        let r = dispatch(&self.app, route, req).await;
+        let r = dispatch(app, route, req).await;
         let value = if r.body.is_empty() {
             Value::Null
         } else {
@@ -218,14 +244,25 @@ struct Run {
     requests: std::collections::BTreeMap<String, usize>,
 }
 
-/// One run of `writers` concurrent writers. A writer that waited its whole server-side budget
-/// gets a clean 503 and, like any client, sends the event again.
-async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Result<Run, Error> {
+/// One run of `writers` concurrent writers, `per_environment` of them in each execution
+/// environment. A writer that waited its whole server-side budget gets a clean 503 and, like any
+/// client, sends the event again.
+async fn writers(
+    b: &Arc<Bench>,
+    ent: &str,
+    (writers, per_environment): (usize, usize),
+    events: usize,
+) -> Result<Run, Error> {
+    let mut environments = Vec::new();
+    for _ in 0..writers.div_ceil(per_environment) {
+        environments.push(b.environment().await);
+    }
     b.round_trips.take();
     let t = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
             let b = Arc::clone(b);
+            let app = Arc::clone(&environments[w / per_environment]);
             let ent = ent.to_owned();
             tokio::spawn(async move {
                 let mut retried = 0usize;
@@ -235,7 +272,8 @@ async fn writers(b: &Arc<Bench>, ent: &str, writers: usize, events: usize) -> Re
                     let sent = Instant::now();
                     loop {
                         let (status, v) = b
-                            .call(
+                            .call_on(
+                                &app,
                                 Method::POST,
                                 &format!("/v1/entitlements/{ent}/usage"),
                                 Some(body.clone()),
@@ -287,9 +325,16 @@ fn percentile(sorted: &[u128], p: usize) -> u128 {
 }
 
 async fn hot(args: &[String]) -> Result<Value, Error> {
-    let counts: Vec<usize> = arg(args, "--writers", "1,8,64")
+    let counts: Vec<(usize, usize)> = arg(args, "--writers", "1/1,8/1,64/1,8/8,64/16")
         .split(',')
-        .map(str::parse)
+        .map(|c| -> Result<(usize, usize), Error> {
+            let (w, p) = c.split_once('/').unwrap_or((c, c));
+            let (w, p): (usize, usize) = (w.parse()?, p.parse()?);
+            if w == 0 || p == 0 || p > w {
+                return Err(format!("--writers {c}: W/P needs 1 <= P <= W").into());
+            }
+            Ok((w, p))
+        })
         .collect::<Result<_, _>>()?;
     let events: usize = arg(args, "--events", "640").parse()?;
     // Rounds of every writer count in turn (the first one a warm-up, not reported), so that each
@@ -313,7 +358,7 @@ async fn hot(args: &[String]) -> Result<Value, Error> {
         }
         out.push(json!({
             "round": round, "requests": run.requests,
-            "writers": w, "events": events, "granted": credits, "elapsed_us": run.elapsed_us,
+            "writers": w.0, "per_environment": w.1, "environments": w.0.div_ceil(w.1), "events": events, "granted": credits, "elapsed_us": run.elapsed_us,
             "transaction_attempts": run.transactions, "client_retries": run.client_retries,
             "applied_p50_us": percentile(&run.applied_us, 50), "applied_p99_us": percentile(&run.applied_us, 99),
             "usage_in_period": e["usageInPeriod"], "overage": e["overage"], "balance": e["balance"],
