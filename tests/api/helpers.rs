@@ -383,6 +383,24 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The same tenant and keys served by another execution environment: its own DynamoDB client
+    /// and process state (key cache, busy hints, lines of usage requests), as a second Lambda
+    /// execution environment has.
+    pub async fn another_environment(&self) -> TestApp {
+        let round_trips = RoundTrips::default();
+        let client = round_trips.client(&grants_lambda::config::sdk_config().await);
+        let store = DynamoStore::new(client, self.app.store.table());
+        TestApp {
+            app: Arc::new(App::new(Arc::new(store), Arc::new(SystemClock))),
+            admin_key: self.admin_key.clone(),
+            member_key: self.member_key.clone(),
+            tenant: self.tenant.clone(),
+            queues: None,
+            deliveries: Arc::new(CapturedDeliveries::default()),
+            round_trips,
+        }
+    }
+
     pub fn queues(&self) -> &TestQueues {
         self.queues.as_ref().expect("spawned with queues")
     }

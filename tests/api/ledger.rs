@@ -377,12 +377,37 @@ async fn one_event_draws_on_500_grants() {
     assert_eq!(t.balance(&ent, None).await["excludingPending"], json!(0));
 }
 
-/// 64 writers at once on one entitlement, each sending several events (some twice): every event is
-/// recorded exactly once, no grant goes below zero, and credits + overage add up to the usage.
+/// 64 writers at once on one entitlement, all in one execution environment (their usage is
+/// written together by the entitlement's line, [`grants_domain::combining`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn sixty_four_concurrent_writers_never_overspend() {
+    concurrent_writers_never_overspend(64).await;
+}
+
+/// 64 writers in 4 execution environments of 16 (Lambda Managed Instances): the environments'
+/// lines take turns through the entitlement's lease, and events that lose a race go to its queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn sixty_four_writers_in_four_environments_never_overspend() {
+    concurrent_writers_never_overspend(16).await;
+}
+
+/// 64 writers, each its own execution environment (classic Lambda): events that lose a race are
+/// applied by group commit through the entitlement's queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn sixty_four_writers_in_their_own_environments_never_overspend() {
+    concurrent_writers_never_overspend(1).await;
+}
+
+/// 64 writers at once on one entitlement, `per_environment` of them in each execution environment,
+/// each sending several events (each twice): every event is recorded exactly once, both answers
+/// are the same, no grant goes below zero, and credits + overage add up to the usage.
+async fn concurrent_writers_never_overspend(per_environment: usize) {
     let t = Arc::new(spawn_app().await);
     let ent = t.entitlement().await;
+    let mut environments = Vec::new();
+    for _ in 0..64 / per_environment {
+        environments.push(Arc::new(t.another_environment().await));
+    }
     for (i, amount) in [100, 50, 75, 25].iter().enumerate() {
         t.grant(
             &ent,
@@ -393,7 +418,7 @@ async fn sixty_four_concurrent_writers_never_overspend() {
     let granted = Decimal::from(250);
     let writers: Vec<_> = (0..64)
         .map(|w| {
-            let (t, ent) = (Arc::clone(&t), ent.clone());
+            let (t, ent) = (Arc::clone(&environments[w / per_environment]), ent.clone());
             tokio::spawn(async move {
                 let mut results = Vec::new();
                 for e in 0..3 {

@@ -81,12 +81,16 @@ impl Function {
         self
     }
 
-    /// Builds the app once (cold start) and runs the Lambda runtime loop.
+    /// Builds the app once (cold start) and runs the Lambda runtime loop: one request at a time on
+    /// classic Lambda; up to `AWS_LAMBDA_MAX_CONCURRENCY` at once on Lambda Managed Instances
+    /// (`PerExecutionEnvironmentMaxConcurrency`), where they share the app (API key cache, busy
+    /// hints, and the lines in which usage on one entitlement is written together:
+    /// [`grants_domain::combining`]).
     pub async fn serve(self) -> Result<(), lambda_http::Error> {
         crate::telemetry::init();
         let app = Arc::new(wired_app(self.table, &self.wiring)?);
         let endpoint = (self.endpoint)();
-        lambda_http::run(service_fn(move |event: Request| {
+        lambda_http::run_concurrent(service_fn(move |event: Request| {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(handle_endpoint_event(&app, endpoint, event).await) }
         }))
