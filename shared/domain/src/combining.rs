@@ -27,7 +27,9 @@ pub struct Combiner(Arc<Mutex<Lines>>);
 
 impl std::fmt::Debug for Combiner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Combiner").field("lines_open", &self.lines_open()).finish()
+        f.debug_struct("Combiner")
+            .field("lines_open", &self.lines_open())
+            .finish()
     }
 }
 

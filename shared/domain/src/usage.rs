@@ -434,10 +434,7 @@ where
             .ok_or(UsageError::EntitlementNotFound)?;
         if !entitlement.is_active() {
             // A replay is still answered after the entitlement was cancelled.
-            if let Some(old) = store
-                .get_usage(tenant, entitlement_id, &request.event_id)
-                .await?
-            {
+            if let Some(old) = store.get_usage(tenant, entitlement_id, &request.event_id).await? {
                 return replay(old, fingerprint);
             }
             return Err(UsageError::EntitlementNotActive(entitlement.status.as_str()));
@@ -542,7 +539,11 @@ async fn pause(attempt: u32) {
 /// Sleeps `wait` and up to as long again (jitter, so that leaders' tries spread out).
 async fn pause_about(wait: Duration) {
     let mut b = [0u8; 1];
-    let jitter = if getrandom::fill(&mut b).is_ok() { u32::from(b[0]) } else { 128 };
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        u32::from(b[0])
+    } else {
+        128
+    };
     tokio::time::sleep(wait + wait * jitter / 255).await;
 }
 

@@ -171,8 +171,8 @@ async fn compare(events: Vec<Event>) -> Result<(), TestCaseError> {
 /// Both worlds hold the same records (deductions by amount, overage, status), remainders, holds,
 /// balances, counters and log.
 async fn same_outcome(a: &World, ea: &EntitlementId, b: &World, eb: &EntitlementId) -> Result<(), TestCaseError> {
-    let (_, grants_a, mut records_a) = a.store.load_ledger(&a.tenant, &ea).await.unwrap().unwrap();
-    let (_, grants_b, mut records_b) = b.store.load_ledger(&b.tenant, &eb).await.unwrap().unwrap();
+    let (_, grants_a, mut records_a) = a.store.load_ledger(&a.tenant, ea).await.unwrap().unwrap();
+    let (_, grants_b, mut records_b) = b.store.load_ledger(&b.tenant, eb).await.unwrap().unwrap();
     let view = |gs: Vec<grants_domain::model::Grant>| -> Vec<(Decimal, Decimal, Option<Timestamp>)> {
         let mut v: Vec<_> = gs
             .into_iter()
@@ -197,11 +197,11 @@ async fn same_outcome(a: &World, ea: &EntitlementId, b: &World, eb: &Entitlement
             .collect()
     };
     prop_assert_eq!(drawn(&mut records_a), drawn(&mut records_b));
-    let (ent_a, bal_a) = balances::balance(&a.store, &a.clock, &a.tenant, &ea, None)
+    let (ent_a, bal_a) = balances::balance(&a.store, &a.clock, &a.tenant, ea, None)
         .await
         .unwrap()
         .unwrap();
-    let (ent_b, bal_b) = balances::balance(&b.store, &b.clock, &b.tenant, &eb, None)
+    let (ent_b, bal_b) = balances::balance(&b.store, &b.clock, &b.tenant, eb, None)
         .await
         .unwrap()
         .unwrap();
@@ -487,11 +487,7 @@ async fn a_busy_hint_on_a_cancelled_entitlement_answers_its_error() {
 
 /// Requests held in one line, let go together: the answers of `record_usage` for `events`
 /// (`(event id, amount)`), in order.
-async fn in_one_line(
-    w: &Arc<World>,
-    e: &EntitlementId,
-    events: &[(&str, &str)],
-) -> Vec<Created<UsageRecord>> {
+async fn in_one_line(w: &Arc<World>, e: &EntitlementId, events: &[(&str, &str)]) -> Vec<Created<UsageRecord>> {
     let holder = request(w, e, usize::MAX, (1, 0, false));
     let Entry::First(line) = w.store.combiner().enter(&holder) else {
         panic!("nobody else is in line")
@@ -522,7 +518,12 @@ async fn a_replay_and_a_repeat_in_a_line_are_answered_with_the_first_record() {
         .await
         .unwrap();
     w.clock.advance(1);
-    let answers = in_one_line(&w, &e, &[("evt-1", "10"), ("evt-2", "20"), ("evt-2", "20"), ("evt-3", "30")]).await;
+    let answers = in_one_line(
+        &w,
+        &e,
+        &[("evt-1", "10"), ("evt-2", "20"), ("evt-2", "20"), ("evt-3", "30")],
+    )
+    .await;
     let kinds: Vec<(&str, bool)> = answers
         .iter()
         .map(|a| match a {
