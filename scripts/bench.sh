@@ -7,7 +7,8 @@
 #   3. cold start of every function binary vs a hello-world lambda_http binary
 #   4. arm64 zip sizes from `cargo lambda build --release --arm64 --output-format zip`
 #   5. criterion benches (bench/benches/)
-#   6. the hot entitlement: 1, 8 and 64 concurrent usage writers
+#   6. the hot entitlement: 1, 8 and 64 concurrent usage writers, in one execution environment each
+#      (classic Lambda), 8 in one, and 64 in four of 16 (Lambda Managed Instances)
 #   8. the ledger at volume: reads at 10 to 100,000 usage events
 # Raw results stay in .local/bench/; bench/report.py writes bench/REPORT.md from them.
 set -euo pipefail
@@ -58,7 +59,7 @@ for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 ./target/release/load overhead --base-url "http://127.0.0.1:$port" --oha .tools/bin/oha --requests 300 --rounds 5 --out "$out/overhead.json"
 
 step "6. hot entitlement"
-./target/release/load hot --writers 1,8,64 --events 1920 --rounds 3 --out "$out/hot.json"
+./target/release/load hot --writers 1/1,8/1,64/1,8/8,64/16 --events 1920 --rounds 3 --out "$out/hot.json"
 
 step "8. the ledger at volume (10 to 100,000 usage events on one entitlement)"
 ./target/release/load volume --events 10,1000,10000,100000 --out "$out/volume.json"
