@@ -69,3 +69,62 @@ fn every_main_wires_what_its_iam_policy_allows_and_serves_its_own_route() {
         "every route's function plus the six others"
     );
 }
+
+/// DynamoDB Local does not enforce IAM, so what the ledger's writes need is checked here: a
+/// function that records usage can run the entitlement's usage queue (group commit: `DeleteItem`
+/// to withdraw a request and in the transaction that finishes a multi-step application,
+/// `BatchGetItem` to look for records, `BatchWriteItem` to dequeue), and one that settles pending
+/// usage can delete its hold.
+#[test]
+fn the_ledgers_writers_may_make_every_request_their_writes_need() {
+    let doc: serde_norway::Value = serde_norway::from_str(&template()).unwrap();
+    let needs: [(&str, &[&str]); 4] = [
+        (
+            "record-usage",
+            &[
+                "Query",
+                "PutItem",
+                "UpdateItem",
+                "DeleteItem",
+                "GetItem",
+                "BatchGetItem",
+                "BatchWriteItem",
+            ],
+        ),
+        (
+            "ingest-event",
+            &[
+                "Query",
+                "PutItem",
+                "UpdateItem",
+                "DeleteItem",
+                "GetItem",
+                "BatchGetItem",
+                "BatchWriteItem",
+            ],
+        ),
+        (
+            "commit-usage",
+            &["Query", "PutItem", "UpdateItem", "DeleteItem", "GetItem"],
+        ),
+        (
+            "release-usage",
+            &["Query", "PutItem", "UpdateItem", "DeleteItem", "GetItem"],
+        ),
+    ];
+    for (binary, actions_needed) in needs {
+        let function = doc["Resources"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .find(|r| r["Metadata"]["BuildProperties"]["Binary"].as_str() == Some(binary))
+            .unwrap_or_else(|| panic!("{binary} is in template.yaml"));
+        let allowed = actions(function);
+        for action in actions_needed {
+            assert!(
+                allowed.iter().any(|a| a == &format!("dynamodb:{action}")),
+                "{binary} needs dynamodb:{action}"
+            );
+        }
+    }
+}

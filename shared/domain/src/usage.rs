@@ -215,9 +215,17 @@ pub(crate) fn log_append(
 }
 
 /// Records usage: draws on the grants in burn-down order (or holds them, when pending) in one
-/// conditional transaction; overage goes on the entitlement. Idempotent by event id. When that
-/// transaction loses a race (or a batch is being applied), the event is applied by group commit
-/// ([`group_commit`]) and this returns once it is.
+/// conditional transaction; overage goes on the entitlement. Idempotent by event id. Committed
+/// usage that arrives while another request on the same entitlement is being written in this
+/// process waits in the entitlement's line and is written with the others in one transaction
+/// ([`combining`]). When a transaction of its own loses a race with another process (or a batch is
+/// being applied), the event is applied by group commit ([`group_commit`]). Either way this returns
+/// once the event is applied: `Created::New` with its record, or `Created::Replayed` with the
+/// record first written under its event id.
+///
+/// Errors: the entitlement is missing or not active, `occurredAt` is in the future, the event id
+/// was used with other parameters, pending usage would hold too many grants, or the store failed
+/// ([`StoreError::Contention`] when the event could not be applied within the wait budget).
 pub async fn record_usage<S>(
     store: &S,
     clock: &dyn Clock,
@@ -254,7 +262,7 @@ where
     };
     if req.pending {
         // A hold is written on its own: its answer says what it holds now.
-        return record_alone(store, clock, &request, &fingerprint).await;
+        return record_alone(store, clock, &request, &fingerprint, None).await;
     }
     match store.combiner().enter(&request) {
         Entry::First(line) => lead(store, clock, &request, &fingerprint, line).await,
@@ -262,7 +270,7 @@ where
             Ok(Turn::Applied(record)) => answer(record, &request, &fingerprint),
             Ok(Turn::Lead(line)) => lead(store, clock, &request, &fingerprint, line).await,
             // Not written with the others (or the leader went away without an answer).
-            Ok(Turn::Alone) | Err(_) => record_alone(store, clock, &request, &fingerprint).await,
+            Ok(Turn::Alone) | Err(_) => record_alone(store, clock, &request, &fingerprint, None).await,
         },
     }
 }
@@ -290,10 +298,11 @@ where
 {
     let behind = line.take_waiting();
     if behind.is_empty() {
-        // Requests that arrive meanwhile wait for this one, and are written together next.
-        return record_alone(store, clock, own, fingerprint).await;
+        // Requests that arrive meanwhile wait for this one, and are written together next (the
+        // line is handed on if this one has to join the entitlement's queue).
+        return record_alone(store, clock, own, fingerprint, Some(line)).await;
     }
-    write_together(store, clock, own, fingerprint, behind, &mut line).await
+    write_together(store, clock, own, fingerprint, behind, line).await
 }
 
 /// Writes the leader's request and those waiting behind it in one transaction, as the holder of
@@ -301,16 +310,19 @@ where
 /// it): the lease is taken, the batch planned in the order the requests were recorded
 /// ([`group_commit::plan_batch`], the same allocation as one at a time), written with
 /// [`group_commit::UsageQueue::write_batch`], and the lease given up. Requests that arrive while it
-/// waits for the lease join the batch. Each waiter is answered with its record, or told to go on
-/// alone (a replay, no room in the transaction, the lease not had), as the leader then does for
-/// its own request if it was not written.
+/// waits for the lease join the batch, and so do requests other processes queued on the
+/// entitlement (their writers find their records). Each waiter is answered with its record, or told
+/// to go on alone (a replay, no room in the transaction, the lease not had within
+/// [`COMBINED_ATTEMPTS`] tries), as the leader then does for its own request if it was not written,
+/// after handing the line on. Errors: the store's, for the leader's request (its waiters then go on
+/// alone); or [`record_usage`]'s, from the leader's own fallback.
 async fn write_together<S>(
     store: &S,
     clock: &dyn Clock,
     own: &UsageRecord,
     fingerprint: &BTreeMap<String, String>,
     mut behind: Vec<Waiting>,
-    line: &mut Line,
+    mut line: Line,
 ) -> Result<Created<UsageRecord>, UsageError>
 where
     S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
@@ -318,12 +330,22 @@ where
     let (tenant, id) = (&own.tenant, &own.entitlement_id);
     let owner = group_commit::lease_owner();
     let mut written = Vec::new();
-    for _ in 0..COMBINED_ATTEMPTS {
+    for attempt in 0..COMBINED_ATTEMPTS {
         let now = clock.now();
         let until = now.plus_seconds(group_commit::LEASE_SECONDS).unwrap_or(now);
         let taken = store.take_lease(tenant, id, &owner, until, now).await?;
         behind.extend(line.take_waiting());
         if !taken {
+            // Another writer holds the lease, or there is no active entitlement to lease (then
+            // everyone goes on alone at once, and gets the error).
+            if attempt == 0
+                && !store
+                    .load_entitlement(tenant, id)
+                    .await?
+                    .is_some_and(|(e, _)| e.is_active())
+            {
+                break;
+            }
             pause_about(COMBINED_PAUSE).await;
             continue;
         }
@@ -355,13 +377,17 @@ where
     }
     match own_record {
         Some(record) => Ok(Created::New(record)),
-        None => record_alone(store, clock, own, fingerprint).await,
+        None => {
+            drop(line);
+            record_alone(store, clock, own, fingerprint, None).await
+        }
     }
 }
 
-/// Plans and writes one batch of `requests` (in order) while `owner` holds the lease: the records
-/// written (empty when none could be: the entitlement is missing or not active, a multi-step
-/// application is under way, the lease was lost, or the grants kept moving).
+/// Plans and writes one batch of `requests` (in order), with the requests other processes queued on
+/// the entitlement, while `owner` holds the lease: the records written (empty when none could be:
+/// the entitlement is missing or not active, a multi-step application is under way, the lease was
+/// lost, or the grants kept moving).
 async fn write_under_lease<S>(
     store: &S,
     clock: &dyn Clock,
@@ -382,12 +408,19 @@ where
         if entitlement.applying.is_some() || !entitlement.is_active() {
             return Ok(Vec::new());
         }
-        let mut batch = group_commit::plan_batch(&entitlement, &grants, requests, &drop, owner, clock.now());
+        let queued = store
+            .queued_usage(&first.tenant, &first.entitlement_id, group_commit::QUEUE_READ)
+            .await?;
+        let in_queue: std::collections::BTreeSet<(String, Timestamp)> =
+            queued.iter().map(|q| (q.event_id.clone(), q.recorded_at)).collect();
+        let mut all: Vec<UsageRecord> = requests.iter().cloned().chain(queued).collect();
+        all.sort_by_key(|r| r.recorded_at);
+        let mut batch = group_commit::plan_batch(&entitlement, &grants, &all, &drop, owner, clock.now());
         if batch.records.is_empty() {
             return Ok(Vec::new());
         }
-        // None of these requests is in the store's queue.
-        batch.dequeued.clear();
+        // Only the queued requests are taken off the queue (the line's were never on it).
+        batch.dequeued.retain(|d| in_queue.contains(d));
         match store.write_batch(&batch).await? {
             group_commit::BatchWrite::Written => return Ok(batch.records),
             // A replay of a recorded event: it goes on alone, and is answered with its record.
@@ -403,11 +436,16 @@ where
 
 /// Records one usage request on its own: its own conditional transaction, or the entitlement's
 /// queue when that loses a race or a batch is being applied ([`group_commit`]).
+///
+/// `line`: the entitlement's line in this process, when this request leads it. It is handed on
+/// before the request joins the queue, so that the requests waiting behind it are written meanwhile
+/// instead of waiting for the queue.
 async fn record_alone<S>(
     store: &S,
     clock: &dyn Clock,
     request: &UsageRecord,
     fingerprint: &BTreeMap<String, String>,
+    mut line: Option<Line>,
 ) -> Result<Created<UsageRecord>, UsageError>
 where
     S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
@@ -421,6 +459,7 @@ where
         // Usage on it is being applied in large batches: join the queue at once (the lease holder
         // checks the request against the entitlement; one it cannot apply comes back, and is
         // tried below).
+        drop(line.take());
         let waited = group_commit::queue_and_wait(store, clock, request, Some(first_look)).await?;
         if let Some(applied) = &waited.record {
             if applied.recorded_at == request.recorded_at {
@@ -481,6 +520,7 @@ where
         // A lease holder is applying batches: the first look for the record comes after about
         // a batch's time.
         let first_look = batching.then(|| busy.first_look(tenant, entitlement_id));
+        drop(line.take());
         let waited = group_commit::queue_and_wait(store, clock, request, first_look).await?;
         match &waited.record {
             Some(applied) => {
