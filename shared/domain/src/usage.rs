@@ -353,7 +353,8 @@ where
             .chain(behind.iter().map(|w| w.request.clone()))
             .collect();
         requests.sort_by_key(|r| r.recorded_at);
-        let outcome = write_under_lease(store, clock, &requests, &owner).await;
+        // Another process held the lease: it may have left requests queued (they join the batch).
+        let outcome = write_under_lease(store, clock, &requests, &owner, attempt > 0).await;
         if let Err(error) = store.release_lease(tenant, id, &owner).await {
             // The batch's outcome stands; the lease lapses by itself after LEASE_SECONDS.
             tracing::warn!(%error, "could not give up the entitlement's lease after a combined write");
@@ -385,14 +386,15 @@ where
 }
 
 /// Plans and writes one batch of `requests` (in order), with the requests other processes queued on
-/// the entitlement, while `owner` holds the lease: the records written (empty when none could be:
-/// the entitlement is missing or not active, a multi-step application is under way, the lease was
-/// lost, or the grants kept moving).
+/// the entitlement when `with_queue` (one more Query), while `owner` holds the lease: the records
+/// written (empty when none could be: the entitlement is missing or not active, a multi-step
+/// application is under way, the lease was lost, or the grants kept moving).
 async fn write_under_lease<S>(
     store: &S,
     clock: &dyn Clock,
     requests: &[UsageRecord],
     owner: &str,
+    with_queue: bool,
 ) -> Result<Vec<UsageRecord>, StoreError>
 where
     S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
@@ -408,9 +410,13 @@ where
         if entitlement.applying.is_some() || !entitlement.is_active() {
             return Ok(Vec::new());
         }
-        let queued = store
-            .queued_usage(&first.tenant, &first.entitlement_id, group_commit::QUEUE_READ)
-            .await?;
+        let queued = if with_queue {
+            store
+                .queued_usage(&first.tenant, &first.entitlement_id, group_commit::QUEUE_READ)
+                .await?
+        } else {
+            Vec::new()
+        };
         let in_queue: std::collections::BTreeSet<(String, Timestamp)> =
             queued.iter().map(|q| (q.event_id.clone(), q.recorded_at)).collect();
         let mut all: Vec<UsageRecord> = requests.iter().cloned().chain(queued).collect();
@@ -437,9 +443,8 @@ where
 /// Records one usage request on its own: its own conditional transaction, or the entitlement's
 /// queue when that loses a race or a batch is being applied ([`group_commit`]).
 ///
-/// `line`: the entitlement's line in this process, when this request leads it. It is handed on
-/// before the request joins the queue, so that the requests waiting behind it are written meanwhile
-/// instead of waiting for the queue.
+/// `line`: the entitlement's line in this process, when this request leads it: kept while the
+/// request waits in the queue for at most [`LINE_HELD_IN_QUEUE`].
 async fn record_alone<S>(
     store: &S,
     clock: &dyn Clock,
@@ -459,8 +464,7 @@ where
         // Usage on it is being applied in large batches: join the queue at once (the lease holder
         // checks the request against the entitlement; one it cannot apply comes back, and is
         // tried below).
-        drop(line.take());
-        let waited = group_commit::queue_and_wait(store, clock, request, Some(first_look)).await?;
+        let waited = queue_holding_line(store, clock, request, Some(first_look), line.take()).await?;
         if let Some(applied) = &waited.record {
             if applied.recorded_at == request.recorded_at {
                 // (A replay's record tells nothing of the entitlement now.)
@@ -520,8 +524,7 @@ where
         // A lease holder is applying batches: the first look for the record comes after about
         // a batch's time.
         let first_look = batching.then(|| busy.first_look(tenant, entitlement_id));
-        drop(line.take());
-        let waited = group_commit::queue_and_wait(store, clock, request, first_look).await?;
+        let waited = queue_holding_line(store, clock, request, first_look, line.take()).await?;
         match &waited.record {
             Some(applied) => {
                 if applied.recorded_at == request.recorded_at {
@@ -534,6 +537,38 @@ where
         }
     }
     Err(UsageError::Store(StoreError::Contention))
+}
+
+/// How long a line's leader that joined the entitlement's queue keeps its line. Meanwhile the
+/// requests that arrive wait behind it, to be written together next, instead of each joining the
+/// queue (usually the lease holder applies the queued request within a batch's time); after it,
+/// the line is handed on, so that they never wait on the queue for long.
+const LINE_HELD_IN_QUEUE: Duration = Duration::from_secs(1);
+
+/// [`group_commit::queue_and_wait`], keeping this process's `line` (when the request leads it)
+/// for at most [`LINE_HELD_IN_QUEUE`].
+async fn queue_holding_line<S>(
+    store: &S,
+    clock: &dyn Clock,
+    request: &UsageRecord,
+    first_look: Option<Duration>,
+    line: Option<Line>,
+) -> Result<group_commit::Waited, StoreError>
+where
+    S: UsageStore + EntitlementStore + group_commit::UsageQueue + ?Sized,
+{
+    let waited = group_commit::queue_and_wait(store, clock, request, first_look);
+    let Some(line) = line else {
+        return waited.await;
+    };
+    tokio::pin!(waited);
+    tokio::select! {
+        outcome = &mut waited => outcome,
+        () = tokio::time::sleep(LINE_HELD_IN_QUEUE) => {
+            drop(line);
+            waited.await
+        }
+    }
 }
 
 /// The answer to a queued request once applied: its own record (queued at its instant), or an
