@@ -78,39 +78,23 @@ fn every_main_wires_what_its_iam_policy_allows_and_serves_its_own_route() {
 #[test]
 fn the_ledgers_writers_may_make_every_request_their_writes_need() {
     let doc: serde_norway::Value = serde_norway::from_str(&template()).unwrap();
-    let needs: [(&str, &[&str]); 4] = [
-        (
-            "record-usage",
-            &[
-                "Query",
-                "PutItem",
-                "UpdateItem",
-                "DeleteItem",
-                "GetItem",
-                "BatchGetItem",
-                "BatchWriteItem",
-            ],
-        ),
-        (
-            "ingest-event",
-            &[
-                "Query",
-                "PutItem",
-                "UpdateItem",
-                "DeleteItem",
-                "GetItem",
-                "BatchGetItem",
-                "BatchWriteItem",
-            ],
-        ),
-        (
-            "commit-usage",
-            &["Query", "PutItem", "UpdateItem", "DeleteItem", "GetItem"],
-        ),
-        (
-            "release-usage",
-            &["Query", "PutItem", "UpdateItem", "DeleteItem", "GetItem"],
-        ),
+    // Settling: the record, the entitlement, the grants, the log, and the hold deleted.
+    const SETTLES: &[&str] = &["Query", "PutItem", "UpdateItem", "DeleteItem", "GetItem"];
+    // Recording: as settling, and the usage queue.
+    const RECORDS: &[&str] = &[
+        "Query",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "GetItem",
+        "BatchGetItem",
+        "BatchWriteItem",
+    ];
+    let needs = [
+        ("record-usage", RECORDS),
+        ("ingest-event", RECORDS),
+        ("commit-usage", SETTLES),
+        ("release-usage", SETTLES),
     ];
     for (binary, actions_needed) in needs {
         let function = doc["Resources"]
