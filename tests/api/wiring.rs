@@ -73,14 +73,14 @@ fn every_main_wires_what_its_iam_policy_allows_and_serves_its_own_route() {
 /// DynamoDB Local does not enforce IAM, so what the ledger's writes need is checked here: a
 /// function that records usage can run the entitlement's usage queue (group commit: `DeleteItem`
 /// to withdraw a request and in the transaction that finishes a multi-step application,
-/// `BatchGetItem` to look for records, `BatchWriteItem` to dequeue), and one that settles pending
-/// usage can delete its hold.
+/// `BatchGetItem` to look for records, `BatchWriteItem` to dequeue, `ConditionCheckItem` in a
+/// multi-step application's first step), and one that settles pending usage can delete its hold.
 #[test]
 fn the_ledgers_writers_may_make_every_request_their_writes_need() {
     let doc: serde_norway::Value = serde_norway::from_str(&template()).unwrap();
     // Settling: the record, the entitlement, the grants, the log, and the hold deleted.
     const SETTLES: &[&str] = &["Query", "PutItem", "UpdateItem", "DeleteItem", "GetItem"];
-    // Recording: as settling, and the usage queue.
+    // Recording: as settling, the usage queue, and the first step of a multi-step application.
     const RECORDS: &[&str] = &[
         "Query",
         "PutItem",
@@ -89,6 +89,7 @@ fn the_ledgers_writers_may_make_every_request_their_writes_need() {
         "GetItem",
         "BatchGetItem",
         "BatchWriteItem",
+        "ConditionCheckItem",
     ];
     let needs = [
         ("record-usage", RECORDS),

@@ -321,7 +321,9 @@ pub trait UsageQueue: Send + Sync {
     /// In one transaction: creates the records (and holds of pending ones), replaces the grants at
     /// the versions read, adds to the counters, appends the log and renews the lease; conditional
     /// on all of them (see [`BatchWrite`]); with `finishing`, also ends that application (its
-    /// progress deleted, the entitlement's mark removed). Then deletes the dequeued requests.
+    /// progress deleted, the entitlement's mark removed). Then deletes the dequeued requests (when
+    /// that fails after the transaction committed, the batch is still `Written`: the next batch
+    /// finds those requests recorded and only dequeues them).
     async fn write_batch(&self, batch: &Batch) -> Result<BatchWrite, StoreError>;
     /// In one transaction: the step's grants (at the versions read), the application's progress
     /// (created at the first step, conditional on not existing; then conditional on `done`), the

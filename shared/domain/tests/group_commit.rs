@@ -564,3 +564,34 @@ async fn a_line_waits_for_a_lease_held_elsewhere() {
     let left: Decimal = grants.iter().map(|g| g.remaining).sum();
     assert_eq!(left, dec("505"));
 }
+
+/// A leader that had to wait for another process's lease also applies what was queued on the
+/// entitlement meanwhile: another process's request is written in the line's transaction and taken
+/// off the queue, and the line's own request with the same event id (recorded later) is answered
+/// as a replay of it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_combined_batch_applies_what_another_process_queued() {
+    let w = Arc::new(World::at("2030-03-14T10:00:00Z"));
+    let e = funded(&w).await;
+    let owner = lease(&w, &e).await;
+    w.store
+        .enqueue_usage(&request(&w, &e, 1, (10, 0, false)))
+        .await
+        .unwrap();
+    let releaser = {
+        let (w, e) = (Arc::clone(&w), e.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+            w.store.release_lease(&w.tenant, &e, &owner).await.unwrap();
+        })
+    };
+    w.clock.advance(1);
+    let answers = in_one_line(&w, &e, &[("evt-1", "10"), ("evt-2", "20")]).await;
+    releaser.await.unwrap();
+    assert!(matches!(&answers[0], Created::Replayed(r) if r.event_id == "evt-1"));
+    assert!(matches!(&answers[1], Created::New(r) if r.event_id == "evt-2"));
+    assert!(w.store.queued_usage(&w.tenant, &e, 10).await.unwrap().is_empty());
+    let (ent, _, records) = w.store.load_ledger(&w.tenant, &e).await.unwrap().unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(ent.usage_in_period, dec("30"));
+}

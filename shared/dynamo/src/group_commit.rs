@@ -313,14 +313,23 @@ impl UsageQueue for DynamoStore {
 
     async fn write_batch(&self, batch: &Batch) -> Result<BatchWrite, StoreError> {
         let pk = entitlement_pk(batch.tenant.as_str(), batch.entitlement_id.as_str());
-        if !batch.records.is_empty() {
+        let committed = !batch.records.is_empty();
+        if committed {
             let written = self.transact_batch(batch, &pk).await?;
             if written != BatchWrite::Written {
                 return Ok(written);
             }
         }
-        self.dequeue(&pk, &batch.dequeued).await?;
-        Ok(BatchWrite::Written)
+        match self.dequeue(&pk, &batch.dequeued).await {
+            Ok(()) => Ok(BatchWrite::Written),
+            // The batch stands: a request left queued is found recorded by the next batch, and
+            // only dequeued then.
+            Err(error) if committed => {
+                tracing::warn!(%error, "could not dequeue the requests of a committed batch");
+                Ok(BatchWrite::Written)
+            }
+            Err(error) => Err(error),
+        }
     }
 }
 
