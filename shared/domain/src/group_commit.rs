@@ -780,7 +780,7 @@ where
 }
 
 /// Sleeps `wait` and up to 10 ms more (jitter, so that writers' looks spread out).
-async fn sleep_about(wait: Duration) {
+pub(crate) async fn sleep_about(wait: Duration) {
     let mut b = [0u8; 1];
     let jitter = if getrandom::fill(&mut b).is_ok() {
         u64::from(b[0]) % 10

@@ -276,9 +276,15 @@ where
 }
 
 /// How many times the leader of a line tries to take the entitlement's lease before everyone in
-/// it goes on alone, and the pause between tries (about a transaction's time on DynamoDB Local).
+/// it goes on alone, and the pause between tries (about a transaction's time on DynamoDB Local,
+/// plus up to 10 ms of jitter).
 const COMBINED_ATTEMPTS: u32 = 80;
 const COMBINED_PAUSE: Duration = Duration::from_millis(8);
+
+/// After this many failed tries for the lease (about 0.1-0.2 s, longer than a lease holder usually
+/// keeps it), the leader reads the entitlement once: a missing or inactive one sends the line on
+/// alone at once instead of after every try. (A lost race for the lease costs no read.)
+const LEASE_TRIES_BEFORE_CHECK: u32 = 10;
 
 /// How many times a leader that holds the lease plans its line's batch again after the write found
 /// an event recorded already or the grants moved.
@@ -337,8 +343,8 @@ where
         behind.extend(line.take_waiting());
         if !taken {
             // Another writer holds the lease, or there is no active entitlement to lease (then
-            // everyone goes on alone at once, and gets the error).
-            if attempt == 0
+            // everyone goes on alone, and gets the error).
+            if attempt == LEASE_TRIES_BEFORE_CHECK
                 && !store
                     .load_entitlement(tenant, id)
                     .await?
@@ -346,13 +352,12 @@ where
             {
                 break;
             }
-            pause_about(COMBINED_PAUSE).await;
+            group_commit::sleep_about(COMBINED_PAUSE).await;
             continue;
         }
-        let mut requests: Vec<UsageRecord> = std::iter::once(own.clone())
+        let requests: Vec<UsageRecord> = std::iter::once(own.clone())
             .chain(behind.iter().map(|w| w.request.clone()))
             .collect();
-        requests.sort_by_key(|r| r.recorded_at);
         // Another process held the lease: it may have left requests queued (they join the batch).
         let outcome = write_under_lease(store, clock, &requests, &owner, attempt > 0).await;
         if let Err(error) = store.release_lease(tenant, id, &owner).await {
@@ -385,7 +390,7 @@ where
     }
 }
 
-/// Plans and writes one batch of `requests` (in order), with the requests other processes queued on
+/// Plans and writes one batch of `requests` (in the order recorded), with the requests other processes queued on
 /// the entitlement when `with_queue` (one more Query), while `owner` holds the lease: the records
 /// written (empty when none could be: the entitlement is missing or not active, a multi-step
 /// application is under way, the lease was lost, or the grants kept moving).
@@ -402,7 +407,8 @@ where
     let Some(first) = requests.first() else {
         return Ok(Vec::new());
     };
-    let mut drop = std::collections::BTreeSet::new();
+    // Events found recorded already: taken out of the batch (they go on alone, as replays).
+    let mut recorded = std::collections::BTreeSet::new();
     for _ in 0..COMBINED_REPLANS {
         let Some((entitlement, grants)) = store.load_entitlement(&first.tenant, &first.entitlement_id).await? else {
             return Ok(Vec::new());
@@ -421,7 +427,7 @@ where
             queued.iter().map(|q| (q.event_id.clone(), q.recorded_at)).collect();
         let mut all: Vec<UsageRecord> = requests.iter().cloned().chain(queued).collect();
         all.sort_by_key(|r| r.recorded_at);
-        let mut batch = group_commit::plan_batch(&entitlement, &grants, &all, &drop, owner, clock.now());
+        let mut batch = group_commit::plan_batch(&entitlement, &grants, &all, &recorded, owner, clock.now());
         if batch.records.is_empty() {
             return Ok(Vec::new());
         }
@@ -431,10 +437,10 @@ where
             group_commit::BatchWrite::Written => return Ok(batch.records),
             // A replay of a recorded event: it goes on alone, and is answered with its record.
             group_commit::BatchWrite::Exists(event) => {
-                drop.insert(event);
+                recorded.insert(event);
             }
             group_commit::BatchWrite::LeaseLost => return Ok(Vec::new()),
-            group_commit::BatchWrite::Stale => pause_about(COMBINED_PAUSE).await,
+            group_commit::BatchWrite::Stale => group_commit::sleep_about(COMBINED_PAUSE).await,
         }
     }
     Ok(Vec::new())
@@ -612,17 +618,6 @@ async fn pause(attempt: u32) {
         17
     };
     tokio::time::sleep(Duration::from_millis((4u64 << attempt.min(4)) + jitter)).await;
-}
-
-/// Sleeps `wait` and up to as long again (jitter, so that leaders' tries spread out).
-async fn pause_about(wait: Duration) {
-    let mut b = [0u8; 1];
-    let jitter = if getrandom::fill(&mut b).is_ok() {
-        u32::from(b[0])
-    } else {
-        128
-    };
-    tokio::time::sleep(wait + wait * jitter / 255).await;
 }
 
 /// Settling a pending event.
